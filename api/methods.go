@@ -1,0 +1,142 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/service"
+)
+
+// APIVersion is the version of the JSON-RPC contract in openrpc.json. It
+// changes when methods change, not with every build.
+const APIVersion = "0.1.0"
+
+// ConnCounter reports how many WebSocket connections are open.
+type ConnCounter interface {
+	Connections() int
+}
+
+// RegisterMethods adds Switchboard's methods to reg, rpc.discover among
+// them, and returns the function that renders the OpenRPC document.
+func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter) func() ([]byte, error) {
+	rpc.Register(reg, rpc.Method{
+		Name:        "server.ping",
+		Summary:     "Checks that the server answers",
+		Description: "Returns the server's clock. Cheap: use it for liveness checks and to measure round trips.",
+		Examples: []rpc.Example{{
+			Name:   "ping",
+			Params: PingParams{},
+			Result: PingResult{Time: exampleTime},
+		}},
+	}, func(context.Context, *rpc.Session, PingParams) (PingResult, error) {
+		return PingResult{Time: time.Now().UTC()}, nil
+	})
+
+	rpc.Register(reg, rpc.Method{
+		Name:    "server.info",
+		Summary: "Describes the running server",
+		Examples: []rpc.Example{{
+			Name:   "info",
+			Params: InfoParams{},
+			Result: ServerInfo{Version: "v0.1.0", NodeID: "3f9a1c2b7d4e5f60", StartedAt: exampleTime,
+				UptimeSeconds: 3600.5, Connections: 12},
+		}},
+	}, func(context.Context, *rpc.Session, InfoParams) (ServerInfo, error) {
+		now := time.Now()
+		return ServerInfo{
+			Version:       node.Version,
+			NodeID:        node.ID,
+			StartedAt:     node.StartedAt.UTC(),
+			UptimeSeconds: node.Uptime(now).Seconds(),
+			Connections:   conns.Connections(),
+		}, nil
+	})
+
+	rpc.Register(reg, rpc.Method{
+		Name:        "session.whoami",
+		Summary:     "Describes the caller: user, connection and permissions",
+		Description: "Permissions come from the caller's token, or from the server's configuration for anonymous callers.",
+		Examples: []rpc.Example{{
+			Name:   "whoami",
+			Params: WhoamiParams{},
+			Result: Whoami{User: "alice", ConnectionID: "9c1d2e3f4a5b6c7d", Transport: "websocket",
+				Permissions: Permissions{Publish: []string{"chat.>"}, Subscribe: []string{"chat.>", "news.*"}},
+				ExpiresAt:   &exampleTime},
+		}},
+	}, func(_ context.Context, s *rpc.Session, _ WhoamiParams) (Whoami, error) {
+		return whoami(s), nil
+	})
+
+	return rpc.RegisterDiscover(reg, rpc.Info{
+		Title:       "Switchboard",
+		Description: "A real-time hub speaking JSON-RPC 2.0 over WebSocket (GET /rpc) and HTTP POST (/rpc).",
+		Version:     APIVersion,
+	})
+}
+
+var exampleTime = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+// PingParams are server.ping's params: none.
+type PingParams struct{}
+
+// PingResult is server.ping's result.
+type PingResult struct {
+	Time time.Time `json:"time" doc:"The server's clock when it answered, in UTC."`
+}
+
+// InfoParams are server.info's params: none.
+type InfoParams struct{}
+
+// ServerInfo is server.info's result.
+type ServerInfo struct {
+	Version       string    `json:"version" doc:"The server build's version."`
+	NodeID        string    `json:"nodeId" doc:"This node's id, kept across restarts in the data directory."`
+	StartedAt     time.Time `json:"startedAt" doc:"When the server started."`
+	UptimeSeconds float64   `json:"uptimeSeconds" doc:"Seconds since the server started."`
+	Connections   int       `json:"connections" doc:"WebSocket connections open now."`
+}
+
+// WhoamiParams are session.whoami's params: none.
+type WhoamiParams struct{}
+
+// Whoami is session.whoami's result.
+type Whoami struct {
+	User         string      `json:"user" doc:"The token's subject; empty for anonymous callers."`
+	Anonymous    bool        `json:"anonymous" doc:"True when the caller presented no token."`
+	ConnectionID string      `json:"connectionId" doc:"The connection's id (over HTTP, the request's id)."`
+	Transport    string      `json:"transport" doc:"websocket or http."`
+	Permissions  Permissions `json:"permissions"`
+	ExpiresAt    *time.Time  `json:"expiresAt,omitempty" doc:"When the token expires; absent when it never does."`
+}
+
+// Permissions are what a caller may do.
+type Permissions struct {
+	Publish   []string `json:"publish" doc:"Channel patterns the caller may publish to."`
+	Subscribe []string `json:"subscribe" doc:"Channel patterns the caller may subscribe to."`
+	Admin     bool     `json:"admin" doc:"True when the caller may do everything."`
+}
+
+func whoami(s *rpc.Session) Whoami {
+	p := s.Caller.Permissions
+	w := Whoami{
+		User:         s.Caller.User,
+		Anonymous:    s.Caller.Anonymous,
+		ConnectionID: s.ID,
+		Transport:    s.Transport(),
+		Permissions:  Permissions{Publish: nonNil(p.Publish), Subscribe: nonNil(p.Subscribe), Admin: p.Admin},
+	}
+	if exp := s.Caller.ExpiresAt; !exp.IsZero() {
+		exp = exp.UTC()
+		w.ExpiresAt = &exp
+	}
+	return w
+}
+
+// nonNil keeps empty lists as [] rather than null on the wire.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,69 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/coder/websocket"
+	"github.com/labstack/echo/v4"
+)
+
+// upgrade turns GET /rpc into a WebSocket served by the rpc server. Auth
+// and the origin check have already run.
+func (s *Server) upgrade(c echo.Context) error {
+	if s.rpc.Draining() {
+		return c.JSON(http.StatusServiceUnavailable, errorBody("unavailable", "server is shutting down"))
+	}
+	// c.Response(), not c.Response().Writer: Accept must mark Echo's
+	// response committed so that nothing writes to the hijacked conn.
+	ws, err := websocket.Accept(c.Response(), c.Request(), &websocket.AcceptOptions{
+		// checkOrigin has applied the configured patterns already.
+		InsecureSkipVerify: true,
+		// Compression with context takeover costs about 1.2 MiB per
+		// connection; JSON-RPC frames are small. Off.
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		// Accept has written the HTTP error response (e.g. not a
+		// WebSocket handshake).
+		s.log.Debug("websocket upgrade failed", "err", err)
+		return nil
+	}
+	// The request's context ends with this handler, which returns at once;
+	// the connection lives on, owned by the rpc server.
+	s.rpc.ServeWebSocket(ws, callerOf(c), c.RealIP())
+	return nil
+}
+
+// call serves POST /rpc: one JSON-RPC message (a request, a notification
+// or a batch) per request body.
+func (s *Server) call(c echo.Context) error {
+	r := c.Request()
+	if ct := r.Header.Get(echo.HeaderContentType); !isJSON(ct) {
+		return c.JSON(http.StatusUnsupportedMediaType,
+			errorBody("unsupported_media_type", "Content-Type must be application/json"))
+	}
+	limit := s.rpc.Limits().MaxMessageSize
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, limit))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return c.JSON(http.StatusRequestEntityTooLarge,
+			errorBody("too_large", "request body exceeds the message size limit"))
+	case err != nil:
+		return c.JSON(http.StatusBadRequest, errorBody("bad_request", "reading the request body failed"))
+	}
+	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+	reply := s.rpc.ServeHTTP(r.Context(), callerOf(c), reqID, c.RealIP(), body)
+	if reply == nil {
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, reply)
+}
+
+func isJSON(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), echo.MIMEApplicationJSON)
+}

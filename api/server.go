@@ -1,0 +1,190 @@
+// Package api is Switchboard's HTTP face, built on Echo: it routes,
+// authenticates, checks origins and upgrades to WebSocket, then hands the
+// connection or the request body to the rpc package. It also wires the
+// domain's operations to JSON-RPC method names (methods.go). Everything
+// that touches Echo lives here, to keep a later move to Echo v5 small.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/service"
+)
+
+// Verifier checks an access token and returns the caller it proves.
+type Verifier interface {
+	Verify(token string) (service.Caller, error)
+}
+
+// Config configures a Server.
+type Config struct {
+	// Tokens verifies access tokens.
+	Tokens Verifier
+	// Anonymous, when not nil, lets callers without a token in, with
+	// these permissions. When nil, such callers get HTTP 401.
+	Anonymous *service.Permissions
+	// AllowedOrigins are host patterns (path.Match syntax, matched
+	// against the Origin's host, or against scheme://host when the
+	// pattern has "://") that may open WebSockets besides the server's
+	// own host.
+	AllowedOrigins []string
+	// ShutdownDelay is how long Shutdown keeps serving, with /readyz
+	// failing, before it stops accepting: time for a load balancer to
+	// notice.
+	ShutdownDelay time.Duration
+	// OpenRPC returns the OpenRPC document served at /openrpc.json.
+	OpenRPC func() ([]byte, error)
+	// Metrics serves /metrics; nil serves nothing there.
+	Metrics http.Handler
+	Logger  *slog.Logger
+}
+
+// Server is the HTTP server.
+type Server struct {
+	cfg      Config
+	rpc      *rpc.Server
+	echo     *echo.Echo
+	http     *http.Server
+	log      *slog.Logger
+	draining atomic.Bool
+}
+
+// New returns a server that serves rs.
+func New(cfg Config, rs *rpc.Server) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, rpc: rs, log: cfg.Logger}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	// Trust no forwarding headers: the client's address is the peer's.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.RequestID(), s.logRequests, s.recoverPanics)
+
+	e.GET("/rpc", s.upgrade, s.checkOrigin, s.authenticate)
+	e.POST("/rpc", s.call, s.authenticate)
+	e.GET("/openrpc.json", s.openRPC)
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	if cfg.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
+	}
+	s.echo = e
+	s.http = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+// Handler returns the server's HTTP handler, for tests that bring their
+// own listener.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Serve accepts connections on ln until Shutdown. It returns nil after a
+// clean shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown drains the server: /readyz fails at once; after ShutdownDelay
+// it stops accepting connections, lets calls in flight finish and closes
+// every WebSocket with 1001 (Going Away). It returns when all of that is
+// done or ctx ends, whichever is first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	if d := s.cfg.ShutdownDelay; d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
+	// http.Server.Shutdown does not know about hijacked connections; the
+	// rpc server tracks and closes those itself.
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- s.http.Shutdown(ctx) }()
+	rpcErr := s.rpc.Shutdown(ctx)
+	return errors.Join(<-httpDone, rpcErr)
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.draining.Load() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) openRPC(c echo.Context) error {
+	doc, err := s.cfg.OpenRPC()
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, doc)
+}
+
+// httpError is the JSON body of every HTTP error response.
+type httpError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func errorBody(code, message string) httpError {
+	var e httpError
+	e.Error.Code, e.Error.Message = code, message
+	return e
+}
+
+// handleError answers every error with a JSON body.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, code, msg := http.StatusInternalServerError, "internal", "internal error"
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		status = he.Code
+		code = http.StatusText(status)
+		if m, ok := he.Message.(string); ok {
+			msg = m
+		} else {
+			msg = http.StatusText(status)
+		}
+	} else {
+		s.log.Error("request failed", "path", c.Path(), "err", err)
+	}
+	if werr := c.JSON(status, errorBody(code, msg)); werr != nil {
+		s.log.Debug("writing error response", "err", werr)
+	}
+}
+
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("http handler panicked", "path", c.Path(), "err", err, "stack", string(stack))
+			return err
+		},
+	})(next)
+}

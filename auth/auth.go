@@ -1,0 +1,109 @@
+// Package auth issues and verifies Switchboard's access tokens: JWTs
+// signed with HS256 and a secret the server keeps.
+//
+// The claims are:
+//
+//	sub        the user (required)
+//	exp        expiry, seconds since the epoch (optional: no exp, no expiry)
+//	iat        when the token was issued
+//	publish    channel patterns the user may publish to
+//	subscribe  channel patterns the user may subscribe to
+//	admin      true for a user who may do everything
+//
+// Patterns are channel names in which "*" matches one dot-separated
+// segment and a trailing ">" matches one or more segments.
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/switchboard/switchboard/service"
+)
+
+// Claims are the JWT claims of a Switchboard token.
+type Claims struct {
+	jwt.RegisteredClaims
+	Publish   []string `json:"publish,omitempty"`
+	Subscribe []string `json:"subscribe,omitempty"`
+	Admin     bool     `json:"admin,omitempty"`
+}
+
+// MinSecretLen is the shortest secret accepted: HS256 wants at least as
+// many bytes as the hash.
+const MinSecretLen = 32
+
+// Authority signs and verifies tokens with one secret.
+type Authority struct {
+	secret []byte
+	parser *jwt.Parser
+	now    func() time.Time
+}
+
+// New returns an Authority for secret, which must be at least
+// MinSecretLen bytes long.
+func New(secret []byte) (*Authority, error) {
+	if len(secret) < MinSecretLen {
+		return nil, fmt.Errorf("token secret is %d bytes; it must be at least %d", len(secret), MinSecretLen)
+	}
+	return &Authority{
+		secret: secret,
+		parser: jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuedAt()),
+		now:    time.Now,
+	}, nil
+}
+
+// Issue returns a signed token for user with perms, valid for ttl; a ttl
+// of zero makes a token that never expires.
+func (a *Authority) Issue(user string, perms service.Permissions, ttl time.Duration) (string, error) {
+	if user == "" {
+		return "", errors.New("a token needs a subject (the user)")
+	}
+	if ttl < 0 {
+		return "", fmt.Errorf("token lifetime %v is negative", ttl)
+	}
+	now := a.now()
+	c := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: user, IssuedAt: jwt.NewNumericDate(now)},
+		Publish:          perms.Publish,
+		Subscribe:        perms.Subscribe,
+		Admin:            perms.Admin,
+	}
+	if ttl > 0 {
+		c.ExpiresAt = jwt.NewNumericDate(now.Add(ttl))
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return s, nil
+}
+
+// Verify checks token and returns the caller it proves. Its errors are
+// *service.Error with code EUNAUTHORIZED and a message fit for the client.
+func (a *Authority) Verify(token string) (service.Caller, error) {
+	var c Claims
+	_, err := a.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.secret, nil })
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return service.Caller{}, service.Errorf(service.EUNAUTHORIZED, "token expired")
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return service.Caller{}, service.Errorf(service.EUNAUTHORIZED, "token malformed")
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return service.Caller{}, service.Errorf(service.EUNAUTHORIZED, "token signature invalid")
+	case err != nil:
+		return service.Caller{}, service.Errorf(service.EUNAUTHORIZED, "token invalid: %v", err)
+	case c.Subject == "":
+		return service.Caller{}, service.Errorf(service.EUNAUTHORIZED, "token has no subject")
+	}
+	caller := service.Caller{
+		User:        c.Subject,
+		Permissions: service.Permissions{Publish: c.Publish, Subscribe: c.Subscribe, Admin: c.Admin},
+	}
+	if c.ExpiresAt != nil {
+		caller.ExpiresAt = c.ExpiresAt.Time
+	}
+	return caller, nil
+}

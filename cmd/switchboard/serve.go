@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/metrics"
+	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/service"
+)
+
+// serveConfig is everything serve can be told.
+type serveConfig struct {
+	listen             string
+	dataDir            string
+	tokenSecret        string
+	allowedOrigins     listFlag
+	anonymous          bool
+	anonymousPublish   listFlag
+	anonymousSubscribe listFlag
+	limits             rpc.Limits
+	shutdownTimeout    time.Duration
+	shutdownDelay      time.Duration
+	logLevel           string
+	logFormat          string
+}
+
+func serveFlags(cfg *serveConfig) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	d := rpc.DefaultLimits
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "address to listen on; use :8080 to accept connections from other machines")
+	fs.StringVar(&cfg.dataDir, "data", "switchboard-data", "data directory: token secret, node id")
+	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "HS256 secret for access tokens, at least 32 bytes (default: generated and kept in the data directory)")
+	fs.Var(&cfg.allowedOrigins, "allowed-origins", "comma-separated origin host patterns allowed to open WebSockets, besides the server's own host (e.g. app.example.com,*.example.com)")
+	fs.BoolVar(&cfg.anonymous, "anonymous", false, "let callers without a token in, with the anonymous permissions")
+	fs.Var(&cfg.anonymousPublish, "anonymous-publish", "channel patterns anonymous callers may publish to")
+	fs.Var(&cfg.anonymousSubscribe, "anonymous-subscribe", "channel patterns anonymous callers may subscribe to")
+	fs.Int64Var(&cfg.limits.MaxMessageSize, "max-message-size", d.MaxMessageSize, "largest incoming message in bytes (WebSocket: close 1009; HTTP: 413)")
+	fs.IntVar(&cfg.limits.MaxBatch, "max-batch", d.MaxBatch, "most calls in one batch")
+	fs.IntVar(&cfg.limits.MaxConcurrentCalls, "max-concurrent-calls", d.MaxConcurrentCalls, "calls one connection may run at once")
+	fs.IntVar(&cfg.limits.SendQueue, "send-queue", d.SendQueue, "messages queued for a slow client before it is closed with 4000")
+	fs.DurationVar(&cfg.limits.WriteTimeout, "write-timeout", d.WriteTimeout, "longest time one write to a client may take")
+	fs.DurationVar(&cfg.limits.PingInterval, "ping-interval", d.PingInterval, "how often to ping each client")
+	fs.DurationVar(&cfg.limits.PongTimeout, "pong-timeout", d.PongTimeout, "how long a ping may go unanswered before the client is dropped")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight calls get to finish on SIGINT/SIGTERM")
+	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", 0, "how long to keep serving with /readyz failing before draining")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
+	withEnvHelp(fs)
+	return fs
+}
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := serveFlags(&cfg)
+	fs.SetOutput(stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(cfg, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if err := a.banner(stdout, ln.Addr()); err != nil {
+		ln.Close()
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- a.api.Serve(ln) }()
+	logger.Info("serving", "addr", ln.Addr().String(), "version", version, "node", a.node.ID)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	stop() // a second signal kills the process the usual way
+	logger.Info("shutting down", "timeout", cfg.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownDelay+cfg.shutdownTimeout)
+	defer cancel()
+	if err := a.api.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown cut short; remaining connections were dropped", "err", err)
+	}
+	<-served
+	logger.Info("stopped")
+	return nil
+}
+
+// app is a fully wired server, ready to serve.
+type app struct {
+	node            service.Node
+	authority       *auth.Authority
+	secretInDataDir bool
+	rpc             *rpc.Server
+	api             *api.Server
+	openrpc         func() ([]byte, error)
+}
+
+func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
+	secret, fromDataDir, err := tokenSecret(cfg.tokenSecret, cfg.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	authority, err := auth.New(secret)
+	if err != nil {
+		return nil, err
+	}
+	nodeID, _, err := loadOrCreate(cfg.dataDir, nodeIDFile, 8)
+	if err != nil {
+		return nil, err
+	}
+	node := service.Node{ID: nodeID, Version: version, StartedAt: time.Now()}
+
+	m := metrics.New()
+	reg := rpc.NewRegistry()
+	rs := rpc.NewServer(reg, rpc.Options{Limits: cfg.limits, Logger: logger, Observer: m})
+	doc := api.RegisterMethods(reg, node, rs)
+	if _, err := doc(); err != nil {
+		return nil, fmt.Errorf("openrpc document: %w", err)
+	}
+
+	var anon *service.Permissions
+	if cfg.anonymous {
+		anon = &service.Permissions{Publish: cfg.anonymousPublish, Subscribe: cfg.anonymousSubscribe}
+	}
+	srv := api.New(api.Config{
+		Tokens:         authority,
+		Anonymous:      anon,
+		AllowedOrigins: cfg.allowedOrigins,
+		ShutdownDelay:  cfg.shutdownDelay,
+		OpenRPC:        doc,
+		Metrics:        m.Handler(),
+		Logger:         logger,
+	}, rs)
+	return &app{node: node, authority: authority, secretInDataDir: fromDataDir, rpc: rs, api: srv, openrpc: doc}, nil
+}
+
+// banner tells the person who started the server how to reach it. When
+// the secret is the data directory's, it also prints an admin token, so
+// that a first run needs no setup.
+func (a *app) banner(w io.Writer, addr net.Addr) error {
+	base := "http://" + addr.String()
+	fmt.Fprintf(w, "Switchboard %s listening on %s (WebSocket: ws://%s/rpc)\n", version, base, addr)
+	if !a.secretInDataDir {
+		return nil
+	}
+	tok, err := a.authority.Issue("admin", service.Permissions{Admin: true}, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "Admin token (valid 24h):\n  %s\n", tok)
+	fmt.Fprintf(w, "Try it:\n  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"server.info\"}' %s/rpc\n", tok, base)
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", format)
+}
+
+// printOpenRPC writes the OpenRPC document generated from the registry:
+// what make openrpc commits as openrpc.json.
+func printOpenRPC(w io.Writer) error {
+	reg := rpc.NewRegistry()
+	rs := rpc.NewServer(reg, rpc.Options{})
+	doc, err := api.RegisterMethods(reg, service.Node{}, rs)()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(doc)
+	return err
+}

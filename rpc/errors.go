@@ -1,0 +1,133 @@
+package rpc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// JSON-RPC error codes. The first five are the specification's; the rest
+// are Switchboard's application codes, stable across releases and listed
+// in the README and in openrpc.json.
+const (
+	CodeParseError     = -32700 // the frame or body is not valid JSON
+	CodeInvalidRequest = -32600 // valid JSON, but not a request object
+	CodeMethodNotFound = -32601 // no such method
+	CodeInvalidParams  = -32602 // params missing, of the wrong type, unknown, or breaking a rule
+	CodeInternalError  = -32603 // a bug or an unexpected failure on the server
+
+	CodeUnauthorized   = -32001 // the caller's token is missing, invalid or expired
+	CodeForbidden      = -32003 // the caller's permissions do not allow the call
+	CodeNotFound       = -32004 // the thing asked for does not exist
+	CodeConflict       = -32009 // the call collides with the current state
+	CodeSocketRequired = -32010 // the method needs a WebSocket connection, not HTTP
+	CodeUnavailable    = -32013 // the server cannot serve the call now (shutting down); retry later
+)
+
+// Error is a JSON-RPC error object. Handlers may return one to choose the
+// code themselves; other errors are mapped by ErrorFrom.
+type Error struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data,omitempty"`
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("jsonrpc error %d: %s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code int, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// serviceCodes maps domain error codes to JSON-RPC codes.
+var serviceCodes = map[string]int{
+	service.EINVALID:      CodeInvalidParams,
+	service.EUNAUTHORIZED: CodeUnauthorized,
+	service.EFORBIDDEN:    CodeForbidden,
+	service.ENOTFOUND:     CodeNotFound,
+	service.ECONFLICT:     CodeConflict,
+	service.EUNAVAILABLE:  CodeUnavailable,
+	service.EINTERNAL:     CodeInternalError,
+}
+
+// ErrorFrom converts a handler's error into a JSON-RPC error object: an
+// *Error is kept as it is, a *service.Error gets the code that matches its
+// kind, and anything else becomes an internal error whose details stay in
+// the server's log.
+func ErrorFrom(err error) *Error {
+	var re *Error
+	if errors.As(err, &re) {
+		return re
+	}
+	code, ok := serviceCodes[service.ErrorCode(err)]
+	if !ok {
+		code = CodeInternalError
+	}
+	return &Error{Code: code, Message: service.ErrorMessage(err)}
+}
+
+// ErrorCode describes one error code for documentation: the README table
+// and each method's "errors" in openrpc.json.
+type ErrorCode struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// Codes lists every error code the server may answer with, for docs.
+var Codes = []ErrorCode{
+	{CodeParseError, "Parse error: the message is not valid JSON"},
+	{CodeInvalidRequest, "Invalid request: not a JSON-RPC 2.0 request object, or a batch that is empty or too long"},
+	{CodeMethodNotFound, "Method not found"},
+	{CodeInvalidParams, "Invalid params: the message names the offending field"},
+	{CodeInternalError, "Internal error: a bug on the server; it is logged with its stack"},
+	{CodeUnauthorized, "Unauthorized: the token is missing, invalid or expired"},
+	{CodeForbidden, "Forbidden: the token's permissions do not allow this"},
+	{CodeNotFound, "Not found"},
+	{CodeConflict, "Conflict with the current state"},
+	{CodeSocketRequired, "This method needs a WebSocket connection; it cannot be called over HTTP POST"},
+	{CodeUnavailable, "Unavailable: the server is shutting down or overloaded; retry later"},
+}
+
+// codeName gives the short label used in metrics for an error code.
+func codeName(code int) string {
+	switch code {
+	case CodeParseError:
+		return "parse_error"
+	case CodeInvalidRequest:
+		return "invalid_request"
+	case CodeMethodNotFound:
+		return "method_not_found"
+	case CodeInvalidParams:
+		return "invalid_params"
+	case CodeInternalError:
+		return "internal_error"
+	case CodeUnauthorized:
+		return "unauthorized"
+	case CodeForbidden:
+		return "forbidden"
+	case CodeNotFound:
+		return "not_found"
+	case CodeConflict:
+		return "conflict"
+	case CodeSocketRequired:
+		return "socket_required"
+	case CodeUnavailable:
+		return "unavailable"
+	default:
+		return "error"
+	}
+}
+
+// encodeError renders e as JSON. It never fails: Data that cannot be
+// encoded is dropped so that the client still learns the code.
+func encodeError(e *Error) []byte {
+	b, err := json.Marshal(e)
+	if err != nil {
+		b, _ = json.Marshal(&Error{Code: e.Code, Message: e.Message})
+	}
+	return b
+}

@@ -1,0 +1,229 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// request is one parsed call. A request whose id is absent is a
+// notification: it runs, but it is never answered.
+type request struct {
+	method string
+	params json.RawMessage // nil when the member is absent
+	id     json.RawMessage // the id exactly as sent; nil for a notification
+}
+
+func (r *request) notification() bool { return r.id == nil }
+
+// item is one element of an incoming message: a call to run, or the error
+// response already decided for an element that is not a valid request.
+type item struct {
+	req   request
+	reply []byte // non-nil when the element was rejected while parsing
+}
+
+var nullID = json.RawMessage("null")
+
+// parseMessage splits one incoming WebSocket frame or HTTP body into the
+// calls it holds. batch reports whether the reply must be an array. The
+// decisions follow the JSON-RPC 2.0 specification: a frame that is not
+// JSON at all gets one -32700 error; an empty array or one that is longer
+// than maxBatch gets one -32600 error (not an array of them); each invalid
+// element of a batch gets its own -32600.
+func parseMessage(data []byte, maxBatch int) (items []item, batch bool) {
+	data = bytes.TrimLeft(data, " \t\r\n")
+	if len(data) == 0 || data[0] != '[' {
+		return []item{parseRequest(data)}, false
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(data, &elems); err != nil {
+		return []item{rejected(nullID, parseError(err))}, false
+	}
+	switch {
+	case len(elems) == 0:
+		return []item{rejected(nullID, Errorf(CodeInvalidRequest, "Invalid request: empty batch"))}, false
+	case len(elems) > maxBatch:
+		return []item{rejected(nullID, Errorf(CodeInvalidRequest,
+			"Invalid request: batch of %d calls exceeds the limit of %d", len(elems), maxBatch))}, false
+	}
+	items = make([]item, len(elems))
+	for i, e := range elems {
+		items[i] = parseRequest(e)
+	}
+	return items, true
+}
+
+// parseRequest decodes one request object. The members are read through a
+// map rather than a struct because encoding/json matches struct fields
+// case-insensitively, and {"Method": …} is not a request.
+func parseRequest(data []byte) item {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) || len(bytes.TrimSpace(data)) == 0 {
+			return rejected(nullID, parseError(err))
+		}
+		return rejected(nullID, invalidRequest("a request must be a JSON object"))
+	}
+	if members == nil { // the literal null
+		return rejected(nullID, invalidRequest("a request must be a JSON object"))
+	}
+
+	// Read the id first so that every later rejection can echo it.
+	id, hasID := members["id"]
+	if hasID && !validID(id) {
+		return rejected(nullID, invalidRequest(`"id" must be a string, a number or null`))
+	}
+	replyID := id
+	if !hasID {
+		replyID = nullID
+	}
+
+	if v, ok := members["jsonrpc"]; !ok {
+		return rejected(replyID, invalidRequest(`"jsonrpc" is missing; it must be "2.0"`))
+	} else if s, err := unquote(v); err != nil || s != "2.0" {
+		return rejected(replyID, invalidRequest(`"jsonrpc" must be "2.0"`))
+	}
+
+	raw, ok := members["method"]
+	if !ok {
+		return rejected(replyID, invalidRequest(`"method" is missing`))
+	}
+	method, err := unquote(raw)
+	if err != nil {
+		return rejected(replyID, invalidRequest(`"method" must be a string`))
+	}
+
+	params, ok := members["params"]
+	if ok && len(params) > 0 && params[0] != '{' && params[0] != '[' {
+		return rejected(replyID, invalidRequest(`"params" must be an object or an array`))
+	}
+	if !hasID {
+		id = nil
+	}
+	return item{req: request{method: method, params: params, id: id}}
+}
+
+func rejected(id json.RawMessage, e *Error) item {
+	return item{reply: appendError(nil, id, e)}
+}
+
+func invalidRequest(why string) *Error {
+	return Errorf(CodeInvalidRequest, "Invalid request: %s", why)
+}
+
+func parseError(err error) *Error {
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return Errorf(CodeParseError, "Parse error: %v at byte %d", err, syntax.Offset)
+	}
+	return Errorf(CodeParseError, "Parse error: %v", err)
+}
+
+// validID reports whether raw is an id the specification allows: a
+// string, a number or null. The raw bytes are echoed back unchanged, so
+// -1, 1.5 and "abc" all come back exactly as sent.
+func validID(raw json.RawMessage) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	switch c := raw[0]; {
+	case c == '"', c == 'n':
+		return true
+	case c == '-' || ('0' <= c && c <= '9'):
+		return true
+	}
+	return false
+}
+
+// unquote decodes a raw JSON value that must be a string.
+func unquote(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", fmt.Errorf("not a string")
+	}
+	// Fast path: no escapes, the common case for methods and "2.0".
+	if bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
+// appendResult appends a success response to dst.
+func appendResult(dst []byte, id, result json.RawMessage) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
+	dst = append(dst, orNull(id)...)
+	dst = append(dst, `,"result":`...)
+	dst = append(dst, result...)
+	return append(dst, '}')
+}
+
+// appendError appends an error response to dst.
+func appendError(dst []byte, id json.RawMessage, e *Error) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
+	dst = append(dst, orNull(id)...)
+	dst = append(dst, `,"error":`...)
+	dst = append(dst, encodeError(e)...)
+	return append(dst, '}')
+}
+
+func orNull(id json.RawMessage) json.RawMessage {
+	if id == nil {
+		return nullID
+	}
+	return id
+}
+
+// appendBatch joins responses into one JSON array.
+func appendBatch(dst []byte, replies [][]byte) []byte {
+	dst = append(dst, '[')
+	for i, r := range replies {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, r...)
+	}
+	return append(dst, ']')
+}
+
+// Notification is a server-to-client message, encoded once so that it can
+// be sent to any number of connections without encoding it again.
+type Notification struct {
+	method string
+	frame  []byte
+}
+
+// NewNotification encodes a notification of method with params.
+func NewNotification(method string, params any) (Notification, error) {
+	p, err := marshal(params)
+	if err != nil {
+		return Notification{}, fmt.Errorf("encode %s notification: %w", method, err)
+	}
+	m, _ := json.Marshal(method) // a string always encodes
+	frame := make([]byte, 0, len(p)+len(m)+40)
+	frame = append(frame, `{"jsonrpc":"2.0","method":`...)
+	frame = append(frame, m...)
+	frame = append(frame, `,"params":`...)
+	frame = append(frame, p...)
+	frame = append(frame, '}')
+	return Notification{method: method, frame: frame}, nil
+}
+
+// Method is the notification's method name.
+func (n Notification) Method() string { return n.method }
+
+// seqJSON renders the minimal request that hands a parsed call to
+// jsonrpc2 under the connection-local sequence number seq.
+func seqJSON(seq uint64, method string) []byte {
+	m, _ := json.Marshal(method)
+	b := make([]byte, 0, len(m)+32)
+	b = append(b, `{"id":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `,"method":`...)
+	b = append(b, m...)
+	return append(b, '}')
+}

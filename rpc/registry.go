@@ -1,0 +1,143 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+)
+
+// A Handler serves one method: it gets the call's context (cancelled when
+// the caller goes away), the caller's session and the decoded params, and
+// returns the result or an error. Errors are mapped by ErrorFrom.
+type Handler[P, R any] func(ctx context.Context, s *Session, params P) (R, error)
+
+// Method documents a method and says how it may be called. The registry
+// fills in the param and result schemas from the handler's types.
+type Method struct {
+	Name        string
+	Summary     string
+	Description string
+	// Errors lists the application error codes the method may answer
+	// with, beyond the protocol codes every method shares.
+	Errors []int
+	// Examples pair params with results; the first is the one shown in
+	// the README-style docs. Params and Result hold values of the
+	// handler's param and result types.
+	Examples []Example
+	// NeedsSocket marks methods that only make sense on a WebSocket
+	// connection, such as subscriptions; over HTTP they answer
+	// CodeSocketRequired.
+	NeedsSocket bool
+}
+
+// Example is one documented pairing of params and result.
+type Example struct {
+	Name   string
+	Params any
+	Result any
+}
+
+// Validator is implemented by params that check their own rules after
+// decoding. An error that is not an *Error becomes CodeInvalidParams.
+type Validator interface {
+	Validate() error
+}
+
+// Registry holds the methods a server serves and the notifications it
+// sends. It is safe for concurrent use once registration is done;
+// register everything before serving.
+type Registry struct {
+	methods       map[string]*method
+	notifications map[string]*notification
+}
+
+type method struct {
+	Method
+	params *paramSpec
+	result reflect.Type
+	call   func(ctx context.Context, s *Session, raw json.RawMessage) (any, error)
+}
+
+type notification struct {
+	name, summary, description string
+	params                     *paramSpec
+	examples                   []any
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{methods: map[string]*method{}, notifications: map[string]*notification{}}
+}
+
+// Register adds a method to r. P must be a struct type: its exported
+// fields, in declaration order, are the params; a field is required unless
+// its json tag says omitempty. Register panics on a programming error (a
+// duplicate name or a P that is not a struct), as http.ServeMux does.
+func Register[P, R any](r *Registry, m Method, h Handler[P, R]) {
+	if _, dup := r.methods[m.Name]; dup {
+		panic("rpc: method registered twice: " + m.Name)
+	}
+	spec := newParamSpec(reflect.TypeFor[P]())
+	r.methods[m.Name] = &method{
+		Method: m,
+		params: spec,
+		result: reflect.TypeFor[R](),
+		call: func(ctx context.Context, s *Session, raw json.RawMessage) (any, error) {
+			var p P
+			if err := spec.decode(raw, reflect.ValueOf(&p).Elem()); err != nil {
+				return nil, err
+			}
+			if v, ok := any(&p).(Validator); ok {
+				if err := v.Validate(); err != nil {
+					return nil, asInvalidParams(err)
+				}
+			}
+			return h(ctx, s, p)
+		},
+	}
+}
+
+// RegisterNotification documents a notification the server sends, with
+// params of type P, so that it appears in openrpc.json.
+func RegisterNotification[P any](r *Registry, name, summary, description string, examples ...P) {
+	if _, dup := r.notifications[name]; dup {
+		panic("rpc: notification registered twice: " + name)
+	}
+	n := &notification{name: name, summary: summary, description: description,
+		params: newParamSpec(reflect.TypeFor[P]())}
+	for _, e := range examples {
+		n.examples = append(n.examples, e)
+	}
+	r.notifications[name] = n
+}
+
+func (r *Registry) lookup(name string) *method { return r.methods[name] }
+
+func (r *Registry) sortedMethods() []*method {
+	ms := make([]*method, 0, len(r.methods))
+	for _, m := range r.methods {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+	return ms
+}
+
+func (r *Registry) sortedNotifications() []*notification {
+	ns := make([]*notification, 0, len(r.notifications))
+	for _, n := range r.notifications {
+		ns = append(ns, n)
+	}
+	sort.Slice(ns, func(i, j int) bool { return ns[i].name < ns[j].name })
+	return ns
+}
+
+// asInvalidParams keeps an *Error as it is and turns any other error from
+// a Validator into CodeInvalidParams with the error's text.
+func asInvalidParams(err error) error {
+	if e, ok := err.(*Error); ok {
+		return e
+	}
+	return &Error{Code: CodeInvalidParams, Message: fmt.Sprintf("Invalid params: %v", err)}
+}

@@ -1,0 +1,320 @@
+// Package rpc serves JSON-RPC 2.0 over WebSocket and over HTTP POST. It
+// knows nothing of HTTP routing or authentication: the api package
+// upgrades and authenticates, then hands a *websocket.Conn or a request
+// body to a Server along with the caller's identity.
+//
+// Each WebSocket connection is a jsonrpc2.Conn (github.com/sourcegraph/
+// jsonrpc2) over an ObjectStream that reads one JSON value per text frame.
+// The stream does the parsing itself, because jsonrpc2 closes the
+// connection on malformed input, has no batches and cannot echo every id
+// the specification allows; jsonrpc2 keeps what it does well: the read
+// loop, dispatch to the handler and cancellation when the connection ends.
+// Replies and notifications bypass jsonrpc2's send path, which ignores
+// contexts, and go through a bounded queue per connection instead.
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/service"
+)
+
+// Options configure a Server. Every field is optional.
+type Options struct {
+	Limits   Limits
+	Logger   *slog.Logger
+	Observer Observer
+}
+
+// Server runs the methods of a Registry for WebSocket and HTTP callers.
+type Server struct {
+	reg    *Registry
+	limits Limits
+	log    *slog.Logger
+	obs    Observer
+	gate   gate
+
+	mu    sync.Mutex
+	conns map[*Conn]struct{}
+}
+
+// NewServer returns a server for the methods in reg. Methods may still be
+// registered until the server starts serving.
+func NewServer(reg *Registry, opts Options) *Server {
+	s := &Server{
+		reg:    reg,
+		limits: opts.Limits.withDefaults(),
+		log:    opts.Logger,
+		obs:    opts.Observer,
+		conns:  map[*Conn]struct{}{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.obs == nil {
+		s.obs = nopObserver{}
+	}
+	return s
+}
+
+// Limits returns the limits in force, defaults filled in.
+func (s *Server) Limits() Limits { return s.limits }
+
+// Connections returns the number of open WebSocket connections.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// ServeWebSocket serves JSON-RPC on ws for caller until the connection
+// ends. It returns at once: the connection is owned by the server from
+// here on, and Shutdown closes it.
+func (s *Server) ServeWebSocket(ws *websocket.Conn, caller service.Caller, remoteAddr string) {
+	c := newConn(s, ws, Session{ID: newID(), Caller: caller, RemoteAddr: remoteAddr})
+	s.mu.Lock()
+	draining := s.gate.isClosed()
+	if !draining {
+		s.conns[c] = struct{}{}
+	}
+	s.mu.Unlock()
+	if draining {
+		ws.Close(CloseGoingAway, "server shutting down")
+		return
+	}
+	s.obs.ConnOpened()
+	c.start()
+}
+
+// ServeHTTP runs the calls in one HTTP request body and returns the reply
+// body, or nil when there is nothing to answer (every call was a
+// notification). The calls of a batch run one after another.
+func (s *Server) ServeHTTP(ctx context.Context, caller service.Caller, requestID, remoteAddr string, body []byte) []byte {
+	sess := &Session{ID: requestID, Caller: caller, RemoteAddr: remoteAddr}
+	items, batch := parseMessage(body, s.limits.MaxBatch)
+	replies := make([][]byte, 0, len(items))
+	for _, it := range items {
+		reply := it.reply
+		if reply == nil {
+			reply = s.admit(ctx, sess, &it.req)
+		}
+		if reply != nil {
+			replies = append(replies, reply)
+		}
+	}
+	switch {
+	case len(replies) == 0:
+		return nil
+	case batch:
+		return appendBatch(nil, replies)
+	default:
+		return replies[0]
+	}
+}
+
+// admit runs req unless the server is draining, in which case it answers
+// CodeUnavailable without running it.
+func (s *Server) admit(ctx context.Context, sess *Session, req *request) []byte {
+	if !s.gate.enter() {
+		return s.refuse(req)
+	}
+	defer s.gate.leave()
+	return s.invoke(ctx, sess, req)
+}
+
+func (s *Server) refuse(req *request) []byte {
+	s.obs.CallDone(s.methodLabel(req.method), codeName(CodeUnavailable), 0)
+	if req.notification() {
+		return nil
+	}
+	return appendError(nil, req.id, Errorf(CodeUnavailable, "server is shutting down; retry later"))
+}
+
+func (s *Server) methodLabel(name string) string {
+	if s.reg.lookup(name) == nil {
+		return "unknown"
+	}
+	return name
+}
+
+// invoke runs one call and returns its encoded reply, or nil for a
+// notification. A panicking handler is answered with CodeInternalError
+// and logged with its stack; it never takes the server down.
+func (s *Server) invoke(ctx context.Context, sess *Session, req *request) []byte {
+	start := time.Now()
+	label := "unknown"
+	var result any
+	var err error
+	switch m := s.reg.lookup(req.method); {
+	case m == nil:
+		err = Errorf(CodeMethodNotFound, "Method not found: %q", req.method)
+	case m.NeedsSocket && sess.conn == nil:
+		label = m.Name
+		err = Errorf(CodeSocketRequired, "%s needs a WebSocket connection; connect to GET /rpc", m.Name)
+	default:
+		label = m.Name
+		result, err = s.call(ctx, sess, m, req)
+	}
+
+	var encoded []byte
+	if err == nil {
+		if encoded, err = marshal(result); err != nil {
+			err = fmt.Errorf("encode result of %s: %w", label, err)
+		}
+	}
+	outcome := "ok"
+	var reply []byte
+	if err != nil {
+		e := ErrorFrom(err)
+		if e.Code == CodeInternalError {
+			s.log.Error("call failed", "method", label, "session", sess.ID, "err", err)
+		}
+		outcome = codeName(e.Code)
+		if !req.notification() {
+			reply = appendError(nil, req.id, e)
+		}
+	} else if !req.notification() {
+		reply = appendResult(make([]byte, 0, len(encoded)+len(req.id)+32), req.id, encoded)
+	}
+	s.obs.CallDone(label, outcome, time.Since(start))
+	return reply
+}
+
+func (s *Server) call(ctx context.Context, sess *Session, m *method, req *request) (result any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("handler panicked", "method", m.Name, "session", sess.ID,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			result, err = nil, Errorf(CodeInternalError, "Internal error")
+		}
+	}()
+	return m.call(ctx, sess, req.params)
+}
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.gate.isClosed() }
+
+// Shutdown stops taking calls (new ones are answered CodeUnavailable),
+// waits for the calls in flight to finish, then closes every connection
+// with CloseGoingAway once its queued messages are written. When ctx ends
+// first, the remaining connections are dropped without ceremony and
+// ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.gate.close()
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	err := s.gate.wait(ctx)
+	for _, c := range conns {
+		c.closeWith(CloseGoingAway, "server shutting down", ReasonShutdown, true)
+	}
+	for _, c := range conns {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			c.ws.CloseNow()
+			<-c.done
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+func (s *Server) forget(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// marshal encodes v as JSON without escaping <, > and &: results are not
+// HTML, and channel patterns such as "chat.>" should read as written.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// newID returns a random identifier for a connection.
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// gate counts calls in flight and, once closed, admits no more, so that
+// Shutdown can wait for exactly the calls it let in.
+type gate struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	idle   chan struct{} // closed when n drops to 0 after close
+}
+
+func (g *gate) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *gate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.n == 0 && g.idle != nil {
+		close(g.idle)
+		g.idle = nil
+	}
+}
+
+func (g *gate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+}
+
+func (g *gate) isClosed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed
+}
+
+func (g *gate) wait(ctx context.Context) error {
+	g.mu.Lock()
+	if g.n == 0 {
+		g.mu.Unlock()
+		return nil
+	}
+	if g.idle == nil {
+		g.idle = make(chan struct{})
+	}
+	idle := g.idle
+	g.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

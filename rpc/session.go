@@ -1,0 +1,52 @@
+package rpc
+
+import (
+	"errors"
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// ErrNoSocket is returned by Session.Notify for callers that came over
+// HTTP POST, which has no way to carry server notifications.
+var ErrNoSocket = errors.New("rpc: the session has no socket")
+
+// Session is what a handler knows of its caller: who it is and how it is
+// connected. A WebSocket session lives as long as its connection; an HTTP
+// session lives for one request.
+type Session struct {
+	// ID names the connection (or the HTTP request) in logs and replies.
+	ID string
+	// Caller is the identity proven by the caller's token.
+	Caller service.Caller
+	// RemoteAddr is the client's address as the server sees it.
+	RemoteAddr string
+
+	conn *Conn // nil over HTTP
+}
+
+// Transport returns "websocket" or "http".
+func (s *Session) Transport() string {
+	if s.conn != nil {
+		return "websocket"
+	}
+	return "http"
+}
+
+// Notify queues n for the session's connection without waiting. A client
+// whose queue is full is too slow to keep up: it is disconnected with
+// CloseSlowConsumer and Notify returns ErrSlowConsumer.
+func (s *Session) Notify(n Notification) error {
+	if s.conn == nil {
+		return ErrNoSocket
+	}
+	return s.conn.Notify(n)
+}
+
+// Done returns a channel that is closed when the session's connection
+// ends. Over HTTP it is nil: the request's context bounds the session.
+func (s *Session) Done() <-chan struct{} {
+	if s.conn == nil {
+		return nil
+	}
+	return s.conn.done
+}

@@ -1,0 +1,171 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/coder/websocket"
+)
+
+// call is a parsed request on its way through jsonrpc2 to Conn.Handle.
+type call struct {
+	req   request
+	batch *batch // nil for a call sent on its own
+	slot  int    // the call's place in its batch
+}
+
+// inbox holds the calls read from the socket but not yet handed to
+// jsonrpc2. Only the read loop touches it: jsonrpc2 calls ReadObject and
+// then Handle, one after the other, on the same goroutine.
+type inbox struct {
+	queue   []call
+	seq     uint64
+	current call
+	handed  bool
+}
+
+// take returns the call handed to jsonrpc2 under seq.
+func (in *inbox) take(seq uint64) (call, bool) {
+	if !in.handed || seq != in.seq {
+		return call{}, false
+	}
+	in.handed = false
+	cl := in.current
+	in.current = call{}
+	return cl, true
+}
+
+// batch gathers the replies of one batch so that they go out as one array.
+type batch struct {
+	mu        sync.Mutex
+	replies   [][]byte
+	remaining int
+}
+
+// finish files the reply of one call (nil for a notification). When it is
+// the last call of the batch to finish, finish returns the batch's reply:
+// the array of replies, or nil when none of its calls is answered.
+func (b *batch) finish(slot int, reply []byte) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.replies[slot] = reply
+	b.remaining--
+	if b.remaining > 0 {
+		return nil
+	}
+	answered := b.replies[:0]
+	for _, r := range b.replies {
+		if r != nil {
+			answered = append(answered, r)
+		}
+	}
+	if len(answered) == 0 {
+		return nil
+	}
+	return appendBatch(nil, answered)
+}
+
+var errBinaryMessage = errors.New("rpc: binary message")
+
+// stream is the jsonrpc2.ObjectStream of a Conn: one JSON value per text
+// frame. It parses every frame itself and answers what is not a valid
+// call (parse errors, invalid requests, empty batches) without involving
+// jsonrpc2, which would close the connection on such input. Each valid
+// call reaches jsonrpc2 as a minimal request carrying a connection-local
+// sequence number as its id; Conn.Handle then picks up the parsed call,
+// whose id is echoed exactly as the client sent it.
+type stream struct {
+	c *Conn
+}
+
+// ReadObject implements jsonrpc2.ObjectStream.
+func (s *stream) ReadObject(v any) error {
+	in := &s.c.in
+	for len(in.queue) == 0 {
+		if err := s.readMessage(); err != nil {
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				s.c.setReason(ReasonMessageTooBig)
+			}
+			s.c.log.Debug("read ended", "err", err)
+			return io.EOF // the reason is ours to report; keep jsonrpc2 quiet
+		}
+	}
+	cl := in.queue[0]
+	in.queue[0] = call{}
+	if in.queue = in.queue[1:]; len(in.queue) == 0 {
+		in.queue = nil // let an idle connection hold no queue
+	}
+	in.seq++
+	in.current, in.handed = cl, true
+	return json.Unmarshal(seqJSON(in.seq, cl.req.method), v)
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer keeps the occasional huge message from pinning memory.
+const maxPooledBuffer = 64 << 10
+
+// readMessage reads one frame and queues its calls. Rejected elements are
+// answered at once.
+func (s *stream) readMessage() error {
+	c := s.c
+	typ, r, err := c.ws.Reader(c.ctx)
+	if err != nil {
+		return err
+	}
+	if typ != websocket.MessageText {
+		c.closeWith(CloseUnsupportedData, "binary messages are not supported; send JSON as text", ReasonBadFrame, false)
+		return errBinaryMessage
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			bufPool.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return err
+	}
+
+	// parseMessage copies what it keeps, so buf can be reused.
+	items, isBatch := parseMessage(buf.Bytes(), c.srv.limits.MaxBatch)
+	var b *batch
+	if isBatch {
+		b = &batch{replies: make([][]byte, len(items)), remaining: len(items)}
+	}
+	for i, it := range items {
+		switch {
+		case it.reply != nil && b != nil:
+			if reply := b.finish(i, it.reply); reply != nil {
+				c.send(reply)
+			}
+		case it.reply != nil:
+			c.send(it.reply)
+		default:
+			c.in.queue = append(c.in.queue, call{req: it.req, batch: b, slot: i})
+		}
+	}
+	return nil
+}
+
+// WriteObject implements jsonrpc2.ObjectStream. Switchboard sends through
+// the outbox directly; this path serves any use of jsonrpc2's own Reply or
+// Notify and goes through the same bounded queue.
+func (s *stream) WriteObject(obj any) error {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	return s.c.out.push(b, true, s.c.ctx.Done())
+}
+
+// Close implements jsonrpc2.ObjectStream. jsonrpc2 calls it once, when its
+// read loop ends or the connection's context is cancelled.
+func (s *stream) Close() error {
+	s.c.end()
+	return nil
+}
