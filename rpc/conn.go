@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -20,7 +19,6 @@ type Conn struct {
 	srv  *Server
 	ws   *websocket.Conn
 	sess Session
-	log  *slog.Logger
 
 	// ctx is cancelled when the connection ends; every call's context
 	// derives from it.
@@ -56,7 +54,6 @@ func newConn(s *Server, ws *websocket.Conn, sess Session) *Conn {
 		done:       make(chan struct{}),
 	}
 	c.sess.conn = c
-	c.log = s.log.With("conn", sess.ID, "user", sess.Caller.User)
 	return c
 }
 
@@ -69,9 +66,8 @@ func (c *Conn) start() {
 			c.closeWith(CloseTokenExpired, "token expired", ReasonTokenExpired, true)
 		})
 	}
-	c.log.Debug("connection opened", "remote", c.sess.RemoteAddr)
-	jsonrpc2.NewConn(c.ctx, &stream{c: c}, c,
-		jsonrpc2.SetLogger(slog.NewLogLogger(c.log.Handler(), slog.LevelDebug)))
+	c.srv.log.Debug("connection opened", "conn", c.sess.ID, "user", c.sess.Caller.User, "remote", c.sess.RemoteAddr)
+	jsonrpc2.NewConn(c.ctx, &stream{c: c}, c, jsonrpc2.SetLogger(c.srv.jsonrpc2Log))
 }
 
 // Notify queues n for this connection. See Session.Notify.
@@ -95,7 +91,7 @@ func (c *Conn) Notify(n Notification) error {
 func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request) {
 	cl, ok := c.in.take(r.ID.Num)
 	if !ok {
-		c.log.Error("jsonrpc2 handed over a call the stream did not read", "id", r.ID.String())
+		c.srv.log.Error("jsonrpc2 handed over a call the stream did not read", "conn", c.sess.ID, "id", r.ID.String())
 		return
 	}
 	if !c.srv.gate.enter() {
@@ -238,7 +234,7 @@ func (c *Conn) end() {
 		reason := c.reason
 		c.mu.Unlock()
 		c.srv.obs.ConnClosed(reason)
-		c.log.Debug("connection closed", "reason", reason)
+		c.srv.log.Debug("connection closed", "conn", c.sess.ID, "reason", reason)
 		close(c.done)
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log"
 	"log/slog"
 	"runtime/debug"
 	"sync"
@@ -42,7 +43,10 @@ type Server struct {
 	limits Limits
 	log    *slog.Logger
 	obs    Observer
-	gate   gate
+	// jsonrpc2Log receives jsonrpc2's own messages; one for all
+	// connections, so that an idle connection carries no logger.
+	jsonrpc2Log *log.Logger
+	gate        gate
 
 	mu    sync.Mutex
 	conns map[*Conn]struct{}
@@ -64,6 +68,7 @@ func NewServer(reg *Registry, opts Options) *Server {
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
+	s.jsonrpc2Log = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	return s
 }
 

@@ -89,7 +89,7 @@ func (s *stream) ReadObject(v any) error {
 			if errors.Is(err, websocket.ErrMessageTooBig) {
 				s.c.setReason(ReasonMessageTooBig)
 			}
-			s.c.log.Debug("read ended", "err", err)
+			s.c.srv.log.Debug("read ended", "conn", s.c.sess.ID, "err", err)
 			return io.EOF // the reason is ours to report; keep jsonrpc2 quiet
 		}
 	}
