@@ -16,6 +16,11 @@ func (s *Server) upgrade(c echo.Context) error {
 	if s.rpc.Draining() {
 		return c.JSON(http.StatusServiceUnavailable, errorBody("unavailable", "server is shutting down"))
 	}
+	if !isUpgrade(c.Request()) {
+		c.Response().Header().Set("Upgrade", "websocket")
+		return c.JSON(http.StatusUpgradeRequired, errorBody("upgrade_required",
+			"GET /rpc is the WebSocket endpoint; send a WebSocket handshake, or POST JSON-RPC to /rpc"))
+	}
 	// c.Response(), not c.Response().Writer: Accept must mark Echo's
 	// response committed so that nothing writes to the hijacked conn.
 	ws, err := websocket.Accept(c.Response(), c.Request(), &websocket.AcceptOptions{
@@ -61,6 +66,24 @@ func (s *Server) call(c echo.Context) error {
 		return c.NoContent(http.StatusNoContent)
 	}
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, reply)
+}
+
+// isUpgrade reports whether r asks for a WebSocket. The full handshake is
+// checked by websocket.Accept; this only tells a plain GET apart, so that
+// it gets a JSON error like every other failure.
+func isUpgrade(r *http.Request) bool {
+	return headerHas(r.Header, "Connection", "upgrade") && headerHas(r.Header, "Upgrade", "websocket")
+}
+
+func headerHas(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isJSON(contentType string) bool {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -166,7 +167,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		status = he.Code
-		code = http.StatusText(status)
+		code = statusCode(status)
 		if m, ok := he.Message.(string); ok {
 			msg = m
 		} else {
@@ -178,6 +179,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if werr := c.JSON(status, errorBody(code, msg)); werr != nil {
 		s.log.Debug("writing error response", "err", werr)
 	}
+}
+
+// statusCode names an HTTP status in the snake_case style of the error
+// codes: 404 is "not_found", 405 "method_not_allowed".
+func statusCode(status int) string {
+	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
 }
 
 func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/service"
+)
+
+// expiredToken signs, with secret, an HS256 token for sub that expired an
+// hour ago: what a real client would hold after its token ran out.
+func expiredToken(t *testing.T, secret, sub string) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Subject:   sub,
+		IssuedAt:  jwt.NewNumericDate(now.Add(-2 * time.Hour)),
+		ExpiresAt: jwt.NewNumericDate(now.Add(-time.Hour)),
+	}).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// TestAuthRefusals checks that every kind of bad credential gets HTTP 401
+// with a JSON body, both on the WebSocket upgrade (which must not happen)
+// and on POST /rpc.
+func TestAuthRefusals(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+
+	otherAuthority, err := auth.New([]byte(randomSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := otherAuthority.Issue("mallory", service.Permissions{Admin: true}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := expiredToken(t, ta.secret, "alice")
+
+	cases := []struct {
+		name        string
+		header      http.Header
+		query       string // access_token value, for the WebSocket only
+		wantMessage string // a word the error message must contain
+	}{
+		{name: "missing token", wantMessage: "missing token"},
+		{name: "malformed header: wrong scheme", header: http.Header{"Authorization": {"Basic YWxpY2U6c2VjcmV0"}}, wantMessage: "malformed"},
+		{name: "malformed header: no token", header: http.Header{"Authorization": {"Bearer"}}, wantMessage: "malformed"},
+		{name: "malformed header: blank token", header: http.Header{"Authorization": {"Bearer   "}}, wantMessage: "malformed"},
+		{name: "garbage token", header: bearer("not-a-jwt"), wantMessage: "malformed"},
+		{name: "wrong signature", header: bearer(forged), wantMessage: "signature"},
+		{name: "expired", header: bearer(expired), wantMessage: "expired"},
+		{name: "expired, in the query", query: expired, wantMessage: "expired"},
+		{name: "wrong signature, in the query", query: forged, wantMessage: "signature"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u := ta.wsURL()
+			if tc.query != "" {
+				u += "?access_token=" + url.QueryEscape(tc.query)
+			}
+			ws, resp, err := dialRaw(t, u, tc.header)
+			msg := wantRefusedUpgrade(t, "GET /rpc", ws, resp, err, http.StatusUnauthorized, "unauthorized")
+			if !strings.Contains(strings.ToLower(msg), tc.wantMessage) {
+				t.Errorf("GET /rpc: message %q does not mention %q", msg, tc.wantMessage)
+			}
+			if got := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
+				t.Errorf("GET /rpc: WWW-Authenticate %q, want a Bearer challenge", got)
+			}
+
+			if tc.query != "" {
+				return // POST /rpc takes tokens from the header
+			}
+			body, _ := request("session.whoami", nil)
+			res := ta.post(tc.header, body)
+			msg = wantHTTPError(t, "POST /rpc", res.status, res.header, res.body, http.StatusUnauthorized, "unauthorized")
+			if !strings.Contains(strings.ToLower(msg), tc.wantMessage) {
+				t.Errorf("POST /rpc: message %q does not mention %q", msg, tc.wantMessage)
+			}
+		})
+	}
+}
+
+// TestAuthAccepted checks that a valid token is accepted from the
+// Authorization header (WebSocket and POST) and from the access_token query
+// parameter (WebSocket), and that the caller is the token's subject.
+func TestAuthAccepted(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	tok := ta.token("alice", service.Permissions{Subscribe: []string{"chat.>"}}, time.Hour)
+
+	t.Run("websocket, header", func(t *testing.T) {
+		ws := ta.dial(bearer(tok))
+		var w whoamiResult
+		wsCall(t, ws, "session.whoami", nil).decode(t, &w)
+		if w.User != "alice" || w.Anonymous {
+			t.Errorf("whoami = %+v, want user alice, not anonymous", w)
+		}
+	})
+	t.Run("websocket, query", func(t *testing.T) {
+		ws, _, err := dialRaw(t, ta.wsURL()+"?access_token="+url.QueryEscape(tok), nil)
+		if err != nil {
+			t.Fatalf("dial with access_token: %v", err)
+		}
+		var w whoamiResult
+		wsCall(t, ws, "session.whoami", nil).decode(t, &w)
+		if w.User != "alice" || w.Anonymous {
+			t.Errorf("whoami = %+v, want user alice, not anonymous", w)
+		}
+	})
+	t.Run("http, header", func(t *testing.T) {
+		r, _ := ta.httpCall(bearer(tok), "session.whoami", nil)
+		var w whoamiResult
+		r.decode(t, &w)
+		if w.User != "alice" || w.Anonymous {
+			t.Errorf("whoami = %+v, want user alice, not anonymous", w)
+		}
+	})
+	t.Run("lower-case scheme", func(t *testing.T) {
+		r, _ := ta.httpCall(http.Header{"Authorization": {"bearer " + tok}}, "session.whoami", nil)
+		var w whoamiResult
+		r.decode(t, &w)
+		if w.User != "alice" {
+			t.Errorf("whoami user %q, want alice", w.User)
+		}
+	})
+}
+
+// TestAnonymous checks that callers without a token get exactly the
+// configured anonymous permissions when anonymous access is on, and that a
+// bad token is still refused rather than downgraded to anonymous.
+func TestAnonymous(t *testing.T) {
+	subscribe := listFlag{"news.*", "chat.>"}
+	ta := startApp(t, serveConfig{anonymous: true, anonymousSubscribe: subscribe})
+
+	ws := ta.dial(nil)
+	var w whoamiResult
+	wsCall(t, ws, "session.whoami", nil).decode(t, &w)
+	if !w.Anonymous || w.User != "" {
+		t.Errorf("whoami: anonymous=%v user=%q, want anonymous with no user", w.Anonymous, w.User)
+	}
+	if !slices.Equal(w.Permissions.Subscribe, subscribe) {
+		t.Errorf("subscribe = %q, want %q", w.Permissions.Subscribe, subscribe)
+	}
+	if w.Permissions.Publish == nil || len(w.Permissions.Publish) != 0 {
+		t.Errorf("publish = %#v, want [] (none configured)", w.Permissions.Publish)
+	}
+	if w.Permissions.Admin {
+		t.Error("anonymous caller is admin")
+	}
+	if w.ExpiresAt != nil {
+		t.Errorf("anonymous caller has expiresAt %v", w.ExpiresAt)
+	}
+	if w.Transport != "websocket" {
+		t.Errorf("transport %q, want websocket", w.Transport)
+	}
+
+	// Over HTTP as well.
+	r, _ := ta.httpCall(nil, "session.whoami", nil)
+	var hw whoamiResult
+	r.decode(t, &hw)
+	if !hw.Anonymous || !slices.Equal(hw.Permissions.Subscribe, subscribe) {
+		t.Errorf("POST whoami = %+v, want anonymous with subscribe %q", hw, subscribe)
+	}
+
+	// A token that fails verification is an error, not anonymity.
+	expired := expiredToken(t, ta.secret, "alice")
+	ws2, resp, err := dialRaw(t, ta.wsURL(), bearer(expired))
+	wantRefusedUpgrade(t, "expired token with anonymous on", ws2, resp, err, http.StatusUnauthorized, "unauthorized")
+	body, _ := request("session.whoami", nil)
+	res := ta.post(bearer(expired), body)
+	wantHTTPError(t, "POST with expired token, anonymous on", res.status, res.header, res.body, http.StatusUnauthorized, "unauthorized")
+}
+
+// TestTokenExpiryClosesSocket checks that a WebSocket opened with a token
+// is closed with 4001 when the token expires, rather than living on.
+func TestTokenExpiryClosesSocket(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	// exp has one-second resolution; 3s leaves room for the handshake.
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Subject:   "alice",
+		IssuedAt:  jwt.NewNumericDate(time.Now()),
+		ExpiresAt: jwt.NewNumericDate(time.Now().Add(3 * time.Second)),
+	}).SignedString([]byte(ta.secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := ta.dial(bearer(tok))
+	wsCall(t, ws, "server.ping", nil).decode(t, new(pingResult))
+	if code := readClose(t, ws); code != 4001 {
+		t.Errorf("close code %v, want 4001 (token expired)", code)
+	}
+	expired := map[string]string{"reason": "token_expired"}
+	eventually(t, "the disconnect to be counted as token_expired", func() bool {
+		return ta.scrape().value("switchboard_disconnects_total", expired) == 1
+	})
+}

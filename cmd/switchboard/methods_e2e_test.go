@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/switchboard/switchboard/service"
+)
+
+// tokenExpiry reads the exp claim of tok without verifying it: the
+// expiry the server must report back.
+func tokenExpiry(t *testing.T, tok string) time.Time {
+	t.Helper()
+	var c jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(tok, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.ExpiresAt == nil {
+		t.Fatal("token has no exp")
+	}
+	return c.ExpiresAt.Time
+}
+
+// TestWhoami checks that session.whoami reports the token's subject,
+// permissions and expiry, the connection and the transport.
+func TestWhoami(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	perms := service.Permissions{Publish: []string{"chat.>"}, Subscribe: []string{"chat.>", "news.*"}}
+	tok := ta.token("alice", perms, time.Hour)
+	exp := tokenExpiry(t, tok)
+
+	check := func(t *testing.T, w whoamiResult, transport string) {
+		t.Helper()
+		if w.User != "alice" || w.Anonymous {
+			t.Errorf("user %q anonymous %v, want alice, not anonymous", w.User, w.Anonymous)
+		}
+		if !slices.Equal(w.Permissions.Publish, perms.Publish) || !slices.Equal(w.Permissions.Subscribe, perms.Subscribe) || w.Permissions.Admin {
+			t.Errorf("permissions %+v, want %+v", w.Permissions, perms)
+		}
+		if w.ExpiresAt == nil || !w.ExpiresAt.Equal(exp) {
+			t.Errorf("expiresAt %v, want the token's exp %v", w.ExpiresAt, exp)
+		}
+		if w.Transport != transport {
+			t.Errorf("transport %q, want %q", w.Transport, transport)
+		}
+		if w.ConnectionID == "" {
+			t.Error("connectionId is empty")
+		}
+	}
+
+	t.Run("websocket", func(t *testing.T) {
+		ws1 := ta.dial(bearer(tok))
+		ws2 := ta.dial(bearer(tok))
+		var a, a2, b whoamiResult
+		wsCall(t, ws1, "session.whoami", nil).decode(t, &a)
+		wsCall(t, ws1, "session.whoami", nil).decode(t, &a2)
+		wsCall(t, ws2, "session.whoami", nil).decode(t, &b)
+		check(t, a, "websocket")
+		check(t, b, "websocket")
+		if a.ConnectionID != a2.ConnectionID {
+			t.Errorf("one connection reported two ids, %q and %q", a.ConnectionID, a2.ConnectionID)
+		}
+		if a.ConnectionID == b.ConnectionID {
+			t.Errorf("two connections share the id %q", a.ConnectionID)
+		}
+	})
+
+	t.Run("http", func(t *testing.T) {
+		r, res := ta.httpCall(bearer(tok), "session.whoami", nil)
+		var w whoamiResult
+		r.decode(t, &w)
+		check(t, w, "http")
+		if rid := res.header.Get("X-Request-Id"); w.ConnectionID != rid {
+			t.Errorf("connectionId %q, want the request's id %q", w.ConnectionID, rid)
+		}
+	})
+
+	t.Run("admin, never expires", func(t *testing.T) {
+		admin := ta.token("root", service.Permissions{Admin: true}, 0)
+		ws := ta.dial(bearer(admin))
+		var w whoamiResult
+		r := wsCall(t, ws, "session.whoami", nil)
+		r.decode(t, &w)
+		if w.User != "root" || !w.Permissions.Admin {
+			t.Errorf("whoami %+v, want user root, admin", w)
+		}
+		if w.ExpiresAt != nil {
+			t.Errorf("expiresAt %v for a token without exp", w.ExpiresAt)
+		}
+		// Empty lists are [] on the wire, not null, and expiresAt is absent.
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(r.Result, &raw); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := raw["expiresAt"]; ok {
+			t.Errorf("expiresAt present in %s", r.Result)
+		}
+		var p map[string]json.RawMessage
+		if err := json.Unmarshal(raw["permissions"], &p); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"publish", "subscribe"} {
+			if string(p[k]) != "[]" {
+				t.Errorf("permissions.%s = %s, want []", k, p[k])
+			}
+		}
+	})
+}
+
+// TestServerInfo checks server.info against the data directory's node id,
+// the build's version and the number of open sockets.
+func TestServerInfo(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	tok := ta.token("alice", service.Permissions{}, time.Hour)
+	b, err := os.ReadFile(filepath.Join(ta.cfg.dataDir, "node-id"))
+	if err != nil {
+		t.Fatalf("data directory has no node-id: %v", err)
+	}
+	nodeID := strings.TrimSpace(string(b))
+	if nodeID == "" {
+		t.Fatal("node-id file is empty")
+	}
+
+	ws1 := ta.dial(bearer(tok))
+	ws2 := ta.dial(bearer(tok))
+	wsCall(t, ws1, "server.ping", nil) // ws1 is being served by now
+	var info infoResult
+	wsCall(t, ws2, "server.info", nil).decode(t, &info)
+	if info.NodeID != nodeID {
+		t.Errorf("nodeId %q, want the data directory's %q", info.NodeID, nodeID)
+	}
+	if info.Version != version {
+		t.Errorf("version %q, want the build's %q", info.Version, version)
+	}
+	// This server is the test's own: exactly the two sockets are open.
+	if info.Connections != 2 {
+		t.Errorf("connections = %d with 2 sockets open", info.Connections)
+	}
+	if info.StartedAt.IsZero() || info.StartedAt.After(time.Now()) {
+		t.Errorf("startedAt %v", info.StartedAt)
+	}
+	if info.UptimeSeconds < 0 {
+		t.Errorf("uptimeSeconds %v", info.UptimeSeconds)
+	}
+
+	// HTTP calls are not connections.
+	r, _ := ta.httpCall(bearer(tok), "server.info", nil)
+	var hinfo infoResult
+	r.decode(t, &hinfo)
+	if hinfo.Connections != 2 || hinfo.NodeID != nodeID {
+		t.Errorf("over HTTP: connections %d nodeId %q, want 2 and %q", hinfo.Connections, hinfo.NodeID, nodeID)
+	}
+
+	// A closed socket stops counting.
+	ws1.Close(websocket.StatusNormalClosure, "")
+	eventually(t, "connections to drop to 1", func() bool {
+		var i infoResult
+		wsCall(t, ws2, "server.info", nil).decode(t, &i)
+		return i.Connections == 1
+	})
+}
+
+// TestPing checks that server.ping answers with the server's clock.
+func TestPing(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	tok := ta.token("alice", service.Permissions{}, time.Hour)
+	ws := ta.dial(bearer(tok))
+	before := time.Now()
+	var p pingResult
+	wsCall(t, ws, "server.ping", nil).decode(t, &p)
+	after := time.Now()
+	// Same machine, same clock; a minute's slack for clock steps.
+	if p.Time.Before(before.Add(-time.Minute)) || p.Time.After(after.Add(time.Minute)) {
+		t.Errorf("ping time %v, not between %v and %v", p.Time, before, after)
+	}
+	if _, off := p.Time.Zone(); off != 0 {
+		t.Errorf("ping time %v is not in UTC", p.Time)
+	}
+	r, _ := ta.httpCall(bearer(tok), "server.ping", map[string]any{})
+	r.decode(t, &p)
+}
+
+// TestDiscover checks that rpc.discover, GET /openrpc.json and the
+// committed openrpc.json are the same document.
+func TestDiscover(t *testing.T) {
+	committed, err := os.ReadFile("../../openrpc.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta := startApp(t, serveConfig{})
+
+	// GET /openrpc.json is public and byte-for-byte the committed file.
+	res := ta.do(http.MethodGet, "/openrpc.json", nil, nil)
+	if res.status != http.StatusOK {
+		t.Fatalf("GET /openrpc.json: HTTP %d", res.status)
+	}
+	if ct := res.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("GET /openrpc.json: Content-Type %q", ct)
+	}
+	if !bytes.Equal(res.body, committed) {
+		t.Errorf("GET /openrpc.json differs from the committed openrpc.json (run make openrpc)")
+	}
+
+	var want any
+	if err := json.Unmarshal(committed, &want); err != nil {
+		t.Fatalf("openrpc.json: %v", err)
+	}
+	tok := ta.token("alice", service.Permissions{}, time.Hour)
+	for _, transport := range []string{"websocket", "http"} {
+		var r rpcReply
+		if transport == "websocket" {
+			r = wsCall(t, ta.dial(bearer(tok)), "rpc.discover", nil)
+		} else {
+			r, _ = ta.httpCall(bearer(tok), "rpc.discover", nil)
+		}
+		var got any
+		r.decode(t, &got)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("rpc.discover over %s differs from openrpc.json", transport)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/switchboard/switchboard/service"
+)
+
+// TestHealthAndReadiness checks the probes of a running server.
+func TestHealthAndReadiness(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	for _, path := range []string{"/healthz", "/readyz"} {
+		res := ta.do(http.MethodGet, path, nil, nil)
+		if res.status != http.StatusOK {
+			t.Errorf("GET %s: HTTP %d: %s", path, res.status, res.body)
+		}
+		var body map[string]string
+		if err := json.Unmarshal(res.body, &body); err != nil || body["status"] == "" {
+			t.Errorf("GET %s: body %q, want a JSON status", path, res.body)
+		}
+	}
+}
+
+// metricsSnapshot is one scrape of /metrics.
+type metricsSnapshot map[string]*dto.MetricFamily
+
+// scrape fetches /metrics and parses it as the Prometheus text format.
+func (ta *testApp) scrape() metricsSnapshot {
+	ta.t.Helper()
+	res := ta.do(http.MethodGet, "/metrics", nil, nil)
+	if res.status != http.StatusOK {
+		ta.t.Fatalf("GET /metrics: HTTP %d", res.status)
+	}
+	if ct := res.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		ta.t.Fatalf("GET /metrics: Content-Type %q, want the text format", ct)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(res.body))
+	if err != nil {
+		ta.t.Fatalf("GET /metrics is not in the Prometheus text format: %v", err)
+	}
+	return fams
+}
+
+// find returns the sample of name with exactly labels, or nil.
+func (s metricsSnapshot) find(name string, labels map[string]string) *dto.Metric {
+	f := s[name]
+	if f == nil {
+		return nil
+	}
+	for _, m := range f.GetMetric() {
+		if len(m.GetLabel()) != len(labels) {
+			continue
+		}
+		match := true
+		for _, l := range m.GetLabel() {
+			if v, ok := labels[l.GetName()]; !ok || v != l.GetValue() {
+				match = false
+				break
+			}
+		}
+		if match {
+			return m
+		}
+	}
+	return nil
+}
+
+// value returns a counter's or gauge's value, 0 for a series not yet
+// exported (counter vectors export a series once it is first touched).
+func (s metricsSnapshot) value(name string, labels map[string]string) float64 {
+	m := s.find(name, labels)
+	switch {
+	case m == nil:
+		return 0
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	}
+	return 0
+}
+
+// histogramCount returns how many observations a histogram series holds.
+func (s metricsSnapshot) histogramCount(name string, labels map[string]string) uint64 {
+	if m := s.find(name, labels); m != nil && m.Histogram != nil {
+		return m.Histogram.GetSampleCount()
+	}
+	return 0
+}
+
+func (s metricsSnapshot) wantFamily(t *testing.T, name string, typ dto.MetricType) {
+	t.Helper()
+	f := s[name]
+	if f == nil {
+		t.Errorf("/metrics has no %s", name)
+		return
+	}
+	if f.GetType() != typ {
+		t.Errorf("%s is a %v, want a %v", name, f.GetType(), typ)
+	}
+}
+
+// TestMetrics checks that /metrics exposes Switchboard's metrics and that
+// they count what clients do.
+func TestMetrics(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	tok := ta.token("alice", service.Permissions{}, time.Hour)
+
+	before := ta.scrape()
+	before.wantFamily(t, "switchboard_connections_open", dto.MetricType_GAUGE)
+	before.wantFamily(t, "switchboard_notifications_sent_total", dto.MetricType_COUNTER)
+	before.wantFamily(t, "switchboard_notifications_dropped_total", dto.MetricType_COUNTER)
+	if before.value("switchboard_connections_open", nil) != 0 {
+		t.Errorf("connections_open = %v before any connection", before.value("switchboard_connections_open", nil))
+	}
+
+	ping := map[string]string{"method": "server.ping", "outcome": "ok"}
+	unknown := map[string]string{"method": "unknown", "outcome": "method_not_found"}
+	pingLatency := map[string]string{"method": "server.ping"}
+
+	// Three pings: two over a WebSocket, one over HTTP; and one call of a
+	// method that does not exist.
+	ws := ta.dial(bearer(tok))
+	wsCall(t, ws, "server.ping", nil).decode(t, new(pingResult))
+	wsCall(t, ws, "server.ping", nil).decode(t, new(pingResult))
+	r, _ := ta.httpCall(bearer(tok), "server.ping", nil)
+	r.decode(t, new(pingResult))
+	const bogus = "no.such.method"
+	if r := wsCall(t, ws, bogus, nil); r.Error == nil || r.Error.Code != -32601 {
+		t.Fatalf("%s: reply %+v, want error -32601", bogus, r)
+	}
+
+	mid := ta.scrape()
+	if d := mid.value("switchboard_rpc_calls_total", ping) - before.value("switchboard_rpc_calls_total", ping); d != 3 {
+		t.Errorf("rpc_calls_total%v grew by %v after 3 pings", ping, d)
+	}
+	if d := mid.histogramCount("switchboard_rpc_call_duration_seconds", pingLatency) - before.histogramCount("switchboard_rpc_call_duration_seconds", pingLatency); d != 3 {
+		t.Errorf("rpc_call_duration_seconds%v observed %v calls after 3 pings", pingLatency, d)
+	}
+	mid.wantFamily(t, "switchboard_rpc_call_duration_seconds", dto.MetricType_HISTOGRAM)
+	if d := mid.value("switchboard_rpc_calls_total", unknown) - before.value("switchboard_rpc_calls_total", unknown); d != 1 {
+		t.Errorf("rpc_calls_total%v grew by %v after 1 unknown call", unknown, d)
+	}
+	for _, m := range mid["switchboard_rpc_calls_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "method" && l.GetValue() == bogus {
+				t.Errorf("an unregistered method name became a label value: %v", m)
+			}
+		}
+	}
+	if got := mid.value("switchboard_connections_open", nil); got != 1 {
+		t.Errorf("connections_open = %v with one socket open", got)
+	}
+
+	// A client that closes is counted as a disconnect for reason "client".
+	clientGone := map[string]string{"reason": "client"}
+	if err := ws.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	var after metricsSnapshot
+	eventually(t, "the disconnect to be counted", func() bool {
+		after = ta.scrape()
+		return after.value("switchboard_disconnects_total", clientGone)-before.value("switchboard_disconnects_total", clientGone) == 1
+	})
+	after.wantFamily(t, "switchboard_disconnects_total", dto.MetricType_COUNTER)
+	if got := after.value("switchboard_connections_open", nil); got != 0 {
+		t.Errorf("connections_open = %v after the only socket closed", got)
+	}
+}

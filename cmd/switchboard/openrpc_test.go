@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// The OpenRPC meta-schema, and the JSON Schema meta-schema it refers to
+// (https://meta.json-schema.tools), are kept in testdata so that the test
+// needs no network. See testdata/README.md for their versions and how to
+// refresh them:
+//
+//	openrpc-meta-schema.json      @open-rpc/meta-schema 1.14.9 (npm)
+//	json-schema-meta-schema.json  @json-schema-tools/meta-schema 1.8.0 (npm)
+const (
+	openrpcMetaSchemaURL    = "https://meta.open-rpc.org/"
+	jsonSchemaMetaSchemaURL = "https://meta.json-schema.tools/"
+)
+
+// loadJSON reads a JSON file the way the validator wants it (numbers as
+// json.Number).
+func loadJSON(t *testing.T, path string) any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return v
+}
+
+// loadMetaSchema reads a meta-schema from testdata. Both name themselves
+// as their own "$schema" (https://meta.json-schema.tools/), which no
+// validator knows; they are written in draft-07, so "$schema" is dropped
+// and draft-07 used instead.
+func loadMetaSchema(t *testing.T, name string) any {
+	t.Helper()
+	v := loadJSON(t, "testdata/"+name)
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("%s is not a JSON object", name)
+	}
+	delete(m, "$schema")
+	return m
+}
+
+// TestOpenRPCMetaSchema validates the committed openrpc.json against the
+// OpenRPC meta-schema.
+func TestOpenRPCMetaSchema(t *testing.T) {
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft7)
+	// openrpc-meta-schema.json refers to it both with and without the
+	// trailing slash of its $id.
+	for _, u := range []string{jsonSchemaMetaSchemaURL, strings.TrimSuffix(jsonSchemaMetaSchemaURL, "/")} {
+		if err := c.AddResource(u, loadMetaSchema(t, "json-schema-meta-schema.json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.AddResource(openrpcMetaSchemaURL, loadMetaSchema(t, "openrpc-meta-schema.json")); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(openrpcMetaSchemaURL)
+	if err != nil {
+		t.Fatalf("compile the OpenRPC meta-schema: %v", err)
+	}
+	if err := sch.Validate(loadJSON(t, "../../openrpc.json")); err != nil {
+		t.Fatalf("openrpc.json does not follow the OpenRPC meta-schema:\n%v", err)
+	}
+
+	// The validator must be able to fail: a document that breaks the
+	// meta-schema in a few ways is refused.
+	for name, bad := range map[string]string{
+		"no methods":       `{"openrpc":"1.3.2","info":{"title":"x","version":"1"}}`,
+		"unknown version":  `{"openrpc":"9.9.9","info":{"title":"x","version":"1"},"methods":[]}`,
+		"method no result": `{"openrpc":"1.3.2","info":{"title":"x","version":"1"},"methods":[{"name":"m","params":[],"bogus":1}]}`,
+		"bad schema":       `{"openrpc":"1.3.2","info":{"title":"x","version":"1"},"methods":[{"name":"m","params":[{"name":"p","schema":{"type":7}}],"result":{"name":"r","schema":{}}}]}`,
+	} {
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader([]byte(bad)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sch.Validate(v) == nil {
+			t.Errorf("meta-schema accepted a document with %s", name)
+		}
+	}
+}
+
+// TestOpenRPCCompleteness checks what the meta-schema leaves optional but
+// SDK generators and readers of the document need: summaries, titled
+// schemas, errors and examples for every method, and that the examples
+// follow the method's own schemas.
+func TestOpenRPCCompleteness(t *testing.T) {
+	doc, ok := loadJSON(t, "../../openrpc.json").(map[string]any)
+	if !ok {
+		t.Fatal("openrpc.json is not an object")
+	}
+	methods, ok := doc["methods"].([]any)
+	if !ok || len(methods) == 0 {
+		t.Fatal("openrpc.json has no methods")
+	}
+	seen := map[string]bool{}
+	for i, mv := range methods {
+		m, _ := mv.(map[string]any)
+		name, _ := m["name"].(string)
+		if name == "" {
+			t.Errorf("method %d has no name", i)
+			continue
+		}
+		if seen[name] {
+			t.Errorf("method %s is listed twice", name)
+		}
+		seen[name] = true
+		t.Run(name, func(t *testing.T) { checkMethodDoc(t, m) })
+	}
+	for _, want := range []string{"rpc.discover", "server.ping", "server.info", "session.whoami"} {
+		if !seen[want] {
+			t.Errorf("openrpc.json does not list %s", want)
+		}
+	}
+
+	if raw, ok := doc["x-notifications"]; ok {
+		notes, ok := raw.([]any)
+		if !ok {
+			t.Fatalf("x-notifications is %T, want an array", raw)
+		}
+		for i, nv := range notes {
+			n, _ := nv.(map[string]any)
+			if s, _ := n["name"].(string); s == "" {
+				t.Errorf("x-notifications[%d] has no name", i)
+			}
+			if _, ok := n["params"].([]any); !ok {
+				t.Errorf("x-notifications[%d] has no params array", i)
+			}
+		}
+	}
+}
+
+func checkMethodDoc(t *testing.T, m map[string]any) {
+	if s, _ := m["summary"].(string); s == "" {
+		t.Error("no summary")
+	}
+
+	result, _ := m["result"].(map[string]any)
+	resultSchema, _ := result["schema"].(map[string]any)
+	if resultSchema == nil {
+		t.Fatal("no result schema")
+	}
+	if s, _ := resultSchema["title"].(string); s == "" {
+		t.Error("result schema has no title")
+	}
+
+	params, ok := m["params"].([]any)
+	if !ok {
+		t.Fatal("no params array")
+	}
+	paramSchemas := map[string]map[string]any{}
+	required := map[string]bool{}
+	for i, pv := range params {
+		p, _ := pv.(map[string]any)
+		pname, _ := p["name"].(string)
+		ps, _ := p["schema"].(map[string]any)
+		if pname == "" || ps == nil {
+			t.Errorf("param %d: name %q, schema %v", i, pname, ps)
+			continue
+		}
+		if s, _ := ps["title"].(string); s == "" {
+			t.Errorf("param %s: schema has no title", pname)
+		}
+		paramSchemas[pname] = ps
+		if r, _ := p["required"].(bool); r {
+			required[pname] = true
+		}
+	}
+
+	errs, _ := m["errors"].([]any)
+	if len(errs) == 0 {
+		t.Error("no errors listed")
+	}
+	codes := map[string]bool{}
+	for _, ev := range errs {
+		e, _ := ev.(map[string]any)
+		code := fmt.Sprint(e["code"])
+		if codes[code] {
+			t.Errorf("error %s listed twice", code)
+		}
+		codes[code] = true
+		if s, _ := e["message"].(string); s == "" {
+			t.Errorf("error %s has no message", code)
+		}
+	}
+
+	examples, _ := m["examples"].([]any)
+	if len(examples) == 0 {
+		t.Fatal("no examples")
+	}
+	resultValidator := compileSchema(t, "result", resultSchema)
+	for i, xv := range examples {
+		x, _ := xv.(map[string]any)
+		xname, _ := x["name"].(string)
+		if xname == "" {
+			t.Errorf("example %d has no name", i)
+		}
+		xparams, ok := x["params"].([]any)
+		if !ok {
+			t.Errorf("example %q has no params array", xname)
+		}
+		given := map[string]bool{}
+		for _, xpv := range xparams {
+			xp, _ := xpv.(map[string]any)
+			pname, _ := xp["name"].(string)
+			ps, ok := paramSchemas[pname]
+			if !ok {
+				t.Errorf("example %q: param %q is not one of the method's", xname, pname)
+				continue
+			}
+			given[pname] = true
+			if err := compileSchema(t, "param "+pname, ps).Validate(xp["value"]); err != nil {
+				t.Errorf("example %q: param %s does not follow its schema: %v", xname, pname, err)
+			}
+		}
+		for pname := range required {
+			if !given[pname] {
+				t.Errorf("example %q lacks the required param %s", xname, pname)
+			}
+		}
+		xresult, _ := x["result"].(map[string]any)
+		if xresult == nil {
+			t.Errorf("example %q has no result", xname)
+			continue
+		}
+		if err := resultValidator.Validate(xresult["value"]); err != nil {
+			t.Errorf("example %q: result does not follow the result schema: %v", xname, err)
+		}
+	}
+}
+
+// compileSchema compiles one schema of the document on its own.
+func compileSchema(t *testing.T, what string, schema map[string]any) *jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft7)
+	const loc = "mem:///schema.json"
+	if err := c.AddResource(loc, schema); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile(loc)
+	if err != nil {
+		t.Fatalf("%s schema does not compile: %v", what, err)
+	}
+	return s
+}
