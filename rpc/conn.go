@@ -3,7 +3,9 @@ package rpc
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -28,6 +30,9 @@ type Conn struct {
 	in  inbox
 	out outbox
 	sem chan struct{} // one slot per running call
+	// waits is odd while the read loop waits for a free slot and counts
+	// up with every such wait; see ping.
+	waits atomic.Uint64
 
 	mu     sync.Mutex
 	reason string        // why the connection ended, for metrics and logs
@@ -98,9 +103,7 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		c.deliver(cl, c.srv.refuse(&cl.req))
 		return
 	}
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
+	if !c.takeSlot(ctx) {
 		c.srv.gate.leave()
 		return
 	}
@@ -111,6 +114,25 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		}()
 		c.deliver(cl, c.srv.invoke(ctx, &c.sess, &cl.req))
 	}()
+}
+
+// takeSlot takes a call slot, waiting for one if need be. While it waits
+// the read loop reads nothing, the client's pongs included, so the wait
+// is recorded in waits for ping to see.
+func (c *Conn) takeSlot(ctx context.Context) bool {
+	select {
+	case c.sem <- struct{}{}:
+		return true
+	default:
+	}
+	c.waits.Add(1)
+	defer c.waits.Add(1)
+	select {
+	case c.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // deliver sends reply, or files it with its batch and sends the batch's
@@ -142,10 +164,16 @@ func (c *Conn) writeLoop() {
 		for i, f := range frames {
 			if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
 				cancel()
-				c.setReason(ReasonWriteError)
 				c.out.close()
 				c.out.discard()
-				c.cancel()
+				// A write refused because the connection is already
+				// closing did not end it, and whoever is closing it will
+				// finish; cutting the socket now could lose the close
+				// frame on its way to the client.
+				if !errors.Is(err, net.ErrClosed) {
+					c.setReason(ReasonWriteError)
+					c.cancel()
+				}
 				return
 			}
 			frames[i] = nil
@@ -156,13 +184,17 @@ func (c *Conn) writeLoop() {
 }
 
 func (c *Conn) ping() {
+	waits := c.waits.Load()
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.limits.PongTimeout)
 	err := c.ws.Ping(ctx)
 	cancel()
 	if c.ctx.Err() != nil {
 		return
 	}
-	if err != nil {
+	// A pong can arrive only while the read loop reads. If it stopped to
+	// wait for a call slot, the client is waiting for us, not dead.
+	stalled := waits%2 == 1 || c.waits.Load() != waits
+	if err != nil && !stalled {
 		c.closeWith(ClosePingTimeout, "ping timeout", ReasonPingTimeout, false)
 		return
 	}

@@ -142,36 +142,64 @@ func (c *wsClient) call(msg string) string {
 	return c.recv(5 * time.Second)
 }
 
-// expectNothing checks that no message arrives within d. The read's
-// expiry closes the connection, so it must be the last use of c.
-func (c *wsClient) expectNothing(d time.Duration) {
-	c.t.Helper()
-	if msg, err := c.read(d); err == nil {
-		c.t.Fatalf("expected no message, got %s", msg)
-	}
-}
-
-// errorCode extracts error.code from a single reply, or 0.
-func errorCode(t *testing.T, reply string) int {
-	t.Helper()
-	var r struct {
-		Error *struct {
-			Code int `json:"code"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal([]byte(reply), &r); err != nil {
-		t.Fatalf("reply %q: %v", reply, err)
-	}
-	if r.Error == nil {
-		return 0
-	}
-	return r.Error.Code
-}
-
 func compact(s string) string {
 	var b bytes.Buffer
 	if err := json.Compact(&b, []byte(s)); err != nil {
 		return s
 	}
 	return b.String()
+}
+
+// closeCode reads until the connection ends and returns the close code
+// the server sent, or -1 when the connection ended without a close
+// frame. Messages still in flight are discarded.
+func (c *wsClient) closeCode(timeout time.Duration) websocket.StatusCode {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		if _, _, err := c.ws.Read(ctx); err != nil {
+			if ctx.Err() != nil {
+				c.t.Fatalf("connection still open after %v", timeout)
+			}
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+// response is one decoded JSON-RPC response.
+type response struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Result  json.RawMessage `json:"result"`
+	Error   *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// decode parses a single (non-batch) response.
+func decode(t *testing.T, reply string) response {
+	t.Helper()
+	var r response
+	if err := json.Unmarshal([]byte(reply), &r); err != nil {
+		t.Fatalf("reply %q: %v", reply, err)
+	}
+	if r.JSONRPC != "2.0" {
+		t.Fatalf("reply %s: jsonrpc member is %q", reply, r.JSONRPC)
+	}
+	return r
+}
+
+// waitFor polls cond until it holds, failing the test after timeout. The
+// timeouts given are generous upper bounds, never expected durations.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // request is one parsed call. A request whose id is absent is a
@@ -144,9 +145,11 @@ func unquote(raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", fmt.Errorf("not a string")
 	}
-	// Fast path: no escapes, the common case for methods and "2.0".
-	if bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
-		return string(raw[1 : len(raw)-1]), nil
+	// Fast path: no escapes, the common case for methods and "2.0". Invalid
+	// UTF-8 takes the slow path, which reads it as U+FFFD as encoding/json
+	// does everywhere else.
+	if body := raw[1 : len(raw)-1]; bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return string(body), nil
 	}
 	var s string
 	err := json.Unmarshal(raw, &s)

@@ -1,6 +1,7 @@
 package rpc_test
 
 import (
+	"maps"
 	"sync"
 	"time"
 )
@@ -61,4 +62,17 @@ func (o *countingObserver) outcome(method, outcome string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.outcomes[method+" "+outcome]
+}
+
+func (o *countingObserver) notifications() (sent, dropped int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.sent, o.dropped
+}
+
+// closedReasons returns a copy of the close counts by reason.
+func (o *countingObserver) closedReasons() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.closed)
 }

@@ -213,7 +213,9 @@ func (s *Server) Draining() bool { return s.gate.isClosed() }
 // waits for the calls in flight to finish, then closes every connection
 // with CloseGoingAway once its queued messages are written. When ctx ends
 // first, the remaining connections are dropped without ceremony and
-// ctx's error is returned.
+// ctx's error is returned at once; a socket caught in the middle of its
+// close handshake is let go in the background, within the websocket
+// library's own timeouts.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.gate.close()
@@ -231,8 +233,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			c.ws.CloseNow()
-			<-c.done
+			// Cancelling the connection ends its read, which makes the
+			// websocket library drop the socket even in the middle of a
+			// close handshake. When no read is under way, CloseNow waits
+			// for the handshake, up to 5s for a client that does not
+			// answer, so it must not hold up Shutdown.
+			c.cancel()
+			go c.ws.CloseNow()
 			err = ctx.Err()
 		}
 	}
