@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
 )
 
@@ -21,24 +20,15 @@ func (s *Server) upgrade(c echo.Context) error {
 		return c.JSON(http.StatusUpgradeRequired, errorBody("upgrade_required",
 			"GET /rpc is the WebSocket endpoint; send a WebSocket handshake, or POST JSON-RPC to /rpc"))
 	}
-	// c.Response(), not c.Response().Writer: Accept must mark Echo's
-	// response committed so that nothing writes to the hijacked conn.
-	ws, err := websocket.Accept(c.Response(), c.Request(), &websocket.AcceptOptions{
-		// checkOrigin has applied the configured patterns already.
-		InsecureSkipVerify: true,
-		// Compression with context takeover costs about 1.2 MiB per
-		// connection; JSON-RPC frames are small. Off.
-		CompressionMode: websocket.CompressionDisabled,
-	})
-	if err != nil {
-		// Accept has written the HTTP error response (e.g. not a
-		// WebSocket handshake).
+	// c.Response(), not c.Response().Writer: the handshake must mark
+	// Echo's response committed so that nothing writes to the hijacked
+	// connection. The origin was checked by checkOrigin. Upgrade returns
+	// at once: the connection lives on, owned by the rpc server, and the
+	// request's context must not be used for it.
+	if err := s.rpc.Upgrade(c.Response(), c.Request(), callerOf(c), c.RealIP()); err != nil {
+		// The handshake failed and its HTTP error has been written.
 		s.log.Debug("websocket upgrade failed", "err", err)
-		return nil
 	}
-	// The request's context ends with this handler, which returns at once;
-	// the connection lives on, owned by the rpc server.
-	s.rpc.ServeWebSocket(ws, callerOf(c), c.RealIP())
 	return nil
 }
 

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -13,13 +14,14 @@ import (
 )
 
 // Conn is one WebSocket connection being served. Its goroutines are the
-// jsonrpc2 read loop (which owns reading), a writer that drains the
-// outbox, one goroutine per running call (at most MaxConcurrentCalls),
-// and short-lived ones for pings and the closing handshake. All of them
-// end when the connection does.
+// jsonrpc2 read loop (which owns reading), one goroutine per running call
+// (at most MaxConcurrentCalls), at most one draining the outbox, and
+// short-lived ones for pings and the closing handshake. All of them end
+// when the connection does.
 type Conn struct {
 	srv  *Server
 	ws   *websocket.Conn
+	cork *corkConn // nil when the socket was accepted by someone else
 	sess Session
 
 	// ctx is cancelled when the connection ends; every call's context
@@ -39,24 +41,23 @@ type Conn struct {
 	closer chan struct{} // non-nil once closeWith has begun; closed when its handshake is over
 	ended  sync.Once
 
-	writerDone chan struct{}
-	done       chan struct{} // closed once everything is released
-	pinger     *time.Timer
-	expiry     *time.Timer
+	done   chan struct{} // closed once everything is released
+	pinger *time.Timer
+	expiry *time.Timer
 }
 
-func newConn(s *Server, ws *websocket.Conn, sess Session) *Conn {
+func newConn(s *Server, ws *websocket.Conn, cork *corkConn, sess Session) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{
-		srv:        s,
-		ws:         ws,
-		sess:       sess,
-		ctx:        ctx,
-		cancel:     cancel,
-		out:        newOutbox(s.limits.SendQueue),
-		sem:        make(chan struct{}, s.limits.MaxConcurrentCalls),
-		writerDone: make(chan struct{}),
-		done:       make(chan struct{}),
+		srv:    s,
+		ws:     ws,
+		cork:   cork,
+		sess:   sess,
+		ctx:    ctx,
+		cancel: cancel,
+		out:    newOutbox(s.limits.SendQueue),
+		sem:    make(chan struct{}, s.limits.MaxConcurrentCalls),
+		done:   make(chan struct{}),
 	}
 	c.sess.conn = c
 	return c
@@ -64,7 +65,6 @@ func newConn(s *Server, ws *websocket.Conn, sess Session) *Conn {
 
 func (c *Conn) start() {
 	c.ws.SetReadLimit(c.srv.limits.MaxMessageSize)
-	go c.writeLoop()
 	c.pinger = time.AfterFunc(c.srv.limits.PingInterval, c.ping)
 	if exp := c.sess.Caller.ExpiresAt; !exp.IsZero() {
 		c.expiry = time.AfterFunc(time.Until(exp), func() {
@@ -77,10 +77,14 @@ func (c *Conn) start() {
 
 // Notify queues n for this connection. See Session.Notify.
 func (c *Conn) Notify(n Notification) error {
-	err := c.out.push(n.frame, false, c.ctx.Done())
+	drain, err := c.out.push(n.frame, false, c.ctx.Done())
 	switch {
 	case err == nil:
 		c.srv.obs.NotificationSent()
+		if drain {
+			// The notifier must not wait for this client's socket.
+			go c.drain()
+		}
 	case errors.Is(err, ErrSlowConsumer):
 		c.srv.obs.NotificationDropped()
 		c.closeWith(CloseSlowConsumer, "slow consumer: reconnect and recover", ReasonSlowConsumer, false)
@@ -100,7 +104,9 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		return
 	}
 	if !c.srv.gate.enter() {
-		c.deliver(cl, c.srv.refuse(&cl.req))
+		if c.deliver(cl, c.srv.refuse(&cl.req)) {
+			go c.drain()
+		}
 		return
 	}
 	if !c.takeSlot(ctx) {
@@ -108,11 +114,16 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		return
 	}
 	go func() {
-		defer func() {
-			<-c.sem
-			c.srv.gate.leave()
-		}()
-		c.deliver(cl, c.srv.invoke(ctx, &c.sess, &cl.req))
+		// The slot is held until the reply is queued, so that a client
+		// that does not read its replies stops being read from; it is
+		// let go before draining, which may go on as long as others
+		// keep queueing.
+		drain := c.deliver(cl, c.srv.invoke(ctx, &c.sess, &cl.req))
+		<-c.sem
+		c.srv.gate.leave()
+		if drain {
+			c.drain()
+		}
 	}()
 }
 
@@ -135,52 +146,77 @@ func (c *Conn) takeSlot(ctx context.Context) bool {
 	}
 }
 
-// deliver sends reply, or files it with its batch and sends the batch's
-// reply once every call of it has finished.
-func (c *Conn) deliver(cl call, reply []byte) {
+// deliver queues reply, or files it with its batch and queues the batch's
+// reply once every call of it has finished. It reports whether the caller
+// must drain the outbox.
+func (c *Conn) deliver(cl call, reply []byte) (drain bool) {
 	if cl.batch != nil {
 		reply = cl.batch.finish(cl.slot, reply)
 	}
-	if reply != nil {
-		c.send(reply)
+	if reply == nil {
+		return false
 	}
+	return c.send(reply)
 }
 
 // send queues a reply, waiting for room: a client that pipelines calls
-// without reading the replies slows only itself.
-func (c *Conn) send(frame []byte) {
-	_ = c.out.push(frame, true, c.ctx.Done()) // fails only once the connection is closing
+// without reading the replies slows only itself. It reports whether the
+// caller must drain the outbox.
+func (c *Conn) send(frame []byte) (drain bool) {
+	drain, _ = c.out.push(frame, true, c.ctx.Done()) // fails only once the connection is closing
+	return drain
 }
 
-func (c *Conn) writeLoop() {
-	defer close(c.writerDone)
-	var spare [][]byte
+// drain writes what is queued until the outbox is empty. Only the caller
+// that push elected runs it.
+func (c *Conn) drain() {
 	for {
-		frames := c.out.take(spare)
+		frames := c.out.next()
 		if frames == nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.srv.limits.WriteTimeout)
-		for i, f := range frames {
-			if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
-				cancel()
-				c.out.close()
-				c.out.discard()
-				// A write refused because the connection is already
-				// closing did not end it, and whoever is closing it will
-				// finish; cutting the socket now could lose the close
-				// frame on its way to the client.
-				if !errors.Is(err, net.ErrClosed) {
-					c.setReason(ReasonWriteError)
-					c.cancel()
-				}
-				return
-			}
-			frames[i] = nil
+		err := c.write(frames)
+		c.out.done(frames)
+		if err == nil {
+			continue
 		}
-		cancel()
-		spare = frames
+		c.out.close()
+		c.out.discard()
+		// A write refused because the connection is already closing did
+		// not end it, and whoever is closing it will finish; cutting the
+		// socket now could lose the close frame on its way to the client.
+		if !errors.Is(err, net.ErrClosed) {
+			c.setReason(ReasonWriteError)
+			c.cancel()
+		}
 	}
+}
+
+// write writes frames within WriteTimeout. On a corked connection they
+// leave in one system call, and the deadline is the socket's: a context
+// with a deadline would cost the websocket library a timer per frame.
+func (c *Conn) write(frames [][]byte) error {
+	deadline := time.Now().Add(c.srv.limits.WriteTimeout)
+	ctx := context.Background()
+	if c.cork != nil {
+		c.cork.cork(deadline)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	var err error
+	for _, f := range frames {
+		if err = c.ws.Write(ctx, websocket.MessageText, f); err != nil {
+			break
+		}
+	}
+	if c.cork != nil {
+		if uerr := c.cork.uncork(); err == nil && uerr != nil {
+			err = fmt.Errorf("write: %w", uerr)
+		}
+	}
+	return err
 }
 
 func (c *Conn) ping() {
@@ -225,7 +261,7 @@ func (c *Conn) closeWith(code websocket.StatusCode, text, reason string, flush b
 	go func() {
 		defer close(closer)
 		if flush {
-			<-c.writerDone
+			<-c.out.whenDrained()
 		}
 		c.ws.Close(code, text)
 		c.cancel()
@@ -260,7 +296,7 @@ func (c *Conn) end() {
 		c.out.close()
 		c.out.discard()
 		c.ws.CloseNow()
-		<-c.writerDone
+		<-c.out.whenDrained()
 		c.srv.forget(c)
 		c.mu.Lock()
 		reason := c.reason

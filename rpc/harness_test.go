@@ -21,7 +21,7 @@ import (
 // testServer is an rpc.Server behind a real HTTP server on a random
 // loopback port: GET /rpc upgrades, POST /rpc calls.
 type testServer struct {
-	t    *testing.T
+	t    testing.TB
 	rpc  *rpc.Server
 	reg  *rpc.Registry
 	http *http.Server
@@ -29,7 +29,7 @@ type testServer struct {
 	obs  *countingObserver
 }
 
-func newTestServer(t *testing.T, limits rpc.Limits, register func(*rpc.Registry)) *testServer {
+func newTestServer(t testing.TB, limits rpc.Limits, register func(*rpc.Registry)) *testServer {
 	t.Helper()
 	reg := rpc.NewRegistry()
 	obs := &countingObserver{}
@@ -45,11 +45,8 @@ func newTestServer(t *testing.T, limits rpc.Limits, register func(*rpc.Registry)
 	caller := service.Caller{User: "tester"}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /rpc", func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		rs.ServeWebSocket(ws, caller, r.RemoteAddr)
+		// Upgrade is the production path, with corked writes.
+		rs.Upgrade(w, r, caller, r.RemoteAddr)
 	})
 	mux.HandleFunc("POST /rpc", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -105,7 +102,7 @@ func (ts *testServer) post(body string) (int, string) {
 }
 
 type wsClient struct {
-	t  *testing.T
+	t  testing.TB
 	ws *websocket.Conn
 }
 

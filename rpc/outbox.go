@@ -12,28 +12,36 @@ var ErrSlowConsumer = errors.New("rpc: client too slow, disconnected")
 var errConnClosed = errors.New("rpc: connection closed")
 
 // outbox is a connection's bounded queue of encoded messages waiting to be
-// written. It holds no memory while empty, so idle connections stay cheap.
+// written. There is no writer goroutine waiting on it: whoever queues a
+// message while nobody is writing becomes the drainer and writes until the
+// queue is empty, taking along whatever others queue meanwhile. An idle
+// connection thus holds neither a goroutine nor a buffer for writing, and
+// a burst of messages is written in one go.
 type outbox struct {
-	mu     sync.Mutex
-	queue  [][]byte
-	limit  int
-	closed bool
-	space  chan struct{} // made by a waiting pusher, closed when the writer makes room
-	ready  chan struct{} // has a value while messages wait
+	mu      sync.Mutex
+	queue   [][]byte
+	spare   [][]byte // the drainer's last batch, reused for the next queue
+	limit   int
+	writing bool // a drainer is at work; true whenever queue is not empty
+	closed  bool
+	space   chan struct{} // made by a waiting pusher, closed when the drainer makes room
+	drained chan struct{} // made by whenDrained, closed once closed and not writing
 }
 
 func newOutbox(limit int) outbox {
-	return outbox{limit: limit, ready: make(chan struct{}, 1)}
+	return outbox{limit: limit}
 }
 
-// push queues frame. When the queue is full it fails with ErrSlowConsumer
-// if wait is false, and otherwise waits for room until done is closed.
-func (o *outbox) push(frame []byte, wait bool, done <-chan struct{}) error {
+// push queues frame and reports whether the caller must now drain the
+// queue (call drain until it returns nil). When the queue is full, push
+// fails with ErrSlowConsumer if wait is false, and otherwise waits for
+// room until done is closed.
+func (o *outbox) push(frame []byte, wait bool, done <-chan struct{}) (drain bool, err error) {
 	o.mu.Lock()
 	for len(o.queue) >= o.limit && !o.closed {
 		if !wait {
 			o.mu.Unlock()
-			return ErrSlowConsumer
+			return false, ErrSlowConsumer
 		}
 		if o.space == nil {
 			o.space = make(chan struct{})
@@ -43,61 +51,69 @@ func (o *outbox) push(frame []byte, wait bool, done <-chan struct{}) error {
 		select {
 		case <-space:
 		case <-done:
-			return errConnClosed
+			return false, errConnClosed
 		}
 		o.mu.Lock()
 	}
+	defer o.mu.Unlock()
 	if o.closed {
-		o.mu.Unlock()
-		return errConnClosed
+		return false, errConnClosed
 	}
 	o.queue = append(o.queue, frame)
+	if o.writing {
+		return false, nil
+	}
+	o.writing = true
+	return true, nil
+}
+
+// next hands the drainer everything queued. When nothing is, it returns
+// nil and the caller stops being the drainer.
+func (o *outbox) next() [][]byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.queue) == 0 {
+		o.writing = false
+		if o.closed && o.drained != nil {
+			close(o.drained)
+			o.drained = nil
+		}
+		return nil
+	}
+	q := o.queue
+	o.queue = o.spare[:0]
+	o.spare = nil
+	if o.space != nil {
+		close(o.space)
+		o.space = nil
+	}
+	return q
+}
+
+// done returns a batch from next to be reused. An idle connection keeps
+// no batch: only a drainer that finds more work reuses it.
+func (o *outbox) done(batch [][]byte) {
+	clear(batch)
+	o.mu.Lock()
+	if len(o.queue) > 0 {
+		o.spare = batch[:0]
+	}
 	o.mu.Unlock()
-	select {
-	case o.ready <- struct{}{}:
-	default:
-	}
-	return nil
 }
 
-// take waits until messages are queued and returns them all, leaving
-// spare (emptied) as the new queue. After close it returns what is left,
-// then nil once the queue is empty.
-func (o *outbox) take(spare [][]byte) [][]byte {
-	for {
-		o.mu.Lock()
-		if len(o.queue) > 0 {
-			q := o.queue
-			o.queue = spare[:0]
-			if o.space != nil {
-				close(o.space)
-				o.space = nil
-			}
-			o.mu.Unlock()
-			return q
-		}
-		closed := o.closed
-		o.mu.Unlock()
-		if closed {
-			return nil
-		}
-		<-o.ready
-	}
-}
-
-// close refuses further messages and wakes the writer so that it can
-// write what is queued and stop.
+// close refuses further messages. What is queued is still written unless
+// discard drops it.
 func (o *outbox) close() {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.closed = true
 	if o.space != nil {
 		close(o.space)
 		o.space = nil
 	}
-	o.mu.Unlock()
-	select {
-	case o.ready <- struct{}{}:
-	default:
+	if !o.writing && o.drained != nil {
+		close(o.drained)
+		o.drained = nil
 	}
 }
 
@@ -106,4 +122,20 @@ func (o *outbox) discard() {
 	o.mu.Lock()
 	o.queue = nil
 	o.mu.Unlock()
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// whenDrained returns a channel that is closed once the outbox is closed
+// and no drainer is at work.
+func (o *outbox) whenDrained() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed && !o.writing {
+		return closedChan
+	}
+	if o.drained == nil {
+		o.drained = make(chan struct{})
+	}
+	return o.drained
 }

@@ -86,7 +86,11 @@ func (s *Server) Connections() int {
 // ends. It returns at once: the connection is owned by the server from
 // here on, and Shutdown closes it.
 func (s *Server) ServeWebSocket(ws *websocket.Conn, caller service.Caller, remoteAddr string) {
-	c := newConn(s, ws, Session{ID: newID(), Caller: caller, RemoteAddr: remoteAddr})
+	s.serve(ws, nil, caller, remoteAddr)
+}
+
+func (s *Server) serve(ws *websocket.Conn, cork *corkConn, caller service.Caller, remoteAddr string) {
+	c := newConn(s, ws, cork, Session{ID: newID(), Caller: caller, RemoteAddr: remoteAddr})
 	s.mu.Lock()
 	draining := s.gate.isClosed()
 	if !draining {

@@ -161,7 +161,7 @@ func TestSpecOverHTTP(t *testing.T) {
 
 // checkReply compares a reply with the expected responses. Batch replies
 // may list their responses in any order.
-func checkReply(t *testing.T, reply string, batch bool, wants []want) {
+func checkReply(t testing.TB, reply string, batch bool, wants []want) {
 	t.Helper()
 	type response struct {
 		JSONRPC string          `json:"jsonrpc"`

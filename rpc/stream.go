@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -100,7 +101,9 @@ func (s *stream) ReadObject(v any) error {
 	}
 	in.seq++
 	in.current, in.handed = cl, true
-	return json.Unmarshal(seqJSON(in.seq, cl.req.method), v)
+	// v is jsonrpc2's own message type, which decodes itself; calling it
+	// directly spares encoding/json a validation pass.
+	return v.(json.Unmarshaler).UnmarshalJSON(seqJSON(in.seq))
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -112,7 +115,10 @@ const maxPooledBuffer = 64 << 10
 // answered at once.
 func (s *stream) readMessage() error {
 	c := s.c
-	typ, r, err := c.ws.Reader(c.ctx)
+	// No context: one that can be cancelled costs the websocket library a
+	// timer per message. Ending the connection closes the socket, which
+	// ends the read.
+	typ, r, err := c.ws.Reader(context.Background())
 	if err != nil {
 		return err
 	}
@@ -140,11 +146,14 @@ func (s *stream) readMessage() error {
 	for i, it := range items {
 		switch {
 		case it.reply != nil && b != nil:
-			if reply := b.finish(i, it.reply); reply != nil {
-				c.send(reply)
+			if reply := b.finish(i, it.reply); reply != nil && c.send(reply) {
+				go c.drain()
 			}
 		case it.reply != nil:
-			c.send(it.reply)
+			if c.send(it.reply) {
+				// The read loop must get back to reading.
+				go c.drain()
+			}
 		default:
 			c.in.queue = append(c.in.queue, call{req: it.req, batch: b, slot: i})
 		}
@@ -160,7 +169,11 @@ func (s *stream) WriteObject(obj any) error {
 	if err != nil {
 		return err
 	}
-	return s.c.out.push(b, true, s.c.ctx.Done())
+	drain, err := s.c.out.push(b, true, s.c.ctx.Done())
+	if drain {
+		go s.c.drain()
+	}
+	return err
 }
 
 // Close implements jsonrpc2.ObjectStream. jsonrpc2 calls it once, when its

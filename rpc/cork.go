@@ -1,0 +1,102 @@
+package rpc
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// corkConn is the network connection under a server-side WebSocket. While
+// corked it gathers what the websocket library writes instead of sending
+// it, and uncork sends it all with one write. The library flushes after
+// every message; corking around a drain of the send queue turns a burst
+// of replies into one system call instead of one per reply.
+type corkConn struct {
+	net.Conn
+	mu     sync.Mutex
+	corked bool
+	buf    *[]byte // taken from corkPool while corked
+}
+
+// maxCork bounds what a corked connection holds before it writes through.
+const maxCork = 64 << 10
+
+var corkPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return c.Conn.Write(p)
+	}
+	if len(*c.buf)+len(p) > maxCork {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) > maxCork {
+			return c.Conn.Write(p)
+		}
+	}
+	*c.buf = append(*c.buf, p...)
+	return len(p), nil
+}
+
+// cork starts gathering writes. Every write until uncork returns, the
+// gathered ones included, must be done by deadline.
+func (c *corkConn) cork(deadline time.Time) {
+	c.mu.Lock()
+	c.corked = true
+	c.buf = corkPool.Get().(*[]byte)
+	c.Conn.SetWriteDeadline(deadline)
+	c.mu.Unlock()
+}
+
+// uncork sends what was gathered and stops gathering.
+func (c *corkConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.flushLocked()
+	c.Conn.SetWriteDeadline(time.Time{})
+	c.corked = false
+	if cap(*c.buf) <= maxCork {
+		corkPool.Put(c.buf)
+	}
+	c.buf = nil
+	return err
+}
+
+func (c *corkConn) flushLocked() error {
+	if len(*c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(*c.buf)
+	*c.buf = (*c.buf)[:0]
+	return err
+}
+
+// controlBufferSize sizes the websocket library's write buffer. Data
+// frames are always written corked, so the buffer only has to hold a
+// control frame (a pong or a close, at most 127 bytes on the wire) for it
+// to go out in one write; a small one keeps idle connections cheap.
+const controlBufferSize = 256
+
+// corkingWriter is the http.ResponseWriter handed to websocket.Accept: its
+// Hijack wraps the connection in a corkConn.
+type corkingWriter struct {
+	http.ResponseWriter
+	conn *corkConn
+}
+
+func (w *corkingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	netConn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.conn = &corkConn{Conn: netConn}
+	// The reader keeps whatever the client sent after its handshake.
+	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, controlBufferSize)), nil
+}
