@@ -5,7 +5,24 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/switchboard/switchboard/rpc"
 )
+
+// assignRequestID gives every request an id of the server's making, in the
+// X-Request-Id response header. An id sent by the client is not reused:
+// the id of an upgrade becomes the connection's id, which other clients
+// may see (in presence lists, for one), so it must be unique and not
+// chosen by the client. The client's own id is logged beside ours.
+func assignRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderXRequestID, rpc.NewID())
+		return next(c)
+	}
+}
+
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
 
 // logRequests writes one log line per HTTP request. The query string is
 // logged with access_token redacted: tokens never reach the logs.
@@ -18,7 +35,8 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		r := c.Request()
 		s.log.Info("http request",
-			"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+			"request_id", requestID(c),
+			"client_request_id", r.Header.Get(echo.HeaderXRequestID),
 			"method", r.Method,
 			"path", r.URL.Path,
 			"query", redactQuery(r.URL.RawQuery),

@@ -25,7 +25,7 @@ func (s *Server) upgrade(c echo.Context) error {
 	// connection. The origin was checked by checkOrigin. Upgrade returns
 	// at once: the connection lives on, owned by the rpc server, and the
 	// request's context must not be used for it.
-	if err := s.rpc.Upgrade(c.Response(), c.Request(), callerOf(c), c.RealIP()); err != nil {
+	if err := s.rpc.Upgrade(c.Response(), c.Request(), requestID(c), callerOf(c), c.RealIP()); err != nil {
 		// The handshake failed and its HTTP error has been written.
 		s.log.Debug("websocket upgrade failed", "err", err)
 	}
@@ -50,8 +50,7 @@ func (s *Server) call(c echo.Context) error {
 	case err != nil:
 		return c.JSON(http.StatusBadRequest, errorBody("bad_request", "reading the request body failed"))
 	}
-	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
-	reply := s.rpc.ServeHTTP(r.Context(), callerOf(c), reqID, c.RealIP(), body)
+	reply := s.rpc.ServeHTTP(r.Context(), callerOf(c), requestID(c), c.RealIP(), body)
 	if reply == nil {
 		return c.NoContent(http.StatusNoContent)
 	}

@@ -71,7 +71,7 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	// Trust no forwarding headers: the client's address is the peer's.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
-	e.Use(middleware.RequestID(), s.logRequests, s.recoverPanics)
+	e.Use(assignRequestID, s.logRequests, s.recoverPanics)
 
 	e.GET("/rpc", s.upgrade, s.checkOrigin, s.authenticate)
 	e.POST("/rpc", s.call, s.authenticate)

@@ -86,11 +86,11 @@ func (s *Server) Connections() int {
 // ends. It returns at once: the connection is owned by the server from
 // here on, and Shutdown closes it.
 func (s *Server) ServeWebSocket(ws *websocket.Conn, caller service.Caller, remoteAddr string) {
-	s.serve(ws, nil, caller, remoteAddr)
+	s.serve(ws, nil, Session{ID: NewID(), Caller: caller, RemoteAddr: remoteAddr})
 }
 
-func (s *Server) serve(ws *websocket.Conn, cork *corkConn, caller service.Caller, remoteAddr string) {
-	c := newConn(s, ws, cork, Session{ID: newID(), Caller: caller, RemoteAddr: remoteAddr})
+func (s *Server) serve(ws *websocket.Conn, cork *corkConn, sess Session) {
+	c := newConn(s, ws, cork, sess)
 	s.mu.Lock()
 	draining := s.gate.isClosed()
 	if !draining {
@@ -268,8 +268,8 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// newID returns a random identifier for a connection.
-func newID() string {
+// NewID returns a random identifier, fit for a connection.
+func NewID() string {
 	var b [8]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])

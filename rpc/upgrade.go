@@ -9,7 +9,8 @@ import (
 )
 
 // Upgrade accepts the WebSocket handshake in r and serves JSON-RPC on the
-// connection for caller, as ServeWebSocket does, with writes coalesced:
+// connection for caller, as ServeWebSocket does, under the connection id
+// id (unique, and of the server's making), with writes coalesced:
 // replies and notifications that are queued together leave in one system
 // call. It returns once the connection is handed over; on a failed
 // handshake the HTTP error has been written to w.
@@ -17,7 +18,7 @@ import (
 // Upgrade does not check the Origin header: the caller must, before.
 // Compression is off: with context takeover it costs about 1.2 MiB per
 // connection, and JSON-RPC messages are small.
-func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, caller service.Caller, remoteAddr string) error {
+func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, id string, caller service.Caller, remoteAddr string) error {
 	cw := &corkingWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // see above: origins are the caller's to check
@@ -26,6 +27,6 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, caller service.
 	if err != nil {
 		return fmt.Errorf("websocket handshake: %w", err)
 	}
-	s.serve(ws, cw.conn, caller, remoteAddr)
+	s.serve(ws, cw.conn, Session{ID: id, Caller: caller, RemoteAddr: remoteAddr})
 	return nil
 }

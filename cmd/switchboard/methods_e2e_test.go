@@ -230,3 +230,27 @@ func TestDiscover(t *testing.T) {
 		}
 	}
 }
+
+// A connection's id is the id the server gave its upgrade request, so log
+// lines of the two can be matched; an id sent by the client is not used,
+// because connection ids must be unique and not of the client's choosing.
+func TestConnectionIDIsTheUpgradeRequestID(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	tok := ta.token("alice", service.Permissions{}, time.Hour)
+	h := bearer(tok)
+	h.Set("X-Request-Id", "chosen-by-client")
+
+	ws, resp, err := dialRaw(t, ta.wsURL(), h)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	rid := resp.Header.Get("X-Request-Id")
+	if rid == "" || rid == "chosen-by-client" {
+		t.Fatalf("upgrade response X-Request-Id %q, want one of the server's making", rid)
+	}
+	var w whoamiResult
+	wsCall(t, ws, "session.whoami", nil).decode(t, &w)
+	if w.ConnectionID != rid {
+		t.Errorf("connectionId %q, want the upgrade request's id %q", w.ConnectionID, rid)
+	}
+}
