@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"bufio"
+	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -82,6 +84,12 @@ func (c *corkConn) flushLocked() error {
 // to go out in one write; a small one keeps idle connections cheap.
 const controlBufferSize = 256
 
+// readBufferSize sizes the read buffer of a connection. Payloads larger
+// than the buffer are read straight into the message, so it only has to
+// hold frame headers and small messages: 1 KiB takes in a dozen pipelined
+// calls per read and keeps idle connections cheap.
+const readBufferSize = 1 << 10
+
 // corkingWriter is the http.ResponseWriter handed to websocket.Accept: its
 // Hijack wraps the connection in a corkConn.
 type corkingWriter struct {
@@ -97,6 +105,24 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &corkConn{Conn: netConn}
-	// The reader keeps whatever the client sent after its handshake.
-	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, controlBufferSize)), nil
+	return w.conn, bufio.NewReadWriter(smallReader(brw.Reader, netConn), bufio.NewWriterSize(w.conn, controlBufferSize)), nil
+}
+
+// smallReader swaps net/http's 4 KiB read buffer for one of
+// readBufferSize. What the client sent after its handshake must be in the
+// new buffer, not merely readable from it: the websocket library keeps
+// only the buffered bytes when it rewires the reader to the connection.
+// In the rare case that they do not fit, net/http's reader is kept.
+func smallReader(br *bufio.Reader, conn net.Conn) *bufio.Reader {
+	n := br.Buffered()
+	if n > readBufferSize {
+		return br
+	}
+	early, _ := br.Peek(n)
+	small := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), readBufferSize)
+	if n > 0 {
+		// Reads only from the bytes.Reader: it holds exactly n bytes.
+		small.Peek(n)
+	}
+	return small
 }
