@@ -22,6 +22,7 @@ type ConnCounter interface {
 func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter) func() ([]byte, error) {
 	rpc.Register(reg, rpc.Method{
 		Name:        "server.ping",
+		Inline:      true,
 		Summary:     "Checks that the server answers",
 		Description: "Returns the server's clock. Cheap: use it for liveness checks and to measure round trips.",
 		Examples: []rpc.Example{{
@@ -35,6 +36,7 @@ func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter) fu
 
 	rpc.Register(reg, rpc.Method{
 		Name:    "server.info",
+		Inline:  true,
 		Summary: "Describes the running server",
 		Examples: []rpc.Example{{
 			Name:   "info",
@@ -55,6 +57,7 @@ func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter) fu
 
 	rpc.Register(reg, rpc.Method{
 		Name:        "session.whoami",
+		Inline:      true,
 		Summary:     "Describes the caller: user, connection and permissions",
 		Description: "Permissions come from the caller's token, or from the server's configuration for anonymous callers.",
 		Examples: []rpc.Example{{

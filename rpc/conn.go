@@ -105,7 +105,15 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 	}
 	if !c.srv.gate.enter() {
 		if c.deliver(cl, c.srv.refuse(&cl.req)) {
-			go c.drain()
+			c.drainOnce()
+		}
+		return
+	}
+	if m := c.srv.reg.lookup(cl.req.method); m != nil && m.Inline {
+		drain := c.deliver(cl, c.srv.invoke(ctx, &c.sess, &cl.req))
+		c.srv.gate.leave()
+		if drain {
+			c.drainOnce()
 		}
 		return
 	}
@@ -170,25 +178,50 @@ func (c *Conn) send(frame []byte) (drain bool) {
 // drain writes what is queued until the outbox is empty. Only the caller
 // that push elected runs it.
 func (c *Conn) drain() {
-	for {
-		frames := c.out.next()
-		if frames == nil {
-			return
-		}
+	c.drainFrom(c.out.next())
+}
+
+// drainOnce writes what is queued now, and leaves whatever is queued
+// meanwhile to a goroutine. The read loop drains this way: it must not be
+// kept from reading by a stream of notifications for its client.
+func (c *Conn) drainOnce() {
+	frames := c.out.next()
+	if frames == nil {
+		return
+	}
+	if err := c.write(frames); err != nil {
+		c.out.done(frames)
+		c.writeFailed(err)
+		c.drain() // releases the drainer role: the outbox is empty now
+		return
+	}
+	c.out.done(frames)
+	if more := c.out.next(); more != nil {
+		go c.drainFrom(more)
+	}
+}
+
+// drainFrom writes frames, taken from next, then drains.
+func (c *Conn) drainFrom(frames [][]byte) {
+	for ; frames != nil; frames = c.out.next() {
 		err := c.write(frames)
 		c.out.done(frames)
-		if err == nil {
-			continue
+		if err != nil {
+			c.writeFailed(err)
 		}
-		c.out.close()
-		c.out.discard()
-		// A write refused because the connection is already closing did
-		// not end it, and whoever is closing it will finish; cutting the
-		// socket now could lose the close frame on its way to the client.
-		if !errors.Is(err, net.ErrClosed) {
-			c.setReason(ReasonWriteError)
-			c.cancel()
-		}
+	}
+}
+
+// writeFailed gives up on writing to the connection.
+func (c *Conn) writeFailed(err error) {
+	c.out.close()
+	c.out.discard()
+	// A write refused because the connection is already closing did not
+	// end it, and whoever is closing it will finish; cutting the socket
+	// now could lose the close frame on its way to the client.
+	if !errors.Is(err, net.ErrClosed) {
+		c.setReason(ReasonWriteError)
+		c.cancel()
 	}
 }
 

@@ -214,6 +214,7 @@ func RegisterDiscover(r *Registry, info Info) func() ([]byte, error) {
 	})
 	Register(r, Method{
 		Name:        "rpc.discover",
+		Inline:      true,
 		Summary:     "Returns this server's OpenRPC document",
 		Description: "The same document as GET /openrpc.json and the openrpc.json file in the repository.",
 		Examples:    []Example{{Name: "discover", Params: struct{}{}, Result: map[string]any{"openrpc": OpenRPCVersion}}},

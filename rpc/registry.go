@@ -30,6 +30,12 @@ type Method struct {
 	// connection, such as subscriptions; over HTTP they answer
 	// CodeSocketRequired.
 	NeedsSocket bool
+	// Inline marks methods whose handler returns at once and never
+	// blocks: no I/O, no waiting on locks held for long. They run on the
+	// connection's read loop, which writes the reply itself, sparing the
+	// hand-offs between goroutines that dominate the cost of a cheap
+	// call. A handler that blocks stalls its connection's reading.
+	Inline bool
 }
 
 // Example is one documented pairing of params and result.

@@ -147,12 +147,11 @@ func (s *stream) readMessage() error {
 		switch {
 		case it.reply != nil && b != nil:
 			if reply := b.finish(i, it.reply); reply != nil && c.send(reply) {
-				go c.drain()
+				c.drainOnce()
 			}
 		case it.reply != nil:
 			if c.send(it.reply) {
-				// The read loop must get back to reading.
-				go c.drain()
+				c.drainOnce()
 			}
 		default:
 			c.in.queue = append(c.in.queue, call{req: it.req, batch: b, slot: i})
