@@ -163,15 +163,6 @@ func TestSpecOverHTTP(t *testing.T) {
 // may list their responses in any order.
 func checkReply(t testing.TB, reply string, batch bool, wants []want) {
 	t.Helper()
-	type response struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Result  json.RawMessage `json:"result"`
-		Error   *struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
 	var got []response
 	trimmed := strings.TrimSpace(reply)
 	if batch != strings.HasPrefix(trimmed, "[") {
