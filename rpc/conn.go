@@ -35,6 +35,9 @@ type Conn struct {
 	// waits is odd while the read loop waits for a free slot and counts
 	// up with every such wait; see ping.
 	waits atomic.Uint64
+	// held is set while replies of inline calls wait in the outbox for
+	// the read loop to finish what it has read; see holdReply.
+	held atomic.Bool
 
 	mu     sync.Mutex
 	reason string        // why the connection ended, for metrics and logs
@@ -60,6 +63,9 @@ func newConn(s *Server, ws *websocket.Conn, cork *corkConn, sess Session) *Conn 
 		done:   make(chan struct{}),
 	}
 	c.sess.conn = c
+	if cork != nil {
+		cork.beforeRead = c.releaseHeld
+	}
 	return c
 }
 
@@ -110,10 +116,13 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		return
 	}
 	if m := c.srv.reg.lookup(cl.req.method); m != nil && m.Inline {
-		drain := c.deliver(cl, c.srv.invoke(ctx, &c.sess, &cl.req))
+		reply := c.srv.invoke(ctx, &c.sess, &cl.req)
+		if cl.batch != nil {
+			reply = cl.batch.finish(cl.slot, reply)
+		}
 		c.srv.gate.leave()
-		if drain {
-			c.drainOnce()
+		if reply != nil {
+			c.holdReply(reply)
 		}
 		return
 	}
@@ -144,6 +153,8 @@ func (c *Conn) takeSlot(ctx context.Context) bool {
 		return true
 	default:
 	}
+	// Replies held back must not wait for a slot to free up.
+	c.releaseHeld()
 	c.waits.Add(1)
 	defer c.waits.Add(1)
 	select {
@@ -165,6 +176,30 @@ func (c *Conn) deliver(cl call, reply []byte) (drain bool) {
 		return false
 	}
 	return c.send(reply)
+}
+
+// holdReply queues the reply of an inline call without writing it yet:
+// the calls that came in the same read are run first, and their replies
+// leave together, in one write, when the read loop next waits for the
+// network (releaseHeld). Anyone else who queues meanwhile writes them
+// along with their own. Without a corkConn to tell when the read loop
+// waits, or with the queue full, the reply is written at once.
+func (c *Conn) holdReply(reply []byte) {
+	if c.cork != nil && c.out.pushLater(reply) {
+		c.held.Store(true)
+		return
+	}
+	c.releaseHeld()
+	if c.send(reply) {
+		c.drainOnce()
+	}
+}
+
+// releaseHeld writes the replies holdReply held back, if nobody has yet.
+func (c *Conn) releaseHeld() {
+	if c.held.Swap(false) && c.out.kick() {
+		c.drainOnce()
+	}
 }
 
 // send queues a reply, waiting for room: a client that pipelines calls
@@ -294,6 +329,10 @@ func (c *Conn) closeWith(code websocket.StatusCode, text, reason string, flush b
 	go func() {
 		defer close(closer)
 		if flush {
+			// Replies held back by the read loop leave too.
+			if c.out.kick() {
+				c.drain()
+			}
 			<-c.out.whenDrained()
 		}
 		c.ws.Close(code, text)

@@ -15,11 +15,25 @@ import (
 // it, and uncork sends it all with one write. The library flushes after
 // every message; corking around a drain of the send queue turns a burst
 // of replies into one system call instead of one per reply.
+//
+// It also tells its Conn when the reader is about to wait for the network:
+// the websocket library reads the connection only when its buffer cannot
+// satisfy a read, which is when replies held back for the calls that came
+// in the same read must go out.
 type corkConn struct {
 	net.Conn
 	mu     sync.Mutex
 	corked bool
 	buf    *[]byte // taken from corkPool while corked
+
+	beforeRead func() // set before the connection is served
+}
+
+func (c *corkConn) Read(p []byte) (int, error) {
+	if c.beforeRead != nil {
+		c.beforeRead()
+	}
+	return c.Conn.Read(p)
 }
 
 // maxCork bounds what a corked connection holds before it writes through.
@@ -105,7 +119,7 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &corkConn{Conn: netConn}
-	return w.conn, bufio.NewReadWriter(smallReader(brw.Reader, netConn), bufio.NewWriterSize(w.conn, controlBufferSize)), nil
+	return w.conn, bufio.NewReadWriter(smallReader(brw.Reader, w.conn), bufio.NewWriterSize(w.conn, controlBufferSize)), nil
 }
 
 // smallReader swaps net/http's 4 KiB read buffer for one of

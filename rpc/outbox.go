@@ -22,7 +22,7 @@ type outbox struct {
 	queue   [][]byte
 	spare   [][]byte // the drainer's last batch, reused for the next queue
 	limit   int
-	writing bool // a drainer is at work; true whenever queue is not empty
+	writing bool // a drainer is at work
 	closed  bool
 	space   chan struct{} // made by a waiting pusher, closed when the drainer makes room
 	drained chan struct{} // made by whenDrained, closed once closed and not writing
@@ -65,6 +65,32 @@ func (o *outbox) push(frame []byte, wait bool, done <-chan struct{}) (drain bool
 	}
 	o.writing = true
 	return true, nil
+}
+
+// pushLater queues frame without electing a drainer, for a reply that
+// should leave with the ones that follow it; a later kick starts the
+// drain, unless another push has already. It reports false, queueing
+// nothing, when the queue is full or closed.
+func (o *outbox) pushLater(frame []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed || len(o.queue) >= o.limit {
+		return false
+	}
+	o.queue = append(o.queue, frame)
+	return true
+}
+
+// kick reports whether the caller must drain the queue: something waits in
+// it and nobody is writing.
+func (o *outbox) kick() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.writing || len(o.queue) == 0 {
+		return false
+	}
+	o.writing = true
+	return true
 }
 
 // next hands the drainer everything queued. When nothing is, it returns
