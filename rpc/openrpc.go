@@ -26,7 +26,7 @@ type Document struct {
 	OpenRPC       string            `json:"openrpc"`
 	Info          Info              `json:"info"`
 	Methods       []MethodDoc       `json:"methods"`
-	Notifications []NotificationDoc `json:"x-notifications,omitempty"`
+	Notifications []NotificationDoc `json:"x-notifications"`
 }
 
 // MethodDoc is an OpenRPC method object.
@@ -73,7 +73,9 @@ type ExampleDoc struct {
 
 // Document describes every method and notification in r.
 func (r *Registry) Document(info Info) (*Document, error) {
-	doc := &Document{OpenRPC: OpenRPCVersion, Info: info, Methods: []MethodDoc{}}
+	// x-notifications is there even when empty, so that tools and readers
+	// find where notifications are described.
+	doc := &Document{OpenRPC: OpenRPCVersion, Info: info, Methods: []MethodDoc{}, Notifications: []NotificationDoc{}}
 	for _, m := range r.sortedMethods() {
 		md, err := methodDoc(m)
 		if err != nil {

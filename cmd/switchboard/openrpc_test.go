@@ -126,19 +126,23 @@ func TestOpenRPCCompleteness(t *testing.T) {
 		}
 	}
 
-	if raw, ok := doc["x-notifications"]; ok {
-		notes, ok := raw.([]any)
-		if !ok {
-			t.Fatalf("x-notifications is %T, want an array", raw)
+	// Notifications are described in x-notifications, which is always
+	// there so that tools and readers know where to look.
+	raw, ok := doc["x-notifications"]
+	if !ok {
+		t.Fatal("openrpc.json has no x-notifications array")
+	}
+	notes, ok := raw.([]any)
+	if !ok {
+		t.Fatalf("x-notifications is %T, want an array", raw)
+	}
+	for i, nv := range notes {
+		n, _ := nv.(map[string]any)
+		if s, _ := n["name"].(string); s == "" {
+			t.Errorf("x-notifications[%d] has no name", i)
 		}
-		for i, nv := range notes {
-			n, _ := nv.(map[string]any)
-			if s, _ := n["name"].(string); s == "" {
-				t.Errorf("x-notifications[%d] has no name", i)
-			}
-			if _, ok := n["params"].([]any); !ok {
-				t.Errorf("x-notifications[%d] has no params array", i)
-			}
+		if _, ok := n["params"].([]any); !ok {
+			t.Errorf("x-notifications[%d] has no params array", i)
 		}
 	}
 }
