@@ -38,6 +38,10 @@ type Conn struct {
 	// held is set while replies of inline calls wait in the outbox for
 	// the read loop to finish what it has read; see holdReply.
 	held atomic.Bool
+	// closing is set once the connection starts to close: no call starts
+	// after it, though the read loop may still hand over calls it had
+	// already read (the rest of a batch).
+	closing atomic.Bool
 
 	mu     sync.Mutex
 	reason string        // why the connection ended, for metrics and logs
@@ -109,6 +113,9 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		c.srv.log.Error("jsonrpc2 handed over a call the stream did not read", "conn", c.sess.ID, "id", r.ID.String())
 		return
 	}
+	if c.closing.Load() {
+		return
+	}
 	if !c.srv.gate.enter() {
 		if c.deliver(cl, c.srv.refuse(&cl.req)) {
 			c.drainOnce()
@@ -120,10 +127,12 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		if cl.batch != nil {
 			reply = cl.batch.finish(cl.slot, reply)
 		}
-		c.srv.gate.leave()
 		if reply != nil {
 			c.holdReply(reply)
 		}
+		// Only now: Shutdown must not close the outbox between the call
+		// and its reply.
+		c.srv.gate.leave()
 		return
 	}
 	if !c.takeSlot(ctx) {
@@ -148,6 +157,9 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 // the read loop reads nothing, the client's pongs included, so the wait
 // is recorded in waits for ping to see.
 func (c *Conn) takeSlot(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
 	select {
 	case c.sem <- struct{}{}:
 		return true
@@ -292,8 +304,8 @@ func (c *Conn) ping() {
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.limits.PongTimeout)
 	err := c.ws.Ping(ctx)
 	cancel()
-	if c.ctx.Err() != nil {
-		return
+	if c.closing.Load() {
+		return // and the timer stays stopped
 	}
 	// A pong can arrive only while the read loop reads. If it stopped to
 	// wait for a call slot, the client is waiting for us, not dead.
@@ -321,6 +333,7 @@ func (c *Conn) closeWith(code websocket.StatusCode, text, reason string, flush b
 		c.reason = reason
 	}
 	c.mu.Unlock()
+	c.closing.Store(true)
 
 	c.out.close()
 	if !flush {
@@ -353,6 +366,7 @@ func (c *Conn) setReason(reason string) {
 func (c *Conn) end() {
 	c.ended.Do(func() {
 		c.setReason(ReasonClient)
+		c.closing.Store(true) // before stopping the timer: ping must not re-arm it
 		c.pinger.Stop()
 		if c.expiry != nil {
 			c.expiry.Stop()

@@ -70,11 +70,16 @@ func (o *outbox) push(frame []byte, wait bool, done <-chan struct{}) (drain bool
 // pushLater queues frame without electing a drainer, for a reply that
 // should leave with the ones that follow it; a later kick starts the
 // drain, unless another push has already. It reports false, queueing
-// nothing, when the queue is full or closed.
+// nothing, when the queue is closed or half full.
+//
+// Frames queued this way may wait with nobody writing, so they may only
+// take half the queue: then a full queue always has a drainer at work
+// (whoever pushed the rest), and push never waits for room that nobody
+// will make; notifications keep room too.
 func (o *outbox) pushLater(frame []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.closed || len(o.queue) >= o.limit {
+	if o.closed || len(o.queue) >= o.limit/2 {
 		return false
 	}
 	o.queue = append(o.queue, frame)
@@ -99,6 +104,7 @@ func (o *outbox) next() [][]byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if len(o.queue) == 0 {
+		o.queue = nil // an idle connection keeps no queue
 		o.writing = false
 		if o.closed && o.drained != nil {
 			close(o.drained)

@@ -16,21 +16,30 @@ import (
 // the server must not lose it when it takes the connection over.
 func TestMessageSentWithHandshake(t *testing.T) {
 	ts := newTestServer(t, rpc.Limits{}, nil)
+	conn, br := dialWithFrames(t, ts, maskedTextFrame(`{"jsonrpc":"2.0","method":"get_data","id":"early"}`))
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	checkReply(t, readServerFrame(t, br), false, []want{{id: `"early"`, result: `["hello",5]`}})
+}
+
+// dialWithFrames opens a raw TCP connection, sends the WebSocket handshake with
+// frames right behind it in the same write (so that the server finds them
+// all in one buffer), and returns the reader positioned after the 101.
+func dialWithFrames(t *testing.T, ts *testServer, frames ...[]byte) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	addr := strings.TrimSuffix(strings.TrimPrefix(ts.url, "http://"), "/rpc")
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-
-	handshake := "GET /rpc HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	payload := `{"jsonrpc":"2.0","method":"get_data","id":"early"}`
-	if _, err := conn.Write(append([]byte(handshake), maskedTextFrame(payload)...)); err != nil {
+	t.Cleanup(func() { conn.Close() })
+	msg := []byte("GET /rpc HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	for _, f := range frames {
+		msg = append(msg, f...)
+	}
+	if _, err := conn.Write(msg); err != nil {
 		t.Fatal(err)
 	}
-
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -39,8 +48,7 @@ func TestMessageSentWithHandshake(t *testing.T) {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake answered %s", resp.Status)
 	}
-	reply := readServerFrame(t, br)
-	checkReply(t, reply, false, []want{{id: `"early"`, result: `["hello",5]`}})
+	return conn, br
 }
 
 // maskedTextFrame encodes payload (under 126 bytes) as a client text frame.
