@@ -38,7 +38,7 @@ func originAllowed(origin, host string, patterns []string) error {
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("origin %q is not a valid URL", origin)
 	}
-	if strings.EqualFold(u.Host, host) {
+	if strings.EqualFold(withoutDefaultPort(u.Scheme, u.Host), withoutDefaultPort(u.Scheme, host)) {
 		return nil
 	}
 	for _, p := range patterns {
@@ -51,4 +51,16 @@ func originAllowed(origin, host string, patterns []string) error {
 		}
 	}
 	return fmt.Errorf("origin %q is not allowed; allow it with --allowed-origins", origin)
+}
+
+// withoutDefaultPort drops the port the scheme implies, so that
+// example.com and example.com:443 compare equal for https.
+func withoutDefaultPort(scheme, host string) string {
+	switch {
+	case strings.EqualFold(scheme, "https") && strings.HasSuffix(host, ":443"):
+		return strings.TrimSuffix(host, ":443")
+	case strings.EqualFold(scheme, "http") && strings.HasSuffix(host, ":80"):
+		return strings.TrimSuffix(host, ":80")
+	}
+	return host
 }
