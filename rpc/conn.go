@@ -122,12 +122,9 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		}
 		return
 	}
-	if m := c.srv.reg.lookup(cl.req.method); m != nil && m.Inline {
-		reply := c.srv.invoke(ctx, &c.sess, &cl.req)
-		if cl.batch != nil {
-			reply = cl.batch.finish(cl.slot, reply)
-		}
-		if reply != nil {
+	m := c.srv.reg.lookup(cl.req.method)
+	if m != nil && m.Inline {
+		if reply := cl.complete(c.srv.invoke(ctx, &c.sess, &cl.req, m)); reply != nil {
 			c.holdReply(reply)
 		}
 		// Only now: Shutdown must not close the outbox between the call
@@ -144,7 +141,7 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		// that does not read its replies stops being read from; it is
 		// let go before draining, which may go on as long as others
 		// keep queueing.
-		drain := c.deliver(cl, c.srv.invoke(ctx, &c.sess, &cl.req))
+		drain := c.deliver(cl, c.srv.invoke(ctx, &c.sess, &cl.req, m))
 		<-c.sem
 		c.srv.gate.leave()
 		if drain {
@@ -181,10 +178,7 @@ func (c *Conn) takeSlot(ctx context.Context) bool {
 // reply once every call of it has finished. It reports whether the caller
 // must drain the outbox.
 func (c *Conn) deliver(cl call, reply []byte) (drain bool) {
-	if cl.batch != nil {
-		reply = cl.batch.finish(cl.slot, reply)
-	}
-	if reply == nil {
+	if reply = cl.complete(reply); reply == nil {
 		return false
 	}
 	return c.send(reply)
@@ -236,13 +230,13 @@ func (c *Conn) drainOnce() {
 	if frames == nil {
 		return
 	}
-	if err := c.write(frames); err != nil {
-		c.out.done(frames)
+	err := c.write(frames)
+	c.out.done(frames)
+	if err != nil {
 		c.writeFailed(err)
 		c.drain() // releases the drainer role: the outbox is empty now
 		return
 	}
-	c.out.done(frames)
 	if more := c.out.next(); more != nil {
 		go c.drainFrom(more)
 	}

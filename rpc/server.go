@@ -138,7 +138,7 @@ func (s *Server) admit(ctx context.Context, sess *Session, req *request) []byte 
 		return s.refuse(req)
 	}
 	defer s.gate.leave()
-	return s.invoke(ctx, sess, req)
+	return s.invoke(ctx, sess, req, s.reg.lookup(req.method))
 }
 
 func (s *Server) refuse(req *request) []byte {
@@ -156,15 +156,16 @@ func (s *Server) methodLabel(name string) string {
 	return name
 }
 
-// invoke runs one call and returns its encoded reply, or nil for a
-// notification. A panicking handler is answered with CodeInternalError
-// and logged with its stack; it never takes the server down.
-func (s *Server) invoke(ctx context.Context, sess *Session, req *request) []byte {
+// invoke runs one call of method m (nil when req names no registered
+// method) and returns its encoded reply, or nil for a notification. A
+// panicking handler is answered with CodeInternalError and logged with its
+// stack; it never takes the server down.
+func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *method) []byte {
 	start := time.Now()
 	label := "unknown"
 	var result any
 	var err error
-	switch m := s.reg.lookup(req.method); {
+	switch {
 	case m == nil:
 		err = Errorf(CodeMethodNotFound, "Method not found: %q", req.method)
 	case m.NeedsSocket && sess.conn == nil:

@@ -18,6 +18,16 @@ type call struct {
 	slot  int    // the call's place in its batch
 }
 
+// complete files reply with the call's batch, if it has one, and returns
+// what is to be sent: the reply itself for a call sent on its own, the
+// batch's reply once its last call is done, or nil.
+func (cl call) complete(reply []byte) []byte {
+	if cl.batch == nil {
+		return reply
+	}
+	return cl.batch.finish(cl.slot, reply)
+}
+
 // inbox holds the calls read from the socket but not yet handed to
 // jsonrpc2. Only the read loop touches it: jsonrpc2 calls ReadObject and
 // then Handle, one after the other, on the same goroutine.
