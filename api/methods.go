@@ -17,9 +17,10 @@ type ConnCounter interface {
 	Connections() int
 }
 
-// RegisterMethods adds Switchboard's methods to reg, rpc.discover among
-// them, and returns the function that renders the OpenRPC document.
-func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter) func() ([]byte, error) {
+// RegisterMethods adds Switchboard's methods to reg, rpc.discover and the
+// hub's channel methods among them, and returns the function that renders
+// the OpenRPC document.
+func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter, hub *service.Hub, cfg HubConfig) func() ([]byte, error) {
 	rpc.Register(reg, rpc.Method{
 		Name:        "server.ping",
 		Inline:      true,
@@ -70,6 +71,8 @@ func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter) fu
 	}, func(_ context.Context, s *rpc.Session, _ WhoamiParams) (Whoami, error) {
 		return whoami(s), nil
 	})
+
+	registerChannels(reg, hub, cfg)
 
 	return rpc.RegisterDiscover(reg, rpc.Info{
 		Title:       "Switchboard",

@@ -97,11 +97,17 @@ func (c *Conn) Notify(n Notification) error {
 		}
 	case errors.Is(err, ErrSlowConsumer):
 		c.srv.obs.NotificationDropped()
-		c.closeWith(CloseSlowConsumer, "slow consumer: reconnect and recover", ReasonSlowConsumer, false)
+		c.closeSlow()
 	default:
 		c.srv.obs.NotificationDropped()
 	}
 	return err
+}
+
+// closeSlow closes a client that cannot keep up with its notifications,
+// without waiting to write what is queued: the queue is what is too long.
+func (c *Conn) closeSlow() {
+	c.closeWith(CloseSlowConsumer, "slow consumer: reconnect and recover", ReasonSlowConsumer, false)
 }
 
 // Handle implements jsonrpc2.Handler. It runs in jsonrpc2's read loop, so
@@ -117,15 +123,19 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		return
 	}
 	if !c.srv.gate.enter() {
-		if c.deliver(cl, c.srv.refuse(&cl.req)) {
+		if c.deliver(cl, c.srv.refuse(&cl.req), nil) {
 			c.drainOnce()
 		}
 		return
 	}
 	m := c.srv.reg.lookup(cl.req.method)
 	if m != nil && m.Inline {
-		if reply := cl.complete(c.srv.invoke(ctx, &c.sess, &cl.req, m)); reply != nil {
+		reply, after := cl.complete(c.srv.invoke(ctx, &c.sess, &cl.req, m))
+		if reply != nil {
 			c.holdReply(reply)
+		}
+		if after != nil {
+			after()
 		}
 		// Only now: Shutdown must not close the outbox between the call
 		// and its reply.
@@ -141,7 +151,8 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		// that does not read its replies stops being read from; it is
 		// let go before draining, which may go on as long as others
 		// keep queueing.
-		drain := c.deliver(cl, c.srv.invoke(ctx, &c.sess, &cl.req, m))
+		reply, after := c.srv.invoke(ctx, &c.sess, &cl.req, m)
+		drain := c.deliver(cl, reply, after)
 		<-c.sem
 		c.srv.gate.leave()
 		if drain {
@@ -175,13 +186,17 @@ func (c *Conn) takeSlot(ctx context.Context) bool {
 }
 
 // deliver queues reply, or files it with its batch and queues the batch's
-// reply once every call of it has finished. It reports whether the caller
-// must drain the outbox.
-func (c *Conn) deliver(cl call, reply []byte) (drain bool) {
-	if reply = cl.complete(reply); reply == nil {
-		return false
+// reply once every call of it has finished, and then runs what was to run
+// after it. It reports whether the caller must drain the outbox.
+func (c *Conn) deliver(cl call, reply []byte, after func()) (drain bool) {
+	reply, after = cl.complete(reply, after)
+	if reply != nil {
+		drain = c.send(reply)
 	}
-	return c.send(reply)
+	if after != nil {
+		after()
+	}
+	return drain
 }
 
 // holdReply queues the reply of an inline call without writing it yet:

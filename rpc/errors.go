@@ -24,6 +24,7 @@ const (
 	CodeConflict       = -32009 // the call collides with the current state
 	CodeSocketRequired = -32010 // the method needs a WebSocket connection, not HTTP
 	CodeUnavailable    = -32013 // the server cannot serve the call now (shutting down); retry later
+	CodeLimitExceeded  = -32029 // the call would go beyond a configured limit, such as subscriptions per connection
 )
 
 // Error is a JSON-RPC error object. Handlers may return one to choose the
@@ -51,6 +52,7 @@ var serviceCodes = map[string]int{
 	service.ENOTFOUND:     CodeNotFound,
 	service.ECONFLICT:     CodeConflict,
 	service.EUNAVAILABLE:  CodeUnavailable,
+	service.ELIMIT:        CodeLimitExceeded,
 	service.EINTERNAL:     CodeInternalError,
 }
 
@@ -90,6 +92,7 @@ var Codes = []ErrorCode{
 	{CodeConflict, "Conflict with the current state"},
 	{CodeSocketRequired, "This method needs a WebSocket connection; it cannot be called over HTTP POST"},
 	{CodeUnavailable, "Unavailable: the server is shutting down or overloaded; retry later"},
+	{CodeLimitExceeded, "Limit exceeded: the call would go beyond a configured limit (the message names it)"},
 }
 
 // codeName gives the short label used in metrics for an error code.
@@ -117,6 +120,8 @@ func codeName(code int) string {
 		return "socket_required"
 	case CodeUnavailable:
 		return "unavailable"
+	case CodeLimitExceeded:
+		return "limit_exceeded"
 	default:
 		return "error"
 	}

@@ -138,7 +138,11 @@ func (s *Server) admit(ctx context.Context, sess *Session, req *request) []byte 
 		return s.refuse(req)
 	}
 	defer s.gate.leave()
-	return s.invoke(ctx, sess, req, s.reg.lookup(req.method))
+	reply, after := s.invoke(ctx, sess, req, s.reg.lookup(req.method))
+	if after != nil {
+		after()
+	}
+	return reply
 }
 
 func (s *Server) refuse(req *request) []byte {
@@ -157,10 +161,11 @@ func (s *Server) methodLabel(name string) string {
 }
 
 // invoke runs one call of method m (nil when req names no registered
-// method) and returns its encoded reply, or nil for a notification. A
-// panicking handler is answered with CodeInternalError and logged with its
-// stack; it never takes the server down.
-func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *method) []byte {
+// method) and returns its encoded reply, or nil for a notification, and
+// the result's AfterReply, if it has one. A panicking handler is answered
+// with CodeInternalError and logged with its stack; it never takes the
+// server down.
+func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *method) (reply []byte, after func()) {
 	start := time.Now()
 	label := "unknown"
 	var result any
@@ -178,12 +183,14 @@ func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *met
 
 	var encoded []byte
 	if err == nil {
+		if ar, ok := result.(AfterReplier); ok {
+			after = ar.AfterReply
+		}
 		if encoded, err = marshal(result); err != nil {
 			err = fmt.Errorf("encode result of %s: %w", label, err)
 		}
 	}
 	outcome := "ok"
-	var reply []byte
 	if err != nil {
 		e := ErrorFrom(err)
 		if e.Code == CodeInternalError {
@@ -197,7 +204,7 @@ func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *met
 		reply = appendResult(make([]byte, 0, len(encoded)+len(req.id)+32), req.id, encoded)
 	}
 	s.obs.CallDone(label, outcome, time.Since(start))
-	return reply
+	return reply, after
 }
 
 func (s *Server) call(ctx context.Context, sess *Session, m *method, req *request) (result any, err error) {

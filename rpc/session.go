@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"errors"
 
 	"github.com/switchboard/switchboard/service"
@@ -40,6 +41,28 @@ func (s *Session) Notify(n Notification) error {
 		return ErrNoSocket
 	}
 	return s.conn.Notify(n)
+}
+
+// AfterClose arranges for f to run, in a goroutine of its own, once the
+// session's connection has ended; stop cancels that, reporting whether it
+// did. Over HTTP, f never runs: nothing outlives the request.
+func (s *Session) AfterClose(f func()) (stop func() bool) {
+	if s.conn == nil {
+		return func() bool { return true }
+	}
+	return context.AfterFunc(s.conn.ctx, f)
+}
+
+// CloseSlowConsumer closes the session's connection with
+// CloseSlowConsumer, as Notify does when the send queue is full. It is for
+// callers that hold back notifications in queues of their own and find
+// those full.
+func (s *Session) CloseSlowConsumer() {
+	if s.conn == nil {
+		return
+	}
+	s.conn.srv.obs.NotificationDropped()
+	s.conn.closeSlow()
 }
 
 // Done returns a channel that is closed when the session's connection

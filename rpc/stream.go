@@ -20,12 +20,14 @@ type call struct {
 
 // complete files reply with the call's batch, if it has one, and returns
 // what is to be sent: the reply itself for a call sent on its own, the
-// batch's reply once its last call is done, or nil.
-func (cl call) complete(reply []byte) []byte {
+// batch's reply once its last call is done, or nil. It also returns what
+// is to run once that reply is queued: after for a call on its own, every
+// batched call's after once the batch is done.
+func (cl call) complete(reply []byte, after func()) ([]byte, func()) {
 	if cl.batch == nil {
-		return reply
+		return reply, after
 	}
-	return cl.batch.finish(cl.slot, reply)
+	return cl.batch.finish(cl.slot, reply, after)
 }
 
 // inbox holds the calls read from the socket but not yet handed to
@@ -53,19 +55,33 @@ func (in *inbox) take(seq uint64) (call, bool) {
 type batch struct {
 	mu        sync.Mutex
 	replies   [][]byte
+	after     []func()
 	remaining int
 }
 
-// finish files the reply of one call (nil for a notification). When it is
-// the last call of the batch to finish, finish returns the batch's reply:
-// the array of replies, or nil when none of its calls is answered.
-func (b *batch) finish(slot int, reply []byte) []byte {
+// finish files the reply of one call (nil for a notification) and what is
+// to run after it. When it is the last call of the batch to finish,
+// finish returns the batch's reply (the array of replies, or nil when
+// none of its calls is answered) and a function running every call's
+// after, or nil when there are none.
+func (b *batch) finish(slot int, reply []byte, after func()) ([]byte, func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.replies[slot] = reply
+	if after != nil {
+		b.after = append(b.after, after)
+	}
 	b.remaining--
 	if b.remaining > 0 {
-		return nil
+		return nil, nil
+	}
+	var all func()
+	if hooks := b.after; len(hooks) > 0 {
+		all = func() {
+			for _, f := range hooks {
+				f()
+			}
+		}
 	}
 	answered := b.replies[:0]
 	for _, r := range b.replies {
@@ -74,9 +90,9 @@ func (b *batch) finish(slot int, reply []byte) []byte {
 		}
 	}
 	if len(answered) == 0 {
-		return nil
+		return nil, all
 	}
-	return appendBatch(nil, answered)
+	return appendBatch(nil, answered), all
 }
 
 var errBinaryMessage = errors.New("rpc: binary message")
@@ -156,8 +172,12 @@ func (s *stream) readMessage() error {
 	for i, it := range items {
 		switch {
 		case it.reply != nil && b != nil:
-			if reply := b.finish(i, it.reply); reply != nil && c.send(reply) {
+			reply, after := b.finish(i, it.reply, nil)
+			if reply != nil && c.send(reply) {
 				c.drainOnce()
+			}
+			if after != nil {
+				after() // the calls before it in the batch had hooks
 			}
 		case it.reply != nil:
 			if c.send(it.reply) {

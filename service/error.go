@@ -15,6 +15,7 @@ const (
 	ENOTFOUND     = "not_found"    // the thing asked for does not exist
 	ECONFLICT     = "conflict"     // the request collides with the current state
 	EUNAVAILABLE  = "unavailable"  // the server cannot do it now; retry later or elsewhere
+	ELIMIT        = "limit"        // the request would go beyond a configured limit
 	EINTERNAL     = "internal"     // a bug or an unexpected failure
 )
 

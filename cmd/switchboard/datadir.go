@@ -15,6 +15,9 @@ import (
 const (
 	secretFile = "token-secret"
 	nodeIDFile = "node-id"
+	// historyFile is the SQLite database of channel history, with its
+	// -wal and -shm companions.
+	historyFile = "hub.db"
 )
 
 // loadOrCreate returns the trimmed contents of name in dir, creating the

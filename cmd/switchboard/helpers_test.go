@@ -75,7 +75,7 @@ func startApp(t *testing.T, cfg serveConfig) *testApp {
 		ta.client.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
-		if err := a.api.Shutdown(ctx); err != nil {
+		if err := a.shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 		select {

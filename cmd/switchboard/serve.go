@@ -8,15 +8,18 @@ import (
 	"log/slog"
 	"net"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/embedded"
 	"github.com/switchboard/switchboard/metrics"
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
+	"github.com/switchboard/switchboard/sqlite"
 )
 
 // serveConfig is everything serve can be told.
@@ -29,6 +32,11 @@ type serveConfig struct {
 	anonymousPublish   listFlag
 	anonymousSubscribe listFlag
 	limits             rpc.Limits
+	historySize        int
+	historyTTL         time.Duration
+	idempotencyWindow  time.Duration
+	maxDataSize        int
+	maxSubscriptions   int
 	shutdownTimeout    time.Duration
 	shutdownDelay      time.Duration
 	logLevel           string
@@ -39,7 +47,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	d := rpc.DefaultLimits
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "address to listen on; use :8080 to accept connections from other machines")
-	fs.StringVar(&cfg.dataDir, "data", "switchboard-data", "data directory: token secret, node id")
+	fs.StringVar(&cfg.dataDir, "data", "switchboard-data", "data directory: token secret, node id, channel history (hub.db)")
 	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "HS256 secret for access tokens, at least 32 bytes (default: generated and kept in the data directory)")
 	fs.Var(&cfg.allowedOrigins, "allowed-origins", "comma-separated origin host patterns allowed to open WebSockets, besides the server's own host (e.g. app.example.com,*.example.com)")
 	fs.BoolVar(&cfg.anonymous, "anonymous", false, "let callers without a token in, with the anonymous permissions")
@@ -52,6 +60,11 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.limits.WriteTimeout, "write-timeout", d.WriteTimeout, "longest time one write to a client may take")
 	fs.DurationVar(&cfg.limits.PingInterval, "ping-interval", d.PingInterval, "how often to ping each client")
 	fs.DurationVar(&cfg.limits.PongTimeout, "pong-timeout", d.PongTimeout, "how long a ping may go unanswered before the client is dropped")
+	fs.IntVar(&cfg.historySize, "history-size", 1000, "most publications kept per channel; 0 keeps all")
+	fs.DurationVar(&cfg.historyTTL, "history-ttl", 24*time.Hour, "how long publications are kept; 0 keeps them until history-size trims them")
+	fs.DurationVar(&cfg.idempotencyWindow, "idempotency-window", 5*time.Minute, "how long a publication's idempotencyKey is remembered; 0 ignores keys")
+	fs.IntVar(&cfg.maxDataSize, "max-data-size", service.DefaultHubLimits.MaxDataSize, "largest publication data in bytes of JSON")
+	fs.IntVar(&cfg.maxSubscriptions, "max-subscriptions", defaultMaxSubscriptions, "most channels one connection may subscribe to")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight calls get to finish on SIGINT/SIGTERM")
 	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", 0, "how long to keep serving with /readyz failing before draining")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -100,11 +113,27 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	logger.Info("shutting down", "timeout", cfg.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownDelay+cfg.shutdownTimeout)
 	defer cancel()
-	if err := a.api.Shutdown(sctx); err != nil {
-		logger.Warn("shutdown cut short; remaining connections were dropped", "err", err)
-	}
+	err = a.shutdown(sctx)
 	<-served
+	if err != nil {
+		return err
+	}
 	logger.Info("stopped")
+	return nil
+}
+
+// defaultMaxSubscriptions is --max-subscriptions' default.
+const defaultMaxSubscriptions = 1000
+
+// shutdown stops serving, lets calls in flight finish, and then closes the
+// history once everything acknowledged is committed.
+func (a *app) shutdown(ctx context.Context) error {
+	if err := a.api.Shutdown(ctx); err != nil {
+		a.log.Warn("shutdown cut short; remaining connections were dropped", "err", err)
+	}
+	if err := a.store.Close(); err != nil {
+		return fmt.Errorf("close history: %w", err)
+	}
 	return nil
 }
 
@@ -115,6 +144,8 @@ type app struct {
 	secretInDataDir bool
 	rpc             *rpc.Server
 	api             *api.Server
+	store           *sqlite.Store
+	log             *slog.Logger
 	openrpc         func() ([]byte, error)
 }
 
@@ -133,11 +164,31 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	}
 	node := service.Node{ID: nodeID, Version: version, StartedAt: time.Now()}
 
+	store, err := sqlite.Open(filepath.Join(cfg.dataDir, historyFile), sqlite.Options{
+		MaxPublications:   cfg.historySize,
+		MaxAge:            cfg.historyTTL,
+		IdempotencyWindow: cfg.idempotencyWindow,
+		Logger:            logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	engine, err := embedded.New(context.Background(), store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	hub := service.NewHub(engine, service.HubLimits{MaxDataSize: cfg.maxDataSize})
+
 	m := metrics.New()
 	reg := rpc.NewRegistry()
 	rs := rpc.NewServer(reg, rpc.Options{Limits: cfg.limits, Logger: logger, Observer: m})
-	doc := api.RegisterMethods(reg, node, rs)
+	if cfg.maxSubscriptions <= 0 {
+		cfg.maxSubscriptions = defaultMaxSubscriptions
+	}
+	doc := api.RegisterMethods(reg, node, rs, hub, api.HubConfig{MaxSubscriptions: cfg.maxSubscriptions, SendQueue: rs.Limits().SendQueue})
 	if _, err := doc(); err != nil {
+		store.Close()
 		return nil, fmt.Errorf("openrpc document: %w", err)
 	}
 
@@ -154,7 +205,7 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 		Metrics:        m.Handler(),
 		Logger:         logger,
 	}, rs)
-	return &app{node: node, authority: authority, secretInDataDir: fromDataDir, rpc: rs, api: srv, openrpc: doc}, nil
+	return &app{node: node, authority: authority, secretInDataDir: fromDataDir, rpc: rs, api: srv, store: store, log: logger, openrpc: doc}, nil
 }
 
 // banner tells the person who started the server how to reach it. When
@@ -195,7 +246,8 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 func printOpenRPC(w io.Writer) error {
 	reg := rpc.NewRegistry()
 	rs := rpc.NewServer(reg, rpc.Options{})
-	doc, err := api.RegisterMethods(reg, service.Node{}, rs)()
+	hub := service.NewHub(nil, service.HubLimits{}) // describes; never called
+	doc, err := api.RegisterMethods(reg, service.Node{}, rs, hub, api.HubConfig{})()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,145 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// StreamPosition is a place in a channel's history.
+type StreamPosition struct {
+	Offset uint64 `json:"offset" doc:"An offset in the channel: 0 is before the first publication."`
+	Epoch  string `json:"epoch" doc:"The incarnation of the channel's history the offset belongs to."`
+}
+
+func (p *StreamPosition) position() *service.Position {
+	if p == nil {
+		return nil
+	}
+	return &service.Position{Offset: p.Offset, Epoch: p.Epoch}
+}
+
+// PublishParams are channel.publish's params.
+type PublishParams struct {
+	Channel        string          `json:"channel" doc:"The channel: 1 to 255 characters of A-Z a-z 0-9 _ - : and . between segments."`
+	Data           json.RawMessage `json:"data" doc:"The message: any JSON value, up to the server's data size limit."`
+	IdempotencyKey string          `json:"idempotencyKey,omitempty" doc:"Up to 128 bytes. A publication repeating a key seen on the channel within the idempotency window publishes nothing and answers the first one's offset."`
+}
+
+// PublishResult is channel.publish's result.
+type PublishResult struct {
+	Channel   string `json:"channel" doc:"The channel published to."`
+	Offset    uint64 `json:"offset" doc:"The publication's offset."`
+	Epoch     string `json:"epoch" doc:"The channel's epoch."`
+	Duplicate bool   `json:"duplicate" doc:"True when the idempotency key had been seen: nothing new was published and offset is the first publication's."`
+}
+
+// SubscribeParams are channel.subscribe's params.
+type SubscribeParams struct {
+	Channel   string          `json:"channel" doc:"The channel to subscribe to."`
+	Since     *StreamPosition `json:"since,omitempty" doc:"Where the client left off: the offset of the last publication it has, with its epoch. Recovers what was published after it."`
+	JoinLeave bool            `json:"joinLeave,omitempty" doc:"Also receive channel.join and channel.leave."`
+}
+
+// SubscribeResult is channel.subscribe's result.
+type SubscribeResult struct {
+	Channel      string        `json:"channel" doc:"The channel subscribed to."`
+	Offset       uint64        `json:"offset" doc:"The channel's latest offset when the subscription began (0 for a channel with no publications); live publications follow it."`
+	Epoch        string        `json:"epoch" doc:"The channel's epoch."`
+	Recovered    bool          `json:"recovered" doc:"True when since was given and publications holds everything published after it: nothing was lost."`
+	Publications []Publication `json:"publications" doc:"What was published after since, oldest first, up to the recovery limit; empty without since."`
+
+	start func() // lets the subscription's notifications through
+}
+
+// AfterReply implements rpc.AfterReplier: the subscription's
+// notifications follow its reply.
+func (r SubscribeResult) AfterReply() {
+	if r.start != nil {
+		r.start()
+	}
+}
+
+// ChannelParams name a channel.
+type ChannelParams struct {
+	Channel string `json:"channel" doc:"The channel."`
+}
+
+// HistoryParams are channel.history's params.
+type HistoryParams struct {
+	Channel string          `json:"channel" doc:"The channel."`
+	Since   *StreamPosition `json:"since,omitempty" doc:"Start after this position (with reverse, before it). Its epoch must be the channel's."`
+	Limit   int             `json:"limit,omitempty" doc:"The most publications to return: 1 to the server's maximum (default 1000); the server's default page is 100."`
+	Reverse bool            `json:"reverse,omitempty" doc:"Newest first."`
+}
+
+// HistoryResult is channel.history's result.
+type HistoryResult struct {
+	Channel      string        `json:"channel" doc:"The channel."`
+	Publications []Publication `json:"publications" doc:"The page, in the order asked for."`
+	Offset       uint64        `json:"offset" doc:"The channel's latest offset when it was read."`
+	Epoch        string        `json:"epoch" doc:"The channel's epoch."`
+}
+
+// Publication is one publication, in history and in channel.publication
+// notifications.
+type Publication struct {
+	Channel   string          `json:"channel" doc:"The channel."`
+	Offset    uint64          `json:"offset" doc:"The publication's offset in the channel."`
+	Data      json.RawMessage `json:"data" doc:"The message, as published."`
+	Publisher string          `json:"publisher" doc:"The user who published it; empty for anonymous publishers."`
+	Time      time.Time       `json:"time" doc:"When the server accepted it."`
+}
+
+// PresenceResult is channel.presence's result.
+type PresenceResult struct {
+	Channel string   `json:"channel" doc:"The channel."`
+	Members []Member `json:"members" doc:"One per subscribed connection, oldest first."`
+}
+
+// Member is one subscriber of a channel.
+type Member struct {
+	User         string    `json:"user" doc:"The subscriber's user; empty for anonymous callers."`
+	ConnectionID string    `json:"connectionId" doc:"The subscribed connection."`
+	Since        time.Time `json:"since" doc:"When it subscribed."`
+}
+
+// MemberEvent is the params of channel.join and channel.leave.
+type MemberEvent struct {
+	Channel      string    `json:"channel" doc:"The channel."`
+	User         string    `json:"user" doc:"The user who joined or left; empty for anonymous callers."`
+	ConnectionID string    `json:"connectionId" doc:"The connection that joined or left."`
+	Since        time.Time `json:"since" doc:"When that connection subscribed."`
+}
+
+// Unsubscribed is the params of channel.unsubscribed.
+type Unsubscribed struct {
+	Channel string `json:"channel" doc:"The channel whose subscription ended."`
+	Reason  string `json:"reason" doc:"Why: removed (the channel was removed)."`
+}
+
+// ListParams are channel.list's params.
+type ListParams struct {
+	Prefix string `json:"prefix,omitempty" doc:"Only channels whose names start with this."`
+}
+
+// ListResult is channel.list's result.
+type ListResult struct {
+	Channels []ChannelSummary `json:"channels" doc:"The channels, in name order."`
+	More     bool             `json:"more" doc:"True when more channels matched than were returned."`
+}
+
+// ChannelSummary describes one channel in a listing.
+type ChannelSummary struct {
+	Channel     string `json:"channel" doc:"The channel."`
+	Subscribers int    `json:"subscribers" doc:"Connections subscribed to it on this server."`
+	Offset      uint64 `json:"offset" doc:"Its latest offset."`
+}
+
+// RemoveResult is channel.remove's result.
+type RemoveResult struct {
+	Channel string `json:"channel" doc:"The channel."`
+	Offset  uint64 `json:"offset" doc:"0: the channel starts again."`
+	Epoch   string `json:"epoch" doc:"The channel's new epoch."`
+}

@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+
+	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/service"
+)
+
+// HubConfig configures the channel methods.
+type HubConfig struct {
+	// MaxSubscriptions is the most channels one connection may subscribe
+	// to at once.
+	MaxSubscriptions int
+	// SendQueue is the connection's send queue length: a new subscription
+	// holds back at most this many notifications while its reply is on
+	// its way.
+	SendQueue int
+}
+
+// registerChannels adds the channel.* methods and notifications to reg.
+func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
+	subs := newSubscriptions(hub, cfg.MaxSubscriptions, cfg.SendQueue)
+	lim := hub.Limits()
+
+	rpc.Register(reg, rpc.Method{
+		Name:    "channel.publish",
+		Summary: "Publishes data to a channel",
+		Description: "Answers once the publication is durable, with its offset. Offsets start at 1 and rise by exactly 1 per publication. " +
+			"A publication repeating an idempotencyKey seen on the channel within the server's idempotency window publishes nothing and answers the first one's offset, with duplicate set. " +
+			"Needs publish permission on the channel.",
+		Errors:   []int{rpc.CodeForbidden},
+		Examples: []rpc.Example{{Name: "publish", Params: examplePublish, Result: PublishResult{Channel: "chat.lobby", Offset: 42, Epoch: exampleEpoch}}},
+	}, func(ctx context.Context, s *rpc.Session, p PublishParams) (PublishResult, error) {
+		res, err := hub.Publish(ctx, s.Caller, p.Channel, p.Data, p.IdempotencyKey)
+		if err != nil {
+			return PublishResult{}, err
+		}
+		return PublishResult{Channel: p.Channel, Offset: res.Offset, Epoch: res.Epoch, Duplicate: res.Duplicate}, nil
+	})
+
+	rpc.Register(reg, rpc.Method{
+		Name:        "channel.subscribe",
+		NeedsSocket: true,
+		Summary:     "Subscribes the connection to a channel, recovering what it missed",
+		Description: "From the reply on, the connection receives every later publication of the channel exactly once, in offset order, as channel.publication notifications. " +
+			"With since (a position from an earlier result or publication), publications holds what was published after it, up to the server's recovery limit, and recovered is true only when nothing was lost: the epoch is the same and the history still reaches back that far. " +
+			"Nothing falls between the recovered publications and the live ones, and nothing is in both. When recovered is false, publications holds what could be read after since in the same epoch (none when the epoch changed); reload the channel's state or page through channel.history. " +
+			"With joinLeave the connection also receives channel.join and channel.leave. Needs subscribe permission.",
+		Errors: []int{rpc.CodeForbidden, rpc.CodeConflict, rpc.CodeLimitExceeded},
+		Examples: []rpc.Example{
+			{Name: "subscribe", Params: SubscribeParams{Channel: "chat.lobby"},
+				Result: SubscribeResult{Channel: "chat.lobby", Offset: 42, Epoch: exampleEpoch, Publications: []Publication{}}},
+			{Name: "recover", Params: SubscribeParams{Channel: "chat.lobby", Since: &StreamPosition{Offset: 41, Epoch: exampleEpoch}, JoinLeave: true},
+				Result: SubscribeResult{Channel: "chat.lobby", Offset: 42, Epoch: exampleEpoch, Recovered: true, Publications: []Publication{examplePublication}}},
+		},
+	}, func(ctx context.Context, s *rpc.Session, p SubscribeParams) (SubscribeResult, error) {
+		sub, res, err := subs.subscribe(ctx, s, p.Channel, p.Since.position(), p.JoinLeave)
+		if err != nil {
+			return SubscribeResult{}, err
+		}
+		return SubscribeResult{
+			Channel:      p.Channel,
+			Offset:       res.Position.Offset,
+			Epoch:        res.Position.Epoch,
+			Recovered:    res.Recovered,
+			Publications: publications(res.Publications),
+			start:        sub.start,
+		}, nil
+	})
+
+	rpc.Register(reg, rpc.Method{
+		Name:        "channel.unsubscribe",
+		NeedsSocket: true,
+		Summary:     "Ends the connection's subscription to a channel",
+		Description: "No notification of the channel is sent after the reply.",
+		Errors:      []int{rpc.CodeNotFound},
+		Examples:    []rpc.Example{{Name: "unsubscribe", Params: ChannelParams{Channel: "chat.lobby"}, Result: ChannelParams{Channel: "chat.lobby"}}},
+	}, func(_ context.Context, s *rpc.Session, p ChannelParams) (ChannelParams, error) {
+		return p, subs.unsubscribe(s, p.Channel)
+	})
+
+	rpc.Register(reg, rpc.Method{
+		Name:    "channel.history",
+		Summary: "Reads a page of a channel's history",
+		Description: "Oldest first, starting after since; with reverse, newest first, starting before since. " +
+			"Without since, from the oldest publication kept (or, with reverse, the newest). " +
+			"To page on, pass the last publication's offset with the result's epoch as since. " +
+			"Retention trims the oldest publications without renumbering the rest. Needs subscribe permission.",
+		Errors: []int{rpc.CodeForbidden, rpc.CodeConflict},
+		Examples: []rpc.Example{{Name: "history",
+			Params: HistoryParams{Channel: "chat.lobby", Since: &StreamPosition{Offset: 41, Epoch: exampleEpoch}, Limit: 10},
+			Result: HistoryResult{Channel: "chat.lobby", Offset: 42, Epoch: exampleEpoch, Publications: []Publication{examplePublication}}}},
+	}, func(ctx context.Context, s *rpc.Session, p HistoryParams) (HistoryResult, error) {
+		h, err := hub.History(ctx, s.Caller, service.HistoryRequest{Channel: p.Channel, Since: p.Since.position(), Limit: p.Limit, Reverse: p.Reverse})
+		if err != nil {
+			return HistoryResult{}, err
+		}
+		return HistoryResult{Channel: p.Channel, Offset: h.Position.Offset, Epoch: h.Position.Epoch, Publications: publications(h.Publications)}, nil
+	})
+
+	rpc.Register(reg, rpc.Method{
+		Name:        "channel.presence",
+		Summary:     "Lists a channel's subscribers",
+		Description: "One member per subscribed connection, oldest first. Needs subscribe permission.",
+		Errors:      []int{rpc.CodeForbidden},
+		Examples: []rpc.Example{{Name: "presence", Params: ChannelParams{Channel: "chat.lobby"},
+			Result: PresenceResult{Channel: "chat.lobby", Members: []Member{exampleMember}}}},
+	}, func(ctx context.Context, s *rpc.Session, p ChannelParams) (PresenceResult, error) {
+		ms, err := hub.Presence(ctx, s.Caller, p.Channel)
+		if err != nil {
+			return PresenceResult{}, err
+		}
+		res := PresenceResult{Channel: p.Channel, Members: make([]Member, len(ms))}
+		for i, m := range ms {
+			res.Members[i] = member(m)
+		}
+		return res, nil
+	})
+
+	rpc.Register(reg, rpc.Method{
+		Name:    "channel.list",
+		Summary: "Lists the channels the caller may publish or subscribe to",
+		Description: "Channels with history or subscribers whose names start with prefix, in name order, " +
+			"with their subscriber count and latest offset. At most " + strconv.Itoa(lim.ListLimit) + "; more says there were others: narrow the prefix.",
+		Examples: []rpc.Example{{Name: "list", Params: ListParams{Prefix: "chat."},
+			Result: ListResult{Channels: []ChannelSummary{{Channel: "chat.lobby", Subscribers: 3, Offset: 42}}}}},
+	}, func(ctx context.Context, s *rpc.Session, p ListParams) (ListResult, error) {
+		infos, more, err := hub.Channels(ctx, s.Caller, p.Prefix)
+		if err != nil {
+			return ListResult{}, err
+		}
+		res := ListResult{Channels: make([]ChannelSummary, len(infos)), More: more}
+		for i, c := range infos {
+			res.Channels[i] = ChannelSummary{Channel: c.Name, Subscribers: c.Subscribers, Offset: c.Offset}
+		}
+		return res, nil
+	})
+
+	rpc.Register(reg, rpc.Method{
+		Name:    "channel.remove",
+		Summary: "Deletes a channel's history and ends its subscriptions (admins only)",
+		Description: "Subscribers get channel.unsubscribed with reason \"removed\". The channel starts again at offset 0 in a new epoch, " +
+			"so clients holding old positions learn that they cannot recover.",
+		Errors: []int{rpc.CodeForbidden},
+		Examples: []rpc.Example{{Name: "remove", Params: ChannelParams{Channel: "chat.lobby"},
+			Result: RemoveResult{Channel: "chat.lobby", Offset: 0, Epoch: "5b0e77c1a2d3f4e5"}}},
+	}, func(ctx context.Context, s *rpc.Session, p ChannelParams) (RemoveResult, error) {
+		pos, err := hub.Remove(ctx, s.Caller, p.Channel)
+		if err != nil {
+			return RemoveResult{}, err
+		}
+		return RemoveResult{Channel: p.Channel, Offset: pos.Offset, Epoch: pos.Epoch}, nil
+	})
+
+	rpc.RegisterNotification(reg, "channel.publication", "A publication to a subscribed channel",
+		"Sent for every publication after the subscribe reply's offset, exactly once, in offset order.", examplePublication)
+	rpc.RegisterNotification(reg, "channel.join", "A connection subscribed to the channel",
+		"Sent to subscriptions made with joinLeave.", exampleMemberEvent)
+	rpc.RegisterNotification(reg, "channel.leave", "A connection's subscription to the channel ended",
+		"Sent to subscriptions made with joinLeave, when another subscriber unsubscribes or disconnects.", exampleMemberEvent)
+	rpc.RegisterNotification(reg, "channel.unsubscribed", "The server ended the connection's subscription",
+		"Nothing more of the channel follows. Reasons: \"removed\" (the channel was removed; its history is gone and its epoch changed).",
+		Unsubscribed{Channel: "chat.lobby", Reason: service.ReasonRemoved})
+}
+
+// notificationOf renders a hub event as the notification sent for it.
+func notificationOf(e *service.Event) any {
+	var method string
+	var params any
+	switch e.Kind {
+	case service.EventPublication:
+		method, params = "channel.publication", publication(*e.Publication)
+	case service.EventJoin:
+		method, params = "channel.join", memberEvent(e.Channel, *e.Member)
+	case service.EventLeave:
+		method, params = "channel.leave", memberEvent(e.Channel, *e.Member)
+	case service.EventUnsubscribed:
+		method, params = "channel.unsubscribed", Unsubscribed{Channel: e.Channel, Reason: e.Reason}
+	default:
+		return nil
+	}
+	n, err := rpc.NewNotification(method, params)
+	if err != nil {
+		return nil
+	}
+	return n
+}
+
+func publications(ps []service.Publication) []Publication {
+	out := make([]Publication, len(ps))
+	for i, p := range ps {
+		out[i] = publication(p)
+	}
+	return out
+}
+
+func publication(p service.Publication) Publication {
+	return Publication{Channel: p.Channel, Offset: p.Offset, Data: p.Data, Publisher: p.Publisher, Time: p.Time}
+}
+
+func member(m service.Member) Member {
+	return Member{User: m.User, ConnectionID: m.ConnectionID, Since: m.Since}
+}
+
+func memberEvent(channel string, m service.Member) MemberEvent {
+	return MemberEvent{Channel: channel, User: m.User, ConnectionID: m.ConnectionID, Since: m.Since}
+}
+
+var (
+	exampleEpoch       = "9f2c4e1a7b3d5f60"
+	examplePublish     = PublishParams{Channel: "chat.lobby", Data: json.RawMessage(`{"text":"hello"}`), IdempotencyKey: "msg-7f3a"}
+	examplePublication = Publication{Channel: "chat.lobby", Offset: 42, Data: json.RawMessage(`{"text":"hello"}`), Publisher: "alice", Time: exampleTime}
+	exampleMember      = Member{User: "alice", ConnectionID: "9c1d2e3f4a5b6c7d", Since: exampleTime}
+	exampleMemberEvent = MemberEvent{Channel: "chat.lobby", User: "alice", ConnectionID: "9c1d2e3f4a5b6c7d", Since: exampleTime}
+)

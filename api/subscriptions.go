@@ -1,0 +1,184 @@
+package api
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/service"
+)
+
+// subscriptions keeps each WebSocket session's channel subscriptions, and
+// ends them when the session's connection ends.
+type subscriptions struct {
+	hub     *service.Hub
+	max     int // per session
+	pending int // notifications a subscription may hold back; see subscriber
+
+	mu      sync.Mutex
+	clients map[*rpc.Session]*client
+}
+
+// client is one session's subscriptions.
+type client struct {
+	mu     sync.Mutex
+	subs   map[string]*subscriber
+	closed bool // the connection ended; no more subscriptions
+}
+
+func newSubscriptions(hub *service.Hub, max, pending int) *subscriptions {
+	return &subscriptions{hub: hub, max: max, pending: pending, clients: map[*rpc.Session]*client{}}
+}
+
+// client returns sess's subscriptions, arranging for them to end with
+// its connection.
+func (ss *subscriptions) client(sess *rpc.Session) *client {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	c := ss.clients[sess]
+	if c == nil {
+		c = &client{subs: map[string]*subscriber{}}
+		ss.clients[sess] = c
+		sess.AfterClose(func() { ss.closed(sess, c) })
+	}
+	return c
+}
+
+// closed ends the subscriptions of a session whose connection ended.
+func (ss *subscriptions) closed(sess *rpc.Session, c *client) {
+	ss.mu.Lock()
+	delete(ss.clients, sess)
+	ss.mu.Unlock()
+	c.mu.Lock()
+	c.closed = true
+	subs := c.subs
+	c.subs = nil
+	c.mu.Unlock()
+	for name, s := range subs {
+		ss.hub.Unsubscribe(name, s)
+	}
+}
+
+// subscribe subscribes sess to channel. The subscription holds its
+// notifications back until the reply that starts it is queued: see
+// subscriber.start, which the result's AfterReply calls.
+func (ss *subscriptions) subscribe(ctx context.Context, sess *rpc.Session, channel string, since *service.Position, joinLeave bool) (*subscriber, service.Subscribed, error) {
+	c := ss.client(sess)
+	s := &subscriber{
+		sess:    sess,
+		client:  c,
+		channel: channel,
+		member:  service.Member{User: sess.Caller.User, ConnectionID: sess.ID, Since: time.Now().UTC()},
+		limit:   ss.pending,
+	}
+	// The hub may call s.Receive at once, and Receive takes c.mu, so c.mu
+	// is not held across the hub's call: the place is taken first.
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return nil, service.Subscribed{}, service.Errorf(service.EUNAVAILABLE, "the connection is closing")
+	case c.subs[channel] != nil:
+		c.mu.Unlock()
+		return nil, service.Subscribed{}, service.Errorf(service.ECONFLICT, "already subscribed to %q", channel)
+	case len(c.subs) >= ss.max:
+		c.mu.Unlock()
+		return nil, service.Subscribed{}, service.Errorf(service.ELIMIT, "a connection may hold at most %d subscriptions", ss.max)
+	}
+	c.subs[channel] = s
+	c.mu.Unlock()
+
+	res, err := ss.hub.Subscribe(ctx, sess.Caller, channel, since, s, joinLeave)
+	if err != nil {
+		c.drop(channel, s)
+		return nil, service.Subscribed{}, err
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		// The connection ended while the hub subscribed us; closed may
+		// have missed this subscription.
+		ss.hub.Unsubscribe(channel, s)
+		return nil, service.Subscribed{}, service.Errorf(service.EUNAVAILABLE, "the connection is closing")
+	}
+	return s, res, nil
+}
+
+// unsubscribe ends sess's subscription to channel.
+func (ss *subscriptions) unsubscribe(sess *rpc.Session, channel string) error {
+	c := ss.client(sess)
+	c.mu.Lock()
+	s := c.subs[channel]
+	delete(c.subs, channel)
+	c.mu.Unlock()
+	if s == nil {
+		return service.Errorf(service.ENOTFOUND, "not subscribed to %q", channel)
+	}
+	ss.hub.Unsubscribe(channel, s)
+	return nil
+}
+
+// drop forgets the subscription s, if it is still the client's.
+func (c *client) drop(channel string, s *subscriber) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.subs[channel] == s {
+		delete(c.subs, channel)
+	}
+}
+
+// subscriber is one subscription of a session: the hub's Receiver. Until
+// start it holds notifications back, at most limit of them, so that none
+// reaches the client before the subscribe reply; beyond that the client
+// is treated as a slow consumer.
+type subscriber struct {
+	sess    *rpc.Session
+	client  *client
+	channel string
+	member  service.Member
+	limit   int
+
+	mu      sync.Mutex
+	started bool
+	held    []rpc.Notification
+}
+
+// Member implements service.Receiver.
+func (s *subscriber) Member() service.Member { return s.member }
+
+// Receive implements service.Receiver.
+func (s *subscriber) Receive(e *service.Event) {
+	n, ok := e.Wire(notificationOf).(rpc.Notification)
+	if !ok {
+		return // cannot happen: events hold only values that came in as JSON
+	}
+	if e.Kind == service.EventUnsubscribed {
+		s.client.drop(s.channel, s)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		s.sess.Notify(n) // a full queue closes the connection
+		return
+	}
+	if len(s.held) >= s.limit {
+		s.sess.CloseSlowConsumer()
+		return
+	}
+	s.held = append(s.held, n)
+}
+
+// start sends what was held back and lets later notifications through.
+func (s *subscriber) start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started = true
+	for _, n := range s.held {
+		if s.sess.Notify(n) != nil {
+			break
+		}
+	}
+	s.held = nil
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// hubClient is a WebSocket client for hub tests: it reads every frame as
+// it comes, routing replies to their calls and keeping notifications, in
+// the order they arrived, for next.
+type hubClient struct {
+	t  *testing.T
+	ws *websocket.Conn
+
+	mu      sync.Mutex
+	waiting map[string]chan rpcReply
+	order   []string // every frame's kind, "reply:ID" or the notification's method, as read
+	notes   chan notification
+	ended   chan struct{}
+	err     error // why reading ended
+}
+
+// notification is a server notification as it arrives.
+type notification struct {
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+// publicationNote is channel.publication's params.
+type publicationNote struct {
+	Channel   string          `json:"channel"`
+	Offset    uint64          `json:"offset"`
+	Data      json.RawMessage `json:"data"`
+	Publisher string          `json:"publisher"`
+	Time      time.Time       `json:"time"`
+}
+
+// subscribeResult is channel.subscribe's result.
+type subscribeResult struct {
+	Channel      string            `json:"channel"`
+	Offset       uint64            `json:"offset"`
+	Epoch        string            `json:"epoch"`
+	Recovered    bool              `json:"recovered"`
+	Publications []publicationNote `json:"publications"`
+}
+
+// publishResult is channel.publish's result.
+type publishResult struct {
+	Channel   string `json:"channel"`
+	Offset    uint64 `json:"offset"`
+	Epoch     string `json:"epoch"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// historyResult is channel.history's result.
+type historyResult struct {
+	Channel      string            `json:"channel"`
+	Publications []publicationNote `json:"publications"`
+	Offset       uint64            `json:"offset"`
+	Epoch        string            `json:"epoch"`
+}
+
+// notesBuffer is how many notifications a hubClient keeps unread before
+// it stops reading (and so, in time, gets closed as a slow consumer).
+const notesBuffer = 100000
+
+// newHubClient dials ta with a token for user and perms... as given by tok.
+func (ta *testApp) hubClient(tok string) *hubClient {
+	ta.t.Helper()
+	ws := ta.dial(bearer(tok))
+	ws.SetReadLimit(64 << 20)
+	c := &hubClient{
+		t: ta.t, ws: ws,
+		waiting: map[string]chan rpcReply{},
+		notes:   make(chan notification, notesBuffer),
+		ended:   make(chan struct{}),
+	}
+	go c.readLoop()
+	ta.t.Cleanup(func() {
+		ws.Close(websocket.StatusNormalClosure, "")
+		<-c.ended
+	})
+	return c
+}
+
+func (c *hubClient) readLoop() {
+	defer close(c.ended)
+	for {
+		_, b, err := c.ws.Read(context.Background())
+		if err != nil {
+			c.mu.Lock()
+			c.err = err
+			c.mu.Unlock()
+			return
+		}
+		var probe struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if err := json.Unmarshal(b, &probe); err != nil {
+			c.t.Errorf("frame %s: %v", b, err)
+			continue
+		}
+		if probe.Method != "" {
+			var n notification
+			json.Unmarshal(b, &n)
+			c.mu.Lock()
+			c.order = append(c.order, n.Method)
+			c.mu.Unlock()
+			c.notes <- n
+			continue
+		}
+		var r rpcReply
+		if err := json.Unmarshal(b, &r); err != nil {
+			c.t.Errorf("reply %s: %v", b, err)
+			continue
+		}
+		c.mu.Lock()
+		c.order = append(c.order, "reply:"+string(r.ID))
+		ch := c.waiting[string(r.ID)]
+		delete(c.waiting, string(r.ID))
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- r
+		}
+	}
+}
+
+// call makes a call and waits for its reply.
+func (c *hubClient) call(method string, params any) rpcReply {
+	c.t.Helper()
+	body, id := request(method, params)
+	ch := make(chan rpcReply, 1)
+	c.mu.Lock()
+	c.waiting[fmt.Sprint(id)] = ch
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, body); err != nil {
+		c.t.Fatalf("%s: write: %v", method, err)
+	}
+	select {
+	case r := <-ch:
+		return r
+	case <-c.ended:
+		c.t.Fatalf("%s: connection ended before the reply: %v", method, c.err)
+	case <-ctx.Done():
+		c.t.Fatalf("%s: no reply within %v", method, ioTimeout)
+	}
+	return rpcReply{}
+}
+
+// ok makes a call that must succeed and decodes its result into v.
+func (c *hubClient) ok(method string, params, v any) {
+	c.t.Helper()
+	c.call(method, params).decode(c.t, v)
+}
+
+// fails makes a call that must fail with code and returns the message.
+func (c *hubClient) fails(method string, params any, code int) string {
+	c.t.Helper()
+	r := c.call(method, params)
+	if r.Error == nil {
+		c.t.Fatalf("%s %v: got result %s, want error %d", method, params, r.Result, code)
+	}
+	if r.Error.Code != code {
+		c.t.Fatalf("%s %v: got error %d %q, want %d", method, params, r.Error.Code, r.Error.Message, code)
+	}
+	return r.Error.Message
+}
+
+func (c *hubClient) publish(channel string, data any) publishResult {
+	c.t.Helper()
+	var res publishResult
+	c.ok("channel.publish", map[string]any{"channel": channel, "data": data}, &res)
+	return res
+}
+
+func (c *hubClient) subscribe(params map[string]any) subscribeResult {
+	c.t.Helper()
+	var res subscribeResult
+	c.ok("channel.subscribe", params, &res)
+	return res
+}
+
+// next returns the next notification, failing the test when none comes.
+func (c *hubClient) next() notification {
+	c.t.Helper()
+	select {
+	case n := <-c.notes:
+		return n
+	case <-time.After(waitTimeout):
+		c.t.Fatalf("no notification within %v", waitTimeout)
+	}
+	return notification{}
+}
+
+// nextPublication returns the next notification, which must be a
+// channel.publication.
+func (c *hubClient) nextPublication() publicationNote {
+	c.t.Helper()
+	n := c.next()
+	if n.Method != "channel.publication" {
+		c.t.Fatalf("got %s %s, want channel.publication", n.Method, n.Params)
+	}
+	var p publicationNote
+	if err := json.Unmarshal(n.Params, &p); err != nil {
+		c.t.Fatalf("channel.publication %s: %v", n.Params, err)
+	}
+	return p
+}
+
+// quiet checks that no notification arrives within d.
+func (c *hubClient) quiet(d time.Duration) {
+	c.t.Helper()
+	select {
+	case n := <-c.notes:
+		c.t.Fatalf("unexpected notification %s %s", n.Method, n.Params)
+	case <-time.After(d):
+	}
+}
+
+// frames returns what the client has read so far, in order: "reply:ID"
+// for replies, the method for notifications.
+func (c *hubClient) frames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.order...)
+}

@@ -1,0 +1,239 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// HubLimits bound what one call to the hub may ask for.
+type HubLimits struct {
+	// MaxDataSize is the largest publication, in bytes of JSON.
+	MaxDataSize int
+	// HistoryPage is how many publications channel.history returns when
+	// the caller names no limit; MaxHistoryPage is the most it may ask for.
+	HistoryPage    int
+	MaxHistoryPage int
+	// RecoveryLimit is the most publications a subscription recovers.
+	RecoveryLimit int
+	// ListLimit is the most channels one listing returns.
+	ListLimit int
+}
+
+// DefaultHubLimits are the limits a Hub gets for fields left zero.
+var DefaultHubLimits = HubLimits{
+	MaxDataSize:    64 << 10,
+	HistoryPage:    100,
+	MaxHistoryPage: 1000,
+	RecoveryLimit:  1000,
+	ListLimit:      1000,
+}
+
+// MaxIdempotencyKeyLength is the longest idempotency key, in bytes.
+const MaxIdempotencyKeyLength = 128
+
+// Hub is the real-time hub: it checks every call against the rules and
+// the caller's permissions, and leaves storage and fan-out to its engine.
+type Hub struct {
+	engine Engine
+	limits HubLimits
+	now    func() time.Time
+}
+
+// NewHub returns a hub over engine.
+func NewHub(engine Engine, limits HubLimits) *Hub {
+	d := DefaultHubLimits
+	for _, l := range []struct {
+		v *int
+		d int
+	}{
+		{&limits.MaxDataSize, d.MaxDataSize},
+		{&limits.HistoryPage, d.HistoryPage},
+		{&limits.MaxHistoryPage, d.MaxHistoryPage},
+		{&limits.RecoveryLimit, d.RecoveryLimit},
+		{&limits.ListLimit, d.ListLimit},
+	} {
+		if *l.v <= 0 {
+			*l.v = l.d
+		}
+	}
+	return &Hub{engine: engine, limits: limits, now: time.Now}
+}
+
+// Limits returns the hub's limits, defaults filled in.
+func (h *Hub) Limits() HubLimits { return h.limits }
+
+// Publish publishes data to channel as c, returning once it is durable.
+func (h *Hub) Publish(ctx context.Context, c Caller, channel string, data json.RawMessage, key string) (Published, error) {
+	if err := ValidateChannel(channel); err != nil {
+		return Published{}, err
+	}
+	if !c.Permissions.CanPublish(channel) {
+		return Published{}, Errorf(EFORBIDDEN, "not allowed to publish to %q", channel)
+	}
+	if len(data) > h.limits.MaxDataSize {
+		return Published{}, Errorf(EINVALID, "data is %d bytes; the most is %d", len(data), h.limits.MaxDataSize)
+	}
+	if len(key) > MaxIdempotencyKeyLength {
+		return Published{}, Errorf(EINVALID, "idempotencyKey is %d bytes; the most is %d", len(key), MaxIdempotencyKeyLength)
+	}
+	p := Publication{Channel: channel, Data: data, Publisher: c.User, Time: h.now().UTC()}
+	return h.engine.Publish(ctx, p, key)
+}
+
+// Subscribed is the outcome of a subscription.
+type Subscribed struct {
+	// Position is the channel's position when r joined: r receives every
+	// publication after it.
+	Position Position
+	// Recovered is true when since was given and Publications holds
+	// everything published after it up to Position.
+	Recovered    bool
+	Publications []Publication
+}
+
+// Subscribe subscribes r to channel as c. With since, it also reads what
+// was published after since, up to the point from which r receives
+// publications live: nothing falls between the two, and nothing is in both.
+func (h *Hub) Subscribe(ctx context.Context, c Caller, channel string, since *Position, r Receiver, joinLeave bool) (Subscribed, error) {
+	if err := h.canRead(c, channel, "subscribe to"); err != nil {
+		return Subscribed{}, err
+	}
+	pos, err := h.engine.Subscribe(ctx, channel, r, joinLeave)
+	if err != nil {
+		return Subscribed{}, err
+	}
+	s := Subscribed{Position: pos, Publications: []Publication{}}
+	if since == nil || since.Epoch != pos.Epoch || since.Offset > pos.Offset {
+		// Another epoch's offsets mean nothing in this one; an offset
+		// beyond the channel's is from history that was lost.
+		return s, nil
+	}
+	if since.Offset == pos.Offset {
+		s.Recovered = true
+		return s, nil
+	}
+	hist, err := h.engine.History(ctx, channel, HistoryQuery{After: since.Offset, Before: pos.Offset + 1, Limit: h.limits.RecoveryLimit})
+	if err != nil {
+		h.engine.Unsubscribe(channel, r)
+		return Subscribed{}, err
+	}
+	pubs := hist.Publications
+	s.Publications = pubs
+	// Offsets have no holes, so the history is whole when it runs from
+	// just after since up to pos: trimming takes the oldest first.
+	s.Recovered = hist.Position.Epoch == pos.Epoch && len(pubs) > 0 &&
+		pubs[0].Offset == since.Offset+1 && pubs[len(pubs)-1].Offset == pos.Offset
+	return s, nil
+}
+
+// Unsubscribe takes r off channel. It reports false when r was not
+// subscribed to it.
+func (h *Hub) Unsubscribe(channel string, r Receiver) bool {
+	return h.engine.Unsubscribe(channel, r)
+}
+
+// HistoryRequest is a channel.history call.
+type HistoryRequest struct {
+	Channel string
+	// Since, when set, starts the page after (or, with Reverse, before)
+	// its offset; its epoch must be the channel's.
+	Since   *Position
+	Limit   int // 0 for the default page
+	Reverse bool
+}
+
+// History reads a page of channel's history as c.
+func (h *Hub) History(ctx context.Context, c Caller, req HistoryRequest) (History, error) {
+	if err := h.canRead(c, req.Channel, "read the history of"); err != nil {
+		return History{}, err
+	}
+	limit := req.Limit
+	switch {
+	case limit == 0:
+		limit = h.limits.HistoryPage
+	case limit < 0 || limit > h.limits.MaxHistoryPage:
+		return History{}, Errorf(EINVALID, "limit must be 1 to %d", h.limits.MaxHistoryPage)
+	}
+	q := HistoryQuery{Limit: limit, Reverse: req.Reverse}
+	if req.Since != nil {
+		if req.Reverse {
+			q.Before = req.Since.Offset
+			if q.Before == 0 {
+				// Nothing comes before offset 0; without this, 0 would
+				// mean no bound.
+				return h.emptyHistory(ctx, req.Channel, req.Since)
+			}
+		} else {
+			q.After = req.Since.Offset
+		}
+	}
+	hist, err := h.engine.History(ctx, req.Channel, q)
+	if err != nil {
+		return History{}, err
+	}
+	if err := sameEpoch(req.Since, hist.Position); err != nil {
+		return History{}, err
+	}
+	if hist.Publications == nil {
+		hist.Publications = []Publication{}
+	}
+	return hist, nil
+}
+
+func (h *Hub) emptyHistory(ctx context.Context, channel string, since *Position) (History, error) {
+	hist, err := h.engine.History(ctx, channel, HistoryQuery{Limit: 0})
+	if err != nil {
+		return History{}, err
+	}
+	if err := sameEpoch(since, hist.Position); err != nil {
+		return History{}, err
+	}
+	return History{Publications: []Publication{}, Position: hist.Position}, nil
+}
+
+func sameEpoch(since *Position, pos Position) error {
+	if since != nil && since.Epoch != pos.Epoch {
+		return Errorf(ECONFLICT, "epoch %q is not the channel's (%q): its history was lost or removed since; start again without since", since.Epoch, pos.Epoch)
+	}
+	return nil
+}
+
+// Presence lists channel's subscribers, as c.
+func (h *Hub) Presence(ctx context.Context, c Caller, channel string) ([]Member, error) {
+	if err := h.canRead(c, channel, "see the presence of"); err != nil {
+		return nil, err
+	}
+	return h.engine.Presence(ctx, channel)
+}
+
+// Channels lists the channels visible to c whose names start with prefix.
+func (h *Hub) Channels(ctx context.Context, c Caller, prefix string) ([]ChannelInfo, bool, error) {
+	if len(prefix) > MaxChannelLength || strings.IndexFunc(prefix, func(r rune) bool { return r > 0x7f || !channelByte(byte(r)) }) >= 0 {
+		return nil, false, Errorf(EINVALID, "prefix %q: not the start of a channel name", prefix)
+	}
+	return h.engine.Channels(ctx, prefix, c.Permissions.CanSee, h.limits.ListLimit)
+}
+
+// Remove deletes channel's history and ends its subscriptions. Only
+// admins may.
+func (h *Hub) Remove(ctx context.Context, c Caller, channel string) (Position, error) {
+	if err := ValidateChannel(channel); err != nil {
+		return Position{}, err
+	}
+	if !c.Permissions.Admin {
+		return Position{}, Errorf(EFORBIDDEN, "only admins may remove channels")
+	}
+	return h.engine.Remove(ctx, channel)
+}
+
+func (h *Hub) canRead(c Caller, channel, what string) error {
+	if err := ValidateChannel(channel); err != nil {
+		return err
+	}
+	if !c.Permissions.CanSubscribe(channel) {
+		return Errorf(EFORBIDDEN, "not allowed to %s %q", what, channel)
+	}
+	return nil
+}

@@ -1,0 +1,325 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// write is one change waiting to be committed: a publication, or a
+// channel's removal (pub.Offset 0).
+type write struct {
+	pub   service.Publication
+	epoch string
+	key   string
+	done  chan struct{} // closed once committed, or once the commit failed
+	err   error
+}
+
+// errStopped is returned by writes after Close.
+var errStopped = service.Errorf(service.EUNAVAILABLE, "the server is shutting down")
+
+// Append gives p the channel's next offset and returns once p is
+// committed. Offsets are given out in the order Append is called, and the
+// committer writes in that order, so a channel's history has no holes.
+//
+// When ctx ends first Append returns its error, but p is committed all
+// the same: once given, an offset is never taken back. Publishers that
+// retry should use idempotency keys.
+func (s *Store) Append(ctx context.Context, p service.Publication, key string) (service.Published, error) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return service.Published{}, ctx.Err()
+	}
+	s.mu.Lock()
+	if err := s.refuse(); err != nil {
+		s.mu.Unlock()
+		<-s.slots
+		return service.Published{}, err
+	}
+	ch := s.channel(p.Channel)
+	if k := ch.keys[key]; key != "" && k != nil && (s.opts.IdempotencyWindow <= 0 || time.Since(k.at) < s.opts.IdempotencyWindow) {
+		s.mu.Unlock()
+		<-s.slots
+		return s.duplicate(ctx, k, ch.epoch)
+	}
+	ch.last++
+	p.Offset = ch.last
+	w := &write{pub: p, epoch: ch.epoch, key: key, done: make(chan struct{})}
+	var k *keyed
+	if key != "" && s.opts.IdempotencyWindow > 0 {
+		k = &keyed{w: w, offset: p.Offset, at: p.Time}
+		ch.keys[key] = k
+	}
+	s.enqueue(w)
+	s.mu.Unlock()
+
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return service.Published{}, ctx.Err()
+	}
+	if w.err != nil {
+		return service.Published{}, w.err
+	}
+	return service.Published{Position: service.Position{Offset: p.Offset, Epoch: w.epoch}}, nil
+}
+
+// duplicate answers a publication whose key was seen, once the first
+// publication with that key is committed.
+func (s *Store) duplicate(ctx context.Context, k *keyed, epoch string) (service.Published, error) {
+	s.mu.Lock()
+	w := k.w
+	s.mu.Unlock()
+	if w != nil {
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			return service.Published{}, ctx.Err()
+		}
+		if w.err != nil {
+			return service.Published{}, w.err
+		}
+		epoch = w.epoch
+	}
+	return service.Published{Position: service.Position{Offset: k.offset, Epoch: epoch}, Duplicate: true}, nil
+}
+
+// Remove deletes channel's history and starts it again in a new epoch.
+func (s *Store) Remove(ctx context.Context, name string) (service.Position, error) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return service.Position{}, ctx.Err()
+	}
+	s.mu.Lock()
+	if err := s.refuse(); err != nil {
+		s.mu.Unlock()
+		<-s.slots
+		return service.Position{}, err
+	}
+	ch := s.channel(name)
+	ch.last = 0
+	ch.epoch = newEpoch()
+	clear(ch.keys)
+	w := &write{pub: service.Publication{Channel: name}, epoch: ch.epoch, done: make(chan struct{})}
+	s.enqueue(w)
+	s.mu.Unlock()
+	<-w.done // a removal is quick, and must not look undone while it is not
+	return service.Position{Epoch: w.epoch}, w.err
+}
+
+// refuse says why no write may be queued now, if none may. s.mu is held.
+func (s *Store) refuse() error {
+	if s.failed != nil {
+		return service.Errorf(service.EUNAVAILABLE, "history storage failed; see the server's log")
+	}
+	select {
+	case <-s.stop:
+		return errStopped
+	default:
+		return nil
+	}
+}
+
+// channel returns the state of the named channel, creating it. s.mu is held.
+func (s *Store) channel(name string) *channel {
+	ch := s.channels[name]
+	if ch == nil {
+		ch = &channel{epoch: s.epoch, keys: map[string]*keyed{}}
+		s.channels[name] = ch
+	}
+	return ch
+}
+
+// enqueue queues w for the committer. s.mu is held.
+func (s *Store) enqueue(w *write) {
+	s.queue = append(s.queue, w)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// commitLoop commits what is queued, in batches, until Close. Each batch
+// is whatever queued up while the previous one was being written.
+func (s *Store) commitLoop() {
+	defer close(s.ended)
+	var spare []*write
+	trim := time.NewTicker(trimInterval(s.opts))
+	defer trim.Stop()
+	for {
+		select {
+		case <-s.wake:
+		case <-trim.C:
+			s.trim()
+			continue
+		case <-s.stop:
+			// Writes queued before stop was closed are committed; later
+			// ones were refused.
+			s.mu.Lock()
+			batch := s.queue
+			s.queue = nil
+			s.mu.Unlock()
+			if len(batch) > 0 {
+				s.commit(batch)
+			}
+			return
+		}
+		s.mu.Lock()
+		batch := s.queue
+		s.queue = spare[:0]
+		s.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		s.commit(batch)
+		clear(batch)
+		spare = batch
+	}
+}
+
+func trimInterval(o Options) time.Duration {
+	d := time.Minute
+	for _, w := range []time.Duration{o.MaxAge / 10, o.IdempotencyWindow / 10} {
+		if w > 0 && w < d {
+			d = w
+		}
+	}
+	return max(d, 100*time.Millisecond)
+}
+
+// commit writes batch in one transaction, then tells the watcher and the
+// writers, in order.
+func (s *Store) commit(batch []*write) {
+	err := s.writeBatch(batch)
+	if err != nil {
+		// The offsets given out are lost; giving out more would leave
+		// holes. Refuse writes from now on and say so loudly.
+		s.log.Error("commit failed; refusing publications from now on", "err", err, "publications", len(batch))
+		s.mu.Lock()
+		s.failed = err
+		s.mu.Unlock()
+		err = service.Errorf(service.EUNAVAILABLE, "history storage failed; see the server's log")
+	}
+	s.mu.Lock()
+	onChange := s.onChange
+	for _, w := range batch {
+		if k := s.channels[w.pub.Channel].keys[w.key]; w.key != "" && k != nil && k.w == w {
+			k.w = nil
+		}
+	}
+	s.mu.Unlock()
+	for _, w := range batch {
+		w.err = err
+		close(w.done)
+		<-s.slots
+	}
+	if err != nil {
+		return
+	}
+	for _, w := range batch {
+		if w.pub.Offset == 0 {
+			onChange(w.pub.Channel, service.Position{Epoch: w.epoch}, nil)
+			continue
+		}
+		onChange(w.pub.Channel, service.Position{Offset: w.pub.Offset, Epoch: w.epoch}, &w.pub)
+	}
+}
+
+// writeBatch writes batch in one transaction, trimming each channel it
+// touches to MaxPublications.
+func (s *Store) writeBatch(batch []*write) error {
+	ctx := context.Background()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO publications (channel, offset, data, publisher, time) VALUES (?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer ins.Close()
+	last := map[string]*write{}
+	for _, w := range batch {
+		p := &w.pub
+		if p.Offset == 0 {
+			if err := removeChannel(ctx, tx, p.Channel); err != nil {
+				return err
+			}
+		} else {
+			if _, err := ins.ExecContext(ctx, p.Channel, int64(p.Offset), []byte(p.Data), p.Publisher, p.Time.UnixMicro()); err != nil {
+				return fmt.Errorf("insert publication: %w", err)
+			}
+			if w.key != "" && s.opts.IdempotencyWindow > 0 {
+				if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO idempotency_keys (channel, key, offset, time) VALUES (?, ?, ?, ?)`,
+					p.Channel, w.key, int64(p.Offset), p.Time.UnixMicro()); err != nil {
+					return fmt.Errorf("insert idempotency key: %w", err)
+				}
+			}
+		}
+		last[p.Channel] = w
+	}
+	for name, w := range last {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO channels (name, epoch, last_offset) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET epoch = excluded.epoch, last_offset = excluded.last_offset`,
+			name, w.epoch, int64(w.pub.Offset)); err != nil {
+			return fmt.Errorf("update channel: %w", err)
+		}
+		if max := uint64(s.opts.MaxPublications); max > 0 && w.pub.Offset > max {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM publications WHERE channel = ? AND offset <= ?`,
+				name, int64(w.pub.Offset-max)); err != nil {
+				return fmt.Errorf("trim %s: %w", name, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func removeChannel(ctx context.Context, tx *sql.Tx, name string) error {
+	for _, q := range []string{
+		`DELETE FROM publications WHERE channel = ?`,
+		`DELETE FROM idempotency_keys WHERE channel = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, name); err != nil {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// trim deletes publications older than MaxAge and forgets idempotency
+// keys older than the window. It runs on the committer, between batches.
+func (s *Store) trim() {
+	ctx := context.Background()
+	now := time.Now()
+	if s.opts.MaxAge > 0 {
+		if _, err := s.w.ExecContext(ctx, `DELETE FROM publications WHERE time < ?`, now.Add(-s.opts.MaxAge).UnixMicro()); err != nil {
+			s.log.Error("trim history", "err", err)
+		}
+	}
+	if s.opts.IdempotencyWindow <= 0 {
+		return
+	}
+	cutoff := now.Add(-s.opts.IdempotencyWindow)
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE time < ?`, cutoff.UnixMicro()); err != nil {
+		s.log.Error("forget idempotency keys", "err", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ch := range s.channels {
+		for key, k := range ch.keys {
+			if k.w == nil && k.at.Before(cutoff) {
+				delete(ch.keys, key)
+			}
+		}
+	}
+}

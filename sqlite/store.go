@@ -1,0 +1,303 @@
+// Package sqlite keeps channels' histories in a SQLite database: the
+// embedded engine's durable log.
+//
+// It uses modernc.org/sqlite, a translation of SQLite's C source to Go,
+// so that the binary needs no cgo and cross-compiles like any Go program;
+// it is the pure-Go driver most of the ecosystem uses. The database runs
+// in WAL mode with synchronous=FULL: a publication is acknowledged only
+// once its transaction is on disk. Many publications share a transaction
+// (group commit), so the cost of that sync is paid per batch, not per
+// publication.
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// Options configure a Store. Zero values mean no limit.
+type Options struct {
+	// MaxPublications is the most publications kept per channel.
+	MaxPublications int
+	// MaxAge is how long publications are kept.
+	MaxAge time.Duration
+	// IdempotencyWindow is how long an idempotency key is remembered.
+	IdempotencyWindow time.Duration
+	// QueueSize bounds the publications waiting to be committed; further
+	// publishers wait. Default 65536.
+	QueueSize int
+	// Logger gets the store's errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is a SQLite-backed history of publications. Offsets are assigned
+// in memory, in publish order, and made durable in batches by one
+// committing goroutine; see Append.
+type Store struct {
+	w, r  *sql.DB // w has one connection: SQLite has one writer at a time
+	opts  Options
+	log   *slog.Logger
+	epoch string // the database's own; channels start with it
+
+	slots chan struct{} // one per queued write: bounds the queue
+	wake  chan struct{} // tells the committer there is work
+	stop  chan struct{}
+	ended chan struct{} // closed when the committer has returned
+
+	mu       sync.Mutex
+	channels map[string]*channel
+	queue    []*write
+	failed   error // set when a commit failed: offsets given out were lost
+	onChange func(channel string, pos service.Position, p *service.Publication)
+}
+
+// channel is what the store remembers of a channel between commits.
+type channel struct {
+	last  uint64 // the last offset given out, committed or not
+	epoch string
+	keys  map[string]*keyed
+}
+
+// keyed is a publication made with an idempotency key.
+type keyed struct {
+	w      *write // nil once committed
+	offset uint64
+	at     time.Time
+}
+
+// Open opens (creating if need be) the database at path.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 65536
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	w, err := openDB(path, 1, "")
+	if err != nil {
+		return nil, err
+	}
+	r, err := openDB(path, 4, "&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	s := &Store{
+		w: w, r: r, opts: opts, log: opts.Logger,
+		slots:    make(chan struct{}, opts.QueueSize),
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		ended:    make(chan struct{}),
+		channels: map[string]*channel{},
+		onChange: func(string, service.Position, *service.Publication) {},
+	}
+	if err := s.load(context.Background()); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+func openDB(path string, conns int, extra string) (*sql.DB, error) {
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate" + extra
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS channels (
+	name        TEXT PRIMARY KEY,
+	epoch       TEXT NOT NULL,
+	last_offset INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS publications (
+	channel   TEXT NOT NULL,
+	offset    INTEGER NOT NULL,
+	data      BLOB NOT NULL,
+	publisher TEXT NOT NULL,
+	time      INTEGER NOT NULL, -- Unix microseconds
+	PRIMARY KEY (channel, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+	channel TEXT NOT NULL,
+	key     TEXT NOT NULL,
+	offset  INTEGER NOT NULL,
+	time    INTEGER NOT NULL, -- Unix microseconds
+	PRIMARY KEY (channel, key)
+) WITHOUT ROWID;
+`
+
+// load creates the schema and reads what the store keeps in memory.
+func (s *Store) load(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'epoch'`).Scan(&s.epoch)
+	if errors.Is(err, sql.ErrNoRows) {
+		// A new database is a new incarnation of every channel's history.
+		s.epoch = newEpoch()
+		_, err = s.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('epoch', ?)`, s.epoch)
+	}
+	if err != nil {
+		return fmt.Errorf("read epoch: %w", err)
+	}
+	rows, err := s.w.QueryContext(ctx, `SELECT name, epoch, last_offset FROM channels`)
+	if err != nil {
+		return fmt.Errorf("read channels: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		ch := &channel{keys: map[string]*keyed{}}
+		if err := rows.Scan(&name, &ch.epoch, &ch.last); err != nil {
+			rows.Close()
+			return fmt.Errorf("read channels: %w", err)
+		}
+		s.channels[name] = ch
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read channels: %w", err)
+	}
+	return s.loadKeys(ctx)
+}
+
+func (s *Store) loadKeys(ctx context.Context) error {
+	if s.opts.IdempotencyWindow <= 0 {
+		return nil
+	}
+	cutoff := time.Now().Add(-s.opts.IdempotencyWindow).UnixMicro()
+	rows, err := s.w.QueryContext(ctx, `SELECT channel, key, offset, time FROM idempotency_keys WHERE time >= ?`, cutoff)
+	if err != nil {
+		return fmt.Errorf("read idempotency keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, key string
+		var offset uint64
+		var at int64
+		if err := rows.Scan(&name, &key, &offset, &at); err != nil {
+			return fmt.Errorf("read idempotency keys: %w", err)
+		}
+		if ch := s.channels[name]; ch != nil {
+			ch.keys[key] = &keyed{offset: offset, at: time.UnixMicro(at)}
+		}
+	}
+	return rows.Err()
+}
+
+func newEpoch() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Watch sets the function told of each change once it is committed, in
+// commit order: a publication (p non-nil, pos its offset and epoch), or a
+// channel's removal (p nil, pos the channel's new epoch at offset 0). f
+// runs on the committing goroutine and must not block. Call Watch before
+// the first Append.
+func (s *Store) Watch(f func(channel string, pos service.Position, p *service.Publication)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onChange = f
+}
+
+// Epoch is the epoch of channels that were never removed.
+func (s *Store) Epoch() string { return s.epoch }
+
+// Positions returns the committed position of every channel the store
+// knows.
+func (s *Store) Positions(ctx context.Context) (map[string]service.Position, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name, epoch, last_offset FROM channels`)
+	if err != nil {
+		return nil, fmt.Errorf("read channels: %w", err)
+	}
+	defer rows.Close()
+	pos := map[string]service.Position{}
+	for rows.Next() {
+		var name string
+		var p service.Position
+		if err := rows.Scan(&name, &p.Epoch, &p.Offset); err != nil {
+			return nil, fmt.Errorf("read channels: %w", err)
+		}
+		pos[name] = p
+	}
+	return pos, rows.Err()
+}
+
+// Read returns publications of channel as q selects them. Limit 0 reads
+// none.
+func (s *Store) Read(ctx context.Context, channel string, q service.HistoryQuery) ([]service.Publication, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	before := int64(q.Before)
+	if q.Before == 0 || q.Before > 1<<63-1 {
+		before = 1<<63 - 1
+	}
+	query := `SELECT offset, data, publisher, time FROM publications
+		WHERE channel = ? AND offset > ? AND offset < ? ORDER BY offset LIMIT ?`
+	if q.Reverse {
+		query = `SELECT offset, data, publisher, time FROM publications
+		WHERE channel = ? AND offset > ? AND offset < ? ORDER BY offset DESC LIMIT ?`
+	}
+	rows, err := s.r.QueryContext(ctx, query, channel, int64(q.After), before, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", channel, err)
+	}
+	defer rows.Close()
+	pubs := make([]service.Publication, 0, min(q.Limit, 64))
+	for rows.Next() {
+		p := service.Publication{Channel: channel}
+		var data []byte
+		var at int64
+		if err := rows.Scan(&p.Offset, &data, &p.Publisher, &at); err != nil {
+			return nil, fmt.Errorf("read history of %s: %w", channel, err)
+		}
+		p.Data = data
+		p.Time = time.UnixMicro(at).UTC()
+		pubs = append(pubs, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", channel, err)
+	}
+	return pubs, nil
+}
+
+// Close stops committing, once what is queued is committed, and closes
+// the database. Appends after Close fail.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.mu.Unlock()
+	<-s.ended
+	return errors.Join(s.w.Close(), s.r.Close())
+}
