@@ -57,24 +57,36 @@ func parseMessage(data []byte, maxBatch int) (items []item, batch bool) {
 	return items, true
 }
 
-// parseRequest decodes one request object. The members are read through a
-// map rather than a struct because encoding/json matches struct fields
-// case-insensitively, and {"Method": …} is not a request.
+// parseRequest decodes one request object. Its members are matched by
+// exact name, not through a struct, because encoding/json matches struct
+// fields case-insensitively, and {"Method": …} is not a request. As in a
+// map, a repeated member's last value counts. What is kept is copied, so
+// data may be reused.
 func parseRequest(data []byte) item {
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(data, &members); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) || len(bytes.TrimSpace(data)) == 0 {
-			return rejected(nullID, parseError(err))
-		}
-		return rejected(nullID, invalidRequest("a request must be a JSON object"))
+	if !json.Valid(data) {
+		var v any
+		return rejected(nullID, parseError(json.Unmarshal(data, &v)))
 	}
-	if members == nil { // the literal null
+	var id, version, raw, params json.RawMessage // nil when absent
+	isObject, err := eachMember(data, func(key string, value []byte) error {
+		switch key {
+		case "jsonrpc":
+			version = value
+		case "id":
+			id = value
+		case "method":
+			raw = value
+		case "params":
+			params = value
+		}
+		return nil
+	})
+	if err != nil || !isObject {
 		return rejected(nullID, invalidRequest("a request must be a JSON object"))
 	}
 
 	// Read the id first so that every later rejection can echo it.
-	id, hasID := members["id"]
+	hasID := id != nil
 	if hasID && !validID(id) {
 		return rejected(nullID, invalidRequest(`"id" must be a string, a number or null`))
 	}
@@ -83,14 +95,13 @@ func parseRequest(data []byte) item {
 		replyID = nullID
 	}
 
-	if v, ok := members["jsonrpc"]; !ok {
+	if version == nil {
 		return rejected(replyID, invalidRequest(`"jsonrpc" is missing; it must be "2.0"`))
-	} else if s, err := unquote(v); err != nil || s != "2.0" {
+	} else if s, err := unquote(version); err != nil || s != "2.0" {
 		return rejected(replyID, invalidRequest(`"jsonrpc" must be "2.0"`))
 	}
 
-	raw, ok := members["method"]
-	if !ok {
+	if raw == nil {
 		return rejected(replyID, invalidRequest(`"method" is missing`))
 	}
 	method, err := unquote(raw)
@@ -98,14 +109,13 @@ func parseRequest(data []byte) item {
 		return rejected(replyID, invalidRequest(`"method" must be a string`))
 	}
 
-	params, ok := members["params"]
-	if ok && len(params) > 0 && params[0] != '{' && params[0] != '[' {
+	if len(params) > 0 && params[0] != '{' && params[0] != '[' {
 		return rejected(replyID, invalidRequest(`"params" must be an object or an array`))
 	}
 	if !hasID {
 		id = nil
 	}
-	return item{req: request{method: method, params: params, id: id}}
+	return item{req: request{method: method, params: bytes.Clone(params), id: bytes.Clone(id)}}
 }
 
 func rejected(id json.RawMessage, e *Error) item {

@@ -73,7 +73,8 @@ func jsonName(f reflect.StructField) (name string, omitempty, ok bool) {
 }
 
 // decode fills dst, a settable struct value, from raw params given by
-// name (an object) or by position (an array). Every failure is a
+// name (an object) or by position (an array). raw is valid JSON: it was
+// read from a request that parseRequest checked. Every failure is a
 // CodeInvalidParams error whose message names the param at fault.
 func (spec *paramSpec) decode(raw json.RawMessage, dst reflect.Value) error {
 	seen := make([]bool, len(spec.fields))
@@ -82,18 +83,18 @@ func (spec *paramSpec) decode(raw json.RawMessage, dst reflect.Value) error {
 	case len(raw) == 0:
 		// No params member: fine when nothing is required.
 	case raw[0] == '{':
-		var named map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &named); err != nil {
-			return Errorf(CodeInvalidParams, "Invalid params: %v", err)
-		}
-		for name, v := range named {
+		_, err := eachMember(raw, func(name string, v []byte) error {
 			i, ok := spec.byName[name]
 			if !ok {
 				return Errorf(CodeInvalidParams, "Invalid params: unknown param %q%s", name, spec.expected())
 			}
-			if err := spec.set(dst, i, v, seen); err != nil {
-				return err
+			return spec.set(dst, i, v, seen)
+		})
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				err = Errorf(CodeInvalidParams, "Invalid params: %v", err)
 			}
+			return err
 		}
 	case raw[0] == '[':
 		var positional []json.RawMessage
@@ -126,7 +127,21 @@ func (spec *paramSpec) set(dst reflect.Value, i int, v json.RawMessage, seen []b
 		return nil
 	}
 	f := spec.fields[i]
-	if err := json.Unmarshal(v, dst.Field(f.index).Addr().Interface()); err != nil {
+	field := dst.Field(f.index)
+	// The two commonest kinds skip encoding/json: v is known to be valid.
+	switch {
+	case f.typ == rawMessageType:
+		field.SetBytes(bytes.Clone(v))
+		seen[i] = true
+		return nil
+	case f.typ == stringType && v[0] == '"':
+		if s, err := unquote(v); err == nil {
+			field.SetString(s)
+			seen[i] = true
+			return nil
+		}
+	}
+	if err := json.Unmarshal(v, field.Addr().Interface()); err != nil {
 		return Errorf(CodeInvalidParams, "Invalid params: param %q %s", f.name, describeDecodeError(err, f.typ))
 	}
 	seen[i] = true

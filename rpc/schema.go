@@ -25,6 +25,7 @@ type Schema struct {
 var (
 	timeType        = reflect.TypeFor[time.Time]()
 	rawMessageType  = reflect.TypeFor[json.RawMessage]()
+	stringType      = reflect.TypeFor[string]()
 	textMarshalType = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
