@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -170,9 +169,13 @@ func (s *Store) commitLoop() {
 			}
 			return
 		}
+		// The queue and spare swap storage; only a non-empty queue is
+		// taken, or the two would end up sharing one array.
 		s.mu.Lock()
 		batch := s.queue
-		s.queue = spare[:0]
+		if len(batch) > 0 {
+			s.queue = spare[:0]
+		}
 		s.mu.Unlock()
 		if len(batch) == 0 {
 			continue
@@ -240,58 +243,42 @@ func (s *Store) writeBatch(batch []*write) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO publications (channel, offset, data, publisher, time) VALUES (?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("prepare: %w", err)
-	}
-	defer ins.Close()
+	st := s.stmts.in(ctx, tx)
 	last := map[string]*write{}
-	for _, w := range batch {
-		p := &w.pub
-		if p.Offset == 0 {
-			if err := removeChannel(ctx, tx, p.Channel); err != nil {
+	for i := 0; i < len(batch); {
+		w := batch[i]
+		last[w.pub.Channel] = w
+		if w.pub.Offset == 0 {
+			if err := st.remove(ctx, w.pub.Channel); err != nil {
 				return err
 			}
-		} else {
-			if _, err := ins.ExecContext(ctx, p.Channel, int64(p.Offset), []byte(p.Data), p.Publisher, p.Time.UnixMicro()); err != nil {
-				return fmt.Errorf("insert publication: %w", err)
-			}
-			if w.key != "" && s.opts.IdempotencyWindow > 0 {
-				if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO idempotency_keys (channel, key, offset, time) VALUES (?, ?, ?, ?)`,
-					p.Channel, w.key, int64(p.Offset), p.Time.UnixMicro()); err != nil {
-					return fmt.Errorf("insert idempotency key: %w", err)
-				}
-			}
+			i++
+			continue
 		}
-		last[p.Channel] = w
+		// Runs of publications go in as multi-row inserts: SQLite's cost
+		// is mostly per statement, not per row.
+		j := i + 1
+		for j < len(batch) && j-i < insertRows && batch[j].pub.Offset != 0 {
+			last[batch[j].pub.Channel] = batch[j]
+			j++
+		}
+		if err := st.insert(ctx, batch[i:j], s.opts.IdempotencyWindow > 0); err != nil {
+			return err
+		}
+		i = j
 	}
 	for name, w := range last {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO channels (name, epoch, last_offset) VALUES (?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET epoch = excluded.epoch, last_offset = excluded.last_offset`,
-			name, w.epoch, int64(w.pub.Offset)); err != nil {
-			return fmt.Errorf("update channel: %w", err)
+		if _, err := st.upsertChannel.ExecContext(ctx, name, w.epoch, int64(w.pub.Offset)); err != nil {
+			return fmt.Errorf("update channel %s: %w", name, err)
 		}
 		if max := uint64(s.opts.MaxPublications); max > 0 && w.pub.Offset > max {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM publications WHERE channel = ? AND offset <= ?`,
-				name, int64(w.pub.Offset-max)); err != nil {
+			if _, err := st.trim.ExecContext(ctx, name, int64(w.pub.Offset-max)); err != nil {
 				return fmt.Errorf("trim %s: %w", name, err)
 			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-func removeChannel(ctx context.Context, tx *sql.Tx, name string) error {
-	for _, q := range []string{
-		`DELETE FROM publications WHERE channel = ?`,
-		`DELETE FROM idempotency_keys WHERE channel = ?`,
-	} {
-		if _, err := tx.ExecContext(ctx, q, name); err != nil {
-			return fmt.Errorf("remove %s: %w", name, err)
-		}
 	}
 	return nil
 }

@@ -47,6 +47,7 @@ type Options struct {
 // committing goroutine; see Append.
 type Store struct {
 	w, r  *sql.DB // w has one connection: SQLite has one writer at a time
+	stmts *statements
 	opts  Options
 	log   *slog.Logger
 	epoch string // the database's own; channels start with it
@@ -104,6 +105,11 @@ func Open(path string, opts Options) (*Store, error) {
 		onChange: func(string, service.Position, *service.Publication) {},
 	}
 	if err := s.load(context.Background()); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if s.stmts, err = prepare(context.Background(), w); err != nil {
 		w.Close()
 		r.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -299,5 +305,6 @@ func (s *Store) Close() error {
 	}
 	s.mu.Unlock()
 	<-s.ended
+	s.stmts.close()
 	return errors.Join(s.w.Close(), s.r.Close())
 }
