@@ -23,7 +23,7 @@ func (p *StreamPosition) position() *service.Position {
 // PublishParams are channel.publish's params.
 type PublishParams struct {
 	Channel        string          `json:"channel" doc:"The channel: 1 to 255 characters of A-Z a-z 0-9 _ - : and . between segments."`
-	Data           json.RawMessage `json:"data" doc:"The message: any JSON value, up to the server's data size limit."`
+	Data           json.RawMessage `json:"data" doc:"The message: any JSON value but null, up to the server's data size limit (64 KiB unless configured)."`
 	IdempotencyKey string          `json:"idempotencyKey,omitempty" doc:"Up to 128 bytes. A publication repeating a key seen on the channel within the idempotency window publishes nothing and answers the first one's offset."`
 }
 
