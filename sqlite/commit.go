@@ -196,8 +196,8 @@ func trimInterval(o Options) time.Duration {
 	return max(d, 100*time.Millisecond)
 }
 
-// commit writes batch in one transaction, then tells the watcher and the
-// writers, in order.
+// commit writes batch in one transaction, then tells the watcher and then
+// the writers, in order.
 func (s *Store) commit(batch []*write) {
 	err := s.writeBatch(batch)
 	if err != nil {
@@ -217,20 +217,21 @@ func (s *Store) commit(batch []*write) {
 		}
 	}
 	s.mu.Unlock()
+	// The watcher hears of the batch before any writer is answered: a
+	// client told "offset N" must find N in what it reads next.
+	for _, w := range batch {
+		switch {
+		case err != nil:
+		case w.pub.Offset == 0:
+			onChange(w.pub.Channel, service.Position{Epoch: w.epoch}, nil)
+		default:
+			onChange(w.pub.Channel, service.Position{Offset: w.pub.Offset, Epoch: w.epoch}, &w.pub)
+		}
+	}
 	for _, w := range batch {
 		w.err = err
 		close(w.done)
 		<-s.slots
-	}
-	if err != nil {
-		return
-	}
-	for _, w := range batch {
-		if w.pub.Offset == 0 {
-			onChange(w.pub.Channel, service.Position{Epoch: w.epoch}, nil)
-			continue
-		}
-		onChange(w.pub.Channel, service.Position{Offset: w.pub.Offset, Epoch: w.epoch}, &w.pub)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,4 +233,223 @@ func (c *hubClient) frames() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]string(nil), c.order...)
+}
+
+// Helpers added for the hub rule, recovery and presence tests.
+
+// anonHubClient is a hubClient that connects without a token, for servers
+// that let anonymous callers in.
+func (ta *testApp) anonHubClient() *hubClient {
+	ta.t.Helper()
+	ws := ta.dial(nil)
+	ws.SetReadLimit(64 << 20)
+	c := &hubClient{
+		t: ta.t, ws: ws,
+		waiting: map[string]chan rpcReply{},
+		notes:   make(chan notification, notesBuffer),
+		ended:   make(chan struct{}),
+	}
+	go c.readLoop()
+	ta.t.Cleanup(func() {
+		ws.Close(websocket.StatusNormalClosure, "")
+		<-c.ended
+	})
+	return c
+}
+
+// disconnect closes the client's connection normally and waits until it
+// has ended.
+func (c *hubClient) disconnect() {
+	c.t.Helper()
+	c.ws.Close(websocket.StatusNormalClosure, "")
+	select {
+	case <-c.ended:
+	case <-time.After(waitTimeout):
+		c.t.Fatalf("the connection did not end within %v", waitTimeout)
+	}
+}
+
+// tryCall is call for goroutines other than the test's: it reports
+// failures instead of failing the test.
+func (c *hubClient) tryCall(method string, params any) (rpcReply, error) {
+	body, id := request(method, params)
+	ch := make(chan rpcReply, 1)
+	c.mu.Lock()
+	c.waiting[fmt.Sprint(id)] = ch
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, body); err != nil {
+		return rpcReply{}, fmt.Errorf("%s: write: %w", method, err)
+	}
+	select {
+	case r := <-ch:
+		if r.Error != nil {
+			return r, fmt.Errorf("%s: error %d %s", method, r.Error.Code, r.Error.Message)
+		}
+		return r, nil
+	case <-c.ended:
+		return rpcReply{}, fmt.Errorf("%s: connection ended before the reply", method)
+	case <-ctx.Done():
+		return rpcReply{}, fmt.Errorf("%s: no reply within %v", method, ioTimeout)
+	}
+}
+
+// tryPublish publishes from a goroutine other than the test's.
+func (c *hubClient) tryPublish(channel string, data any) (publishResult, error) {
+	r, err := c.tryCall("channel.publish", map[string]any{"channel": channel, "data": data})
+	if err != nil {
+		return publishResult{}, err
+	}
+	var res publishResult
+	if err := json.Unmarshal(r.Result, &res); err != nil {
+		return publishResult{}, fmt.Errorf("channel.publish result %s: %w", r.Result, err)
+	}
+	return res, nil
+}
+
+// whoami returns the client's session.whoami.
+func (c *hubClient) whoami() whoamiResult {
+	c.t.Helper()
+	var w whoamiResult
+	c.ok("session.whoami", nil, &w)
+	return w
+}
+
+// nextNote returns the next notification, which must be of method, with
+// its params decoded into v.
+func (c *hubClient) nextNote(method string, v any) {
+	c.t.Helper()
+	n := c.next()
+	if n.Method != method {
+		c.t.Fatalf("got %s %s, want %s", n.Method, n.Params, method)
+	}
+	if err := json.Unmarshal(n.Params, v); err != nil {
+		c.t.Fatalf("%s %s: %v", method, n.Params, err)
+	}
+}
+
+// presenceResult is channel.presence's result.
+type presenceResult struct {
+	Channel string       `json:"channel"`
+	Members []memberJSON `json:"members"`
+}
+
+// memberJSON is a presence member, and the params of channel.join and
+// channel.leave (which add the channel).
+type memberJSON struct {
+	Channel      string    `json:"channel,omitempty"`
+	User         string    `json:"user"`
+	ConnectionID string    `json:"connectionId"`
+	Since        time.Time `json:"since"`
+}
+
+// channelListResult is channel.list's result.
+type channelListResult struct {
+	Channels []channelSummaryJSON `json:"channels"`
+	More     bool                 `json:"more"`
+}
+
+type channelSummaryJSON struct {
+	Channel     string `json:"channel"`
+	Subscribers int    `json:"subscribers"`
+	Offset      uint64 `json:"offset"`
+}
+
+// removeResult is channel.remove's result.
+type removeResult struct {
+	Channel string `json:"channel"`
+	Offset  uint64 `json:"offset"`
+	Epoch   string `json:"epoch"`
+}
+
+// unsubscribedNote is channel.unsubscribed's params.
+type unsubscribedNote struct {
+	Channel string `json:"channel"`
+	Reason  string `json:"reason"`
+}
+
+// publishSeen publishes each of data to channel and returns once c has
+// received them all through a subscription of its own, which it then
+// ends: by then the hub has fanned them out, and not merely stored them.
+// c must not be subscribed to channel already; other notifications that
+// arrive meanwhile are dropped.
+func (c *hubClient) publishSeen(channel string, data ...any) []publishResult {
+	c.t.Helper()
+	c.subscribe(map[string]any{"channel": channel})
+	res := make([]publishResult, len(data))
+	for i, d := range data {
+		res[i] = c.publish(channel, d)
+	}
+	for _, r := range res {
+		for {
+			n := c.nextPublication()
+			if n.Channel == channel && n.Offset >= r.Offset {
+				break
+			}
+		}
+	}
+	var u map[string]any
+	c.ok("channel.unsubscribe", map[string]any{"channel": channel}, &u)
+	return res
+}
+
+// backgroundPublisher publishes 0, 1, 2, … to a channel from its own
+// connection, without pause, until stopped.
+type backgroundPublisher struct {
+	stopped chan struct{}
+	done    chan struct{}
+	last    atomic.Uint64
+	err     error
+}
+
+// startPublisher starts publishing to channel from c; the publisher is
+// stopped when the test ends, if not before.
+func startPublisher(t *testing.T, c *hubClient, channel string) *backgroundPublisher {
+	bp := &backgroundPublisher{stopped: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(bp.done)
+		for i := 0; ; i++ {
+			select {
+			case <-bp.stopped:
+				return
+			default:
+			}
+			p, err := c.tryPublish(channel, i)
+			if err != nil {
+				bp.err = err
+				return
+			}
+			bp.last.Store(p.Offset)
+		}
+	}()
+	t.Cleanup(bp.stop)
+	return bp
+}
+
+// waitFor waits until the publisher has been given offset n.
+func (bp *backgroundPublisher) waitFor(t *testing.T, n uint64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("the publisher to reach offset %d", n), func() bool { return bp.last.Load() >= n })
+}
+
+// stop stops the publisher.
+func (bp *backgroundPublisher) stop() {
+	select {
+	case <-bp.stopped:
+	default:
+		close(bp.stopped)
+	}
+	<-bp.done
+}
+
+// finish stops the publisher, which must not have failed, and returns the
+// last offset it was given.
+func (bp *backgroundPublisher) finish(t *testing.T) uint64 {
+	t.Helper()
+	bp.stop()
+	if bp.err != nil {
+		t.Fatalf("publisher: %v", bp.err)
+	}
+	return bp.last.Load()
 }
