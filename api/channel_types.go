@@ -70,7 +70,7 @@ type ChannelParams struct {
 type HistoryParams struct {
 	Channel string          `json:"channel" doc:"The channel."`
 	Since   *StreamPosition `json:"since,omitempty" doc:"Start after this position (with reverse, before it). Its epoch must be the channel's."`
-	Limit   int             `json:"limit,omitempty" doc:"The most publications to return: 1 to the server's maximum (default 1000); the server's default page is 100."`
+	Limit   int             `json:"limit,omitempty" doc:"The most publications to return, 1 to 1000; absent or 0 means the default page of 100."`
 	Reverse bool            `json:"reverse,omitempty" doc:"Newest first."`
 }
 

@@ -63,8 +63,10 @@ func New(ctx context.Context, log Log) (*Engine, error) {
 	return e, nil
 }
 
-// channel returns the named channel's state, creating it.
-func (e *Engine) channel(name string) *channel {
+// lock returns the named channel's state, created if need be, locked.
+// It is locked before e.mu is let go, so that forget cannot drop it in
+// between and leave the caller changing state nobody holds.
+func (e *Engine) lock(name string) *channel {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ch := e.channels[name]
@@ -72,13 +74,13 @@ func (e *Engine) channel(name string) *channel {
 		ch = &channel{pos: service.Position{Epoch: e.log.Epoch()}, subs: map[service.Receiver]*subscription{}}
 		e.channels[name] = ch
 	}
+	ch.mu.Lock()
 	return ch
 }
 
 // committed fans out what the log committed.
 func (e *Engine) committed(name string, pos service.Position, p *service.Publication) {
-	ch := e.channel(name)
-	ch.mu.Lock()
+	ch := e.lock(name)
 	defer ch.mu.Unlock()
 	ch.pos = pos
 	if p != nil {
@@ -137,8 +139,7 @@ func (e *Engine) History(ctx context.Context, name string, q service.HistoryQuer
 
 // Subscribe implements service.Engine.
 func (e *Engine) Subscribe(_ context.Context, name string, r service.Receiver, joinLeave bool) (service.Position, error) {
-	ch := e.channel(name)
-	ch.mu.Lock()
+	ch := e.lock(name)
 	defer ch.mu.Unlock()
 	if _, ok := ch.subs[r]; ok {
 		return service.Position{}, service.Errorf(service.ECONFLICT, "already subscribed to %q", name)
@@ -241,15 +242,20 @@ func (e *Engine) Channels(_ context.Context, prefix string, visible func(string)
 	}
 	e.mu.Unlock()
 	slices.SortFunc(found, func(a, b named) int { return strings.Compare(a.name, b.name) })
-	more := len(found) > limit
-	found = found[:min(len(found), limit)]
-	infos := make([]service.ChannelInfo, 0, len(found))
+	infos := make([]service.ChannelInfo, 0, min(len(found), limit))
 	for _, f := range found {
 		f.ch.mu.Lock()
-		infos = append(infos, service.ChannelInfo{Name: f.name, Subscribers: len(f.ch.subs), Offset: f.ch.pos.Offset})
+		info := service.ChannelInfo{Name: f.name, Subscribers: len(f.ch.subs), Offset: f.ch.pos.Offset}
 		f.ch.mu.Unlock()
+		if info.Offset == 0 && info.Subscribers == 0 {
+			continue // removed, and nothing since
+		}
+		if len(infos) == limit {
+			return infos, true, nil
+		}
+		infos = append(infos, info)
 	}
-	return infos, more, nil
+	return infos, false, nil
 }
 
 // Remove implements service.Engine.

@@ -38,8 +38,9 @@ type Engine interface {
 	Presence(ctx context.Context, channel string) ([]Member, error)
 
 	// Channels lists up to limit channels, in name order, whose names
-	// start with prefix and for which visible is true: those with history
-	// and those with subscribers. more reports that there were others.
+	// start with prefix and for which visible is true, among those with
+	// publications (offset above 0) or subscribers. more reports that
+	// there were others.
 	Channels(ctx context.Context, prefix string, visible func(string) bool, limit int) (channels []ChannelInfo, more bool, err error)
 
 	// Remove deletes the channel's history and ends its subscriptions,

@@ -258,8 +258,8 @@ func (s *Store) Positions(ctx context.Context) (map[string]service.Position, err
 // Read returns publications of channel as q selects them. Limit 0 reads
 // none.
 func (s *Store) Read(ctx context.Context, channel string, q service.HistoryQuery) ([]service.Publication, error) {
-	if q.Limit <= 0 {
-		return nil, nil
+	if q.Limit <= 0 || q.After >= 1<<63-1 {
+		return nil, nil // SQLite's integers stop at 2^63-1
 	}
 	before := int64(q.Before)
 	if q.Before == 0 || q.Before > 1<<63-1 {
