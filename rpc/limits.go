@@ -13,7 +13,10 @@ type Limits struct {
 	MaxBatch int
 	// MaxConcurrentCalls is how many calls of one connection may run at
 	// once. Further calls wait, unread, so a pipelining client is slowed
-	// rather than refused.
+	// rather than refused. The default, 64, is set by publishing: a
+	// publish waits about a millisecond for its group commit, so a
+	// connection's publish rate is about MaxConcurrentCalls per commit,
+	// and bigger batches cost less per publication.
 	MaxConcurrentCalls int
 	// SendQueue is how many outgoing messages may wait for a slow client.
 	// When a notification finds the queue full, the client is closed with
@@ -32,7 +35,7 @@ type Limits struct {
 var DefaultLimits = Limits{
 	MaxMessageSize:     1 << 20,
 	MaxBatch:           100,
-	MaxConcurrentCalls: 16,
+	MaxConcurrentCalls: 64,
 	SendQueue:          256,
 	WriteTimeout:       10 * time.Second,
 	PingInterval:       25 * time.Second,
