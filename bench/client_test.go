@@ -110,8 +110,15 @@ func callSequential(ctx context.Context, c *websocket.Conn, firstID, n int) erro
 }
 
 // callPipelined makes n server.ping calls keeping up to window of them in
-// flight: a reader goroutine counts replies and frees a slot for each.
+// flight.
 func callPipelined(ctx context.Context, c *websocket.Conn, firstID, n, window int) error {
+	return pipeline(ctx, c, n, window, func(dst []byte, i int) []byte { return appendPing(dst, firstID+i) })
+}
+
+// pipeline sends n requests, the ith made by appendReq, keeping up to
+// window of them in flight: a reader goroutine counts replies and frees a
+// slot for each. The connection must carry nothing but the replies.
+func pipeline(ctx context.Context, c *websocket.Conn, n, window int, appendReq func(dst []byte, i int) []byte) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	slots := make(chan struct{}, window)
@@ -142,7 +149,7 @@ func callPipelined(ctx context.Context, c *websocket.Conn, firstID, n, window in
 			}
 			return err
 		}
-		req = appendPing(req[:0], firstID+i)
+		req = appendReq(req[:0], i)
 		if err := c.Write(ctx, websocket.MessageText, req); err != nil {
 			cancel()
 			<-readErr

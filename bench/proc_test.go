@@ -124,14 +124,19 @@ func reportLogProblems(tb testing.TB, name, path string) {
 		return
 	}
 	var problems []string
+	crashed := false
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") ||
-			strings.HasPrefix(line, "panic:") || strings.HasPrefix(line, "fatal error:") {
+		died := strings.HasPrefix(line, "panic:") || strings.HasPrefix(line, "fatal error:")
+		if died || strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
 			problems = append(problems, line)
 		}
+		crashed = crashed || died
 	}
 	if len(problems) > 0 {
 		tb.Logf("%s logged %d problems; the first: %s", name, len(problems), strings.Join(problems[:min(5, len(problems))], "\n"))
+	}
+	if crashed { // the stack is what says where
+		tb.Logf("%s crashed; the end of its log:\n%s", name, tail(path))
 	}
 }
 
