@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,6 +157,12 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		<-c.sem
 		c.srv.gate.leave()
 		if drain {
+			// Calls often finish together, as when a group commit
+			// answers a hundred publishes at once. Letting the goroutines
+			// already woken queue their replies first costs a trip
+			// through the scheduler and sends them all in one write, not
+			// one write each.
+			runtime.Gosched()
 			c.drain()
 		}
 	}()
