@@ -88,6 +88,21 @@ func readFrame(ctx context.Context, c *websocket.Conn, buf []byte) ([]byte, erro
 	}
 }
 
+// callOnce sends req on c, a connection that carries nothing else yet,
+// and checks its reply.
+func callOnce(ctx context.Context, c *websocket.Conn, req []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, websocket.MessageText, req); err != nil {
+		return err
+	}
+	reply, err := readFrame(ctx, c, nil)
+	if err != nil {
+		return err
+	}
+	return checkReply(reply)
+}
+
 // callSequential makes n server.ping calls one after the other, each
 // waiting for its reply.
 func callSequential(ctx context.Context, c *websocket.Conn, firstID, n int) error {

@@ -193,17 +193,7 @@ func newFanoutFixture(tb testing.TB, srv *proc, n, burst int) *fanoutFixture {
 		c := mustDial(ctx, tb, srv.addr)
 		f.clients = append(f.clients, c)
 		req := []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"bench.join"}`, i))
-		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
-		err := c.Write(cctx, websocket.MessageText, req)
-		var reply []byte
-		if err == nil {
-			reply, err = readFrame(cctx, c, nil)
-		}
-		ccancel()
-		if err == nil {
-			err = checkReply(reply)
-		}
-		if err != nil {
+		if err := callOnce(ctx, c, req); err != nil {
 			tb.Fatalf("bench.join: %v", err)
 		}
 		// Read from now on: a client that does not read does not answer

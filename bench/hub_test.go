@@ -112,17 +112,7 @@ func subscribeAudience(tb testing.TB, srv *proc, channel string, n int) *hubAudi
 	for range n {
 		c := mustDial(ctx, tb, srv.addr)
 		a.conns = append(a.conns, c)
-		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
-		err := c.Write(cctx, websocket.MessageText, req)
-		var reply []byte
-		if err == nil {
-			reply, err = readFrame(cctx, c, nil)
-		}
-		ccancel()
-		if err == nil {
-			err = checkReply(reply)
-		}
-		if err != nil {
+		if err := callOnce(ctx, c, req); err != nil {
 			tb.Fatalf("channel.subscribe: %v", err)
 		}
 		a.readers.Add(1)

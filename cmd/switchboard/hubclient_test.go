@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -74,7 +75,19 @@ const notesBuffer = 100000
 // newHubClient dials ta with a token for user and perms... as given by tok.
 func (ta *testApp) hubClient(tok string) *hubClient {
 	ta.t.Helper()
-	ws := ta.dial(bearer(tok))
+	return ta.newHubClient(bearer(tok))
+}
+
+// anonHubClient is a hubClient that connects without a token, for servers
+// that let anonymous callers in.
+func (ta *testApp) anonHubClient() *hubClient {
+	ta.t.Helper()
+	return ta.newHubClient(nil)
+}
+
+func (ta *testApp) newHubClient(header http.Header) *hubClient {
+	ta.t.Helper()
+	ws := ta.dial(header)
 	ws.SetReadLimit(64 << 20)
 	c := &hubClient{
 		t: ta.t, ws: ws,
@@ -236,26 +249,6 @@ func (c *hubClient) frames() []string {
 }
 
 // Helpers added for the hub rule, recovery and presence tests.
-
-// anonHubClient is a hubClient that connects without a token, for servers
-// that let anonymous callers in.
-func (ta *testApp) anonHubClient() *hubClient {
-	ta.t.Helper()
-	ws := ta.dial(nil)
-	ws.SetReadLimit(64 << 20)
-	c := &hubClient{
-		t: ta.t, ws: ws,
-		waiting: map[string]chan rpcReply{},
-		notes:   make(chan notification, notesBuffer),
-		ended:   make(chan struct{}),
-	}
-	go c.readLoop()
-	ta.t.Cleanup(func() {
-		ws.Close(websocket.StatusNormalClosure, "")
-		<-c.ended
-	})
-	return c
-}
 
 // disconnect closes the client's connection normally and waits until it
 // has ended.
