@@ -94,14 +94,19 @@ func (ss *subscriptions) subscribe(ctx context.Context, sess *rpc.Session, chann
 		c.drop(channel, s)
 		return nil, service.Subscribed{}, err
 	}
+	// The connection may have ended, or the client unsubscribed, while
+	// the hub subscribed us: either took s off the client before the hub
+	// had it, and so could not take it off the hub.
 	c.mu.Lock()
-	closed := c.closed
+	closed, kept := c.closed, c.subs[channel] == s
 	c.mu.Unlock()
-	if closed {
-		// The connection ended while the hub subscribed us; closed may
-		// have missed this subscription.
+	switch {
+	case closed:
 		ss.hub.Unsubscribe(channel, s)
 		return nil, service.Subscribed{}, service.Errorf(service.EUNAVAILABLE, "the connection is closing")
+	case !kept:
+		ss.hub.Unsubscribe(channel, s)
+		return nil, service.Subscribed{}, service.Errorf(service.ECONFLICT, "unsubscribed from %q while subscribing", channel)
 	}
 	return s, res, nil
 }

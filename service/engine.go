@@ -11,7 +11,8 @@ type Engine interface {
 	// Publish appends p (its Channel, Data, Publisher and Time) to the
 	// channel's history and returns once it is durable, with its offset
 	// and the channel's epoch. Receivers subscribed to the channel get it
-	// afterwards, in offset order.
+	// afterwards, in offset order. The engine may move Time forward so
+	// that times never go down along a channel's offsets.
 	//
 	// When key is not "" and a publication with the same key was made to
 	// the channel within the engine's idempotency window, Publish appends

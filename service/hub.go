@@ -121,10 +121,11 @@ func (h *Hub) Subscribe(ctx context.Context, c Caller, channel string, since *Po
 	}
 	pubs := hist.Publications
 	s.Publications = pubs
-	// Offsets have no holes, so the history is whole when it runs from
-	// just after since up to pos: trimming takes the oldest first.
+	// The history is whole when it runs from just after since up to pos
+	// with one publication per offset.
 	s.Recovered = hist.Position.Epoch == pos.Epoch && len(pubs) > 0 &&
-		pubs[0].Offset == since.Offset+1 && pubs[len(pubs)-1].Offset == pos.Offset
+		pubs[0].Offset == since.Offset+1 && pubs[len(pubs)-1].Offset == pos.Offset &&
+		uint64(len(pubs)) == pos.Offset-since.Offset
 	return s, nil
 }
 

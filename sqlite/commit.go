@@ -18,8 +18,12 @@ type write struct {
 	err   error
 }
 
-// errStopped is returned by writes after Close.
-var errStopped = service.Errorf(service.EUNAVAILABLE, "the server is shutting down")
+var (
+	// errStopped is returned by writes after Close.
+	errStopped = service.Errorf(service.EUNAVAILABLE, "the server is shutting down")
+	// errFailed is returned by writes once a commit has failed.
+	errFailed = service.Errorf(service.EUNAVAILABLE, "history storage failed; see the server's log")
+)
 
 // Append gives p the channel's next offset and returns once p is
 // committed. Offsets are given out in the order Append is called, and the
@@ -29,15 +33,7 @@ var errStopped = service.Errorf(service.EUNAVAILABLE, "the server is shutting do
 // the same: once given, an offset is never taken back. Publishers that
 // retry should use idempotency keys.
 func (s *Store) Append(ctx context.Context, p service.Publication, key string) (service.Published, error) {
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		return service.Published{}, ctx.Err()
-	}
-	s.mu.Lock()
-	if err := s.refuse(); err != nil {
-		s.mu.Unlock()
-		<-s.slots
+	if err := s.lockSlot(ctx); err != nil {
 		return service.Published{}, err
 	}
 	ch := s.channel(p.Channel)
@@ -48,6 +44,14 @@ func (s *Store) Append(ctx context.Context, p service.Publication, key string) (
 	}
 	ch.last++
 	p.Offset = ch.last
+	// Times never go down along a channel's offsets, so that trimming by
+	// age takes the oldest offsets and leaves no holes, even when two
+	// publishers' clocks were read in one order and their offsets given
+	// in the other.
+	if p.Time.Before(ch.lastTime) {
+		p.Time = ch.lastTime
+	}
+	ch.lastTime = p.Time
 	w := &write{pub: p, epoch: ch.epoch, key: key, done: make(chan struct{})}
 	var k *keyed
 	if key != "" && s.opts.IdempotencyWindow > 0 {
@@ -90,15 +94,7 @@ func (s *Store) duplicate(ctx context.Context, k *keyed, epoch string) (service.
 
 // Remove deletes channel's history and starts it again in a new epoch.
 func (s *Store) Remove(ctx context.Context, name string) (service.Position, error) {
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		return service.Position{}, ctx.Err()
-	}
-	s.mu.Lock()
-	if err := s.refuse(); err != nil {
-		s.mu.Unlock()
-		<-s.slots
+	if err := s.lockSlot(ctx); err != nil {
 		return service.Position{}, err
 	}
 	ch := s.channel(name)
@@ -112,10 +108,27 @@ func (s *Store) Remove(ctx context.Context, name string) (service.Position, erro
 	return service.Position{Epoch: w.epoch}, w.err
 }
 
+// lockSlot takes a place in the queue, waiting for one, and locks s.mu.
+// When it returns an error it holds neither.
+func (s *Store) lockSlot(ctx context.Context) error {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.mu.Lock()
+	if err := s.refuse(); err != nil {
+		s.mu.Unlock()
+		<-s.slots
+		return err
+	}
+	return nil
+}
+
 // refuse says why no write may be queued now, if none may. s.mu is held.
 func (s *Store) refuse() error {
 	if s.failed != nil {
-		return service.Errorf(service.EUNAVAILABLE, "history storage failed; see the server's log")
+		return errFailed
 	}
 	select {
 	case <-s.stop:
@@ -197,28 +210,27 @@ func trimInterval(o Options) time.Duration {
 }
 
 // commit writes batch in one transaction, then tells the watcher and then
-// the writers, in order.
+// the writers, in order. Once a commit has failed, nothing more is
+// written: the offsets it held are lost, and writing the ones given out
+// after them would leave holes.
 func (s *Store) commit(batch []*write) {
-	err := s.writeBatch(batch)
-	if err != nil {
-		// The offsets given out are lost; giving out more would leave
-		// holes. Refuse writes from now on and say so loudly.
-		s.log.Error("commit failed; refusing publications from now on", "err", err, "publications", len(batch))
-		s.mu.Lock()
-		s.failed = err
-		s.mu.Unlock()
-		err = service.Errorf(service.EUNAVAILABLE, "history storage failed; see the server's log")
-	}
 	s.mu.Lock()
+	failed := s.failed != nil
 	onChange := s.onChange
-	for _, w := range batch {
-		if k := s.channels[w.pub.Channel].keys[w.key]; w.key != "" && k != nil && k.w == w {
-			k.w = nil
-		}
-	}
 	s.mu.Unlock()
-	// The watcher hears of the batch before any writer is answered: a
-	// client told "offset N" must find N in what it reads next.
+	var err error
+	if failed {
+		err = errFailed
+	} else if werr := s.writeBatch(batch); werr != nil {
+		s.log.Error("commit failed; refusing publications from now on", "err", werr, "publications", len(batch))
+		s.mu.Lock()
+		s.failed = werr
+		s.mu.Unlock()
+		err = errFailed
+	}
+	// The watcher hears of the batch before anyone is answered, the
+	// repeaters of idempotency keys included: a client told "offset N"
+	// must find N in what it reads next.
 	for _, w := range batch {
 		switch {
 		case err != nil:
@@ -228,6 +240,13 @@ func (s *Store) commit(batch []*write) {
 			onChange(w.pub.Channel, service.Position{Offset: w.pub.Offset, Epoch: w.epoch}, &w.pub)
 		}
 	}
+	s.mu.Lock()
+	for _, w := range batch {
+		if k := s.channels[w.pub.Channel].keys[w.key]; w.key != "" && k != nil && k.w == w {
+			k.w = nil
+		}
+	}
+	s.mu.Unlock()
 	for _, w := range batch {
 		w.err = err
 		close(w.done)

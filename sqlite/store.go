@@ -66,9 +66,10 @@ type Store struct {
 
 // channel is what the store remembers of a channel between commits.
 type channel struct {
-	last  uint64 // the last offset given out, committed or not
-	epoch string
-	keys  map[string]*keyed
+	last     uint64    // the last offset given out, committed or not
+	lastTime time.Time // the time of publication last
+	epoch    string
+	keys     map[string]*keyed
 }
 
 // keyed is a publication made with an idempotency key.
@@ -188,7 +189,32 @@ func (s *Store) load(ctx context.Context) error {
 	if err := rows.Close(); err != nil {
 		return fmt.Errorf("read channels: %w", err)
 	}
+	if err := s.loadTimes(ctx); err != nil {
+		return err
+	}
 	return s.loadKeys(ctx)
+}
+
+// loadTimes reads the time of each channel's latest publication, below
+// which no later publication's time may go.
+func (s *Store) loadTimes(ctx context.Context) error {
+	rows, err := s.w.QueryContext(ctx, `SELECT c.name, p.time FROM channels c
+		JOIN publications p ON p.channel = c.name AND p.offset = c.last_offset`)
+	if err != nil {
+		return fmt.Errorf("read channels' latest times: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var at int64
+		if err := rows.Scan(&name, &at); err != nil {
+			return fmt.Errorf("read channels' latest times: %w", err)
+		}
+		if ch := s.channels[name]; ch != nil {
+			ch.lastTime = time.UnixMicro(at).UTC()
+		}
+	}
+	return rows.Err()
 }
 
 func (s *Store) loadKeys(ctx context.Context) error {

@@ -1,0 +1,78 @@
+package api
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/switchboard/switchboard/embedded"
+	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/service"
+	"github.com/switchboard/switchboard/sqlite"
+)
+
+// pausedSubscribe pauses the first Subscribe before it reaches the engine,
+// as the scheduler may pause the goroutine of a channel.subscribe call
+// between subscriptions.subscribe's c.subs[channel] = s and the hub's call.
+type pausedSubscribe struct {
+	service.Engine
+	entered, release chan struct{}
+}
+
+func (e *pausedSubscribe) Subscribe(ctx context.Context, name string, r service.Receiver, joinLeave bool) (service.Position, error) {
+	close(e.entered)
+	<-e.release
+	return e.Engine.Subscribe(ctx, name, r, joinLeave)
+}
+
+// Review: calls of one connection run concurrently. A channel.unsubscribe
+// that runs while channel.subscribe is inside the hub finds the
+// subscription in c.subs, deletes it and asks the hub to unsubscribe a
+// receiver that is not subscribed yet; the subscribe then completes. Both
+// answer success, the engine keeps the receiver, and nothing can remove it:
+// unsubscribe says not found, the connection's end does not know it, and a
+// new subscribe adds a second receiver (duplicate notifications).
+func TestReviewUnsubscribeDuringSubscribeLeaksReceiver(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	eng, err := embedded.New(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := &pausedSubscribe{Engine: eng, entered: make(chan struct{}), release: make(chan struct{})}
+	ss := newSubscriptions(service.NewHub(paused, service.HubLimits{}), 10, 16)
+	sess := &rpc.Session{ID: "conn1", Caller: service.Caller{User: "u", Permissions: service.Permissions{Admin: true}}}
+
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := ss.subscribe(ctx, sess, "room", nil, false)
+		done <- err
+	}()
+	<-paused.entered
+	if err := ss.unsubscribe(sess, "room"); err != nil {
+		t.Fatalf("unsubscribe: %v", err)
+	}
+	close(paused.release)
+	// The unsubscribe came last, so it wins: the subscribe answers a
+	// conflict rather than leave a subscription the client asked to end.
+	if err := <-done; service.ErrorCode(err) != service.ECONFLICT {
+		t.Fatalf("subscribe: %v, want a conflict: the client unsubscribed meanwhile", err)
+	}
+	// The connection ends: its subscriptions are ended.
+	ss.mu.Lock()
+	c := ss.clients[sess]
+	ss.mu.Unlock()
+	ss.closed(sess, c)
+
+	members, err := eng.Presence(ctx, "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(members) != 0 {
+		t.Fatalf("both calls succeeded and the connection ended, yet the engine still holds its receiver: presence %+v", members)
+	}
+}

@@ -1,0 +1,134 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// Review: a failed commit must not leave a hole. Writes queued while the
+// failing batch was being written were given the offsets after the lost
+// ones; the committer commits them in its next batch all the same, so the
+// history skips the lost offsets and the writers are told "offset N+1".
+func TestReviewFailedCommitLeavesHole(t *testing.T) {
+	path := tempPath(t)
+	s := openStore(t, path, Options{})
+	ctx := context.Background()
+	// Any commit failure will do (disk full, I/O error); a trigger makes
+	// one on demand: inserting the data "boom" fails.
+	if _, err := s.w.ExecContext(ctx, `CREATE TRIGGER review_boom BEFORE INSERT ON publications
+		WHEN NEW.data = X'22626F6F6D22' BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
+		t.Fatal(err)
+	}
+	// Another connection holds the write lock, so that the committer takes
+	// the first write and then waits in BEGIN while the second queues.
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+
+	first := make(chan error, 1)
+	go func() {
+		p := pub("c", 1)
+		p.Data = json.RawMessage(`"boom"`)
+		_, err := s.Append(ctx, p, "")
+		first <- err
+	}()
+	eventually(t, "the committer to take offset 1", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ch := s.channels["c"]
+		return ch != nil && ch.last == 1 && len(s.queue) == 0
+	})
+	type result struct {
+		res service.Published
+		err error
+	}
+	second := make(chan result, 1)
+	go func() {
+		res, err := s.Append(ctx, pub("c", 2), "")
+		second <- result{res, err}
+	}()
+	eventually(t, "offset 2 to queue", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.queue) == 1
+	})
+	time.Sleep(20 * time.Millisecond)
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+
+	if err := <-first; err == nil {
+		t.Fatal("offset 1 committed despite the trigger")
+	}
+	r := <-second
+	pubs := readAll(t, s, "c")
+	if r.err == nil || len(pubs) != 0 {
+		t.Fatalf("the commit of offset 1 failed, yet the write queued behind it was acknowledged (%+v, err %v) and the history holds offsets %v: a hole at 1",
+			r.res, r.err, offsets(pubs))
+	}
+}
+
+// Review: trimming by MaxAge deletes by publication time, but times are
+// stamped by the hub before the store hands out offsets (and wall clocks
+// step back), so time order is not offset order and the trim can delete
+// a publication in the middle of the history, leaving a hole that
+// service.Hub.Subscribe's recovered check does not see.
+func TestReviewMaxAgeTrimLeavesHole(t *testing.T) {
+	s := openStore(t, tempPath(t), Options{MaxAge: time.Hour})
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for _, age := range []time.Duration{59 * time.Minute, 61 * time.Minute, 0} {
+		p := pub("c", 0)
+		p.Time = now.Add(-age)
+		mustAppend(t, s, p, "")
+	}
+	s.trim()
+	got := offsets(readAll(t, s, "c"))
+	if !sameOffsets(got, []uint64{1, 2, 3}) && !sameOffsets(got, []uint64{2, 3}) && !sameOffsets(got, []uint64{3}) {
+		t.Fatalf("after trimming by age the history holds offsets %v: a hole, not a trimmed prefix", got)
+	}
+}
+
+// Review: commit clears k.w (under s.mu) before it tells the watcher, so
+// a repeated idempotency key is answered "duplicate, offset N" while the
+// fan-out of N has not happened yet, before the first publisher is
+// answered: a client told N may not find it in what it reads next
+// (channel.history clamps to the engine's position, which is still N-1).
+func TestReviewDuplicateAnsweredBeforeWatcher(t *testing.T) {
+	s := openStore(t, tempPath(t), Options{IdempotencyWindow: time.Minute})
+	entered, release := make(chan struct{}), make(chan struct{})
+	s.Watch(func(string, service.Position, *service.Publication) {
+		close(entered)
+		<-release // a fan-out taking its time
+	})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	go s.Append(context.Background(), pub("c", 1), "k")
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	res, err := s.Append(ctx, pub("c", 1), "k")
+	if err == nil {
+		close(release)
+		t.Fatalf("the duplicate was answered (%+v) while the watcher had not yet been told of offset %d", res, res.Offset)
+	}
+}
