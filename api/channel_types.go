@@ -48,7 +48,7 @@ type SubscribeResult struct {
 	Offset       uint64        `json:"offset" doc:"The channel's latest offset when the subscription began (0 for a channel with no publications); live publications follow it."`
 	Epoch        string        `json:"epoch" doc:"The channel's epoch."`
 	Recovered    bool          `json:"recovered" doc:"True when since was given and publications holds everything published after it: nothing was lost."`
-	Publications []Publication `json:"publications" doc:"What was published after since, oldest first, up to the recovery limit; empty without since."`
+	Publications []Publication `json:"publications" doc:"What was published after since, oldest first, up to the recovery limit (1000, and 4 MiB of data); empty without since."`
 
 	start func() // lets the subscription's notifications through
 }
@@ -77,7 +77,7 @@ type HistoryParams struct {
 // HistoryResult is channel.history's result.
 type HistoryResult struct {
 	Channel      string        `json:"channel" doc:"The channel."`
-	Publications []Publication `json:"publications" doc:"The page, in the order asked for."`
+	Publications []Publication `json:"publications" doc:"The page, in the order asked for: at most limit, and no more once they hold 4 MiB of data."`
 	Offset       uint64        `json:"offset" doc:"The channel's latest offset when it was read."`
 	Epoch        string        `json:"epoch" doc:"The channel's epoch."`
 }

@@ -122,6 +122,7 @@ func (ss *subscriptions) unsubscribe(sess *rpc.Session, channel string) error {
 		return service.Errorf(service.ENOTFOUND, "not subscribed to %q", channel)
 	}
 	ss.hub.Unsubscribe(channel, s)
+	s.end()
 	return nil
 }
 
@@ -147,6 +148,7 @@ type subscriber struct {
 
 	mu      sync.Mutex
 	started bool
+	ended   bool // unsubscribed: nothing more is sent, held or not
 	held    []rpc.Notification
 }
 
@@ -164,7 +166,10 @@ func (s *subscriber) Receive(e *service.Event) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.started {
+	switch {
+	case s.ended:
+		return
+	case s.started:
 		s.sess.Notify(n) // a full queue closes the connection
 		return
 	}
@@ -180,10 +185,23 @@ func (s *subscriber) start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.started = true
+	if s.ended {
+		return
+	}
 	for _, n := range s.held {
 		if s.sess.Notify(n) != nil {
 			break
 		}
 	}
+	s.held = nil
+}
+
+// end stops the subscription's notifications, those held back included:
+// none may follow the unsubscribe reply, even when the subscribe reply is
+// still on its way.
+func (s *subscriber) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended = true
 	s.held = nil
 }

@@ -39,7 +39,8 @@ type channel struct {
 	mu        sync.Mutex
 	pos       service.Position
 	subs      map[service.Receiver]*subscription
-	listeners int // subscriptions that asked for joins and leaves
+	listeners int  // subscriptions that asked for joins and leaves
+	forgotten bool // dropped from the engine's map; see lock
 }
 
 type subscription struct {
@@ -64,18 +65,25 @@ func New(ctx context.Context, log Log) (*Engine, error) {
 }
 
 // lock returns the named channel's state, created if need be, locked.
-// It is locked before e.mu is let go, so that forget cannot drop it in
-// between and leave the caller changing state nobody holds.
+// forget may drop the state between the map's lookup and the lock; the
+// caller would then change state nobody holds, so lock looks again. It
+// does not hold e.mu while it waits for the channel: one busy channel
+// must not hold up the others.
 func (e *Engine) lock(name string) *channel {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ch := e.channels[name]
-	if ch == nil {
-		ch = &channel{pos: service.Position{Epoch: e.log.Epoch()}, subs: map[service.Receiver]*subscription{}}
-		e.channels[name] = ch
+	for {
+		e.mu.Lock()
+		ch := e.channels[name]
+		if ch == nil {
+			ch = &channel{pos: service.Position{Epoch: e.log.Epoch()}, subs: map[service.Receiver]*subscription{}}
+			e.channels[name] = ch
+		}
+		e.mu.Unlock()
+		ch.mu.Lock()
+		if !ch.forgotten {
+			return ch
+		}
+		ch.mu.Unlock()
 	}
-	ch.mu.Lock()
-	return ch
 }
 
 // committed fans out what the log committed.
@@ -201,6 +209,7 @@ func (e *Engine) forget(name string, ch *channel) {
 	defer ch.mu.Unlock()
 	if e.channels[name] == ch && len(ch.subs) == 0 && ch.pos.Offset == 0 && ch.pos.Epoch == e.log.Epoch() {
 		delete(e.channels, name)
+		ch.forgotten = true
 	}
 }
 
@@ -236,11 +245,14 @@ func (e *Engine) Channels(_ context.Context, prefix string, visible func(string)
 	var found []named
 	e.mu.Lock()
 	for name, ch := range e.channels {
-		if strings.HasPrefix(name, prefix) && visible(name) {
+		if strings.HasPrefix(name, prefix) {
 			found = append(found, named{name, ch})
 		}
 	}
 	e.mu.Unlock()
+	// Permissions are matched without e.mu: every channel's commits and
+	// subscriptions need it.
+	found = slices.DeleteFunc(found, func(f named) bool { return !visible(f.name) })
 	slices.SortFunc(found, func(a, b named) int { return strings.Compare(a.name, b.name) })
 	infos := make([]service.ChannelInfo, 0, min(len(found), limit))
 	for _, f := range found {

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,6 +65,10 @@ func ErrorFrom(err error) *Error {
 	var re *Error
 	if errors.As(err, &re) {
 		return re
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The caller went away or gave up; not the server's fault.
+		return &Error{Code: CodeUnavailable, Message: "the call was cancelled before it finished: " + err.Error()}
 	}
 	code, ok := serviceCodes[service.ErrorCode(err)]
 	if !ok {

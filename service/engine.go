@@ -62,12 +62,15 @@ type Published struct {
 // HistoryQuery selects publications by offset. Without Reverse they come
 // oldest first, starting after After; with Reverse, newest first,
 // starting before Before. Either way only offsets strictly between After
-// and Before are read (Before 0 means no upper bound), at most Limit.
+// and Before are read (Before 0 means no upper bound), at most Limit, and
+// when MaxBytes is above 0 no more once their data add up to MaxBytes
+// (the first always comes).
 type HistoryQuery struct {
-	After   uint64
-	Before  uint64
-	Limit   int
-	Reverse bool
+	After    uint64
+	Before   uint64
+	Limit    int
+	Reverse  bool
+	MaxBytes int
 }
 
 // History is a page of a channel's history.

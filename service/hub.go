@@ -19,6 +19,9 @@ type HubLimits struct {
 	RecoveryLimit int
 	// ListLimit is the most channels one listing returns.
 	ListLimit int
+	// MaxPageBytes bounds the data of the publications in one history
+	// page or recovery, so that no reply grows past a few megabytes.
+	MaxPageBytes int
 }
 
 // DefaultHubLimits are the limits a Hub gets for fields left zero.
@@ -28,6 +31,7 @@ var DefaultHubLimits = HubLimits{
 	MaxHistoryPage: 1000,
 	RecoveryLimit:  1000,
 	ListLimit:      1000,
+	MaxPageBytes:   4 << 20,
 }
 
 // MaxIdempotencyKeyLength is the longest idempotency key, in bytes.
@@ -53,6 +57,7 @@ func NewHub(engine Engine, limits HubLimits) *Hub {
 		{&limits.MaxHistoryPage, d.MaxHistoryPage},
 		{&limits.RecoveryLimit, d.RecoveryLimit},
 		{&limits.ListLimit, d.ListLimit},
+		{&limits.MaxPageBytes, d.MaxPageBytes},
 	} {
 		if *l.v <= 0 {
 			*l.v = l.d
@@ -114,16 +119,22 @@ func (h *Hub) Subscribe(ctx context.Context, c Caller, channel string, since *Po
 		s.Recovered = true
 		return s, nil
 	}
-	hist, err := h.engine.History(ctx, channel, HistoryQuery{After: since.Offset, Before: pos.Offset + 1, Limit: h.limits.RecoveryLimit})
+	hist, err := h.engine.History(ctx, channel, HistoryQuery{After: since.Offset, Before: pos.Offset + 1,
+		Limit: h.limits.RecoveryLimit, MaxBytes: h.limits.MaxPageBytes})
 	if err != nil {
 		h.engine.Unsubscribe(channel, r)
 		return Subscribed{}, err
 	}
 	pubs := hist.Publications
+	if hist.Position.Epoch != pos.Epoch {
+		// The channel was removed meanwhile: these offsets are another
+		// epoch's.
+		return s, nil
+	}
 	s.Publications = pubs
 	// The history is whole when it runs from just after since up to pos
 	// with one publication per offset.
-	s.Recovered = hist.Position.Epoch == pos.Epoch && len(pubs) > 0 &&
+	s.Recovered = len(pubs) > 0 &&
 		pubs[0].Offset == since.Offset+1 && pubs[len(pubs)-1].Offset == pos.Offset &&
 		uint64(len(pubs)) == pos.Offset-since.Offset
 	return s, nil
@@ -157,7 +168,7 @@ func (h *Hub) History(ctx context.Context, c Caller, req HistoryRequest) (Histor
 	case limit < 0 || limit > h.limits.MaxHistoryPage:
 		return History{}, Errorf(EINVALID, "limit must be 1 to %d", h.limits.MaxHistoryPage)
 	}
-	q := HistoryQuery{Limit: limit, Reverse: req.Reverse}
+	q := HistoryQuery{Limit: limit, Reverse: req.Reverse, MaxBytes: h.limits.MaxPageBytes}
 	if req.Since != nil {
 		if req.Reverse {
 			q.Before = req.Since.Offset

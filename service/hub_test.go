@@ -306,6 +306,9 @@ func TestHubHistoryLimit(t *testing.T) {
 	}
 }
 
+// pageBytes is the data a page may hold by default.
+var pageBytes = service.DefaultHubLimits.MaxPageBytes
+
 func TestHubHistoryQuery(t *testing.T) {
 	pos := service.Position{Offset: 10, Epoch: "ep"}
 	for _, tt := range []struct {
@@ -313,11 +316,11 @@ func TestHubHistoryQuery(t *testing.T) {
 		req  service.HistoryRequest
 		want service.HistoryQuery
 	}{
-		{"forward", service.HistoryRequest{Limit: 5}, service.HistoryQuery{Limit: 5}},
-		{"reverse", service.HistoryRequest{Limit: 5, Reverse: true}, service.HistoryQuery{Limit: 5, Reverse: true}},
-		{"forward since", service.HistoryRequest{Limit: 5, Since: &service.Position{Offset: 3, Epoch: "ep"}}, service.HistoryQuery{After: 3, Limit: 5}},
-		{"reverse since", service.HistoryRequest{Limit: 5, Reverse: true, Since: &service.Position{Offset: 3, Epoch: "ep"}}, service.HistoryQuery{Before: 3, Limit: 5, Reverse: true}},
-		{"forward since 0", service.HistoryRequest{Limit: 5, Since: &service.Position{Epoch: "ep"}}, service.HistoryQuery{Limit: 5}},
+		{"forward", service.HistoryRequest{Limit: 5}, service.HistoryQuery{Limit: 5, MaxBytes: pageBytes}},
+		{"reverse", service.HistoryRequest{Limit: 5, Reverse: true}, service.HistoryQuery{Limit: 5, Reverse: true, MaxBytes: pageBytes}},
+		{"forward since", service.HistoryRequest{Limit: 5, Since: &service.Position{Offset: 3, Epoch: "ep"}}, service.HistoryQuery{After: 3, Limit: 5, MaxBytes: pageBytes}},
+		{"reverse since", service.HistoryRequest{Limit: 5, Reverse: true, Since: &service.Position{Offset: 3, Epoch: "ep"}}, service.HistoryQuery{Before: 3, Limit: 5, Reverse: true, MaxBytes: pageBytes}},
+		{"forward since 0", service.HistoryRequest{Limit: 5, Since: &service.Position{Epoch: "ep"}}, service.HistoryQuery{Limit: 5, MaxBytes: pageBytes}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			pubs := []service.Publication{{Channel: "room.1", Offset: 4}}
@@ -453,39 +456,39 @@ func TestHubSubscribeRecovery(t *testing.T) {
 		{name: "at the position", since: &service.Position{Offset: 10, Epoch: "ep"}, history: history(1, 10, "ep"), recovered: true},
 		{
 			name: "whole", since: &service.Position{Offset: 5, Epoch: "ep"}, history: history(1, 10, "ep"),
-			recovered: true, pubs: pubsFrom(6, 10), query: &service.HistoryQuery{After: 5, Before: 11, Limit: 1000},
+			recovered: true, pubs: pubsFrom(6, 10), query: &service.HistoryQuery{After: 5, Before: 11, Limit: 1000, MaxBytes: pageBytes},
 		},
 		{
 			name: "from 0", since: &service.Position{Offset: 0, Epoch: "ep"}, history: history(1, 10, "ep"),
-			recovered: true, pubs: pubsFrom(1, 10), query: &service.HistoryQuery{After: 0, Before: 11, Limit: 1000},
+			recovered: true, pubs: pubsFrom(1, 10), query: &service.HistoryQuery{After: 0, Before: 11, Limit: 1000, MaxBytes: pageBytes},
 		},
 		{
 			name: "one missed", since: &service.Position{Offset: 9, Epoch: "ep"}, history: history(1, 10, "ep"),
-			recovered: true, pubs: pubsFrom(10, 10), query: &service.HistoryQuery{After: 9, Before: 11, Limit: 1000},
+			recovered: true, pubs: pubsFrom(10, 10), query: &service.HistoryQuery{After: 9, Before: 11, Limit: 1000, MaxBytes: pageBytes},
 		},
 		{
 			name: "trimmed: a gap at the start", since: &service.Position{Offset: 2, Epoch: "ep"}, history: history(5, 10, "ep"),
-			pubs: pubsFrom(5, 10), query: &service.HistoryQuery{After: 2, Before: 11, Limit: 1000},
+			pubs: pubsFrom(5, 10), query: &service.HistoryQuery{After: 2, Before: 11, Limit: 1000, MaxBytes: pageBytes},
 		},
 		{
 			name: "trimmed away", since: &service.Position{Offset: 2, Epoch: "ep"}, history: history(11, 10, "ep"),
-			query: &service.HistoryQuery{After: 2, Before: 11, Limit: 1000},
+			query: &service.HistoryQuery{After: 2, Before: 11, Limit: 1000, MaxBytes: pageBytes},
 		},
 		{
 			name: "over the recovery limit", since: &service.Position{Offset: 2, Epoch: "ep"}, history: history(1, 10, "ep"), recovery: 3,
-			pubs: pubsFrom(3, 5), query: &service.HistoryQuery{After: 2, Before: 11, Limit: 3},
+			pubs: pubsFrom(3, 5), query: &service.HistoryQuery{After: 2, Before: 11, Limit: 3, MaxBytes: pageBytes},
 		},
 		{
 			name: "exactly the recovery limit", since: &service.Position{Offset: 7, Epoch: "ep"}, history: history(1, 10, "ep"), recovery: 3,
-			recovered: true, pubs: pubsFrom(8, 10), query: &service.HistoryQuery{After: 7, Before: 11, Limit: 3},
+			recovered: true, pubs: pubsFrom(8, 10), query: &service.HistoryQuery{After: 7, Before: 11, Limit: 3, MaxBytes: pageBytes},
 		},
 		{
 			name: "removed while reading", since: &service.Position{Offset: 5, Epoch: "ep"}, history: history(1, 10, "new"),
-			anyPubs: true, query: &service.HistoryQuery{After: 5, Before: 11, Limit: 1000},
+			anyPubs: true, query: &service.HistoryQuery{After: 5, Before: 11, Limit: 1000, MaxBytes: pageBytes},
 		},
 		{
 			name: "short of the position", since: &service.Position{Offset: 5, Epoch: "ep"}, history: history(1, 8, "ep"),
-			pubs: pubsFrom(6, 8), query: &service.HistoryQuery{After: 5, Before: 11, Limit: 1000},
+			pubs: pubsFrom(6, 8), query: &service.HistoryQuery{After: 5, Before: 11, Limit: 1000, MaxBytes: pageBytes},
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

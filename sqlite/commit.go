@@ -38,9 +38,10 @@ func (s *Store) Append(ctx context.Context, p service.Publication, key string) (
 	}
 	ch := s.channel(p.Channel)
 	if k := ch.keys[key]; key != "" && k != nil && (s.opts.IdempotencyWindow <= 0 || time.Since(k.at) < s.opts.IdempotencyWindow) {
+		pending, offset, epoch := k.w, k.offset, ch.epoch
 		s.mu.Unlock()
 		<-s.slots
-		return s.duplicate(ctx, k, ch.epoch)
+		return duplicate(ctx, pending, offset, epoch)
 	}
 	ch.last++
 	p.Offset = ch.last
@@ -72,12 +73,10 @@ func (s *Store) Append(ctx context.Context, p service.Publication, key string) (
 	return service.Published{Position: service.Position{Offset: p.Offset, Epoch: w.epoch}}, nil
 }
 
-// duplicate answers a publication whose key was seen, once the first
-// publication with that key is committed.
-func (s *Store) duplicate(ctx context.Context, k *keyed, epoch string) (service.Published, error) {
-	s.mu.Lock()
-	w := k.w
-	s.mu.Unlock()
+// duplicate answers a publication whose key was seen, at offset in
+// epoch, once the first publication with that key, w (nil once it was
+// committed), is committed.
+func duplicate(ctx context.Context, w *write, offset uint64, epoch string) (service.Published, error) {
 	if w != nil {
 		select {
 		case <-w.done:
@@ -89,7 +88,7 @@ func (s *Store) duplicate(ctx context.Context, k *keyed, epoch string) (service.
 		}
 		epoch = w.epoch
 	}
-	return service.Published{Position: service.Position{Offset: k.offset, Epoch: epoch}, Duplicate: true}, nil
+	return service.Published{Position: service.Position{Offset: offset, Epoch: epoch}, Duplicate: true}, nil
 }
 
 // Remove deletes channel's history and starts it again in a new epoch.
@@ -240,13 +239,17 @@ func (s *Store) commit(batch []*write) {
 			onChange(w.pub.Channel, service.Position{Offset: w.pub.Offset, Epoch: w.epoch}, &w.pub)
 		}
 	}
-	s.mu.Lock()
-	for _, w := range batch {
-		if k := s.channels[w.pub.Channel].keys[w.key]; w.key != "" && k != nil && k.w == w {
-			k.w = nil
+	if err == nil {
+		// A failed write stays with its key, so that a repeat gets its
+		// error rather than an offset that was never written.
+		s.mu.Lock()
+		for _, w := range batch {
+			if k := s.channels[w.pub.Channel].keys[w.key]; w.key != "" && k != nil && k.w == w {
+				k.w = nil
+			}
 		}
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	for _, w := range batch {
 		w.err = err
 		close(w.done)

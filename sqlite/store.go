@@ -157,6 +157,11 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 	time    INTEGER NOT NULL, -- Unix microseconds
 	PRIMARY KEY (channel, key)
 ) WITHOUT ROWID;
+-- Trimming by age finds what to delete through these, instead of reading
+-- every row; times never go down along a channel's offsets, so what it
+-- deletes is always each channel's oldest.
+CREATE INDEX IF NOT EXISTS publications_by_time ON publications (time);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_time ON idempotency_keys (time);
 `
 
 // load creates the schema and reads what the store keeps in memory.
@@ -303,7 +308,8 @@ func (s *Store) Read(ctx context.Context, channel string, q service.HistoryQuery
 	}
 	defer rows.Close()
 	pubs := make([]service.Publication, 0, min(q.Limit, 64))
-	for rows.Next() {
+	size := 0
+	for rows.Next() && (q.MaxBytes <= 0 || len(pubs) == 0 || size < q.MaxBytes) {
 		p := service.Publication{Channel: channel}
 		var data []byte
 		var at int64
@@ -313,6 +319,7 @@ func (s *Store) Read(ctx context.Context, channel string, q service.HistoryQuery
 		p.Data = data
 		p.Time = time.UnixMicro(at).UTC()
 		pubs = append(pubs, p)
+		size += len(data)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", channel, err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -967,5 +968,35 @@ func TestAppendSpuriousWakes(t *testing.T) {
 	}
 	if !sameOffsets(told, span(1, n)) {
 		t.Errorf("watcher told of offsets %v, want 1 to %d in order", told, n)
+	}
+}
+
+func TestReadStopsAtMaxBytes(t *testing.T) {
+	s := openStore(t, tempPath(t), Options{})
+	data := json.RawMessage(`"` + strings.Repeat("x", 98) + `"`) // 100 bytes
+	for range 10 {
+		p := pub("a", 0)
+		p.Data = data
+		mustAppend(t, s, p, "")
+	}
+	for _, tc := range []struct {
+		maxBytes int
+		reverse  bool
+		want     []uint64
+	}{
+		{0, false, span(1, 10)},
+		{250, false, span(1, 3)}, // the third reaches 250; no more after it
+		{300, false, span(1, 3)},
+		{301, false, span(1, 4)},
+		{1, false, span(1, 1)}, // the first always comes
+		{250, true, []uint64{10, 9, 8}},
+	} {
+		got, err := s.Read(context.Background(), "a", service.HistoryQuery{Limit: 100, MaxBytes: tc.maxBytes, Reverse: tc.reverse})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameOffsets(offsets(got), tc.want) {
+			t.Errorf("MaxBytes %d, reverse %v: offsets %v, want %v", tc.maxBytes, tc.reverse, offsets(got), tc.want)
+		}
 	}
 }
