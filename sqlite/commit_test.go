@@ -10,11 +10,11 @@ import (
 	"github.com/switchboard/switchboard/service"
 )
 
-// Review: a failed commit must not leave a hole. Writes queued while the
+// a failed commit must not leave a hole. Writes queued while the
 // failing batch was being written were given the offsets after the lost
 // ones; the committer commits them in its next batch all the same, so the
 // history skips the lost offsets and the writers are told "offset N+1".
-func TestReviewFailedCommitLeavesHole(t *testing.T) {
+func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 	path := tempPath(t)
 	s := openStore(t, path, Options{})
 	ctx := context.Background()
@@ -83,12 +83,12 @@ func TestReviewFailedCommitLeavesHole(t *testing.T) {
 	}
 }
 
-// Review: trimming by MaxAge deletes by publication time, but times are
+// trimming by MaxAge deletes by publication time, but times are
 // stamped by the hub before the store hands out offsets (and wall clocks
 // step back), so time order is not offset order and the trim can delete
 // a publication in the middle of the history, leaving a hole that
 // service.Hub.Subscribe's recovered check does not see.
-func TestReviewMaxAgeTrimLeavesHole(t *testing.T) {
+func TestAgeTrimTakesOnlyTheOldest(t *testing.T) {
 	s := openStore(t, tempPath(t), Options{MaxAge: time.Hour})
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for _, age := range []time.Duration{59 * time.Minute, 61 * time.Minute, 0} {
@@ -103,12 +103,12 @@ func TestReviewMaxAgeTrimLeavesHole(t *testing.T) {
 	}
 }
 
-// Review: commit clears k.w (under s.mu) before it tells the watcher, so
+// commit clears k.w (under s.mu) before it tells the watcher, so
 // a repeated idempotency key is answered "duplicate, offset N" while the
 // fan-out of N has not happened yet, before the first publisher is
 // answered: a client told N may not find it in what it reads next
 // (channel.history clamps to the engine's position, which is still N-1).
-func TestReviewDuplicateAnsweredBeforeWatcher(t *testing.T) {
+func TestDuplicateWaitsForTheWatcher(t *testing.T) {
 	s := openStore(t, tempPath(t), Options{IdempotencyWindow: time.Minute})
 	entered, release := make(chan struct{}), make(chan struct{})
 	s.Watch(func(string, service.Position, *service.Publication) {

@@ -7,11 +7,11 @@ import (
 	"github.com/switchboard/switchboard/service"
 )
 
-// Review: Subscribe calls the recovery whole when the first and last
+// Subscribe calls the recovery whole when the first and last
 // offsets match, without counting: a history with a hole in the middle
-// (see sqlite's TestReviewFailedCommitLeavesHole and
-// TestReviewMaxAgeTrimLeavesHole) is reported recovered.
-func TestReviewRecoveredIgnoresHoles(t *testing.T) {
+// (see sqlite's TestFailedCommitLeavesHole and
+// TestMaxAgeTrimLeavesHole) is reported recovered.
+func TestRecoveredNeedsEveryOffset(t *testing.T) {
 	e := &fakeEngine{subPos: service.Position{Offset: 4, Epoch: "e"}}
 	e.history = func(q service.HistoryQuery) (service.History, error) {
 		return service.History{
