@@ -25,13 +25,13 @@ func (e *pausedSubscribe) Subscribe(ctx context.Context, name string, r service.
 	return e.Engine.Subscribe(ctx, name, r, joinLeave)
 }
 
-// calls of one connection run concurrently. A channel.unsubscribe
-// that runs while channel.subscribe is inside the hub finds the
-// subscription in c.subs, deletes it and asks the hub to unsubscribe a
-// receiver that is not subscribed yet; the subscribe then completes. Both
-// answer success, the engine keeps the receiver, and nothing can remove it:
-// unsubscribe says not found, the connection's end does not know it, and a
-// new subscribe adds a second receiver (duplicate notifications).
+// TestUnsubscribeDuringSubscribeLeavesNothing: calls of one connection run
+// concurrently. A channel.unsubscribe that runs while channel.subscribe is
+// inside the hub finds the subscription in c.subs, deletes it and asks the
+// hub to unsubscribe a receiver that is not subscribed yet. The subscribe
+// must then not leave its receiver in the engine, where nothing could
+// remove it: unsubscribe would say not found, the connection's end would
+// not know it, and a new subscribe would add a second receiver.
 func TestUnsubscribeDuringSubscribeLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	store, err := sqlite.Open(filepath.Join(t.TempDir(), "hub.db"), sqlite.Options{})

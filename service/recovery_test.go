@@ -7,10 +7,9 @@ import (
 	"github.com/switchboard/switchboard/service"
 )
 
-// Subscribe calls the recovery whole when the first and last
-// offsets match, without counting: a history with a hole in the middle
-// (see sqlite's TestFailedCommitLeavesHole and
-// TestMaxAgeTrimLeavesHole) is reported recovered.
+// TestRecoveredNeedsEveryOffset: a recovery is whole only with every
+// offset between since and the position, not just the first and the last;
+// an engine's history with a hole in the middle is not recovered.
 func TestRecoveredNeedsEveryOffset(t *testing.T) {
 	e := &fakeEngine{subPos: service.Position{Offset: 4, Epoch: "e"}}
 	e.history = func(q service.HistoryQuery) (service.History, error) {

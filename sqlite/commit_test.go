@@ -10,10 +10,10 @@ import (
 	"github.com/switchboard/switchboard/service"
 )
 
-// a failed commit must not leave a hole. Writes queued while the
-// failing batch was being written were given the offsets after the lost
-// ones; the committer commits them in its next batch all the same, so the
-// history skips the lost offsets and the writers are told "offset N+1".
+// TestNothingCommittedAfterAFailedCommit: a failed commit must not leave a
+// hole. Writes queued while the failing batch was being written hold the
+// offsets after the lost ones; committing them would skip the lost
+// offsets, so they fail too.
 func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 	path := tempPath(t)
 	s := openStore(t, path, Options{})
@@ -83,11 +83,10 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 	}
 }
 
-// trimming by MaxAge deletes by publication time, but times are
-// stamped by the hub before the store hands out offsets (and wall clocks
-// step back), so time order is not offset order and the trim can delete
-// a publication in the middle of the history, leaving a hole that
-// service.Hub.Subscribe's recovered check does not see.
+// TestAgeTrimTakesOnlyTheOldest: trimming by MaxAge deletes by
+// publication time, and times are stamped before offsets are given (and
+// clocks step back), so the store must keep times from going down along
+// the offsets, or the trim would delete from the middle of the history.
 func TestAgeTrimTakesOnlyTheOldest(t *testing.T) {
 	s := openStore(t, tempPath(t), Options{MaxAge: time.Hour})
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -103,11 +102,10 @@ func TestAgeTrimTakesOnlyTheOldest(t *testing.T) {
 	}
 }
 
-// commit clears k.w (under s.mu) before it tells the watcher, so
-// a repeated idempotency key is answered "duplicate, offset N" while the
-// fan-out of N has not happened yet, before the first publisher is
-// answered: a client told N may not find it in what it reads next
-// (channel.history clamps to the engine's position, which is still N-1).
+// TestDuplicateWaitsForTheWatcher: a repeated idempotency key must not be
+// answered "duplicate, offset N" before the watcher has heard of N, or a
+// client told N may not find it in what it reads next (channel.history
+// reads up to the engine's position).
 func TestDuplicateWaitsForTheWatcher(t *testing.T) {
 	s := openStore(t, tempPath(t), Options{IdempotencyWindow: time.Minute})
 	entered, release := make(chan struct{}), make(chan struct{})
