@@ -42,6 +42,10 @@ type Config struct {
 	// failing, before it stops accepting: time for a load balancer to
 	// notice.
 	ShutdownDelay time.Duration
+	// Ready, when set, says why the server cannot serve, if it cannot:
+	// /readyz fails while it returns an error, so that a load balancer
+	// sends clients elsewhere.
+	Ready func() error
 	// OpenRPC returns the OpenRPC document served at /openrpc.json.
 	OpenRPC func() ([]byte, error)
 	// Metrics serves /metrics; nil serves nothing there.
@@ -132,6 +136,11 @@ func (s *Server) healthz(c echo.Context) error {
 func (s *Server) readyz(c echo.Context) error {
 	if s.draining.Load() {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+	}
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

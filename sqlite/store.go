@@ -263,6 +263,17 @@ func (s *Store) Watch(f func(channel string, pos service.Position, p *service.Pu
 	s.onChange = f
 }
 
+// Err reports why the store refuses writes: a commit failed. It is nil
+// while the store works.
+func (s *Store) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed != nil {
+		return fmt.Errorf("history storage failed: %w", s.failed)
+	}
+	return nil
+}
+
 // Epoch is the epoch of channels that were never removed.
 func (s *Store) Epoch() string { return s.epoch }
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -175,5 +178,40 @@ func TestMetrics(t *testing.T) {
 	after.wantFamily(t, "switchboard_disconnects_total", dto.MetricType_COUNTER)
 	if got := after.value("switchboard_connections_open", nil); got != 0 {
 		t.Errorf("connections_open = %v after the only socket closed", got)
+	}
+}
+
+// TestReadinessFailsWithTheHistory checks that a node whose history
+// storage failed says so on /readyz, so that a load balancer stops sending
+// it clients, and answers publishes with -32013.
+func TestReadinessFailsWithTheHistory(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	pub := ta.hubClient(ta.token("alice", service.Permissions{Admin: true}, time.Hour))
+	pub.publish("ok", "before")
+
+	// Any commit failure will do (disk full, I/O error); a trigger makes
+	// one on demand, through a connection of the test's own.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(ta.cfg.dataDir, historyFile)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER fail BEFORE INSERT ON publications BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
+		t.Fatal(err)
+	}
+	pub.fails("channel.publish", map[string]any{"channel": "ok", "data": "after"}, rpc.CodeUnavailable)
+	pub.fails("channel.publish", map[string]any{"channel": "other", "data": "after"}, rpc.CodeUnavailable)
+
+	res := ta.do(http.MethodGet, "/readyz", nil, nil)
+	var body map[string]string
+	json.Unmarshal(res.body, &body)
+	if res.status != http.StatusServiceUnavailable || body["status"] != "unavailable" || !strings.Contains(body["error"], "disk on fire") {
+		t.Fatalf("/readyz after the history failed: HTTP %d %s, want 503 saying why", res.status, res.body)
+	}
+	if res := ta.do(http.MethodGet, "/healthz", nil, nil); res.status != http.StatusOK {
+		t.Errorf("/healthz: HTTP %d; the process is alive and should say so", res.status)
+	}
+	if !strings.Contains(ta.logs.String(), "commit failed") {
+		t.Errorf("the log does not say that a commit failed")
 	}
 }

@@ -201,6 +201,7 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 		Anonymous:      anon,
 		AllowedOrigins: cfg.allowedOrigins,
 		ShutdownDelay:  cfg.shutdownDelay,
+		Ready:          store.Err,
 		OpenRPC:        doc,
 		Metrics:        m.Handler(),
 		Logger:         logger,
