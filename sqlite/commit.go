@@ -62,15 +62,21 @@ func (s *Store) Append(ctx context.Context, p service.Publication, key string) (
 	s.enqueue(w)
 	s.mu.Unlock()
 
-	select {
-	case <-w.done:
-	case <-ctx.Done():
-		return service.Published{}, ctx.Err()
-	}
-	if w.err != nil {
-		return service.Published{}, w.err
+	if err := w.wait(ctx); err != nil {
+		return service.Published{}, err
 	}
 	return service.Published{Position: service.Position{Offset: p.Offset, Epoch: w.epoch}}, nil
+}
+
+// wait waits for w to be committed and returns the commit's error, or
+// ctx's if it ends first.
+func (w *write) wait(ctx context.Context) error {
+	select {
+	case <-w.done:
+		return w.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // duplicate answers a publication whose key was seen, at offset in
@@ -78,13 +84,8 @@ func (s *Store) Append(ctx context.Context, p service.Publication, key string) (
 // committed), is committed.
 func duplicate(ctx context.Context, w *write, offset uint64, epoch string) (service.Published, error) {
 	if w != nil {
-		select {
-		case <-w.done:
-		case <-ctx.Done():
-			return service.Published{}, ctx.Err()
-		}
-		if w.err != nil {
-			return service.Published{}, w.err
+		if err := w.wait(ctx); err != nil {
+			return service.Published{}, err
 		}
 		epoch = w.epoch
 	}

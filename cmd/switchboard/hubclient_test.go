@@ -149,6 +149,15 @@ func (c *hubClient) readLoop() {
 // call makes a call and waits for its reply.
 func (c *hubClient) call(method string, params any) rpcReply {
 	c.t.Helper()
+	r, err := c.send(method, params)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+// send makes a call and waits for its reply, whatever it says.
+func (c *hubClient) send(method string, params any) (rpcReply, error) {
 	body, id := request(method, params)
 	ch := make(chan rpcReply, 1)
 	c.mu.Lock()
@@ -157,17 +166,18 @@ func (c *hubClient) call(method string, params any) rpcReply {
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()
 	if err := c.ws.Write(ctx, websocket.MessageText, body); err != nil {
-		c.t.Fatalf("%s: write: %v", method, err)
+		return rpcReply{}, fmt.Errorf("%s: write: %w", method, err)
 	}
 	select {
 	case r := <-ch:
-		return r
+		return r, nil
 	case <-c.ended:
-		c.t.Fatalf("%s: connection ended before the reply: %v", method, c.err)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return rpcReply{}, fmt.Errorf("%s: connection ended before the reply: %v", method, c.err)
 	case <-ctx.Done():
-		c.t.Fatalf("%s: no reply within %v", method, ioTimeout)
+		return rpcReply{}, fmt.Errorf("%s: no reply within %v", method, ioTimeout)
 	}
-	return rpcReply{}
 }
 
 // ok makes a call that must succeed and decodes its result into v.
@@ -265,27 +275,11 @@ func (c *hubClient) disconnect() {
 // tryCall is call for goroutines other than the test's: it reports
 // failures instead of failing the test.
 func (c *hubClient) tryCall(method string, params any) (rpcReply, error) {
-	body, id := request(method, params)
-	ch := make(chan rpcReply, 1)
-	c.mu.Lock()
-	c.waiting[fmt.Sprint(id)] = ch
-	c.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, body); err != nil {
-		return rpcReply{}, fmt.Errorf("%s: write: %w", method, err)
+	r, err := c.send(method, params)
+	if err == nil && r.Error != nil {
+		err = fmt.Errorf("%s: error %d %s", method, r.Error.Code, r.Error.Message)
 	}
-	select {
-	case r := <-ch:
-		if r.Error != nil {
-			return r, fmt.Errorf("%s: error %d %s", method, r.Error.Code, r.Error.Message)
-		}
-		return r, nil
-	case <-c.ended:
-		return rpcReply{}, fmt.Errorf("%s: connection ended before the reply", method)
-	case <-ctx.Done():
-		return rpcReply{}, fmt.Errorf("%s: no reply within %v", method, ioTimeout)
-	}
+	return r, err
 }
 
 // tryPublish publishes from a goroutine other than the test's.
