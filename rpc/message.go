@@ -86,12 +86,11 @@ func parseRequest(data []byte) item {
 	}
 
 	// Read the id first so that every later rejection can echo it.
-	hasID := id != nil
-	if hasID && !validID(id) {
+	if id != nil && !validID(id) {
 		return rejected(nullID, invalidRequest(`"id" must be a string, a number or null`))
 	}
 	replyID := id
-	if !hasID {
+	if id == nil {
 		replyID = nullID
 	}
 
@@ -111,9 +110,6 @@ func parseRequest(data []byte) item {
 
 	if len(params) > 0 && params[0] != '{' && params[0] != '[' {
 		return rejected(replyID, invalidRequest(`"params" must be an object or an array`))
-	}
-	if !hasID {
-		id = nil
 	}
 	return item{req: request{method: method, params: bytes.Clone(params), id: bytes.Clone(id)}}
 }

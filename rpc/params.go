@@ -74,7 +74,8 @@ func jsonName(f reflect.StructField) (name string, omitempty, ok bool) {
 
 // decode fills dst, a settable struct value, from raw params given by
 // name (an object) or by position (an array). raw is valid JSON: it was
-// read from a request that parseRequest checked. Every failure is a
+// read from a request that parseRequest checked, and copied, so raw
+// params (json.RawMessage fields) keep slices of it. Every failure is a
 // CodeInvalidParams error whose message names the param at fault.
 func (spec *paramSpec) decode(raw json.RawMessage, dst reflect.Value) error {
 	seen := make([]bool, len(spec.fields))
@@ -131,7 +132,7 @@ func (spec *paramSpec) set(dst reflect.Value, i int, v json.RawMessage, seen []b
 	// The two commonest kinds skip encoding/json: v is known to be valid.
 	switch {
 	case f.typ == rawMessageType:
-		field.SetBytes(bytes.Clone(v))
+		field.SetBytes(v)
 		seen[i] = true
 		return nil
 	case f.typ == stringType && v[0] == '"':

@@ -44,13 +44,12 @@ func (s *Session) Notify(n Notification) error {
 }
 
 // AfterClose arranges for f to run, in a goroutine of its own, once the
-// session's connection has ended; stop cancels that, reporting whether it
-// did. Over HTTP, f never runs: nothing outlives the request.
-func (s *Session) AfterClose(f func()) (stop func() bool) {
-	if s.conn == nil {
-		return func() bool { return true }
+// session's connection has ended. Over HTTP, f never runs: nothing
+// outlives the request.
+func (s *Session) AfterClose(f func()) {
+	if s.conn != nil {
+		context.AfterFunc(s.conn.ctx, f)
 	}
-	return context.AfterFunc(s.conn.ctx, f)
 }
 
 // CloseSlowConsumer closes the session's connection with
