@@ -17,7 +17,9 @@ type Log interface {
 	Append(ctx context.Context, p service.Publication, key string) (service.Published, error)
 	Read(ctx context.Context, channel string, q service.HistoryQuery) ([]service.Publication, error)
 	Remove(ctx context.Context, channel string) (service.Position, error)
-	Positions(ctx context.Context) (map[string]service.Position, error)
+	// Positions returns every known channel's committed position; it is
+	// called before the first Append.
+	Positions() map[string]service.Position
 	// Epoch is the epoch of channels that were never removed.
 	Epoch() string
 	// Watch sets the function told of each committed change, in order.
@@ -50,18 +52,20 @@ type subscription struct {
 
 var _ service.Engine = (*Engine)(nil)
 
-// New returns an engine over log, which it watches from now on.
-func New(ctx context.Context, log Log) (*Engine, error) {
-	pos, err := log.Positions(ctx)
-	if err != nil {
-		return nil, err
-	}
+// New returns an engine over log, which it watches from now on. Call it
+// before anything is appended to log.
+func New(log Log) *Engine {
+	pos := log.Positions()
 	e := &Engine{log: log, channels: make(map[string]*channel, len(pos))}
 	for name, p := range pos {
-		e.channels[name] = &channel{pos: p, subs: map[service.Receiver]*subscription{}}
+		e.channels[name] = newChannel(p)
 	}
 	log.Watch(e.committed)
-	return e, nil
+	return e
+}
+
+func newChannel(pos service.Position) *channel {
+	return &channel{pos: pos, subs: map[service.Receiver]*subscription{}}
 }
 
 // lock returns the named channel's state, created if need be, locked.
@@ -74,7 +78,7 @@ func (e *Engine) lock(name string) *channel {
 		e.mu.Lock()
 		ch := e.channels[name]
 		if ch == nil {
-			ch = &channel{pos: service.Position{Epoch: e.log.Epoch()}, subs: map[service.Receiver]*subscription{}}
+			ch = newChannel(service.Position{Epoch: e.log.Epoch()})
 			e.channels[name] = ch
 		}
 		e.mu.Unlock()
@@ -91,19 +95,17 @@ func (e *Engine) committed(name string, pos service.Position, p *service.Publica
 	ch := e.lock(name)
 	defer ch.mu.Unlock()
 	ch.pos = pos
-	if p != nil {
-		ev := &service.Event{Kind: service.EventPublication, Channel: name, Publication: p}
-		for r := range ch.subs {
-			r.Receive(ev)
-		}
-		return
+	ev := &service.Event{Kind: service.EventPublication, Channel: name, Publication: p}
+	if p == nil { // a removal
+		ev = &service.Event{Kind: service.EventUnsubscribed, Channel: name, Reason: service.ReasonRemoved}
 	}
-	ev := &service.Event{Kind: service.EventUnsubscribed, Channel: name, Reason: service.ReasonRemoved}
 	for r := range ch.subs {
 		r.Receive(ev)
 	}
-	clear(ch.subs)
-	ch.listeners = 0
+	if p == nil {
+		clear(ch.subs)
+		ch.listeners = 0
+	}
 }
 
 // Publish implements service.Engine.

@@ -122,11 +122,7 @@ func (f *fixture) open(t *testing.T, opts sqlite.Options) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	engine, err := embedded.New(context.Background(), store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.store, f.engine = store, engine
+	f.store, f.engine = store, embedded.New(store)
 }
 
 // closeStore closes the store, which waits until every committed change

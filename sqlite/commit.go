@@ -54,10 +54,8 @@ func (s *Store) Append(ctx context.Context, p service.Publication, key string) (
 	}
 	ch.lastTime = p.Time
 	w := &write{pub: p, epoch: ch.epoch, key: key, done: make(chan struct{})}
-	var k *keyed
 	if key != "" && s.opts.IdempotencyWindow > 0 {
-		k = &keyed{w: w, offset: p.Offset, at: p.Time}
-		ch.keys[key] = k
+		ch.keys[key] = &keyed{w: w, offset: p.Offset, at: p.Time}
 	}
 	s.enqueue(w)
 	s.mu.Unlock()
@@ -165,22 +163,16 @@ func (s *Store) commitLoop() {
 	trim := time.NewTicker(trimInterval(s.opts))
 	defer trim.Stop()
 	for {
+		stopping := false
 		select {
 		case <-s.wake:
 		case <-trim.C:
 			s.trim()
 			continue
 		case <-s.stop:
-			// Writes queued before stop was closed are committed; later
-			// ones were refused.
-			s.mu.Lock()
-			batch := s.queue
-			s.queue = nil
-			s.mu.Unlock()
-			if len(batch) > 0 {
-				s.commit(batch)
-			}
-			return
+			// Writes queued before stop was closed are committed below;
+			// later ones were refused.
+			stopping = true
 		}
 		// The queue and spare swap storage; only a non-empty queue is
 		// taken, or the two would end up sharing one array.
@@ -190,12 +182,14 @@ func (s *Store) commitLoop() {
 			s.queue = spare[:0]
 		}
 		s.mu.Unlock()
-		if len(batch) == 0 {
-			continue
+		if len(batch) > 0 {
+			s.commit(batch)
+			clear(batch)
+			spare = batch
 		}
-		s.commit(batch)
-		clear(batch)
-		spare = batch
+		if stopping {
+			return
+		}
 	}
 }
 
@@ -268,10 +262,12 @@ func (s *Store) writeBatch(batch []*write) error {
 	}
 	defer tx.Rollback()
 	st := s.stmts.in(ctx, tx)
-	last := map[string]*write{}
+	last := map[string]*write{} // each channel's last write
+	for _, w := range batch {
+		last[w.pub.Channel] = w
+	}
 	for i := 0; i < len(batch); {
 		w := batch[i]
-		last[w.pub.Channel] = w
 		if w.pub.Offset == 0 {
 			if err := st.remove(ctx, w.pub.Channel); err != nil {
 				return err
@@ -283,7 +279,6 @@ func (s *Store) writeBatch(batch []*write) error {
 		// is mostly per statement, not per row.
 		j := i + 1
 		for j < len(batch) && j-i < insertRows && batch[j].pub.Offset != 0 {
-			last[batch[j].pub.Channel] = batch[j]
 			j++
 		}
 		if err := st.insert(ctx, batch[i:j], s.opts.IdempotencyWindow > 0); err != nil {

@@ -105,12 +105,11 @@ func Open(path string, opts Options) (*Store, error) {
 		channels: map[string]*channel{},
 		onChange: func(string, service.Position, *service.Publication) {},
 	}
-	if err := s.load(context.Background()); err != nil {
-		w.Close()
-		r.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+	err = s.load(context.Background())
+	if err == nil {
+		s.stmts, err = prepare(context.Background(), w)
 	}
-	if s.stmts, err = prepare(context.Background(), w); err != nil {
+	if err != nil {
 		w.Close()
 		r.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -277,24 +276,17 @@ func (s *Store) Err() error {
 // Epoch is the epoch of channels that were never removed.
 func (s *Store) Epoch() string { return s.epoch }
 
-// Positions returns the committed position of every channel the store
-// knows.
-func (s *Store) Positions(ctx context.Context) (map[string]service.Position, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name, epoch, last_offset FROM channels`)
-	if err != nil {
-		return nil, fmt.Errorf("read channels: %w", err)
+// Positions returns the position of every channel the store knows: the
+// committed ones, while no Append or Remove is under way. Open has read
+// them already.
+func (s *Store) Positions() map[string]service.Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pos := make(map[string]service.Position, len(s.channels))
+	for name, ch := range s.channels {
+		pos[name] = service.Position{Offset: ch.last, Epoch: ch.epoch}
 	}
-	defer rows.Close()
-	pos := map[string]service.Position{}
-	for rows.Next() {
-		var name string
-		var p service.Position
-		if err := rows.Scan(&name, &p.Epoch, &p.Offset); err != nil {
-			return nil, fmt.Errorf("read channels: %w", err)
-		}
-		pos[name] = p
-	}
-	return pos, rows.Err()
+	return pos
 }
 
 // Read returns publications of channel as q selects them. Limit 0 reads
@@ -307,12 +299,12 @@ func (s *Store) Read(ctx context.Context, channel string, q service.HistoryQuery
 	if q.Before == 0 || q.Before > 1<<63-1 {
 		before = 1<<63 - 1
 	}
-	query := `SELECT offset, data, publisher, time FROM publications
-		WHERE channel = ? AND offset > ? AND offset < ? ORDER BY offset LIMIT ?`
+	order := "ASC"
 	if q.Reverse {
-		query = `SELECT offset, data, publisher, time FROM publications
-		WHERE channel = ? AND offset > ? AND offset < ? ORDER BY offset DESC LIMIT ?`
+		order = "DESC"
 	}
+	query := `SELECT offset, data, publisher, time FROM publications
+		WHERE channel = ? AND offset > ? AND offset < ? ORDER BY offset ` + order + ` LIMIT ?`
 	rows, err := s.r.QueryContext(ctx, query, channel, int64(q.After), before, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", channel, err)

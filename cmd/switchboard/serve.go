@@ -173,12 +173,7 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine, err := embedded.New(context.Background(), store)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	hub := service.NewHub(engine, service.HubLimits{MaxDataSize: cfg.maxDataSize})
+	hub := service.NewHub(embedded.New(store), service.HubLimits{MaxDataSize: cfg.maxDataSize})
 
 	m := metrics.New()
 	reg := rpc.NewRegistry()
