@@ -74,21 +74,9 @@ func (ss *subscriptions) subscribe(ctx context.Context, sess *rpc.Session, chann
 	}
 	// The hub may call s.Receive at once, and Receive takes c.mu, so c.mu
 	// is not held across the hub's call: the place is taken first.
-	c.mu.Lock()
-	switch {
-	case c.closed:
-		c.mu.Unlock()
-		return nil, service.Subscribed{}, service.Errorf(service.EUNAVAILABLE, "the connection is closing")
-	case c.subs[channel] != nil:
-		c.mu.Unlock()
-		return nil, service.Subscribed{}, service.Errorf(service.ECONFLICT, "already subscribed to %q", channel)
-	case len(c.subs) >= ss.max:
-		c.mu.Unlock()
-		return nil, service.Subscribed{}, service.Errorf(service.ELIMIT, "a connection may hold at most %d subscriptions", ss.max)
+	if err := c.reserve(channel, s, ss.max); err != nil {
+		return nil, service.Subscribed{}, err
 	}
-	c.subs[channel] = s
-	c.mu.Unlock()
-
 	res, err := ss.hub.Subscribe(ctx, sess.Caller, channel, since, s, joinLeave)
 	if err != nil {
 		c.drop(channel, s)
@@ -123,6 +111,23 @@ func (ss *subscriptions) unsubscribe(sess *rpc.Session, channel string) error {
 	}
 	ss.hub.Unsubscribe(channel, s)
 	s.end()
+	return nil
+}
+
+// reserve takes the client's place for s, a subscription to channel, if
+// it may hold one more of at most max.
+func (c *client) reserve(channel string, s *subscriber, max int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return service.Errorf(service.EUNAVAILABLE, "the connection is closing")
+	case c.subs[channel] != nil:
+		return service.Errorf(service.ECONFLICT, "already subscribed to %q", channel)
+	case len(c.subs) >= max:
+		return service.Errorf(service.ELIMIT, "a connection may hold at most %d subscriptions", max)
+	}
+	c.subs[channel] = s
 	return nil
 }
 

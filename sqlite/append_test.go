@@ -148,20 +148,7 @@ func TestCloseCommitsQueued(t *testing.T) {
 func TestAppendCancelledWaitingForSlot(t *testing.T) {
 	s := openStore(t, tempPath(t), Options{QueueSize: 1})
 	// The watcher holds the committer on the first publication.
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	var releaseOnce sync.Once
-	letGo := func() { releaseOnce.Do(func() { close(release) }) }
-	// Registered before openStore's Close runs (cleanups run last first):
-	// a failing test must not leave the committer held and Close waiting.
-	t.Cleanup(letGo)
-	var once sync.Once
-	s.Watch(func(string, service.Position, *service.Publication) {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-	})
+	entered, letGo := holdCommitter(t, s)
 	first := make(chan error, 1)
 	go func() {
 		_, err := s.Append(context.Background(), pub("a", 1), "")
@@ -222,15 +209,7 @@ func TestAppendCancelledAfterQueueing(t *testing.T) {
 	// An Append whose context ends after it was given an offset returns
 	// the context's error, and the publication is committed all the same.
 	s := openStore(t, tempPath(t), Options{})
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	var once sync.Once
-	s.Watch(func(string, service.Position, *service.Publication) {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-	})
+	entered, letGo := holdCommitter(t, s)
 	first := make(chan error, 1)
 	go func() {
 		_, err := s.Append(context.Background(), pub("a", 1), "")
@@ -252,7 +231,7 @@ func TestAppendCancelledAfterQueueing(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("Append: error %v, want %v", err, context.Canceled)
 	}
-	close(release)
+	letGo()
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}

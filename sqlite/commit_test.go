@@ -108,25 +108,14 @@ func TestAgeTrimTakesOnlyTheOldest(t *testing.T) {
 // reads up to the engine's position).
 func TestDuplicateWaitsForTheWatcher(t *testing.T) {
 	s := openStore(t, tempPath(t), Options{IdempotencyWindow: time.Minute})
-	entered, release := make(chan struct{}), make(chan struct{})
-	s.Watch(func(string, service.Position, *service.Publication) {
-		close(entered)
-		<-release // a fan-out taking its time
-	})
-	defer func() {
-		select {
-		case <-release:
-		default:
-			close(release)
-		}
-	}()
+	entered, letGo := holdCommitter(t, s) // a fan-out taking its time
 	go s.Append(context.Background(), pub("c", 1), "k")
 	<-entered
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	res, err := s.Append(ctx, pub("c", 1), "k")
 	if err == nil {
-		close(release)
+		letGo()
 		t.Fatalf("the duplicate was answered (%+v) while the watcher had not yet been told of offset %d", res, res.Offset)
 	}
 }

@@ -123,3 +123,22 @@ func mapsEqual(a, b map[string]service.Position) bool {
 	}
 	return true
 }
+
+// holdCommitter makes s's watcher hold the committer at the first change
+// it is told of, as a slow fan-out would, until letGo is called; the
+// test's end calls it too, before openStore's Close, so that a failing
+// test does not leave Close waiting. entered is closed once the committer
+// is held.
+func holdCommitter(t *testing.T, s *Store) (entered <-chan struct{}, letGo func()) {
+	in, release := make(chan struct{}), make(chan struct{})
+	var held, released sync.Once
+	letGo = func() { released.Do(func() { close(release) }) }
+	t.Cleanup(letGo)
+	s.Watch(func(string, service.Position, *service.Publication) {
+		held.Do(func() {
+			close(in)
+			<-release
+		})
+	})
+	return in, letGo
+}
