@@ -132,11 +132,10 @@ func (h *Hub) Subscribe(ctx context.Context, c Caller, channel string, since *Po
 		return s, nil
 	}
 	s.Publications = pubs
-	// The history is whole when it runs from just after since up to pos
-	// with one publication per offset.
-	s.Recovered = len(pubs) > 0 &&
-		pubs[0].Offset == since.Offset+1 && pubs[len(pubs)-1].Offset == pos.Offset &&
-		uint64(len(pubs)) == pos.Offset-since.Offset
+	// The history is whole when it holds one publication per offset from
+	// just after since up to pos: the engine returns rising offsets in
+	// that range only, so counting them says it.
+	s.Recovered = uint64(len(pubs)) == pos.Offset-since.Offset
 	return s, nil
 }
 
@@ -173,9 +172,9 @@ func (h *Hub) History(ctx context.Context, c Caller, req HistoryRequest) (Histor
 		if req.Reverse {
 			q.Before = req.Since.Offset
 			if q.Before == 0 {
-				// Nothing comes before offset 0; without this, 0 would
-				// mean no bound.
-				return h.emptyHistory(ctx, req.Channel, req.Since)
+				// Nothing comes before offset 0, and Before 0 would mean
+				// no bound: read only the position.
+				q.Limit = 0
 			}
 		} else {
 			q.After = req.Since.Offset
@@ -192,17 +191,6 @@ func (h *Hub) History(ctx context.Context, c Caller, req HistoryRequest) (Histor
 		hist.Publications = []Publication{}
 	}
 	return hist, nil
-}
-
-func (h *Hub) emptyHistory(ctx context.Context, channel string, since *Position) (History, error) {
-	hist, err := h.engine.History(ctx, channel, HistoryQuery{Limit: 0})
-	if err != nil {
-		return History{}, err
-	}
-	if err := sameEpoch(since, hist.Position); err != nil {
-		return History{}, err
-	}
-	return History{Publications: []Publication{}, Position: hist.Position}, nil
 }
 
 func sameEpoch(since *Position, pos Position) error {
