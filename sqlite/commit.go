@@ -48,7 +48,9 @@ func (s *Store) Append(ctx context.Context, p service.Publication, key string) (
 	// Times never go down along a channel's offsets, so that trimming by
 	// age takes the oldest offsets and leaves no holes, even when two
 	// publishers' clocks were read in one order and their offsets given
-	// in the other.
+	// in the other. Times are kept to the microsecond, so the publication
+	// fanned out now carries the time that history will show.
+	p.Time = p.Time.Truncate(time.Microsecond)
 	if p.Time.Before(ch.lastTime) {
 		p.Time = ch.lastTime
 	}

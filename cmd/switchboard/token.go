@@ -10,33 +10,39 @@ import (
 	"github.com/switchboard/switchboard/service"
 )
 
+type tokenOpts struct {
+	sub, secret, dataDir string
+	publish, subscribe   listFlag
+	admin                bool
+	ttl                  time.Duration
+}
+
+func tokenFlags(o *tokenOpts, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.sub, "sub", "", "the user the token is for (required)")
+	fs.Var(&o.publish, "publish", "channel pattern the user may publish to; repeat or separate with commas")
+	fs.Var(&o.subscribe, "subscribe", "channel pattern the user may subscribe to; repeat or separate with commas")
+	fs.BoolVar(&o.admin, "admin", false, "let the user do everything")
+	fs.DurationVar(&o.ttl, "ttl", 24*time.Hour, "how long the token is valid; 0 for a token that never expires")
+	fs.StringVar(&o.secret, "token-secret", "", "HS256 secret (default: the data directory's)")
+	fs.StringVar(&o.dataDir, "data", "switchboard-data", "data directory holding the generated secret")
+	withEnvHelp(fs)
+	return fs
+}
+
 func token(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
 		return usagef("usage: switchboard token create --sub USER [--publish PATTERN]... [--subscribe PATTERN]... [--admin] [--ttl DURATION]")
 	}
-	var (
-		sub, secret, dataDir string
-		publish, subscribe   listFlag
-		admin                bool
-		ttl                  time.Duration
-	)
-	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&sub, "sub", "", "the user the token is for (required)")
-	fs.Var(&publish, "publish", "channel pattern the user may publish to; repeat or separate with commas")
-	fs.Var(&subscribe, "subscribe", "channel pattern the user may subscribe to; repeat or separate with commas")
-	fs.BoolVar(&admin, "admin", false, "let the user do everything")
-	fs.DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid; 0 for a token that never expires")
-	fs.StringVar(&secret, "token-secret", "", "HS256 secret (default: the data directory's)")
-	fs.StringVar(&dataDir, "data", "switchboard-data", "data directory holding the generated secret")
-	withEnvHelp(fs)
-	if err := parseFlags(fs, args[1:]); err != nil {
+	var o tokenOpts
+	if err := parseFlags(tokenFlags(&o, stderr), args[1:]); err != nil {
 		return err
 	}
-	if sub == "" {
+	if o.sub == "" {
 		return usagef("token create: --sub is required")
 	}
-	key, _, err := tokenSecret(secret, dataDir)
+	key, _, err := tokenSecret(o.secret, o.dataDir)
 	if err != nil {
 		return err
 	}
@@ -44,7 +50,7 @@ func token(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tok, err := a.Issue(sub, service.Permissions{Publish: publish, Subscribe: subscribe, Admin: admin}, ttl)
+	tok, err := a.Issue(o.sub, service.Permissions{Publish: o.publish, Subscribe: o.subscribe, Admin: o.admin}, o.ttl)
 	if err != nil {
 		return usageError{err}
 	}

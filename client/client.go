@@ -1,0 +1,307 @@
+// Package client is a Go client for a Switchboard server.
+//
+// A Client makes one-shot calls over HTTP POST, and keeps a WebSocket for
+// subscriptions, and for the methods that need one. Subscriptions survive
+// dropped connections and server restarts: the client reconnects with
+// backoff and recovers what was published meanwhile from the channel's
+// history, so that a Subscription yields every publication once, in
+// offset order, or says which ones were lost.
+//
+//	c, err := client.New("ws://127.0.0.1:8080/rpc", client.Options{Token: token})
+//	...
+//	defer c.Close()
+//	sub, err := c.Subscribe(ctx, "chat.lobby", nil)
+//	...
+//	for {
+//		p, err := sub.Next(ctx)
+//		var lost *client.LostError
+//		switch {
+//		case errors.As(err, &lost):
+//			log.Print(lost) // and reload what the missing publications held
+//			continue
+//		case err != nil:
+//			return err
+//		}
+//		fmt.Printf("%d: %s\n", p.Offset, p.Data)
+//	}
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Options configure a Client. The zero value works against a server that
+// lets anonymous callers in.
+type Options struct {
+	// Token is the access token, sent as "Authorization: Bearer Token".
+	Token string
+	// HTTPClient makes the HTTP calls and the WebSocket handshakes; nil
+	// means http.DefaultClient.
+	HTTPClient *http.Client
+	// Logger hears about reconnections; nil discards.
+	Logger *slog.Logger
+	// MinBackoff and MaxBackoff bound the wait between reconnection
+	// attempts, which doubles from one to the other. Defaults: 250ms and
+	// 10s.
+	MinBackoff, MaxBackoff time.Duration
+	// Buffer is how many publications a Subscription holds for its reader
+	// (default 1024). A reader that falls further behind loses nothing:
+	// the subscription stops taking live publications and, once the reader
+	// has caught up, recovers the rest from the channel's history.
+	Buffer int
+}
+
+// pingInterval is how often the client pings the server to find a dead
+// connection: a server that vanished without closing the TCP connection
+// is otherwise noticed only when the OS gives up on it.
+const (
+	pingInterval = 20 * time.Second
+	pingTimeout  = 10 * time.Second
+	writeTimeout = 10 * time.Second
+	// readLimit is the largest message accepted from the server: a history
+	// page or a recovery holds up to 4 MiB of data, plus its framing.
+	readLimit = 32 << 20
+)
+
+// Client is a connection to a Switchboard server. Its methods may be
+// called from several goroutines.
+type Client struct {
+	ep   endpoint
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	subs    map[string]*Subscription
+	sock    *socket // the subscriptions' socket, nil while there is none
+	started bool    // the supervisor goroutine runs
+	closed  bool
+	wake    chan struct{} // cap 1: the supervisor has work
+	stop    context.CancelFunc
+	ctx     context.Context // the supervisor's
+	done    chan struct{}   // closed when the supervisor has ended
+}
+
+// New returns a client of the server at rawURL: ws://, wss://, http:// or
+// https://, with or without the /rpc path, or "" for DefaultURL. It
+// connects on first use.
+func New(rawURL string, opts Options) (*Client, error) {
+	ep, err := parseEndpoint(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = http.DefaultClient
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 250 * time.Millisecond
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(10*time.Second, opts.MinBackoff)
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = 1024
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	return &Client{
+		ep: ep, opts: opts, log: log,
+		subs: map[string]*Subscription{},
+		wake: make(chan struct{}, 1),
+		ctx:  ctx, stop: stop,
+		done: make(chan struct{}),
+	}, nil
+}
+
+// Close ends every subscription and closes the connection.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	started := c.started
+	subs := c.subs
+	c.subs = map[string]*Subscription{}
+	c.mu.Unlock()
+
+	c.stop()
+	if started {
+		<-c.done
+	}
+	for _, s := range subs {
+		s.end(ErrClosed)
+	}
+	return nil
+}
+
+// Call calls method with params (nil for none; an object or array
+// otherwise) and decodes its result into result, unless result is nil.
+// It goes over HTTP, or over the WebSocket for a method that needs one.
+// A JSON-RPC error comes back as an *Error; a failure to reach the
+// server, or a refused token, as a *ConnectionError.
+func (c *Client) Call(ctx context.Context, method string, params, result any) error {
+	err := c.callHTTP(ctx, method, params, result)
+	if isCode(err, codeSocketRequired) {
+		return c.callSocket(ctx, method, params, result)
+	}
+	return err
+}
+
+// Publish publishes data to channel, returning once the server has it on
+// disk. A non-empty idempotencyKey makes retrying safe: a publication
+// repeating a key the channel has seen recently publishes nothing.
+func (c *Client) Publish(ctx context.Context, channel string, data json.RawMessage, idempotencyKey string) (Published, error) {
+	params := struct {
+		Channel        string          `json:"channel"`
+		Data           json.RawMessage `json:"data"`
+		IdempotencyKey string          `json:"idempotencyKey,omitempty"`
+	}{channel, data, idempotencyKey}
+	var res Published
+	err := c.Call(ctx, "channel.publish", params, &res)
+	return res, err
+}
+
+// History reads a page of channel's history.
+func (c *Client) History(ctx context.Context, channel string, q HistoryQuery) (History, error) {
+	params := struct {
+		Channel string `json:"channel"`
+		HistoryQuery
+	}{channel, q}
+	var res History
+	err := c.Call(ctx, "channel.history", params, &res)
+	return res, err
+}
+
+// Latest returns channel's latest position: its last offset and epoch.
+func (c *Client) Latest(ctx context.Context, channel string) (Position, error) {
+	h, err := c.History(ctx, channel, HistoryQuery{Limit: 1, Reverse: true})
+	return Position{Offset: h.Offset, Epoch: h.Epoch}, err
+}
+
+// Presence lists channel's subscribers.
+func (c *Client) Presence(ctx context.Context, channel string) (Presence, error) {
+	var res Presence
+	err := c.Call(ctx, "channel.presence", struct {
+		Channel string `json:"channel"`
+	}{channel}, &res)
+	return res, err
+}
+
+// Methods lists the server's methods, from its OpenRPC document.
+func (c *Client) Methods(ctx context.Context) ([]Method, error) {
+	var doc struct {
+		Methods []Method `json:"methods"`
+	}
+	err := c.Call(ctx, "rpc.discover", nil, &doc)
+	return doc.Methods, err
+}
+
+// callHTTP makes one call as an HTTP POST.
+func (c *Client) callHTTP(ctx context.Context, method string, params, result any) error {
+	req := struct {
+		JSONRPC string `json:"jsonrpc"`
+		ID      int    `json:"id"`
+		Method  string `json:"method"`
+		Params  any    `json:"params,omitempty"`
+	}{"2.0", 1, method, params}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("%s: encoding params: %w", method, err)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.ep.http, bytes.NewReader(body))
+	if err != nil {
+		return &ConnectionError{URL: c.ep.http, Err: err}
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	c.authorize(hreq.Header)
+	resp, err := c.opts.HTTPClient.Do(hreq)
+	if err != nil {
+		var uerr *url.Error // says the URL again
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return &ConnectionError{URL: c.ep.http, Err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, readLimit))
+	if err != nil {
+		return &ConnectionError{URL: c.ep.http, Err: fmt.Errorf("reading the reply: %w", err)}
+	}
+	if err := httpStatusError(resp, b); err != nil {
+		return &ConnectionError{URL: c.ep.http, Err: err}
+	}
+	var reply struct {
+		Result json.RawMessage `json:"result"`
+		Error  *Error          `json:"error"`
+	}
+	if err := json.Unmarshal(b, &reply); err != nil {
+		return &ConnectionError{URL: c.ep.http, Err: fmt.Errorf("the reply is not JSON-RPC: %w", err)}
+	}
+	if reply.Error != nil {
+		return reply.Error
+	}
+	if result == nil {
+		return nil
+	}
+	if err := json.Unmarshal(reply.Result, result); err != nil {
+		return fmt.Errorf("%s: decoding the result: %w", method, err)
+	}
+	return nil
+}
+
+// httpStatusError turns a refused request into an error, using the
+// server's {"error":{"message"}} body when there is one.
+func httpStatusError(resp *http.Response, body []byte) error {
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	msg := resp.Status
+	if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
+		msg = e.Error.Message
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return fmt.Errorf("%w: %s", ErrUnauthorized, msg)
+	}
+	return fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)
+}
+
+func (c *Client) authorize(h http.Header) {
+	if c.opts.Token != "" {
+		h.Set("Authorization", "Bearer "+c.opts.Token)
+	}
+}
+
+// callSocket makes a call over the subscriptions' socket when there is
+// one, or else over a socket of its own.
+func (c *Client) callSocket(ctx context.Context, method string, params, result any) error {
+	c.mu.Lock()
+	s := c.sock
+	c.mu.Unlock()
+	if s == nil {
+		var err error
+		if s, err = c.dial(ctx); err != nil {
+			return err
+		}
+		defer s.close()
+	}
+	return s.call(ctx, method, params, result)
+}

@@ -1,0 +1,86 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// Error is a JSON-RPC error the server answered with. The README lists
+// the codes.
+type Error struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (%d)", e.Message, e.Code) }
+
+// Codes the client acts on itself.
+const (
+	codeSocketRequired = -32010 // retry the call over a WebSocket
+	codeNotFound       = -32004 // unsubscribing what is no longer subscribed
+	codeUnavailable    = -32013 // the server is going away: reconnect
+)
+
+func fromRPC(err error) error {
+	var e *jsonrpc2.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	out := &Error{Code: int(e.Code), Message: e.Message}
+	if e.Data != nil {
+		out.Data = *e.Data
+	}
+	return out
+}
+
+// isCode reports whether err is a JSON-RPC error with code.
+func isCode(err error, code int) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// ErrUnauthorized is wrapped by a ConnectionError when the server refused
+// the token: HTTP 401, or a WebSocket closed with 4001 because the token
+// expired.
+var ErrUnauthorized = errors.New("the server refused the token")
+
+// ErrClosed is returned by calls on a closed Client, and by Next on a
+// Subscription that was closed.
+var ErrClosed = errors.New("client closed")
+
+// ConnectionError reports that the server could not be reached, that the
+// connection failed, or that the server refused the token.
+type ConnectionError struct {
+	URL string
+	Err error
+}
+
+func (e *ConnectionError) Error() string { return fmt.Sprintf("%s: %v", e.URL, e.Err) }
+func (e *ConnectionError) Unwrap() error { return e.Err }
+
+// LostError reports that publications were lost to a subscription: the
+// history no longer reached back to where the subscription left off, or
+// the channel's history was removed or lost (its epoch changed). Next
+// returns it in place of the missing publications; it is not fatal, and
+// the publications after it follow.
+type LostError struct {
+	Channel string
+	// After is the last position the subscription had.
+	After Position
+	// Resumed is where it goes on from: the next publication's offset is
+	// Resumed.Offset+1.
+	Resumed Position
+}
+
+func (e *LostError) Error() string {
+	if e.After.Epoch != e.Resumed.Epoch {
+		return fmt.Sprintf("%s: publications lost: the channel's history was removed or lost (epoch %q, now %q); going on from offset %d",
+			e.Channel, e.After.Epoch, e.Resumed.Epoch, e.Resumed.Offset)
+	}
+	return fmt.Sprintf("%s: publications %d to %d were lost: the history no longer holds them",
+		e.Channel, e.After.Offset+1, e.Resumed.Offset)
+}

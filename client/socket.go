@@ -1,0 +1,154 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/coder/websocket"
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// statusTokenExpired is the close code the server sends when the
+// connection's token expires.
+const statusTokenExpired = 4001
+
+// socket is one WebSocket to the server, carrying JSON-RPC both ways.
+type socket struct {
+	url    string
+	ws     *websocket.Conn
+	rpc    *jsonrpc2.Conn
+	stream *wsStream
+}
+
+// dial opens a socket. Notifications go to c's subscriptions.
+func (c *Client) dial(ctx context.Context) (*socket, error) {
+	h := http.Header{}
+	c.authorize(h)
+	ws, resp, err := websocket.Dial(ctx, c.ep.ws, &websocket.DialOptions{
+		HTTPClient: c.opts.HTTPClient,
+		HTTPHeader: h,
+	})
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			var body []byte
+			if resp.Body != nil {
+				// websocket.Dial keeps at most 1 KiB of a refusal's body.
+				body, _ = io.ReadAll(resp.Body)
+			}
+			if serr := httpStatusError(resp, body); serr != nil {
+				err = serr
+			}
+		}
+		return nil, &ConnectionError{URL: c.ep.ws, Err: err}
+	}
+	ws.SetReadLimit(readLimit)
+	s := &socket{url: c.ep.ws, ws: ws, stream: &wsStream{ws: ws}}
+	s.rpc = jsonrpc2.NewConn(context.Background(), s.stream,
+		notificationHandler(func(method string, params json.RawMessage) { c.notified(s, method, params) }),
+		jsonrpc2.SetLogger(discardLogger{}))
+	return s, nil
+}
+
+// notificationHandler is a jsonrpc2.Handler that passes notifications on.
+// It runs on jsonrpc2's read loop, so it must not block.
+type notificationHandler func(method string, params json.RawMessage)
+
+func (h notificationHandler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
+	if !req.Notif {
+		conn.ReplyWithError(ctx, req.ID, &jsonrpc2.Error{Code: jsonrpc2.CodeMethodNotFound, Message: "the client serves no methods"})
+		return
+	}
+	if req.Params != nil {
+		h(req.Method, *req.Params)
+	}
+}
+
+// call makes a call on the socket.
+func (s *socket) call(ctx context.Context, method string, params, result any) error {
+	err := s.rpc.Call(ctx, method, params, result)
+	if errors.Is(err, jsonrpc2.ErrClosed) {
+		return &ConnectionError{URL: s.url, Err: s.err()}
+	}
+	return fromRPC(err)
+}
+
+// closed is closed when the socket is.
+func (s *socket) closed() <-chan struct{} { return s.rpc.DisconnectNotify() }
+
+// err says why the socket closed: a ConnectionError, wrapping
+// ErrUnauthorized when the server closed it because the token expired.
+func (s *socket) err() error {
+	err := s.stream.readErr()
+	if err == nil {
+		err = errors.New("connection closed")
+	}
+	if websocket.CloseStatus(err) == statusTokenExpired {
+		err = fmt.Errorf("%w: %v", ErrUnauthorized, err)
+	}
+	return &ConnectionError{URL: s.url, Err: err}
+}
+
+func (s *socket) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	return s.ws.Ping(ctx)
+}
+
+func (s *socket) close() {
+	s.ws.Close(websocket.StatusNormalClosure, "")
+	s.rpc.Close()
+}
+
+// wsStream is a jsonrpc2.ObjectStream of one JSON value per text frame.
+type wsStream struct {
+	ws *websocket.Conn
+
+	mu  sync.Mutex
+	err error // the first read error
+}
+
+func (w *wsStream) WriteObject(obj any) error {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	// jsonrpc2's send path takes no context; a write that cannot finish in
+	// time closes the connection, which the supervisor then replaces.
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	return w.ws.Write(ctx, websocket.MessageText, b)
+}
+
+func (w *wsStream) ReadObject(v any) error {
+	_, b, err := w.ws.Read(context.Background())
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+	}
+	return err
+}
+
+func (w *wsStream) Close() error { return w.ws.CloseNow() }
+
+func (w *wsStream) readErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// discardLogger silences jsonrpc2's own logging: a closed connection is
+// reported through the client's errors instead.
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}

@@ -1,0 +1,314 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Subscription is a client's subscription to one channel. Next yields its
+// publications once each, in offset order, across reconnections.
+//
+// The subscription keeps the position of the last publication it queued.
+// It takes a publication only when its offset is the next one: an older
+// one is a repeat and is dropped; a newer one, or one that finds the
+// reader's buffer full, means a gap, and the subscription stops taking
+// live publications until its reader has caught up, then subscribes again
+// from its position, which recovers the gap from the channel's history.
+// The same happens after a reconnection. Only what the history no longer
+// holds is lost, and Next says so with a *LostError.
+type Subscription struct {
+	c       *Client
+	channel string
+	items   chan item     // the reader's buffer
+	first   chan error    // cap 1: the outcome of the first subscribe
+	done    chan struct{} // closed when the subscription ends
+
+	mu       sync.Mutex
+	state    subState
+	sock     *socket // the socket a subscribe was made on
+	have     bool    // pos is meaningful
+	pos      Position
+	pending  []Publication // live publications that came before the subscribe reply was handled
+	overflow bool          // pending had no more room
+	broken   bool          // a gap: resubscribe once the reader has caught up
+	answered bool          // first has been sent to
+	err      error         // why it ended
+}
+
+type subState int
+
+const (
+	stateIdle        subState = iota // to be subscribed on the next socket
+	stateSubscribing                 // a channel.subscribe call is out
+	stateLive                        // subscribed on sock
+	stateEnded
+)
+
+// item is what Next returns: a publication, or news of lost ones.
+type item struct {
+	pub  Publication
+	lost *LostError
+}
+
+// Subscribe subscribes to channel, from since when it is not nil (and
+// recovers what was published after it), or else from now. It returns
+// once the server has answered, with the server's *Error if it refused,
+// or a *ConnectionError if it could not be reached. Afterwards the
+// subscription survives lost connections. A client has at most one
+// subscription per channel.
+func (c *Client) Subscribe(ctx context.Context, channel string, since *Position) (*Subscription, error) {
+	s := &Subscription{
+		c: c, channel: channel,
+		items: make(chan item, c.opts.Buffer),
+		first: make(chan error, 1),
+		done:  make(chan struct{}),
+	}
+	if since != nil {
+		s.have, s.pos = true, *since
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if _, ok := c.subs[channel]; ok {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("already subscribed to %q", channel)
+	}
+	c.subs[channel] = s
+	if !c.started {
+		c.started = true
+		go c.supervise()
+	}
+	c.mu.Unlock()
+	c.kick()
+
+	select {
+	case err := <-s.first:
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case <-ctx.Done():
+		s.Close()
+		return nil, ctx.Err()
+	}
+}
+
+// Channel is the channel subscribed to.
+func (s *Subscription) Channel() string { return s.channel }
+
+// Next returns the next publication. After lost publications, it returns
+// a *LostError once, and then goes on with the publications after them.
+// Any other error ends the subscription: ErrClosed after Close, a
+// *ConnectionError wrapping ErrUnauthorized when the server refused the
+// token, or the server's *Error if it refused to subscribe again.
+func (s *Subscription) Next(ctx context.Context) (Publication, error) {
+	select {
+	case it := <-s.items:
+		return s.deliver(it)
+	default:
+	}
+	select {
+	case it := <-s.items:
+		return s.deliver(it)
+	case <-s.done:
+		// What was queued before the end is still whole.
+		select {
+		case it := <-s.items:
+			return s.deliver(it)
+		default:
+		}
+		return Publication{}, s.err
+	case <-ctx.Done():
+		return Publication{}, ctx.Err()
+	}
+}
+
+func (s *Subscription) deliver(it item) (Publication, error) {
+	s.mu.Lock()
+	caughtUp := s.broken && len(s.items) == 0
+	s.mu.Unlock()
+	if caughtUp {
+		s.c.kick()
+	}
+	if it.lost != nil {
+		return Publication{}, it.lost
+	}
+	return it.pub, nil
+}
+
+// Close ends the subscription.
+func (s *Subscription) Close() error {
+	sock, live := s.c.endSubscription(s, ErrClosed)
+	if live {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		sock.call(ctx, "channel.unsubscribe", channelParams{s.channel}, nil)
+	}
+	return nil
+}
+
+type channelParams struct {
+	Channel string `json:"channel"`
+}
+
+// end ends s with err, reporting the socket it was subscribed on, if any.
+func (s *Subscription) end(err error) (sock *socket, live bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state == stateEnded {
+		return nil, false
+	}
+	live = s.state == stateLive
+	s.state, s.err = stateEnded, err
+	close(s.done)
+	if !s.answered {
+		s.answered = true
+		s.first <- err
+	}
+	return s.sock, live
+}
+
+// offer takes a live publication that arrived on sock.
+func (s *Subscription) offer(sock *socket, p Publication) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sock != sock {
+		return
+	}
+	switch s.state {
+	case stateSubscribing:
+		if len(s.pending) < cap(s.items) {
+			s.pending = append(s.pending, p)
+		} else {
+			s.overflow = true
+		}
+	case stateLive:
+		s.accept(p)
+	}
+}
+
+// accept queues p if it is the next publication. s.mu is held.
+func (s *Subscription) accept(p Publication) {
+	switch {
+	case s.broken || p.Offset <= s.pos.Offset:
+	case p.Offset != s.pos.Offset+1 || len(s.items) == cap(s.items):
+		s.breakOff()
+	default:
+		s.items <- item{pub: p}
+		s.pos.Offset = p.Offset
+	}
+}
+
+// breakOff stops taking live publications until s is subscribed again.
+// s.mu is held.
+func (s *Subscription) breakOff() {
+	s.broken = true
+	if len(s.items) == 0 {
+		s.c.kick()
+	}
+}
+
+// unsubscribed is the server ending the subscription on sock.
+func (s *Subscription) unsubscribed(sock *socket) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sock == sock && s.state == stateLive {
+		s.breakOff()
+	}
+}
+
+// starting reports whether s is due a channel.subscribe on sock, and
+// if so marks it as under way, returning the position to recover from
+// and whether s must first be unsubscribed there.
+func (s *Subscription) starting(sock *socket) (due bool, since *Position, resubscribe bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.state == stateIdle:
+	case s.state == stateLive && s.sock == sock && s.broken:
+		resubscribe = true
+	default:
+		return false, nil, false
+	}
+	if s.broken && len(s.items) > 0 {
+		return false, nil, false // wait for the reader to catch up
+	}
+	if s.have {
+		p := s.pos
+		since = &p
+	}
+	s.state, s.sock = stateSubscribing, sock
+	s.pending, s.overflow, s.broken = nil, false, false
+	return true, since, resubscribe
+}
+
+// detach is s losing its socket: it is to be subscribed again on the next.
+func (s *Subscription) detach() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateEnded {
+		s.state, s.sock, s.pending = stateIdle, nil, nil
+	}
+}
+
+// subscribed applies the answer to a channel.subscribe made from since.
+// It reports false when s ended meanwhile.
+func (s *Subscription) subscribed(since *Position, res subscribed) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != stateSubscribing {
+		return false
+	}
+	s.state = stateLive
+	if !s.answered {
+		s.answered = true
+		s.first <- nil
+	}
+	s.recover(since, res)
+	pending := s.pending
+	s.pending = nil
+	for _, p := range pending {
+		s.accept(p)
+	}
+	if s.overflow {
+		s.breakOff()
+	}
+	return true
+}
+
+// recover takes what a subscribe reply recovered. s.mu is held.
+func (s *Subscription) recover(since *Position, res subscribed) {
+	now := Position{Offset: res.Offset, Epoch: res.Epoch}
+	if since == nil {
+		s.have, s.pos = true, now
+		return
+	}
+	pubs := res.Publications
+	// Without everything, the reply may still hold the oldest part of
+	// it (a recovery stops at 1000 publications, or 4 MiB): take that,
+	// and come back for the rest.
+	whole := res.Recovered || res.Epoch == since.Epoch && len(pubs) > 0 && pubs[0].Offset == since.Offset+1
+	if !whole {
+		resumed := now
+		if res.Epoch == since.Epoch && len(pubs) > 0 {
+			resumed.Offset = pubs[0].Offset - 1
+		}
+		if len(s.items) == cap(s.items) {
+			// No room to say so: keep the old position and try again.
+			s.breakOff()
+			return
+		}
+		s.items <- item{lost: &LostError{Channel: s.channel, After: *since, Resumed: resumed}}
+		s.pos = resumed
+	}
+	for _, p := range pubs {
+		s.accept(p)
+	}
+	if !s.broken && s.pos.Offset < res.Offset {
+		s.breakOff()
+	}
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/switchboard/switchboard/client"
+)
+
+// connFlags are the flags of every command that talks to a server.
+type connFlags struct {
+	url, token string
+	pretty     bool
+}
+
+// clientCommand starts the flag set of a command that talks to a server.
+func clientCommand(name string, cf *connFlags, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cf.url, "url", client.DefaultURL, "the server: ws://, wss://, http:// or https://, with or without /rpc (env SWITCHBOARD_URL)")
+	fs.StringVar(&cf.token, "token", "", "access token (env SWITCHBOARD_TOKEN)")
+	fs.BoolVar(&cf.pretty, "pretty", false, "indent the JSON written to stdout")
+	return fs
+}
+
+// connFromEnv says which flags of a client command the environment may
+// set: the connection's, and not per-call choices like --limit.
+func connFromEnv(name string) bool { return name == "url" || name == "token" }
+
+// parseClientArgs parses a client command's arguments, checking that
+// there are between min and max positional ones (max < 0: no limit).
+func parseClientArgs(fs *flag.FlagSet, args []string, min, max int, usage string) ([]string, error) {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: switchboard %s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+	pos, err := parseArgs(fs, args, connFromEnv)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) < min || max >= 0 && len(pos) > max {
+		return nil, usagef("usage: switchboard %s", usage)
+	}
+	return pos, nil
+}
+
+// dial makes the client; human messages about the connection go to
+// stderr.
+func (cf *connFlags) dial(stderr io.Writer) (*client.Client, error) {
+	c, err := client.New(cf.url, client.Options{
+		Token:  cf.token,
+		Logger: slog.New(&lineHandler{w: stderr}),
+	})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return c, nil
+}
+
+// jsonOut writes JSON values to stdout, one per line, indented with
+// --pretty.
+type jsonOut struct {
+	w      io.Writer
+	pretty bool
+}
+
+func (o jsonOut) write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return o.writeRaw(b)
+}
+
+func (o jsonOut) writeRaw(b []byte) error {
+	var buf bytes.Buffer
+	if o.pretty {
+		err := json.Indent(&buf, b, "", "  ")
+		if err != nil {
+			return err
+		}
+	} else if err := json.Compact(&buf, b); err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err := o.w.Write(buf.Bytes())
+	return err
+}
+
+// jsonArg reads a JSON argument: the text itself, or standard input for
+// "-".
+func jsonArg(what, arg string, stdin io.Reader) (json.RawMessage, error) {
+	b := []byte(arg)
+	if arg == "-" {
+		var err error
+		if b, err = io.ReadAll(stdin); err != nil {
+			return nil, fmt.Errorf("reading %s from standard input: %w", what, err)
+		}
+	}
+	b = bytes.TrimSpace(b)
+	if !json.Valid(b) {
+		return nil, usagef("%s is not JSON: %.80q", what, b)
+	}
+	return b, nil
+}
+
+// lineHandler is a slog.Handler for people: "message key=value ...",
+// one line each, without times or levels.
+type lineHandler struct {
+	w     io.Writer
+	attrs []slog.Attr
+}
+
+func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	write := func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	}
+	for _, a := range h.attrs {
+		write(a)
+	}
+	r.Attrs(write)
+	b.WriteByte('\n')
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &lineHandler{w: h.w, attrs: append(h.attrs[:len(h.attrs):len(h.attrs)], as...)}
+}
+
+func (h *lineHandler) WithGroup(string) slog.Handler { return h }
