@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,18 +35,23 @@ func clientCommand(name string, cf *connFlags, stderr io.Writer) *flag.FlagSet {
 func connFromEnv(name string) bool { return name == "url" || name == "token" }
 
 // parseClientArgs parses a client command's arguments, checking that
-// there are between min and max positional ones (max < 0: no limit).
+// there are between min and max positional ones (max < 0: no limit). The
+// flags are listed for -h, and a mistake is told in one line.
 func parseClientArgs(fs *flag.FlagSet, args []string, min, max int, usage string) ([]string, error) {
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: switchboard %s\n\nFlags:\n", usage)
-		fs.PrintDefaults()
-	}
+	stderr := fs.Output()
+	fs.SetOutput(io.Discard)
 	pos, err := parseArgs(fs, args, connFromEnv)
-	if err != nil {
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "Usage: switchboard %s\n\nFlags:\n", usage)
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
 		return nil, err
 	}
-	if len(pos) < min || max >= 0 && len(pos) > max {
-		return nil, usagef("usage: switchboard %s", usage)
+	if err == nil && (len(pos) < min || max >= 0 && len(pos) > max) {
+		err = usagef("usage: switchboard %s", usage)
+	}
+	if err != nil {
+		return nil, usagef("%v (see switchboard %s -h)", err, fs.Name())
 	}
 	return pos, nil
 }

@@ -167,7 +167,7 @@ func zshCompletion() string {
 #   source <(switchboard completion zsh)
 # (after compinit), or save it as _switchboard in a directory of $fpath.
 _switchboard() {
-    local -a cmds flags words
+    local -a cmds flags args
     if (( CURRENT == 2 )); then
         cmds=(
 `)
@@ -188,9 +188,9 @@ _switchboard() {
 		fmt.Fprintf(&b, "    %s)\n        flags=(%s)\n", c.name, strings.Join(flags, " "))
 		switch w := argWords(c, ""); {
 		case c.args == "method":
-			fmt.Fprintf(&b, "        words=(${(f)\"$(switchboard %s methods 2>/dev/null)\"})\n", completeCommand)
+			fmt.Fprintf(&b, "        args=(${(f)\"$(switchboard %s methods 2>/dev/null)\"})\n", completeCommand)
 		case w != "":
-			fmt.Fprintf(&b, "        words=(%s)\n", w)
+			fmt.Fprintf(&b, "        args=(%s)\n", w)
 		}
 		b.WriteString("        ;;\n")
 	}
@@ -198,8 +198,8 @@ _switchboard() {
     esac
     if [[ $PREFIX == -* ]]; then
         _describe 'flag' flags
-    elif (( CURRENT == 3 && ${#words} > 0 )); then
-        compadd -a words
+    elif (( CURRENT == 3 && ${#args} > 0 )); then
+        compadd -a args
     else
         _files
     fi

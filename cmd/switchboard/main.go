@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/switchboard/switchboard/client"
 )
@@ -27,10 +25,6 @@ const (
 	exitUsage   = 2
 	exitConnect = 3 // cannot connect, or the server refused the token
 	exitLost    = 4 // subscribe --strict: publications were lost
-	// exitInterrupted is the shells' 128+SIGINT, for a command stopped by
-	// a signal before it finished; subscribe, which runs until stopped,
-	// exits 0 instead.
-	exitInterrupted = 130
 )
 
 // command is one of the binary's commands.
@@ -117,7 +111,8 @@ Exit codes:
   2  usage error
   3  cannot connect, or the server refused the token
   4  subscribe --strict: publications were lost
-  130  interrupted by SIGINT or SIGTERM before finishing (subscribe exits 0)
+A signal (Ctrl-C) stops a command the usual way; subscribe, which runs until
+stopped, then exits 0.
 `)
 	return b.String()
 }
@@ -143,11 +138,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	for _, c := range commands {
 		if c.name == name {
-			// serve handles its own signals; for the client commands a
-			// signal is the way to stop, and ends them cleanly.
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			return exitCode(c.run(ctx, rest, stdin, stdout, stderr), stderr)
+			// Signals keep their default action (serve and subscribe
+			// catch them to stop cleanly), so that an interrupted command
+			// ends at once, as the shell expects.
+			return exitCode(c.run(context.Background(), rest, stdin, stdout, stderr), stderr)
 		}
 	}
 	fmt.Fprintf(stderr, "switchboard: unknown command %q\n\n%s", name, usage())
@@ -164,9 +158,6 @@ func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.Is(err, context.Canceled):
-		fmt.Fprintln(stderr, "switchboard: interrupted")
-		return exitInterrupted
 	case errors.As(err, &usageErr):
 		fmt.Fprintf(stderr, "switchboard: %v\n", err)
 		return exitUsage

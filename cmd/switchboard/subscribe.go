@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/signal"
 	"sync"
+	"syscall"
 
 	"github.com/switchboard/switchboard/client"
 )
@@ -46,6 +48,10 @@ func subscribeCmd(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	}
 	defer c.Close()
 
+	// A signal is how a subscriber is meant to stop: it ends cleanly,
+	// with exit 0.
+	ctx, stopSignals := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stopSignals()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var subs []*client.Subscription
