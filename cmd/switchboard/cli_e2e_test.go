@@ -5,10 +5,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -65,24 +62,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// runCLI runs the binary to completion with stdin.
-func runCLI(t *testing.T, env []string, stdin string, args ...string) runResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t), args...)
-	cmd.Env = environ(env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exitErr *exec.ExitError
-	if err != nil && (!errors.As(err, &exitErr) || ctx.Err() != nil) {
-		t.Fatalf("switchboard %s: %v\nstderr: %s", strings.Join(args, " "), err, stderr.String())
-	}
-	return runResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
 }
 
 // mustRun runs the binary and fails the test unless it exits 0.
@@ -197,22 +176,6 @@ func publications(t *testing.T, ndjson string) []publicationNote {
 			t.Fatalf("line %q: %v", l, err)
 		}
 		out = append(out, p)
-	}
-	return out
-}
-
-func offsets(pubs []publicationNote) []uint64 {
-	var out []uint64
-	for _, p := range pubs {
-		out = append(out, p.Offset)
-	}
-	return out
-}
-
-func upTo(first, last uint64) []uint64 {
-	var out []uint64
-	for o := first; o <= last; o++ {
-		out = append(out, o)
 	}
 	return out
 }
@@ -359,7 +322,7 @@ func TestCLIExitCodes(t *testing.T) {
 
 	// Without --strict, the loss is said and the subscriber goes on.
 	r := runCLI(t, s.env, "", "subscribe", "news.lost", "--since", "1", "--count", "2")
-	if r.code != 0 || !slices.Equal(offsets(publications(t, r.stdout)), []uint64{4, 5}) || !strings.Contains(r.stderr, "publications 2 to 3 were lost") {
+	if r.code != 0 || !slices.Equal(offsetsOf(publications(t, r.stdout)), []uint64{4, 5}) || !strings.Contains(r.stderr, "publications 2 to 3 were lost") {
 		t.Errorf("subscribe --since 1 without --strict: exit %d, stdout %q, stderr %q; want 4 and 5 after a warning", r.code, r.stdout, r.stderr)
 	}
 }
@@ -443,7 +406,7 @@ func TestCLIStandardInput(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "line 2") {
 		t.Errorf("a line that is not JSON: exit %d, stderr %q; want 2 and line 2 named", r.code, r.stderr)
 	}
-	if got := offsets(publications(t, mustRun(t, s.env, "", "history", "stop"))); !slices.Equal(got, []uint64{1, 2, 3}) {
+	if got := offsetsOf(publications(t, mustRun(t, s.env, "", "history", "stop"))); !slices.Equal(got, []uint64{1, 2, 3}) {
 		t.Errorf("stop's history has offsets %v, want 1 2 (first run) and 3 (the 5 of the second)", got)
 	}
 }
@@ -462,7 +425,7 @@ func TestCLIHistory(t *testing.T) {
 	check := func(want []uint64, args ...string) {
 		t.Helper()
 		pubs := publications(t, mustRun(t, s.env, "", append([]string{"history", "h"}, args...)...))
-		if got := offsets(pubs); !slices.Equal(got, want) {
+		if got := offsetsOf(pubs); !slices.Equal(got, want) {
 			t.Errorf("history %v: %d publications from %v, want %d from %v", args, len(got), first(got), len(want), first(want))
 		}
 		for _, p := range pubs {
@@ -471,12 +434,12 @@ func TestCLIHistory(t *testing.T) {
 			}
 		}
 	}
-	check(upTo(1001, 1100))                  // the default: the latest 100
-	check(upTo(1096, 1100), "--limit", "5")  // the latest 5, oldest first
-	check(upTo(51, 1100), "--limit", "1050") // more than a page
-	check(upTo(11, 13), "--since", "10", "--limit", "3")
-	check(upTo(1, n), "--limit", "0") // everything
-	check(upTo(1091, 1100), "--since", "1090", "--limit", "0")
+	check(seq(1001, 1100))                  // the default: the latest 100
+	check(seq(1096, 1100), "--limit", "5")  // the latest 5, oldest first
+	check(seq(51, 1100), "--limit", "1050") // more than a page
+	check(seq(11, 13), "--since", "10", "--limit", "3")
+	check(seq(1, n), "--limit", "0") // everything
+	check(seq(1091, 1100), "--since", "1090", "--limit", "0")
 	check(nil, "--since", "1100")
 }
 
@@ -515,7 +478,7 @@ func TestCLISubscriberSurvivesRestarts(t *testing.T) {
 			}
 			got = append(got, p.Offset)
 		}
-		if !slices.Equal(got, upTo(1, upto)) {
+		if !slices.Equal(got, seq(1, upto)) {
 			t.Fatalf("the subscriber printed offsets %v, want 1 to %d once each", got, upto)
 		}
 	}

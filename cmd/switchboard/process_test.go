@@ -86,10 +86,17 @@ type runResult struct {
 // runBinary runs the binary to completion with args.
 func runBinary(t *testing.T, env []string, args ...string) runResult {
 	t.Helper()
+	return runCLI(t, env, "", args...)
+}
+
+// runCLI runs the binary to completion with args and stdin.
+func runCLI(t *testing.T, env []string, stdin string, args ...string) runResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary(t), args...)
 	cmd.Env = environ(env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
