@@ -107,6 +107,13 @@ func (s *Subscription) Channel() string { return s.channel }
 // token, or the server's *Error if it refused to subscribe again.
 func (s *Subscription) Next(ctx context.Context) (Publication, error) {
 	select {
+	case <-s.done:
+		if s.err == ErrClosed {
+			return Publication{}, ErrClosed // as asked: nothing more
+		}
+	default:
+	}
+	select {
 	case it := <-s.items:
 		return s.deliver(it)
 	default:
