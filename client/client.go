@@ -82,8 +82,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	subs    map[string]*Subscription
-	sock    *socket // the subscriptions' socket, nil while there is none
-	started bool    // the supervisor goroutine runs
+	started bool // the supervisor goroutine runs
 	closed  bool
 	wake    chan struct{} // cap 1: the supervisor has work
 	stop    context.CancelFunc
@@ -154,6 +153,12 @@ func (c *Client) Close() error {
 // A JSON-RPC error comes back as an *Error; a failure to reach the
 // server, or a refused token, as a *ConnectionError.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
 	err := c.callHTTP(ctx, method, params, result)
 	if isCode(err, codeSocketRequired) {
 		return c.callSocket(ctx, method, params, result)
@@ -290,18 +295,14 @@ func (c *Client) authorize(h http.Header) {
 	}
 }
 
-// callSocket makes a call over the subscriptions' socket when there is
-// one, or else over a socket of its own.
+// callSocket makes a call over a socket of its own, not the
+// subscriptions': a channel.subscribe or channel.unsubscribe made through
+// Call must not touch the subscriptions the client keeps.
 func (c *Client) callSocket(ctx context.Context, method string, params, result any) error {
-	c.mu.Lock()
-	s := c.sock
-	c.mu.Unlock()
-	if s == nil {
-		var err error
-		if s, err = c.dial(ctx); err != nil {
-			return err
-		}
-		defer s.close()
+	s, err := c.dial(ctx)
+	if err != nil {
+		return err
 	}
+	defer s.close()
 	return s.call(ctx, method, params, result)
 }

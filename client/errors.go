@@ -78,8 +78,12 @@ type LostError struct {
 
 func (e *LostError) Error() string {
 	if e.After.Epoch != e.Resumed.Epoch {
-		return fmt.Sprintf("%s: publications lost: the channel's history was removed or lost (epoch %q, now %q); going on from offset %d",
-			e.Channel, e.After.Epoch, e.Resumed.Epoch, e.Resumed.Offset)
+		return fmt.Sprintf("%s: publications lost: the channel's history was removed or lost (epoch %q, now %q); going on from what the new history holds",
+			e.Channel, e.After.Epoch, e.Resumed.Epoch)
+	}
+	if e.Resumed.Offset < e.After.Offset {
+		return fmt.Sprintf("%s: the channel's history went back from offset %d to %d (restored from an older copy?); going on from there",
+			e.Channel, e.After.Offset, e.Resumed.Offset)
 	}
 	return fmt.Sprintf("%s: publications %d to %d were lost: the history no longer holds them",
 		e.Channel, e.After.Offset+1, e.Resumed.Offset)

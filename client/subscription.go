@@ -301,7 +301,12 @@ func (s *Subscription) recover(since *Position, res subscribed) {
 	whole := res.Recovered || res.Epoch == since.Epoch && len(pubs) > 0 && pubs[0].Offset == since.Offset+1
 	if !whole {
 		resumed := now
-		if res.Epoch == since.Epoch && len(pubs) > 0 {
+		switch {
+		case res.Epoch != since.Epoch:
+			// Another history: all of it is new to the reader, and what
+			// is still kept comes with the next subscribe.
+			resumed.Offset = 0
+		case len(pubs) > 0:
 			resumed.Offset = pubs[0].Offset - 1
 		}
 		if len(s.items) == cap(s.items) {

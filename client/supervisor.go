@@ -26,11 +26,12 @@ func (c *Client) supervise() {
 			if retrying {
 				c.log.Info("switchboard: reconnected", "url", sock.url)
 			}
-			c.setSocket(sock)
 			var good bool
 			good, err = c.serve(sock)
-			c.setSocket(nil)
 			sock.close()
+			for _, s := range c.snapshot() {
+				s.detach()
+			}
 			if good {
 				backoff = c.opts.MinBackoff
 			}
@@ -186,17 +187,6 @@ func (c *Client) waitForSubscriptions() bool {
 		case <-c.wake:
 		case <-c.ctx.Done():
 			return false
-		}
-	}
-}
-
-func (c *Client) setSocket(sock *socket) {
-	c.mu.Lock()
-	c.sock = sock
-	c.mu.Unlock()
-	if sock == nil {
-		for _, s := range c.snapshot() {
-			s.detach()
 		}
 	}
 }
