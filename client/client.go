@@ -1,7 +1,8 @@
 // Package client is a Go client for a Switchboard server.
 //
-// A Client makes one-shot calls over HTTP POST, and keeps a WebSocket for
-// subscriptions, and for the methods that need one. Subscriptions survive
+// A Client makes one-shot calls over HTTP POST (or, for the methods that
+// need one, over a WebSocket of their own), and keeps one WebSocket for
+// its subscriptions. Subscriptions survive
 // dropped connections and server restarts: the client reconnects with
 // backoff and recovers what was published meanwhile from the channel's
 // history, so that a Subscription yields every publication once, in
@@ -51,20 +52,25 @@ type Options struct {
 	// Logger hears about reconnections; nil discards.
 	Logger *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait between reconnection
-	// attempts, which doubles from one to the other. Defaults: 250ms and
-	// 10s.
+	// attempts, which doubles from one to the other, with jitter.
+	// Defaults: 250ms and 10s.
 	MinBackoff, MaxBackoff time.Duration
 	// Buffer is how many publications a Subscription holds for its reader
-	// (default 1024). A reader that falls further behind loses nothing:
-	// the subscription stops taking live publications and, once the reader
-	// has caught up, recovers the rest from the channel's history.
+	// (default 1024). A reader that falls further behind stops the
+	// subscription taking live publications; once the reader has caught
+	// up, it recovers the rest from the channel's history. Only what the
+	// history no longer holds by then is lost.
 	Buffer int
+	// Timeout bounds each call, and each attempt to connect (default
+	// 30s), besides the contexts given.
+	Timeout time.Duration
 }
 
 // pingInterval is how often the client pings the server to find a dead
 // connection: a server that vanished without closing the TCP connection
 // is otherwise noticed only when the OS gives up on it.
 const (
+	closeTimeout = time.Second // for the closing handshake
 	pingInterval = 20 * time.Second
 	pingTimeout  = 10 * time.Second
 	writeTimeout = 10 * time.Second
@@ -104,8 +110,12 @@ func New(rawURL string, opts Options) (*Client, error) {
 	if opts.MinBackoff <= 0 {
 		opts.MinBackoff = 250 * time.Millisecond
 	}
-	if opts.MaxBackoff < opts.MinBackoff {
-		opts.MaxBackoff = max(10*time.Second, opts.MinBackoff)
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 10 * time.Second
+	}
+	opts.MaxBackoff = max(opts.MaxBackoff, opts.MinBackoff)
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
 	}
 	if opts.Buffer <= 0 {
 		opts.Buffer = 1024
@@ -149,9 +159,10 @@ func (c *Client) Close() error {
 
 // Call calls method with params (nil for none; an object or array
 // otherwise) and decodes its result into result, unless result is nil.
-// It goes over HTTP, or over the WebSocket for a method that needs one.
-// A JSON-RPC error comes back as an *Error; a failure to reach the
-// server, or a refused token, as a *ConnectionError.
+// It goes over HTTP; a method that answers there that it needs a
+// WebSocket (-32010) is called again over a socket of its own. A JSON-RPC
+// error comes back as an *Error; a failure to reach the server, or a
+// refused token, as a *ConnectionError.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
 	c.mu.Lock()
 	closed := c.closed
@@ -159,6 +170,8 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 	if closed {
 		return ErrClosed
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
 	err := c.callHTTP(ctx, method, params, result)
 	if isCode(err, codeSocketRequired) {
 		return c.callSocket(ctx, method, params, result)
@@ -247,7 +260,11 @@ func (c *Client) callHTTP(ctx context.Context, method string, params, result any
 		return &ConnectionError{URL: c.ep.http, Err: fmt.Errorf("reading the reply: %w", err)}
 	}
 	if err := httpStatusError(resp, b); err != nil {
-		return &ConnectionError{URL: c.ep.http, Err: err}
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode >= 500 {
+			return &ConnectionError{URL: c.ep.http, Err: err}
+		}
+		// The server refused the request itself (too big, say).
+		return fmt.Errorf("%s: %w", method, err)
 	}
 	var reply struct {
 		Result json.RawMessage `json:"result"`

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/sourcegraph/jsonrpc2"
@@ -58,12 +59,10 @@ func (c *Client) dial(ctx context.Context) (*socket, error) {
 // It runs on jsonrpc2's read loop, so it must not block.
 type notificationHandler func(method string, params json.RawMessage)
 
-func (h notificationHandler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonrpc2.Request) {
-	if !req.Notif {
-		conn.ReplyWithError(ctx, req.ID, &jsonrpc2.Error{Code: jsonrpc2.CodeMethodNotFound, Message: "the client serves no methods"})
-		return
-	}
-	if req.Params != nil {
+func (h notificationHandler) Handle(_ context.Context, _ *jsonrpc2.Conn, req *jsonrpc2.Request) {
+	// The server sends no requests; were one to come, answering it would
+	// be a write on the read loop, so it is dropped.
+	if req.Notif && req.Params != nil {
 		h(req.Method, *req.Params)
 	}
 }
@@ -72,7 +71,7 @@ func (h notificationHandler) Handle(ctx context.Context, conn *jsonrpc2.Conn, re
 func (s *socket) call(ctx context.Context, method string, params, result any) error {
 	err := s.rpc.Call(ctx, method, params, result)
 	if errors.Is(err, jsonrpc2.ErrClosed) {
-		return &ConnectionError{URL: s.url, Err: s.err()}
+		return s.err()
 	}
 	return fromRPC(err)
 }
@@ -99,8 +98,19 @@ func (s *socket) ping(ctx context.Context) error {
 	return s.ws.Ping(ctx)
 }
 
+// close closes the socket with the closing handshake, unless the server
+// takes more than closeTimeout to answer it.
 func (s *socket) close() {
-	s.ws.Close(websocket.StatusNormalClosure, "")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.ws.Close(websocket.StatusNormalClosure, "")
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeTimeout):
+		s.ws.CloseNow() // and Close returns
+	}
 	s.rpc.Close()
 }
 

@@ -25,16 +25,21 @@ type Subscription struct {
 	first   chan error    // cap 1: the outcome of the first subscribe
 	done    chan struct{} // closed when the subscription ends
 
-	mu       sync.Mutex
-	state    subState
-	sock     *socket // the socket a subscribe was made on
-	have     bool    // pos is meaningful
-	pos      Position
-	pending  []Publication // live publications that came before the subscribe reply was handled
-	overflow bool          // pending had no more room
-	broken   bool          // a gap: resubscribe once the reader has caught up
-	answered bool          // first has been sent to
-	err      error         // why it ended
+	mu      sync.Mutex
+	state   subState
+	sock    *socket // the socket a subscribe was made on
+	have    bool    // pos is meaningful
+	pos     Position
+	pending []Publication // live publications that came before the subscribe reply was handled
+	// redo says that the subscribe under way may leave a gap: pending had
+	// no more room, or the server ended a subscription meanwhile. It is
+	// made again once answered.
+	redo      bool
+	delivered Position // what Next returned last
+	broken    bool     // a gap: resubscribe once the reader has caught up
+	answered  bool     // first has been sent to
+	tried     bool     // a subscribe has been made
+	err       error    // why it ended
 }
 
 type subState int
@@ -48,8 +53,9 @@ const (
 
 // item is what Next returns: a publication, or news of lost ones.
 type item struct {
-	pub  Publication
-	lost *LostError
+	pub   Publication
+	epoch string
+	lost  *LostError
 }
 
 // Subscribe subscribes to channel, from since when it is not nil (and
@@ -59,15 +65,7 @@ type item struct {
 // subscription survives lost connections. A client has at most one
 // subscription per channel.
 func (c *Client) Subscribe(ctx context.Context, channel string, since *Position) (*Subscription, error) {
-	s := &Subscription{
-		c: c, channel: channel,
-		items: make(chan item, c.opts.Buffer),
-		first: make(chan error, 1),
-		done:  make(chan struct{}),
-	}
-	if since != nil {
-		s.have, s.pos = true, *since
-	}
+	s := newSubscription(c, channel, since)
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -97,14 +95,38 @@ func (c *Client) Subscribe(ctx context.Context, channel string, since *Position)
 	}
 }
 
+func newSubscription(c *Client, channel string, since *Position) *Subscription {
+	s := &Subscription{
+		c: c, channel: channel,
+		items: make(chan item, c.opts.Buffer),
+		first: make(chan error, 1),
+		done:  make(chan struct{}),
+	}
+	if since != nil {
+		s.have, s.pos, s.delivered = true, *since, *since
+	}
+	return s
+}
+
 // Channel is the channel subscribed to.
 func (s *Subscription) Channel() string { return s.channel }
 
+// Position is where the reader is: the position of the publication Next
+// returned last (or where a LostError said it goes on from), or the
+// since given to Subscribe before that. A program that keeps it can
+// subscribe from it after a restart of its own and miss nothing.
+func (s *Subscription) Position() Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.delivered
+}
+
 // Next returns the next publication. After lost publications, it returns
 // a *LostError once, and then goes on with the publications after them.
-// Any other error ends the subscription: ErrClosed after Close, a
-// *ConnectionError wrapping ErrUnauthorized when the server refused the
-// token, or the server's *Error if it refused to subscribe again.
+// The error of ctx leaves the subscription as it is; any other error ends
+// it: ErrClosed after Close, a *ConnectionError wrapping ErrUnauthorized
+// when the server refused the token, or the server's *Error if it refused
+// to subscribe again.
 func (s *Subscription) Next(ctx context.Context) (Publication, error) {
 	select {
 	case <-s.done:
@@ -137,6 +159,11 @@ func (s *Subscription) Next(ctx context.Context) (Publication, error) {
 func (s *Subscription) deliver(it item) (Publication, error) {
 	s.mu.Lock()
 	caughtUp := s.broken && len(s.items) == 0
+	if it.lost != nil {
+		s.delivered = it.lost.Resumed
+	} else {
+		s.delivered = Position{Offset: it.pub.Offset, Epoch: it.epoch}
+	}
 	s.mu.Unlock()
 	if caughtUp {
 		s.c.kick()
@@ -191,7 +218,7 @@ func (s *Subscription) offer(sock *socket, p Publication) {
 		if len(s.pending) < cap(s.items) {
 			s.pending = append(s.pending, p)
 		} else {
-			s.overflow = true
+			s.redo = true
 		}
 	case stateLive:
 		s.accept(p)
@@ -205,7 +232,7 @@ func (s *Subscription) accept(p Publication) {
 	case p.Offset != s.pos.Offset+1 || len(s.items) == cap(s.items):
 		s.breakOff()
 	default:
-		s.items <- item{pub: p}
+		s.items <- item{pub: p, epoch: s.pos.Epoch}
 		s.pos.Offset = p.Offset
 	}
 }
@@ -223,8 +250,17 @@ func (s *Subscription) breakOff() {
 func (s *Subscription) unsubscribed(sock *socket) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sock == sock && s.state == stateLive {
+	if s.sock != sock {
+		return
+	}
+	switch s.state {
+	case stateLive:
 		s.breakOff()
+	case stateSubscribing:
+		// jsonrpc2 reads on while the reply it has just read is being
+		// handled, so this may end the subscription being made: make it
+		// again. If it was the old one's, that costs one subscribe.
+		s.redo = true
 	}
 }
 
@@ -248,9 +284,17 @@ func (s *Subscription) starting(sock *socket) (due bool, since *Position, resubs
 		p := s.pos
 		since = &p
 	}
-	s.state, s.sock = stateSubscribing, sock
-	s.pending, s.overflow, s.broken = nil, false, false
+	s.state, s.sock, s.tried = stateSubscribing, sock, true
+	s.pending, s.redo, s.broken = nil, false, false
 	return true, since, resubscribe
+}
+
+// progress reports whether s's first subscribe was answered, and whether
+// one was made.
+func (s *Subscription) progress() (answered, tried bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.answered, s.tried
 }
 
 // detach is s losing its socket: it is to be subscribed again on the next.
@@ -281,7 +325,7 @@ func (s *Subscription) subscribed(since *Position, res subscribed) bool {
 	for _, p := range pending {
 		s.accept(p)
 	}
-	if s.overflow {
+	if s.redo {
 		s.breakOff()
 	}
 	return true
@@ -292,6 +336,9 @@ func (s *Subscription) recover(since *Position, res subscribed) {
 	now := Position{Offset: res.Offset, Epoch: res.Epoch}
 	if since == nil {
 		s.have, s.pos = true, now
+		if len(s.items) == 0 && s.delivered == (Position{}) {
+			s.delivered = now
+		}
 		return
 	}
 	pubs := res.Publications

@@ -27,17 +27,8 @@ func newTestSub(t *testing.T, n int, state subState, sock *socket, pos *Position
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	s := &Subscription{
-		c: c, channel: testChannel,
-		items: make(chan item, c.opts.Buffer),
-		first: make(chan error, 1),
-		done:  make(chan struct{}),
-		state: state,
-		sock:  sock,
-	}
-	if pos != nil {
-		s.have, s.pos = true, *pos
-	}
+	s := newSubscription(c, testChannel, pos)
+	s.state, s.sock = state, sock
 	c.subs[testChannel] = s
 	return s
 }
@@ -675,5 +666,51 @@ func TestSubscribedHistoryWentBack(t *testing.T) {
 	lost := &LostError{Channel: testChannel, After: Position{Offset: 10, Epoch: "e"}, Resumed: Position{Offset: 5, Epoch: "e"}}
 	if msg := lost.Error(); strings.Contains(msg, "11 to 5") {
 		t.Errorf("LostError message %q: a backward range", msg)
+	}
+}
+
+// TestUnsubscribedWhileSubscribing: the server may end the subscription
+// being made (channel.remove) before the reply has been handled, since
+// jsonrpc2 reads on meanwhile. The subscription must be made again, not
+// left for live when the server has dropped it.
+func TestUnsubscribedWhileSubscribing(t *testing.T) {
+	s, sock, since := subscribing(t, 8, &Position{Offset: 3, Epoch: "e"})
+	s.unsubscribed(sock)
+	s.subscribed(since, subscribed{Offset: 3, Epoch: "e", Recovered: true, Publications: []Publication{}})
+	if _, _, _, broken := s.snapshotState(); !broken {
+		t.Fatal("the subscription ended by the server is taken for live")
+	}
+	due, since2, resubscribe := s.starting(sock)
+	if !due || !resubscribe || since2 == nil || *since2 != (Position{Offset: 3, Epoch: "e"}) {
+		t.Fatalf("starting: due %v resubscribe %v since %+v; want a resubscribe from 3/e", due, resubscribe, since2)
+	}
+}
+
+// TestPositionFollowsTheReader: Position is what Next returned last, not
+// what is queued.
+func TestPositionFollowsTheReader(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, _, since := subscribing(t, 8, &Position{Offset: 3, Epoch: "e"})
+	if got := s.Position(); got != *since {
+		t.Fatalf("Position before any Next: %+v, want since %+v", got, *since)
+	}
+	s.subscribed(since, subscribed{Offset: 6, Epoch: "e", Recovered: true, Publications: pubs(4, 6)})
+	if _, err := s.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Position(); got != (Position{Offset: 4, Epoch: "e"}) {
+		t.Fatalf("Position after one Next: %+v, want 4/e", got)
+	}
+
+	// After a loss, it is where the LostError says the reader goes on.
+	s2, _, since2 := subscribing(t, 8, &Position{Offset: 3, Epoch: "e"})
+	s2.subscribed(since2, subscribed{Offset: 9, Epoch: "e", Publications: pubs(8, 9)})
+	var lost *LostError
+	if _, err := s2.Next(ctx); !errors.As(err, &lost) {
+		t.Fatalf("Next: %v, want a LostError", err)
+	}
+	if got := s2.Position(); got != (Position{Offset: 7, Epoch: "e"}) {
+		t.Fatalf("Position after the loss: %+v, want 7/e", got)
 	}
 }

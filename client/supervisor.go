@@ -9,20 +9,20 @@ import (
 	"time"
 )
 
-// callTimeout bounds the supervisor's own calls: a server that does not
-// answer a subscribe in that time is treated as gone.
-const callTimeout = 30 * time.Second
-
-// supervise keeps a socket open while there are subscriptions, and keeps
-// them subscribed on it. It is the only goroutine that opens the socket
-// or subscribes, and it ends when the client is closed.
+// supervise keeps a socket open from the first subscription until the
+// client is closed, and keeps the subscriptions subscribed on it. It is
+// the only goroutine that opens that socket or subscribes, and it ends
+// when the client is closed.
 func (c *Client) supervise() {
 	defer close(c.done)
 	backoff := c.opts.MinBackoff
 	retrying := false
 	for c.waitForSubscriptions() {
-		sock, err := c.dial(c.ctx)
-		if err == nil {
+		dialCtx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
+		sock, err := c.dial(dialCtx)
+		cancel()
+		dialed := err == nil
+		if dialed {
 			if retrying {
 				c.log.Info("switchboard: reconnected", "url", sock.url)
 			}
@@ -39,7 +39,10 @@ func (c *Client) supervise() {
 		if c.ctx.Err() != nil {
 			return
 		}
-		c.failUnanswered(err)
+		// A Subscribe fails rather than wait when the server cannot be
+		// reached, or when its subscribe failed; not when the socket went
+		// before it was tried.
+		c.failUnanswered(err, dialed)
 		if errors.Is(err, ErrUnauthorized) {
 			// Retrying cannot help: the token will not do.
 			c.endAll(err)
@@ -107,7 +110,7 @@ func (c *Client) subscribeOn(sock *socket, s *Subscription) error {
 	if !due {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, callTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
 	defer cancel()
 	params := channelParams{s.channel}
 	if resubscribe {
@@ -202,13 +205,11 @@ func (c *Client) endSubscription(s *Subscription, err error) (sock *socket, live
 }
 
 // failUnanswered ends the subscriptions still waiting for their first
-// subscribe: Subscribe reports the error rather than retry.
-func (c *Client) failUnanswered(err error) {
+// subscribe, those tried on the socket only when triedOnly: Subscribe
+// reports the error rather than retry.
+func (c *Client) failUnanswered(err error, triedOnly bool) {
 	for _, s := range c.snapshot() {
-		s.mu.Lock()
-		answered := s.answered
-		s.mu.Unlock()
-		if !answered {
+		if answered, tried := s.progress(); !answered && (tried || !triedOnly) {
 			c.endSubscription(s, err)
 		}
 	}

@@ -320,6 +320,13 @@ func TestCLIExitCodes(t *testing.T) {
 		})
 	}
 
+	// A request the server refuses as such (413: over --max-message-size)
+	// is a failure, not a connection problem.
+	big := `"` + strings.Repeat("a", 2<<20) + `"`
+	if r := runCLI(t, s.env, big, "publish", "news.big", "-"); r.code != 1 || !strings.Contains(r.stderr, "413") {
+		t.Errorf("a 2 MiB publication: exit %d, stderr %q; want 1 and HTTP 413", r.code, r.stderr)
+	}
+
 	// Without --strict, the loss is said and the subscriber goes on.
 	r := runCLI(t, s.env, "", "subscribe", "news.lost", "--since", "1", "--count", "2")
 	if r.code != 0 || !slices.Equal(offsetsOf(publications(t, r.stdout)), []uint64{4, 5}) || !strings.Contains(r.stderr, "publications 2 to 3 were lost") {
@@ -520,7 +527,7 @@ func TestCLISubscriberSurvivesRestarts(t *testing.T) {
 func TestCLIPresenceMethodsAndURLs(t *testing.T) {
 	s := startCLIServer(t, "", "")
 	watcher := cliToken(t, s.dir, "--sub", "watcher", "--subscribe", "room.*")
-	sub := startCLI(t, []string{"SWITCHBOARD_URL=" + s.base, "SWITCHBOARD_TOKEN=" + watcher}, "subscribe", "room.1", "room.2")
+	sub := startCLI(t, []string{"SWITCHBOARD_URL=" + s.base, "SWITCHBOARD_TOKEN=" + watcher}, "subscribe", "room.1", "room.2", "room.1")
 	s.waitSubscribed(t, "room.2", 1)
 	var p struct {
 		Channel string `json:"channel"`

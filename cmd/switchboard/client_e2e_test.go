@@ -990,3 +990,38 @@ func TestClientSurvivesRestarts(t *testing.T) {
 		t.Errorf("the client reconnected %d times over 2 restarts\n%s", n, log)
 	}
 }
+
+// TestClientGivesUpOnASilentServer: a server that takes the connection and
+// never answers (a proxy whose backend is down) fails calls and
+// subscriptions after Options.Timeout instead of holding them forever.
+func TestClientGivesUpOnASilentServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan net.Conn, 16)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held <- conn // never read, never answered
+		}
+	}()
+	defer func() {
+		for len(held) > 0 {
+			(<-held).Close()
+		}
+	}()
+	ctx := sdkContext(t, 30*time.Second)
+	c := sdkClient(t, "ws://"+ln.Addr().String(), "", client.Options{Timeout: 300 * time.Millisecond})
+	var connErr *client.ConnectionError
+	if err := c.Call(ctx, "server.ping", nil, nil); !errors.As(err, &connErr) {
+		t.Errorf("Call to a silent server: %v, want a ConnectionError", err)
+	}
+	if _, err := c.Subscribe(ctx, "silent", nil); !errors.As(err, &connErr) {
+		t.Errorf("Subscribe to a silent server: %v, want a ConnectionError", err)
+	}
+}

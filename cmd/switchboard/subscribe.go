@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -56,15 +57,22 @@ func subscribeCmd(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	defer cancel()
 	var subs []*client.Subscription
 	for _, ch := range channels {
+		if slices.ContainsFunc(subs, func(s *client.Subscription) bool { return s.Channel() == ch }) {
+			continue // named twice
+		}
 		from, err := startingPoint(ctx, c, ch, since)
+		if err == nil {
+			var s *client.Subscription
+			if s, err = c.Subscribe(ctx, ch, from); err == nil {
+				subs = append(subs, s)
+			}
+		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped by a signal while starting
+			}
 			return err
 		}
-		s, err := c.Subscribe(ctx, ch, from)
-		if err != nil {
-			return err
-		}
-		subs = append(subs, s)
 	}
 
 	p := &printer{out: jsonOut{stdout, o.pretty}, left: count, stop: cancel}
@@ -124,6 +132,9 @@ func (p *printer) follow(ctx context.Context, s *client.Subscription, strict boo
 			continue
 		case err != nil:
 			if ctx.Err() == nil {
+				// The error itself may be printed alone, as JSON: say
+				// whose it is first.
+				fmt.Fprintf(stderr, "switchboard: the subscription to %s ended\n", s.Channel())
 				p.end(fmt.Errorf("%s: %w", s.Channel(), err))
 			}
 			return
