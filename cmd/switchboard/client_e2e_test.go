@@ -1015,13 +1015,20 @@ func TestClientGivesUpOnASilentServer(t *testing.T) {
 			(<-held).Close()
 		}
 	}()
-	ctx := sdkContext(t, 30*time.Second)
-	c := sdkClient(t, "ws://"+ln.Addr().String(), "", client.Options{Timeout: 300 * time.Millisecond})
-	var connErr *client.ConnectionError
-	if err := c.Call(ctx, "server.ping", nil, nil); !errors.As(err, &connErr) {
-		t.Errorf("Call to a silent server: %v, want a ConnectionError", err)
+	// The default HTTP client, which has no timeout of its own; the
+	// context is the test's bound, which Options.Timeout must beat.
+	c, err := client.New("ws://"+ln.Addr().String(), client.Options{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := c.Subscribe(ctx, "silent", nil); !errors.As(err, &connErr) {
-		t.Errorf("Subscribe to a silent server: %v, want a ConnectionError", err)
+	defer c.Close()
+	var connErr *client.ConnectionError
+	ctx := sdkContext(t, 5*time.Second)
+	if err := c.Call(ctx, "server.ping", nil, nil); !errors.As(err, &connErr) || ctx.Err() != nil {
+		t.Errorf("Call to a silent server: %v (context: %v); want a ConnectionError before the context's end", err, ctx.Err())
+	}
+	ctx = sdkContext(t, 5*time.Second)
+	if _, err := c.Subscribe(ctx, "silent", nil); !errors.As(err, &connErr) || ctx.Err() != nil {
+		t.Errorf("Subscribe to a silent server: %v (context: %v); want a ConnectionError before the context's end", err, ctx.Err())
 	}
 }
