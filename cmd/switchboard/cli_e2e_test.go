@@ -4,7 +4,6 @@ package main
 // binary against a real server, also built from this binary.
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -72,83 +71,6 @@ func mustRun(t *testing.T, env []string, stdin string, args ...string) string {
 		t.Fatalf("switchboard %s: exit %d\nstderr: %s", strings.Join(args, " "), r.code, r.stderr)
 	}
 	return r.stdout
-}
-
-// cliProc is a client command running in the background.
-type cliProc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	lines  chan string // stdout, closed at EOF
-	stderr *syncBuffer
-	exited chan struct{}
-}
-
-func startCLI(t *testing.T, env []string, args ...string) *cliProc {
-	t.Helper()
-	cmd := exec.Command(binary(t), args...)
-	cmd.Env = environ(env...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cliProc{t: t, cmd: cmd, lines: make(chan string, 10000), stderr: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		defer close(p.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-	}()
-	go func() {
-		<-read // Wait closes the pipe: read it all first
-		cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("switchboard %s stderr:\n%s", strings.Join(args, " "), p.stderr.String())
-		}
-	})
-	return p
-}
-
-// next returns the next line of stdout.
-func (p *cliProc) next(what string) string {
-	p.t.Helper()
-	select {
-	case l, ok := <-p.lines:
-		if !ok {
-			p.t.Fatalf("stdout ended before %s; stderr:\n%s", what, p.stderr.String())
-		}
-		return l
-	case <-time.After(waitTimeout):
-		p.t.Fatalf("no %s within %v; stderr:\n%s", what, waitTimeout, p.stderr.String())
-		return ""
-	}
-}
-
-// wait waits for the process to exit and returns its exit code.
-func (p *cliProc) wait() int {
-	p.t.Helper()
-	select {
-	case <-p.exited:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(waitTimeout):
-		p.t.Fatalf("%v did not exit within %v; stderr:\n%s", p.cmd.Args, waitTimeout, p.stderr.String())
-		return -1
-	}
 }
 
 // waitSubscribed waits until channel has n subscribers.

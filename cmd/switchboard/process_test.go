@@ -112,11 +112,7 @@ func runCLI(t *testing.T, env []string, stdin string, args ...string) runResult 
 
 // server is a running "switchboard serve" process.
 type server struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	stdout chan string // lines, closed at EOF
-	stderr *syncBuffer
-	exited chan struct{}
+	*cliProc
 	// Parsed from the banner:
 	base       string // http://ADDR
 	addr       string
@@ -129,40 +125,7 @@ var listeningRE = regexp.MustCompile(`listening on http://(\S+)`)
 // its banner.
 func startServer(t *testing.T, env []string, args ...string) *server {
 	t.Helper()
-	cmd := exec.Command(binary(t), append([]string{"serve"}, args...)...)
-	cmd.Env = environ(env...)
-	stdoutPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{t: t, cmd: cmd, stdout: make(chan string, 100), stderr: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = s.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(s.stdout)
-		sc := bufio.NewScanner(stdoutPipe)
-		for sc.Scan() {
-			s.stdout <- sc.Text()
-		}
-	}()
-	go func() {
-		cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-s.exited:
-		default:
-			cmd.Process.Kill()
-			<-s.exited
-		}
-		if t.Failed() {
-			t.Logf("switchboard serve stderr:\n%s", s.stderr.String())
-		}
-	})
-
+	s := &server{cliProc: startCLI(t, env, append([]string{"serve"}, args...)...)}
 	m := listeningRE.FindStringSubmatch(s.line("the listening line", listeningRE.MatchString))
 	s.addr = m[1]
 	s.base = "http://" + s.addr
@@ -176,7 +139,7 @@ func (s *server) line(what string, match func(string) bool) string {
 	timeout := time.After(waitTimeout)
 	for {
 		select {
-		case l, ok := <-s.stdout:
+		case l, ok := <-s.lines:
 			if !ok {
 				s.t.Fatalf("serve's output ended before %s; stderr:\n%s", what, s.stderr.String())
 			}
@@ -218,13 +181,83 @@ func (s *server) stop(sig os.Signal) int {
 	return s.wait()
 }
 
-func (s *server) wait() int {
-	s.t.Helper()
+// cliProc is the binary running in the background: a server, or a
+// client command.
+type cliProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	lines  chan string // stdout, closed at EOF
+	stderr *syncBuffer
+	exited chan struct{}
+}
+
+// startCLI starts the binary with args and env. It is killed, if still
+// running, when the test ends.
+func startCLI(t *testing.T, env []string, args ...string) *cliProc {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = environ(env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cliProc{t: t, cmd: cmd, lines: make(chan string, 10000), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		defer close(p.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+	}()
+	go func() {
+		<-read // Wait closes the pipe: read it all first
+		cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("switchboard %s stderr:\n%s", strings.Join(args, " "), p.stderr.String())
+		}
+	})
+	return p
+}
+
+// next returns the next line of stdout.
+func (p *cliProc) next(what string) string {
+	p.t.Helper()
 	select {
-	case <-s.exited:
-		return s.cmd.ProcessState.ExitCode()
+	case l, ok := <-p.lines:
+		if !ok {
+			p.t.Fatalf("stdout ended before %s; stderr:\n%s", what, p.stderr.String())
+		}
+		return l
 	case <-time.After(waitTimeout):
-		s.t.Fatalf("serve did not exit within %v", waitTimeout)
+		p.t.Fatalf("no %s within %v; stderr:\n%s", what, waitTimeout, p.stderr.String())
+		return ""
+	}
+}
+
+// wait waits for the process to exit and returns its exit code, failing
+// the test if it does not exit within waitTimeout.
+func (p *cliProc) wait() int {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(waitTimeout):
+		p.t.Fatalf("%v did not exit within %v; stderr:\n%s", p.cmd.Args, waitTimeout, p.stderr.String())
 		return -1
 	}
 }
