@@ -81,9 +81,16 @@ func (o jsonOut) write(v any) error {
 	if err != nil {
 		return err
 	}
-	return o.writeRaw(b)
+	if o.pretty {
+		return o.writeRaw(b)
+	}
+	// Marshal's output is compact already: one line, as it is.
+	_, err = o.w.Write(append(b, '\n'))
+	return err
 }
 
+// writeRaw writes JSON text from elsewhere (the server's), compacted onto
+// one line, or indented with --pretty.
 func (o jsonOut) writeRaw(b []byte) error {
 	var buf bytes.Buffer
 	if o.pretty {
