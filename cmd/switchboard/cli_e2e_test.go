@@ -311,6 +311,18 @@ func TestCLIStandardInput(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &pr); err != nil || pr.Offset != 2 {
 		t.Fatalf("publish in - printed %q (%v)", out, err)
 	}
+	// A repeated idempotency key publishes nothing and answers the first
+	// offset; a key cannot be shared by several lines.
+	for i, wantDup := range []bool{false, true} {
+		out = mustRun(t, s.env, "", "publish", "keyed", `"once"`, "--idempotency-key", "k1")
+		if err := json.Unmarshal([]byte(out), &pr); err != nil || pr.Offset != 1 || pr.Duplicate != wantDup {
+			t.Errorf("publish with a key, time %d: %q (%v); want offset 1, duplicate %v", i+1, out, err, wantDup)
+		}
+	}
+	if r := runCLI(t, s.env, "1\n", "publish", "keyed", "--lines", "--idempotency-key", "k2"); r.code != 2 {
+		t.Errorf("--idempotency-key with --lines: exit %d, want 2", r.code)
+	}
+
 	// Blank lines are skipped, and counted.
 	out = mustRun(t, s.env, "\"a\"\n\n  \n{\"b\": true}\n", "publish", "in", "--lines")
 	if n := strings.Count(out, "\n"); n != 2 {
