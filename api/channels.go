@@ -26,7 +26,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 	lim := hub.Limits()
 
 	rpc.Register(reg, rpc.Method{
-		Name:    "channel.publish",
+		Name:    "channelPublish",
 		Summary: "Publishes data to a channel",
 		Description: "Answers once the publication is durable, with its offset. Offsets start at 1 and rise by exactly 1 per publication. " +
 			"A publication repeating an idempotencyKey seen on the channel within the server's idempotency window publishes nothing and answers the first one's offset, with duplicate set. " +
@@ -42,13 +42,13 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 	})
 
 	rpc.Register(reg, rpc.Method{
-		Name:        "channel.subscribe",
+		Name:        "channelSubscribe",
 		NeedsSocket: true,
 		Summary:     "Subscribes the connection to a channel, recovering what it missed",
-		Description: "From the reply on, the connection receives every later publication of the channel exactly once, in offset order, as channel.publication notifications. " +
+		Description: "From the reply on, the connection receives every later publication of the channel exactly once, in offset order, as channelPublication notifications. " +
 			"With since (a position from an earlier result or publication), publications holds what was published after it, up to the server's recovery limit, and recovered is true only when nothing was lost: the epoch is the same and the history still reaches back that far. " +
-			"Nothing falls between the recovered publications and the live ones, and nothing is in both. When recovered is false, publications holds what could be read after since in the same epoch (none when the epoch changed); reload the channel's state or page through channel.history. " +
-			"With joinLeave the connection also receives channel.join and channel.leave. Needs subscribe permission.",
+			"Nothing falls between the recovered publications and the live ones, and nothing is in both. When recovered is false, publications holds what could be read after since in the same epoch (none when the epoch changed); reload the channel's state or page through channelHistory. " +
+			"With joinLeave the connection also receives channelJoin and channelLeave. Needs subscribe permission.",
 		Errors: []int{rpc.CodeForbidden, rpc.CodeConflict, rpc.CodeLimitExceeded},
 		Examples: []rpc.Example{
 			{Name: "subscribe", Params: SubscribeParams{Channel: "chat.lobby"},
@@ -72,29 +72,29 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 	})
 
 	rpc.Register(reg, rpc.Method{
-		Name:        "channel.unsubscribe",
+		Name:        "channelUnsubscribe",
 		NeedsSocket: true,
 		Summary:     "Ends the connection's subscription to a channel",
 		Description: "No notification of the channel is sent after the reply.",
 		Errors:      []int{rpc.CodeNotFound},
-		Examples:    []rpc.Example{{Name: "unsubscribe", Params: ChannelParams{Channel: "chat.lobby"}, Result: ChannelParams{Channel: "chat.lobby"}}},
-	}, func(_ context.Context, s *rpc.Session, p ChannelParams) (ChannelParams, error) {
-		return p, subs.unsubscribe(s, p.Channel)
+		Examples:    []rpc.Example{{Name: "unsubscribe", Params: ChannelParams{Channel: "chat.lobby"}, Result: UnsubscribeResult{Channel: "chat.lobby"}}},
+	}, func(_ context.Context, s *rpc.Session, p ChannelParams) (UnsubscribeResult, error) {
+		return UnsubscribeResult(p), subs.unsubscribe(s, p.Channel)
 	})
 
 	rpc.Register(reg, rpc.Method{
-		Name:    "channel.history",
+		Name:    "channelHistory",
 		Summary: "Reads a page of a channel's history",
-		Description: "Oldest first, starting after since; with reverse, newest first, starting before since. " +
-			"Without since, from the oldest publication kept (or, with reverse, the newest). " +
+		Description: "Oldest first, starting after since; with newestFirst, newest first, starting before since. " +
+			"Without since, from the oldest publication kept (or, with newestFirst, the newest). " +
 			"To page on, pass the last publication's offset with the result's epoch as since. " +
 			"Retention trims the oldest publications without renumbering the rest. Needs subscribe permission.",
 		Errors: []int{rpc.CodeForbidden, rpc.CodeConflict},
-		Examples: []rpc.Example{{Name: "history",
-			Params: HistoryParams{Channel: "chat.lobby", Since: &StreamPosition{Offset: 41, Epoch: exampleEpoch}, Limit: 10},
+		Examples: []rpc.Example{{Name: "newest",
+			Params: HistoryParams{Channel: "chat.lobby", Limit: 10, NewestFirst: true},
 			Result: HistoryResult{Channel: "chat.lobby", Offset: 42, Epoch: exampleEpoch, Publications: []Publication{examplePublication}}}},
 	}, func(ctx context.Context, s *rpc.Session, p HistoryParams) (HistoryResult, error) {
-		h, err := hub.History(ctx, s.Caller, service.HistoryRequest{Channel: p.Channel, Since: p.Since.position(), Limit: p.Limit, Reverse: p.Reverse})
+		h, err := hub.History(ctx, s.Caller, service.HistoryRequest{Channel: p.Channel, Since: p.Since.position(), Limit: p.Limit, Reverse: p.NewestFirst})
 		if err != nil {
 			return HistoryResult{}, err
 		}
@@ -102,7 +102,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 	})
 
 	rpc.Register(reg, rpc.Method{
-		Name:        "channel.presence",
+		Name:        "channelPresence",
 		Summary:     "Lists a channel's subscribers",
 		Description: "One member per subscribed connection, oldest first. Needs subscribe permission.",
 		Errors:      []int{rpc.CodeForbidden},
@@ -121,7 +121,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 	})
 
 	rpc.Register(reg, rpc.Method{
-		Name:    "channel.list",
+		Name:    "channelList",
 		Summary: "Lists the channels the caller may publish or subscribe to",
 		Description: "Channels with history or subscribers whose names start with prefix, in name order, " +
 			"with their subscriber count and latest offset. At most " + strconv.Itoa(lim.ListLimit) + "; more says there were others: narrow the prefix.",
@@ -140,9 +140,9 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 	})
 
 	rpc.Register(reg, rpc.Method{
-		Name:    "channel.remove",
+		Name:    "channelRemove",
 		Summary: "Deletes a channel's history and ends its subscriptions (admins only)",
-		Description: "Subscribers get channel.unsubscribed with reason \"removed\". The channel starts again at offset 0 in a new epoch, " +
+		Description: "Subscribers get channelUnsubscribed with reason \"removed\". The channel starts again at offset 0 in a new epoch, " +
 			"so clients holding old positions learn that they cannot recover.",
 		Errors: []int{rpc.CodeForbidden},
 		Examples: []rpc.Example{{Name: "remove", Params: ChannelParams{Channel: "chat.lobby"},
@@ -155,13 +155,13 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 		return RemoveResult{Channel: p.Channel, Offset: pos.Offset, Epoch: pos.Epoch}, nil
 	})
 
-	rpc.RegisterNotification(reg, "channel.publication", "A publication to a subscribed channel",
+	rpc.RegisterNotification(reg, "channelPublication", "A publication to a subscribed channel",
 		"Sent for every publication after the subscribe reply's offset, exactly once, in offset order.", examplePublication)
-	rpc.RegisterNotification(reg, "channel.join", "A connection subscribed to the channel",
+	rpc.RegisterNotification(reg, "channelJoin", "A connection subscribed to the channel",
 		"Sent to subscriptions made with joinLeave.", exampleMemberEvent)
-	rpc.RegisterNotification(reg, "channel.leave", "A connection's subscription to the channel ended",
+	rpc.RegisterNotification(reg, "channelLeave", "A connection's subscription to the channel ended",
 		"Sent to subscriptions made with joinLeave, when another subscriber unsubscribes or disconnects.", exampleMemberEvent)
-	rpc.RegisterNotification(reg, "channel.unsubscribed", "The server ended the connection's subscription",
+	rpc.RegisterNotification(reg, "channelUnsubscribed", "The server ended the connection's subscription",
 		"Nothing more of the channel follows. Reasons: \"removed\" (the channel was removed; its history is gone and its epoch changed).",
 		Unsubscribed{Channel: "chat.lobby", Reason: service.ReasonRemoved})
 }
@@ -172,13 +172,13 @@ func notificationOf(e *service.Event) any {
 	var params any
 	switch e.Kind {
 	case service.EventPublication:
-		method, params = "channel.publication", publication(*e.Publication)
+		method, params = "channelPublication", publication(*e.Publication)
 	case service.EventJoin:
-		method, params = "channel.join", memberEvent(e.Channel, *e.Member)
+		method, params = "channelJoin", memberEvent(e.Channel, *e.Member)
 	case service.EventLeave:
-		method, params = "channel.leave", memberEvent(e.Channel, *e.Member)
+		method, params = "channelLeave", memberEvent(e.Channel, *e.Member)
 	case service.EventUnsubscribed:
-		method, params = "channel.unsubscribed", Unsubscribed{Channel: e.Channel, Reason: e.Reason}
+		method, params = "channelUnsubscribed", Unsubscribed{Channel: e.Channel, Reason: e.Reason}
 	default:
 		return nil
 	}

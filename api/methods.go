@@ -22,7 +22,7 @@ type ConnCounter interface {
 // the OpenRPC document.
 func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter, hub *service.Hub, cfg HubConfig) func() ([]byte, error) {
 	rpc.Register(reg, rpc.Method{
-		Name:        "server.ping",
+		Name:        "serverPing",
 		Inline:      true,
 		Summary:     "Checks that the server answers",
 		Description: "Returns the server's clock. Cheap: use it for liveness checks and to measure round trips.",
@@ -36,18 +36,18 @@ func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter, hu
 	})
 
 	rpc.Register(reg, rpc.Method{
-		Name:    "server.info",
+		Name:    "serverInfo",
 		Inline:  true,
 		Summary: "Describes the running server",
 		Examples: []rpc.Example{{
 			Name:   "info",
 			Params: InfoParams{},
-			Result: ServerInfo{Version: "v0.1.0", NodeID: "3f9a1c2b7d4e5f60", StartedAt: exampleTime,
+			Result: ServerInfoResult{Version: "v0.1.0", NodeID: "3f9a1c2b7d4e5f60", StartedAt: exampleTime,
 				UptimeSeconds: 3600.5, Connections: 12},
 		}},
-	}, func(context.Context, *rpc.Session, InfoParams) (ServerInfo, error) {
+	}, func(context.Context, *rpc.Session, InfoParams) (ServerInfoResult, error) {
 		now := time.Now()
-		return ServerInfo{
+		return ServerInfoResult{
 			Version:       node.Version,
 			NodeID:        node.ID,
 			StartedAt:     node.StartedAt.UTC(),
@@ -57,18 +57,18 @@ func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter, hu
 	})
 
 	rpc.Register(reg, rpc.Method{
-		Name:        "session.whoami",
+		Name:        "sessionWhoami",
 		Inline:      true,
 		Summary:     "Describes the caller: user, connection and permissions",
 		Description: "Permissions come from the caller's token, or from the server's configuration for anonymous callers.",
 		Examples: []rpc.Example{{
 			Name:   "whoami",
 			Params: WhoamiParams{},
-			Result: Whoami{User: "alice", ConnectionID: "9c1d2e3f4a5b6c7d", Transport: "websocket",
+			Result: WhoamiResult{User: "alice", ConnectionID: "9c1d2e3f4a5b6c7d", Transport: "websocket",
 				Permissions: Permissions{Publish: []string{"chat.>"}, Subscribe: []string{"chat.>", "news.*"}},
 				ExpiresAt:   &exampleTime},
 		}},
-	}, func(_ context.Context, s *rpc.Session, _ WhoamiParams) (Whoami, error) {
+	}, func(_ context.Context, s *rpc.Session, _ WhoamiParams) (WhoamiResult, error) {
 		return whoami(s), nil
 	})
 
@@ -83,19 +83,19 @@ func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter, hu
 
 var exampleTime = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
-// PingParams are server.ping's params: none.
+// PingParams are serverPing's params: none.
 type PingParams struct{}
 
-// PingResult is server.ping's result.
+// PingResult is serverPing's result.
 type PingResult struct {
 	Time time.Time `json:"time" doc:"The server's clock when it answered, in UTC."`
 }
 
-// InfoParams are server.info's params: none.
+// InfoParams are serverInfo's params: none.
 type InfoParams struct{}
 
-// ServerInfo is server.info's result.
-type ServerInfo struct {
+// ServerInfoResult is serverInfo's result.
+type ServerInfoResult struct {
 	Version       string    `json:"version" doc:"The server build's version."`
 	NodeID        string    `json:"nodeId" doc:"This node's id, kept across restarts in the data directory."`
 	StartedAt     time.Time `json:"startedAt" doc:"When the server started."`
@@ -103,11 +103,11 @@ type ServerInfo struct {
 	Connections   int       `json:"connections" doc:"WebSocket connections open now."`
 }
 
-// WhoamiParams are session.whoami's params: none.
+// WhoamiParams are sessionWhoami's params: none.
 type WhoamiParams struct{}
 
-// Whoami is session.whoami's result.
-type Whoami struct {
+// WhoamiResult is sessionWhoami's result.
+type WhoamiResult struct {
 	User         string      `json:"user" doc:"The token's subject; empty for anonymous callers."`
 	Anonymous    bool        `json:"anonymous" doc:"True when the caller presented no token."`
 	ConnectionID string      `json:"connectionId" doc:"The connection's id (over HTTP, the request's id)."`
@@ -118,14 +118,14 @@ type Whoami struct {
 
 // Permissions are what a caller may do.
 type Permissions struct {
-	Publish   []string `json:"publish" doc:"Channel patterns the caller may publish to."`
-	Subscribe []string `json:"subscribe" doc:"Channel patterns the caller may subscribe to."`
+	Publish   []string `json:"publish" itemTitle:"ChannelPattern" doc:"Channel patterns the caller may publish to."`
+	Subscribe []string `json:"subscribe" itemTitle:"ChannelPattern" doc:"Channel patterns the caller may subscribe to."`
 	Admin     bool     `json:"admin" doc:"True when the caller may do everything."`
 }
 
-func whoami(s *rpc.Session) Whoami {
+func whoami(s *rpc.Session) WhoamiResult {
 	p := s.Caller.Permissions
-	w := Whoami{
+	w := WhoamiResult{
 		User:         s.Caller.User,
 		Anonymous:    s.Caller.Anonymous,
 		ConnectionID: s.ID,

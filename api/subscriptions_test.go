@@ -10,7 +10,7 @@ import (
 )
 
 // pausedSubscribe pauses the first Subscribe before it reaches the engine,
-// as the scheduler may pause the goroutine of a channel.subscribe call
+// as the scheduler may pause the goroutine of a channelSubscribe call
 // between subscriptions.subscribe's c.subs[channel] = s and the hub's call.
 type pausedSubscribe struct {
 	service.Engine
@@ -24,7 +24,7 @@ func (e *pausedSubscribe) Subscribe(ctx context.Context, name string, r service.
 }
 
 // TestUnsubscribeDuringSubscribeLeavesNothing: calls of one connection run
-// concurrently. A channel.unsubscribe that runs while channel.subscribe is
+// concurrently. A channelUnsubscribe that runs while channelSubscribe is
 // inside the hub finds the subscription in c.subs, deletes it and asks the
 // hub to unsubscribe a receiver that is not subscribed yet. The subscribe
 // must then not leave its receiver in the engine, where nothing could

@@ -16,7 +16,7 @@ func callServers(b *testing.B) []*proc {
 	return []*proc{startSwitchboard(b), startRole(b, roleEcho)}
 }
 
-// BenchmarkCallSequential is one client calling server.ping and waiting
+// BenchmarkCallSequential is one client calling serverPing and waiting
 // for each reply: ns/op is the round-trip latency over loopback.
 func BenchmarkCallSequential(b *testing.B) {
 	for _, srv := range callServers(b) {

@@ -44,12 +44,12 @@ func mustDial(ctx context.Context, tb testing.TB, addr string) *websocket.Conn {
 	return c
 }
 
-// appendPing appends the server.ping call with id to dst: the bytes sent
+// appendPing appends the serverPing call with id to dst: the bytes sent
 // to the switchboard server and to the echo baseline alike.
 func appendPing(dst []byte, id int) []byte {
 	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
 	dst = strconv.AppendInt(dst, int64(id), 10)
-	return append(dst, `,"method":"server.ping"}`...)
+	return append(dst, `,"method":"serverPing"}`...)
 }
 
 var (
@@ -103,7 +103,7 @@ func callOnce(ctx context.Context, c *websocket.Conn, req []byte) error {
 	return checkReply(reply)
 }
 
-// callSequential makes n server.ping calls one after the other, each
+// callSequential makes n serverPing calls one after the other, each
 // waiting for its reply.
 func callSequential(ctx context.Context, c *websocket.Conn, firstID, n int) error {
 	req := make([]byte, 0, 64)
@@ -124,7 +124,7 @@ func callSequential(ctx context.Context, c *websocket.Conn, firstID, n int) erro
 	return nil
 }
 
-// callPipelined makes n server.ping calls keeping up to window of them in
+// callPipelined makes n serverPing calls keeping up to window of them in
 // flight.
 func callPipelined(ctx context.Context, c *websocket.Conn, firstID, n, window int) error {
 	return pipeline(ctx, c, n, window, func(dst []byte, i int) []byte { return appendPing(dst, firstID+i) })

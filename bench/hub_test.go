@@ -25,11 +25,11 @@ func startHub(tb testing.TB) *proc {
 // a typical dashboard update.
 var payload = `{"metric":"cpu","host":"web-17","value":0.4213,"unit":"ratio","tags":["prod","eu-west-1"],"seq":1}`
 
-// appendPublish appends a channel.publish call with id to dst.
+// appendPublish appends a channelPublish call with id to dst.
 func appendPublish(dst []byte, id int, channel, data string) []byte {
 	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
 	dst = strconv.AppendInt(dst, int64(id), 10)
-	dst = append(dst, `,"method":"channel.publish","params":{"channel":"`...)
+	dst = append(dst, `,"method":"channelPublish","params":{"channel":"`...)
 	dst = append(dst, channel...)
 	dst = append(dst, `","data":`...)
 	dst = append(dst, data...)
@@ -100,7 +100,7 @@ type hubAudience struct {
 	timed     atomic.Bool
 }
 
-var publicationPrefix = []byte(`{"jsonrpc":"2.0","method":"channel.publication","params":`)
+var publicationPrefix = []byte(`{"jsonrpc":"2.0","method":"channelPublication","params":`)
 
 // subscribeAudience connects n clients subscribed to channel.
 func subscribeAudience(tb testing.TB, srv *proc, channel string, n int) *hubAudience {
@@ -108,12 +108,12 @@ func subscribeAudience(tb testing.TB, srv *proc, channel string, n int) *hubAudi
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &hubAudience{ctx: ctx, cancel: cancel, failed: make(chan error, n)}
 	tb.Cleanup(a.close)
-	req := []byte(`{"jsonrpc":"2.0","id":1,"method":"channel.subscribe","params":{"channel":"` + channel + `"}}`)
+	req := []byte(`{"jsonrpc":"2.0","id":1,"method":"channelSubscribe","params":{"channel":"` + channel + `"}}`)
 	for range n {
 		c := mustDial(ctx, tb, srv.addr)
 		a.conns = append(a.conns, c)
 		if err := callOnce(ctx, c, req); err != nil {
-			tb.Fatalf("channel.subscribe: %v", err)
+			tb.Fatalf("channelSubscribe: %v", err)
 		}
 		a.readers.Add(1)
 		go a.read(c)

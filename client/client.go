@@ -189,7 +189,7 @@ func (c *Client) Publish(ctx context.Context, channel string, data json.RawMessa
 		IdempotencyKey string          `json:"idempotencyKey,omitempty"`
 	}{channel, data, idempotencyKey}
 	var res Published
-	err := c.Call(ctx, "channel.publish", params, &res)
+	err := c.Call(ctx, "channelPublish", params, &res)
 	return res, err
 }
 
@@ -200,20 +200,20 @@ func (c *Client) History(ctx context.Context, channel string, q HistoryQuery) (H
 		HistoryQuery
 	}{channel, q}
 	var res History
-	err := c.Call(ctx, "channel.history", params, &res)
+	err := c.Call(ctx, "channelHistory", params, &res)
 	return res, err
 }
 
 // Latest returns channel's latest position: its last offset and epoch.
 func (c *Client) Latest(ctx context.Context, channel string) (Position, error) {
-	h, err := c.History(ctx, channel, HistoryQuery{Limit: 1, Reverse: true})
+	h, err := c.History(ctx, channel, HistoryQuery{Limit: 1, NewestFirst: true})
 	return Position{Offset: h.Offset, Epoch: h.Epoch}, err
 }
 
 // Presence lists channel's subscribers.
 func (c *Client) Presence(ctx context.Context, channel string) (Presence, error) {
 	var res Presence
-	err := c.Call(ctx, "channel.presence", struct {
+	err := c.Call(ctx, "channelPresence", struct {
 		Channel string `json:"channel"`
 	}{channel}, &res)
 	return res, err
@@ -313,7 +313,7 @@ func (c *Client) authorize(h http.Header) {
 }
 
 // callSocket makes a call over a socket of its own, not the
-// subscriptions': a channel.subscribe or channel.unsubscribe made through
+// subscriptions': a channelSubscribe or channelUnsubscribe made through
 // Call must not touch the subscriptions the client keeps.
 func (c *Client) callSocket(ctx context.Context, method string, params, result any) error {
 	s, err := c.dial(ctx)

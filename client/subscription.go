@@ -46,7 +46,7 @@ type subState int
 
 const (
 	stateIdle        subState = iota // to be subscribed on the next socket
-	stateSubscribing                 // a channel.subscribe call is out
+	stateSubscribing                 // a channelSubscribe call is out
 	stateLive                        // subscribed on sock
 	stateEnded
 )
@@ -180,7 +180,7 @@ func (s *Subscription) Close() error {
 	if live {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		sock.call(ctx, "channel.unsubscribe", channelParams{s.channel}, nil)
+		sock.call(ctx, "channelUnsubscribe", channelParams{s.channel}, nil)
 	}
 	return nil
 }
@@ -264,7 +264,7 @@ func (s *Subscription) unsubscribed(sock *socket) {
 	}
 }
 
-// starting reports whether s is due a channel.subscribe on sock, and
+// starting reports whether s is due a channelSubscribe on sock, and
 // if so marks it as under way, returning the position to recover from
 // and whether s must first be unsubscribed there.
 func (s *Subscription) starting(sock *socket) (due bool, since *Position, resubscribe bool) {
@@ -306,7 +306,7 @@ func (s *Subscription) detach() {
 	}
 }
 
-// subscribed applies the answer to a channel.subscribe made from since.
+// subscribed applies the answer to a channelSubscribe made from since.
 // It reports false when s ended meanwhile.
 func (s *Subscription) subscribed(since *Position, res subscribed) bool {
 	s.mu.Lock()

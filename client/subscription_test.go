@@ -242,15 +242,15 @@ func TestStartingStates(t *testing.T) {
 		s := newTestSub(t, 4, stateLive, sock, &Position{Offset: 9, Epoch: "e"})
 		s.unsubscribed(&socket{}) // another socket's: nothing
 		if due, _, _ := s.starting(sock); due {
-			t.Fatal("another socket's channel.unsubscribed broke the subscription")
+			t.Fatal("another socket's channelUnsubscribed broke the subscription")
 		}
 		s.unsubscribed(sock)
 		if !kicked(s.c) {
-			t.Fatal("channel.unsubscribed did not kick the supervisor")
+			t.Fatal("channelUnsubscribed did not kick the supervisor")
 		}
 		due, since, resubscribe := s.starting(sock)
 		if !due || !resubscribe || since == nil || since.Offset != 9 {
-			t.Fatalf("starting after channel.unsubscribed: due %v since %+v resubscribe %v", due, since, resubscribe)
+			t.Fatalf("starting after channelUnsubscribed: due %v since %+v resubscribe %v", due, since, resubscribe)
 		}
 	})
 	t.Run("detached", func(t *testing.T) {
@@ -670,7 +670,7 @@ func TestSubscribedHistoryWentBack(t *testing.T) {
 }
 
 // TestUnsubscribedWhileSubscribing: the server may end the subscription
-// being made (channel.remove) before the reply has been handled, since
+// being made (channelRemove) before the reply has been handled, since
 // jsonrpc2 reads on meanwhile. The subscription must be made again, not
 // left for live when the server has dropped it.
 func TestUnsubscribedWhileSubscribing(t *testing.T) {

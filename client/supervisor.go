@@ -114,13 +114,13 @@ func (c *Client) subscribeOn(sock *socket, s *Subscription) error {
 	defer cancel()
 	params := channelParams{s.channel}
 	if resubscribe {
-		if err := sock.call(ctx, "channel.unsubscribe", params, nil); err != nil && !isCode(err, codeNotFound) {
+		if err := sock.call(ctx, "channelUnsubscribe", params, nil); err != nil && !isCode(err, codeNotFound) {
 			s.detach()
 			return err
 		}
 	}
 	var res subscribed
-	err := sock.call(ctx, "channel.subscribe", struct {
+	err := sock.call(ctx, "channelSubscribe", struct {
 		Channel string    `json:"channel"`
 		Since   *Position `json:"since,omitempty"`
 	}{s.channel, since}, &res)
@@ -130,7 +130,7 @@ func (c *Client) subscribeOn(sock *socket, s *Subscription) error {
 	}
 	if !s.subscribed(since, res) {
 		// Closed meanwhile.
-		sock.call(ctx, "channel.unsubscribe", params, nil)
+		sock.call(ctx, "channelUnsubscribe", params, nil)
 		return nil
 	}
 	if since != nil {
@@ -142,7 +142,7 @@ func (c *Client) subscribeOn(sock *socket, s *Subscription) error {
 // notified takes a notification that arrived on sock.
 func (c *Client) notified(sock *socket, method string, params json.RawMessage) {
 	switch method {
-	case "channel.publication":
+	case "channelPublication":
 		var p Publication
 		if json.Unmarshal(params, &p) != nil {
 			return
@@ -150,7 +150,7 @@ func (c *Client) notified(sock *socket, method string, params json.RawMessage) {
 		if s := c.subscription(p.Channel); s != nil {
 			s.offer(sock, p)
 		}
-	case "channel.unsubscribed":
+	case "channelUnsubscribed":
 		var u unsubscribed
 		if json.Unmarshal(params, &u) != nil {
 			return

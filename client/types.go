@@ -35,10 +35,10 @@ type Published struct {
 // HistoryQuery selects a page of a channel's history.
 type HistoryQuery struct {
 	// Since starts the page after this position (before it, with
-	// Reverse). Its epoch must be the channel's.
-	Since   *Position `json:"since,omitempty"`
-	Limit   int       `json:"limit,omitempty"` // 1 to 1000; 0 for the server's default page (100)
-	Reverse bool      `json:"reverse,omitempty"`
+	// NewestFirst). Its epoch must be the channel's.
+	Since       *Position `json:"since,omitempty"`
+	Limit       int       `json:"limit,omitempty"` // 1 to 1000; 0 for the server's default page (100)
+	NewestFirst bool      `json:"newestFirst,omitempty"`
 }
 
 // History is a page of a channel's history.
@@ -68,7 +68,7 @@ type Method struct {
 	Summary string `json:"summary"`
 }
 
-// subscribed is channel.subscribe's result.
+// subscribed is channelSubscribe's result.
 type subscribed struct {
 	Channel      string        `json:"channel"`
 	Offset       uint64        `json:"offset"`
@@ -77,7 +77,7 @@ type subscribed struct {
 	Publications []Publication `json:"publications"`
 }
 
-// unsubscribed is the params of channel.unsubscribed.
+// unsubscribed is the params of channelUnsubscribed.
 type unsubscribed struct {
 	Channel string `json:"channel"`
 	Reason  string `json:"reason"`

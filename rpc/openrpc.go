@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 )
 
@@ -52,10 +53,13 @@ type NotificationDoc struct {
 
 // ContentDoc is an OpenRPC content descriptor.
 type ContentDoc struct {
-	Name        string  `json:"name"`
-	Description string  `json:"description,omitempty"`
-	Required    bool    `json:"required,omitempty"`
-	Schema      *Schema `json:"schema"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Required is always set on params, false included: OpenRPC's default
+	// is false, but @open-rpc/typings makes a TypeScript parameter
+	// optional only when it reads an explicit false.
+	Required *bool   `json:"required,omitempty"`
+	Schema   *Schema `json:"schema"`
 }
 
 // ExamplePairing is an OpenRPC example pairing object.
@@ -72,11 +76,24 @@ type ExampleDoc struct {
 }
 
 // Document describes every method and notification in r.
+//
+// Methods named rpc.* are left out: JSON-RPC reserves the prefix for the
+// protocol's own extensions, and OpenRPC defines rpc.discover itself.
+// Every other name must be an identifier (letters and digits, starting
+// with a letter), because SDK generators use the names as member names:
+// @open-rpc/generator writes "public channel.publish" for a dotted name,
+// which is not TypeScript (open-rpc/generator#619).
 func (r *Registry) Document(info Info) (*Document, error) {
 	// x-notifications is there even when empty, so that tools and readers
 	// find where notifications are described.
 	doc := &Document{OpenRPC: OpenRPCVersion, Info: info, Methods: []MethodDoc{}, Notifications: []NotificationDoc{}}
 	for _, m := range r.sortedMethods() {
+		if strings.HasPrefix(m.Name, "rpc.") {
+			continue
+		}
+		if !isIdentifier(m.Name) {
+			return nil, fmt.Errorf("method %q: an SDK cannot name a member after it; use letters and digits", m.Name)
+		}
 		md, err := methodDoc(m)
 		if err != nil {
 			return nil, err
@@ -84,6 +101,9 @@ func (r *Registry) Document(info Info) (*Document, error) {
 		doc.Methods = append(doc.Methods, md)
 	}
 	for _, n := range r.sortedNotifications() {
+		if !isIdentifier(n.name) {
+			return nil, fmt.Errorf("notification %q: name it like a method, with letters and digits", n.name)
+		}
 		nd := NotificationDoc{Name: n.name, Summary: n.summary, Description: n.description,
 			Params: paramDocs(n.params)}
 		for i, e := range n.examples {
@@ -147,7 +167,7 @@ func lowerFirst(s string) string {
 func paramDocs(spec *paramSpec) []ContentDoc {
 	docs := make([]ContentDoc, 0, len(spec.fields))
 	for _, f := range spec.fields {
-		docs = append(docs, ContentDoc{Name: f.name, Description: f.doc, Required: f.required, Schema: paramSchema(f)})
+		docs = append(docs, ContentDoc{Name: f.name, Description: f.doc, Required: &f.required, Schema: paramSchema(f)})
 	}
 	return docs
 }
@@ -176,6 +196,19 @@ func exampleParams(spec *paramSpec, v any) ([]ExampleDoc, error) {
 		}
 	}
 	return out, nil
+}
+
+// isIdentifier reports whether name is an ASCII letter followed by
+// letters and digits: a valid member name in every language SDKs are
+// generated for.
+func isIdentifier(name string) bool {
+	for i, c := range name {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return name != ""
 }
 
 func describeCode(code int) ErrorCode {

@@ -43,7 +43,7 @@ func newParamSpec(t reflect.Type) *paramSpec {
 			index:    i,
 			required: !omitempty,
 			doc:      f.Tag.Get("doc"),
-			title:    f.Tag.Get("title"),
+			title:    fieldTitle(f),
 			typ:      f.Type,
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding"
 	"encoding/json"
 	"reflect"
-	"strings"
 	"time"
 )
 
@@ -87,6 +86,12 @@ func structSchema(t reflect.Type) *Schema {
 		if fs.Title == "" {
 			fs.Title = fieldTitle(f)
 		}
+		if fs.Items != nil && fs.Items.Title == "" {
+			fs.Items.Title = f.Tag.Get("itemTitle")
+			if fs.Items.Title == "" {
+				fs.Items.Title = fs.Title + "Item"
+			}
+		}
 		fs.Description = f.Tag.Get("doc")
 		s.Properties[name] = fs
 		if !omitempty {
@@ -97,7 +102,9 @@ func structSchema(t reflect.Type) *Schema {
 }
 
 // fieldTitle gives a field's schema a title: its title tag, or the
-// field's Go name. Untitled schemas make SDK generators invent names.
+// field's Go name. Untitled schemas make SDK generators invent names
+// (string_doaGddGA); the items of a slice of unnamed types are titled by
+// the field's itemTitle tag, or its title and "Item".
 func fieldTitle(f reflect.StructField) string {
 	if t := f.Tag.Get("title"); t != "" {
 		return t
@@ -110,9 +117,6 @@ func paramSchema(f paramField) *Schema {
 	s := schemaOf(f.typ)
 	if s.Title == "" {
 		s.Title = f.title
-		if s.Title == "" {
-			s.Title = strings.ToUpper(f.name[:1]) + f.name[1:]
-		}
 	}
 	return s
 }

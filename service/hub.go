@@ -11,7 +11,7 @@ import (
 type HubLimits struct {
 	// MaxDataSize is the largest publication, in bytes of JSON.
 	MaxDataSize int
-	// HistoryPage is how many publications channel.history returns when
+	// HistoryPage is how many publications channelHistory returns when
 	// the caller names no limit; MaxHistoryPage is the most it may ask for.
 	HistoryPage    int
 	MaxHistoryPage int
@@ -145,7 +145,7 @@ func (h *Hub) Unsubscribe(channel string, r Receiver) bool {
 	return h.engine.Unsubscribe(channel, r)
 }
 
-// HistoryRequest is a channel.history call.
+// HistoryRequest is a channelHistory call.
 type HistoryRequest struct {
 	Channel string
 	// Since, when set, starts the page after (or, with Reverse, before)

@@ -104,7 +104,7 @@ func TestAgeTrimTakesOnlyTheOldest(t *testing.T) {
 
 // TestDuplicateWaitsForTheWatcher: a repeated idempotency key must not be
 // answered "duplicate, offset N" before the watcher has heard of N, or a
-// client told N may not find it in what it reads next (channel.history
+// client told N may not find it in what it reads next (channelHistory
 // reads up to the engine's position).
 func TestDuplicateWaitsForTheWatcher(t *testing.T) {
 	s := openStore(t, tempPath(t), Options{IdempotencyWindow: time.Minute})

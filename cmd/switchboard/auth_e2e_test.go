@@ -79,7 +79,7 @@ func TestAuthRefusals(t *testing.T) {
 			if tc.query != "" {
 				return // POST /rpc takes tokens from the header
 			}
-			body, _ := request("session.whoami", nil)
+			body, _ := request("sessionWhoami", nil)
 			res := ta.post(tc.header, body)
 			msg = wantHTTPError(t, "POST /rpc", res.status, res.header, res.body, http.StatusUnauthorized, "unauthorized")
 			if !strings.Contains(strings.ToLower(msg), tc.wantMessage) {
@@ -99,7 +99,7 @@ func TestAuthAccepted(t *testing.T) {
 	t.Run("websocket, header", func(t *testing.T) {
 		ws := ta.dial(bearer(tok))
 		var w whoamiResult
-		wsCall(t, ws, "session.whoami", nil).decode(t, &w)
+		wsCall(t, ws, "sessionWhoami", nil).decode(t, &w)
 		if w.User != "alice" || w.Anonymous {
 			t.Errorf("whoami = %+v, want user alice, not anonymous", w)
 		}
@@ -110,13 +110,13 @@ func TestAuthAccepted(t *testing.T) {
 			t.Fatalf("dial with access_token: %v", err)
 		}
 		var w whoamiResult
-		wsCall(t, ws, "session.whoami", nil).decode(t, &w)
+		wsCall(t, ws, "sessionWhoami", nil).decode(t, &w)
 		if w.User != "alice" || w.Anonymous {
 			t.Errorf("whoami = %+v, want user alice, not anonymous", w)
 		}
 	})
 	t.Run("http, header", func(t *testing.T) {
-		r, _ := ta.httpCall(bearer(tok), "session.whoami", nil)
+		r, _ := ta.httpCall(bearer(tok), "sessionWhoami", nil)
 		var w whoamiResult
 		r.decode(t, &w)
 		if w.User != "alice" || w.Anonymous {
@@ -124,7 +124,7 @@ func TestAuthAccepted(t *testing.T) {
 		}
 	})
 	t.Run("lower-case scheme", func(t *testing.T) {
-		r, _ := ta.httpCall(http.Header{"Authorization": {"bearer " + tok}}, "session.whoami", nil)
+		r, _ := ta.httpCall(http.Header{"Authorization": {"bearer " + tok}}, "sessionWhoami", nil)
 		var w whoamiResult
 		r.decode(t, &w)
 		if w.User != "alice" {
@@ -142,7 +142,7 @@ func TestAnonymous(t *testing.T) {
 
 	ws := ta.dial(nil)
 	var w whoamiResult
-	wsCall(t, ws, "session.whoami", nil).decode(t, &w)
+	wsCall(t, ws, "sessionWhoami", nil).decode(t, &w)
 	if !w.Anonymous || w.User != "" {
 		t.Errorf("whoami: anonymous=%v user=%q, want anonymous with no user", w.Anonymous, w.User)
 	}
@@ -163,7 +163,7 @@ func TestAnonymous(t *testing.T) {
 	}
 
 	// Over HTTP as well.
-	r, _ := ta.httpCall(nil, "session.whoami", nil)
+	r, _ := ta.httpCall(nil, "sessionWhoami", nil)
 	var hw whoamiResult
 	r.decode(t, &hw)
 	if !hw.Anonymous || !slices.Equal(hw.Permissions.Subscribe, subscribe) {
@@ -174,7 +174,7 @@ func TestAnonymous(t *testing.T) {
 	expired := expiredToken(t, ta.secret, "alice")
 	ws2, resp, err := dialRaw(t, ta.wsURL(), bearer(expired))
 	wantRefusedUpgrade(t, "expired token with anonymous on", ws2, resp, err, http.StatusUnauthorized, "unauthorized")
-	body, _ := request("session.whoami", nil)
+	body, _ := request("sessionWhoami", nil)
 	res := ta.post(bearer(expired), body)
 	wantHTTPError(t, "POST with expired token, anonymous on", res.status, res.header, res.body, http.StatusUnauthorized, "unauthorized")
 }
@@ -193,7 +193,7 @@ func TestTokenExpiryClosesSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws := ta.dial(bearer(tok))
-	wsCall(t, ws, "server.ping", nil).decode(t, new(pingResult))
+	wsCall(t, ws, "serverPing", nil).decode(t, new(pingResult))
 	if code := readClose(t, ws); code != 4001 {
 		t.Errorf("close code %v, want 4001 (token expired)", code)
 	}

@@ -189,7 +189,7 @@ const historyPage = 1000
 // latest reads channel's last n publications, oldest first.
 func latest(ctx context.Context, c *client.Client, channel string, n int) ([]client.Publication, error) {
 	var pubs []client.Publication // newest first
-	q := client.HistoryQuery{Reverse: true}
+	q := client.HistoryQuery{NewestFirst: true}
 	for len(pubs) < n {
 		q.Limit = min(n-len(pubs), historyPage)
 		h, err := c.History(ctx, channel, q)

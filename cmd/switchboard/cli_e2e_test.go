@@ -201,22 +201,22 @@ func TestCLIExitCodes(t *testing.T) {
 		rpcCode  int    // for exit 1: the JSON-RPC error code on stderr
 		inStderr string // for the others
 	}{
-		{"a call", s.env, []string{"call", "server.ping"}, 0, 0, ""},
+		{"a call", s.env, []string{"call", "serverPing"}, 0, 0, ""},
 		{"help", s.env, []string{"publish", "-h"}, 0, 0, "--lines"},
 		{"forbidden publish", asReader, []string{"publish", "news.a", `{"x":1}`}, 1, -32003, ""},
 		{"unknown method", s.env, []string{"call", "no.such.method"}, 1, -32601, ""},
-		{"invalid params", s.env, []string{"call", "channel.history", `{"channel":"bad name"}`}, 1, -32602, ""},
-		{"unknown flag", s.env, []string{"call", "--nope", "server.ping"}, 2, 0, "-nope"},
+		{"invalid params", s.env, []string{"call", "channelHistory", `{"channel":"bad name"}`}, 1, -32602, ""},
+		{"unknown flag", s.env, []string{"call", "--nope", "serverPing"}, 2, 0, "-nope"},
 		{"missing method", s.env, []string{"call"}, 2, 0, "usage: switchboard call"},
-		{"params not JSON", s.env, []string{"call", "server.ping", "{nope"}, 2, 0, "not JSON"},
-		{"params a string", s.env, []string{"call", "server.ping", `"x"`}, 2, 0, "object"},
+		{"params not JSON", s.env, []string{"call", "serverPing", "{nope"}, 2, 0, "not JSON"},
+		{"params a string", s.env, []string{"call", "serverPing", `"x"`}, 2, 0, "object"},
 		{"data and --lines", s.env, []string{"publish", "a", "1", "--lines"}, 2, 0, "usage"},
 		{"bad --since", s.env, []string{"subscribe", "a", "--since", "-1"}, 2, 0, "-since"},
-		{"bad URL scheme", []string{"SWITCHBOARD_URL=ftp://x"}, []string{"call", "server.ping"}, 2, 0, "scheme"},
+		{"bad URL scheme", []string{"SWITCHBOARD_URL=ftp://x"}, []string{"call", "serverPing"}, 2, 0, "scheme"},
 		{"unknown shell", nil, []string{"completion", "tcsh"}, 2, 0, "tcsh"},
-		{"nothing listening", []string{"SWITCHBOARD_URL=http://" + freeAddr(t)}, []string{"call", "server.ping"}, 3, 0, "refused"},
+		{"nothing listening", []string{"SWITCHBOARD_URL=http://" + freeAddr(t)}, []string{"call", "serverPing"}, 3, 0, "refused"},
 		{"nothing listening, subscribe", []string{"SWITCHBOARD_URL=ws://" + freeAddr(t)}, []string{"subscribe", "a"}, 3, 0, "refused"},
-		{"bad token", []string{"SWITCHBOARD_URL=" + s.base, "SWITCHBOARD_TOKEN=nope"}, []string{"call", "server.ping"}, 3, 0, "refused the token"},
+		{"bad token", []string{"SWITCHBOARD_URL=" + s.base, "SWITCHBOARD_TOKEN=nope"}, []string{"call", "serverPing"}, 3, 0, "refused the token"},
 		{"foreign token, subscribe", []string{"SWITCHBOARD_URL=" + s.base, "SWITCHBOARD_TOKEN=" + foreign}, []string{"subscribe", "a"}, 3, 0, "refused the token"},
 		{"lost publications, --strict", s.env, []string{"subscribe", "news.lost", "--since", "1", "--strict"}, 4, 0, "publications 2 to 3 were lost"},
 	}
@@ -302,10 +302,10 @@ func TestCLISignals(t *testing.T) {
 // TestCLIStandardInput checks "-" for PARAMS and DATA, and --lines.
 func TestCLIStandardInput(t *testing.T) {
 	s := startCLIServer(t, "", "")
-	out := mustRun(t, s.env, `{"channel":"in","data":{"from":"stdin"}}`, "call", "channel.publish", "-")
+	out := mustRun(t, s.env, `{"channel":"in","data":{"from":"stdin"}}`, "call", "channelPublish", "-")
 	var pr publishResult
 	if err := json.Unmarshal([]byte(out), &pr); err != nil || pr.Channel != "in" || pr.Offset != 1 {
-		t.Fatalf("call channel.publish - printed %q (%v)", out, err)
+		t.Fatalf("call channelPublish - printed %q (%v)", out, err)
 	}
 	out = mustRun(t, s.env, "  [1, 2,\n 3]\n", "publish", "in", "-")
 	if err := json.Unmarshal([]byte(out), &pr); err != nil || pr.Offset != 2 {
@@ -514,7 +514,7 @@ func TestCLIPresenceMethodsAndURLs(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRun(t, s.env, "", "methods", "--json")), &raw); err != nil || len(raw) != len(want.Methods) {
 		t.Errorf("methods --json: %d methods (%v), want %d", len(raw), err, len(want.Methods))
 	}
-	pretty := mustRun(t, s.env, "", "call", "server.info", "--pretty")
+	pretty := mustRun(t, s.env, "", "call", "serverInfo", "--pretty")
 	if !strings.HasPrefix(pretty, "{\n  \"") || !json.Valid([]byte(pretty)) {
 		t.Errorf("--pretty printed %q, want indented JSON", pretty)
 	}
@@ -522,14 +522,14 @@ func TestCLIPresenceMethodsAndURLs(t *testing.T) {
 	// Every URL form reaches the server; --url wins over SWITCHBOARD_URL.
 	tok := s.env[1]
 	for _, u := range []string{s.base, s.base + "/rpc", s.base + "/rpc/", "ws://" + s.addr, "ws://" + s.addr + "/rpc", s.addr} {
-		out := mustRun(t, []string{tok, "SWITCHBOARD_URL=http://" + freeAddr(t)}, "", "call", "session.whoami", "--url", u)
+		out := mustRun(t, []string{tok, "SWITCHBOARD_URL=http://" + freeAddr(t)}, "", "call", "sessionWhoami", "--url", u)
 		if !strings.Contains(out, `"user":"admin"`) {
 			t.Errorf("--url %s: whoami printed %q", u, out)
 		}
 	}
 	// The method that needs a socket works from an http:// URL too.
-	out = mustRun(t, []string{tok, "SWITCHBOARD_URL=" + s.base}, "", "call", "channel.subscribe", `{"channel":"room.9"}`)
+	out = mustRun(t, []string{tok, "SWITCHBOARD_URL=" + s.base}, "", "call", "channelSubscribe", `{"channel":"room.9"}`)
 	if !strings.Contains(out, `"channel":"room.9"`) {
-		t.Errorf("call channel.subscribe over an http URL printed %q", out)
+		t.Errorf("call channelSubscribe over an http URL printed %q", out)
 	}
 }

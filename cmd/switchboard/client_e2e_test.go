@@ -133,7 +133,7 @@ func sdkPostBatch(hc *http.Client, addr, tok, channel string, start, n int, mu *
 	}
 	calls := make([]call, n)
 	for k := range calls {
-		calls[k] = call{"2.0", start + k, "channel.publish", map[string]any{"channel": channel, "data": json.RawMessage(sdkData(start + k))}}
+		calls[k] = call{"2.0", start + k, "channelPublish", map[string]any{"channel": channel, "data": json.RawMessage(sdkData(start + k))}}
 	}
 	body, err := json.Marshal(calls)
 	if err != nil {
@@ -243,21 +243,21 @@ func TestClientCalls(t *testing.T) {
 	for _, url := range []string{"http://" + ta.addr, "ws://" + ta.addr + "/rpc"} {
 		c := sdkClient(t, url, tok, client.Options{})
 		var ping pingResult
-		if err := c.Call(ctx, "server.ping", nil, &ping); err != nil {
-			t.Fatalf("%s: server.ping: %v", url, err)
+		if err := c.Call(ctx, "serverPing", nil, &ping); err != nil {
+			t.Fatalf("%s: serverPing: %v", url, err)
 		}
 		if d := time.Since(ping.Time); d < -time.Minute || d > time.Minute {
-			t.Fatalf("%s: server.ping: time %v", url, ping.Time)
+			t.Fatalf("%s: serverPing: time %v", url, ping.Time)
 		}
 		var who whoamiResult
-		if err := c.Call(ctx, "session.whoami", nil, &who); err != nil {
-			t.Fatalf("%s: session.whoami: %v", url, err)
+		if err := c.Call(ctx, "sessionWhoami", nil, &who); err != nil {
+			t.Fatalf("%s: sessionWhoami: %v", url, err)
 		}
 		if who.User != "alice" || who.Transport != "http" {
-			t.Fatalf("%s: session.whoami: %+v, want alice over http", url, who)
+			t.Fatalf("%s: sessionWhoami: %+v, want alice over http", url, who)
 		}
-		if err := c.Call(ctx, "server.ping", nil, nil); err != nil {
-			t.Fatalf("%s: server.ping with no result: %v", url, err)
+		if err := c.Call(ctx, "serverPing", nil, nil); err != nil {
+			t.Fatalf("%s: serverPing with no result: %v", url, err)
 		}
 	}
 
@@ -295,7 +295,7 @@ func TestClientCalls(t *testing.T) {
 	if err != nil || len(h.Publications) != 1 || h.Publications[0].Offset != 2 {
 		t.Fatalf("History since 1: %+v, %v; want offset 2 alone", h, err)
 	}
-	h, err = c.History(ctx, "calls.x", client.HistoryQuery{Limit: 1, Reverse: true})
+	h, err = c.History(ctx, "calls.x", client.HistoryQuery{Limit: 1, NewestFirst: true})
 	if err != nil || len(h.Publications) != 1 || h.Publications[0].Offset != 2 {
 		t.Fatalf("History newest first: %+v, %v; want offset 2 alone", h, err)
 	}
@@ -331,7 +331,7 @@ func TestClientCalls(t *testing.T) {
 	for _, m := range methods {
 		names[m.Name] = m.Summary
 	}
-	for _, want := range []string{"server.ping", "channel.publish", "channel.subscribe", "channel.history", "channel.remove"} {
+	for _, want := range []string{"serverPing", "channelPublish", "channelSubscribe", "channelHistory", "channelRemove"} {
 		if names[want] == "" {
 			t.Errorf("Methods: %s missing or without a summary in %+v", want, methods)
 		}
@@ -349,7 +349,7 @@ func TestClientCallErrors(t *testing.T) {
 	wantRPCError(t, "Publish without permission", err, -32003)
 	err = reader.Call(ctx, "no.such.method", nil, nil)
 	wantRPCError(t, "an unknown method", err, -32601)
-	err = reader.Call(ctx, "channel.history", map[string]any{"channel": "errs.x", "nonsense": 1}, nil)
+	err = reader.Call(ctx, "channelHistory", map[string]any{"channel": "errs.x", "nonsense": 1}, nil)
 	e := wantRPCError(t, "an unknown param", err, -32602)
 	if !strings.Contains(e.Message, "nonsense") {
 		t.Errorf("an unknown param: message %q does not name it", e.Message)
@@ -358,14 +358,14 @@ func TestClientCallErrors(t *testing.T) {
 		t.Errorf("Error() %q does not say the code", e.Error())
 	}
 
-	// channel.subscribe needs a WebSocket: Call takes one rather than
+	// channelSubscribe needs a WebSocket: Call takes one rather than
 	// report -32010.
 	var sub subscribeResult
-	if err := reader.Call(ctx, "channel.subscribe", map[string]any{"channel": "errs.x"}, &sub); err != nil {
-		t.Fatalf("Call channel.subscribe: %v", err)
+	if err := reader.Call(ctx, "channelSubscribe", map[string]any{"channel": "errs.x"}, &sub); err != nil {
+		t.Fatalf("Call channelSubscribe: %v", err)
 	}
 	if sub.Channel != "errs.x" || sub.Epoch == "" {
-		t.Fatalf("Call channel.subscribe: %+v", sub)
+		t.Fatalf("Call channelSubscribe: %+v", sub)
 	}
 
 	// Refused tokens, for calls and for subscriptions.
@@ -375,7 +375,7 @@ func TestClientCallErrors(t *testing.T) {
 		"none":      "",
 	} {
 		bad := sdkClient(t, "http://"+ta.addr, tok, client.Options{})
-		err := bad.Call(ctx, "server.ping", nil, nil)
+		err := bad.Call(ctx, "serverPing", nil, nil)
 		wantUnauthorized(t, name+" token: Call", err)
 		var ce *client.ConnectionError
 		errors.As(err, &ce)
@@ -387,7 +387,7 @@ func TestClientCallErrors(t *testing.T) {
 			t.Fatalf("%s token: Subscribe returned a subscription", name)
 		}
 		wantUnauthorized(t, name+" token: Subscribe", err)
-		err = bad.Call(ctx, "channel.subscribe", map[string]any{"channel": "errs.x"}, nil)
+		err = bad.Call(ctx, "channelSubscribe", map[string]any{"channel": "errs.x"}, nil)
 		wantUnauthorized(t, name+" token: Call over a socket", err)
 	}
 
@@ -400,7 +400,7 @@ func TestClientCallErrors(t *testing.T) {
 	ln.Close()
 	c := sdkClient(t, gone, "", client.Options{})
 	for what, err := range map[string]error{
-		"Call":      c.Call(ctx, "server.ping", nil, nil),
+		"Call":      c.Call(ctx, "serverPing", nil, nil),
 		"Publish":   func() error { _, err := c.Publish(ctx, "errs.x", json.RawMessage(`1`), ""); return err }(),
 		"Subscribe": func() error { _, err := c.Subscribe(ctx, "errs.x", nil); return err }(),
 	} {
@@ -624,11 +624,11 @@ func TestClientChannelRemoved(t *testing.T) {
 		Offset  uint64 `json:"offset"`
 		Epoch   string `json:"epoch"`
 	}
-	if err := admin.Call(ctx, "channel.remove", map[string]any{"channel": "removed.x"}, &rm); err != nil {
-		t.Fatalf("channel.remove: %v", err)
+	if err := admin.Call(ctx, "channelRemove", map[string]any{"channel": "removed.x"}, &rm); err != nil {
+		t.Fatalf("channelRemove: %v", err)
 	}
 	if rm.Channel != "removed.x" || rm.Offset != 0 || rm.Epoch == "" || rm.Epoch == old {
-		t.Fatalf("channel.remove: %+v (old epoch %s)", rm, old)
+		t.Fatalf("channelRemove: %+v (old epoch %s)", rm, old)
 	}
 	lost := sdkLost(t, ctx, sub)
 	want := client.LostError{Channel: "removed.x", After: client.Position{Offset: 3, Epoch: old}, Resumed: client.Position{Offset: 0, Epoch: rm.Epoch}}
@@ -748,7 +748,7 @@ func TestClientCallAfterClose(t *testing.T) {
 	ctx := sdkContext(t, 30*time.Second)
 	c := sdkClient(t, "http://"+ta.addr, ta.token("alice", sdkPerms, time.Hour), client.Options{})
 	c.Close()
-	if err := c.Call(ctx, "server.ping", nil, nil); !errors.Is(err, client.ErrClosed) {
+	if err := c.Call(ctx, "serverPing", nil, nil); !errors.Is(err, client.ErrClosed) {
 		t.Errorf("Call on a closed client: %v, want ErrClosed", err)
 	}
 	if _, err := c.Publish(ctx, "closed.x", json.RawMessage(`1`), ""); !errors.Is(err, client.ErrClosed) {
@@ -758,9 +758,9 @@ func TestClientCallAfterClose(t *testing.T) {
 
 // TestClientCallLeavesSubscriptionsAlone: Call of a WebSocket-only method
 // on a client that has subscriptions must not change them behind their
-// back: were Call to use the subscriptions' socket, channel.subscribe
+// back: were Call to use the subscriptions' socket, channelSubscribe
 // through Call would make a later Subscribe to that channel fail with
-// -32009, and channel.unsubscribe through Call would silently stop a
+// -32009, and channelUnsubscribe through Call would silently stop a
 // Subscription for good.
 func TestClientCallLeavesSubscriptionsAlone(t *testing.T) {
 	ta := startApp(t, serveConfig{})
@@ -773,26 +773,26 @@ func TestClientCallLeavesSubscriptionsAlone(t *testing.T) {
 		t.Fatalf("Subscribe alone.a: %v", err)
 	}
 
-	t.Run("channel.subscribe", func(t *testing.T) {
-		if err := c.Call(ctx, "channel.subscribe", map[string]any{"channel": "alone.b"}, nil); err != nil {
-			t.Fatalf("Call channel.subscribe: %v", err)
+	t.Run("channelSubscribe", func(t *testing.T) {
+		if err := c.Call(ctx, "channelSubscribe", map[string]any{"channel": "alone.b"}, nil); err != nil {
+			t.Fatalf("Call channelSubscribe: %v", err)
 		}
 		b, err := c.Subscribe(ctx, "alone.b", nil)
 		if err != nil {
-			t.Fatalf("Subscribe alone.b after a Call of channel.subscribe: %v", err)
+			t.Fatalf("Subscribe alone.b after a Call of channelSubscribe: %v", err)
 		}
 		held := sdkPublish(t, ctx, pub, "alone.b", 1, 1)
 		sdkExpect(t, sdkContext(t, 5*time.Second), b, 1, 1, held)
 	})
 
-	t.Run("channel.unsubscribe", func(t *testing.T) {
-		if err := c.Call(ctx, "channel.unsubscribe", map[string]any{"channel": "alone.a"}, nil); err != nil {
-			t.Logf("Call channel.unsubscribe: %v", err)
+	t.Run("channelUnsubscribe", func(t *testing.T) {
+		if err := c.Call(ctx, "channelUnsubscribe", map[string]any{"channel": "alone.a"}, nil); err != nil {
+			t.Logf("Call channelUnsubscribe: %v", err)
 		}
 		held := sdkPublish(t, ctx, pub, "alone.a", 1, 1)
 		p, err := a.Next(sdkContext(t, 5*time.Second))
 		if err != nil || p.Offset != 1 || string(p.Data) != held[1] {
-			t.Fatalf("Subscription alone.a after a Call of channel.unsubscribe: Next %+v, %v; want publication 1 (or the subscription ended with an error)", p, err)
+			t.Fatalf("Subscription alone.a after a Call of channelUnsubscribe: Next %+v, %v; want publication 1 (or the subscription ended with an error)", p, err)
 		}
 	})
 }
@@ -1024,7 +1024,7 @@ func TestClientGivesUpOnASilentServer(t *testing.T) {
 	defer c.Close()
 	var connErr *client.ConnectionError
 	ctx := sdkContext(t, 5*time.Second)
-	if err := c.Call(ctx, "server.ping", nil, nil); !errors.As(err, &connErr) || ctx.Err() != nil {
+	if err := c.Call(ctx, "serverPing", nil, nil); !errors.As(err, &connErr) || ctx.Err() != nil {
 		t.Errorf("Call to a silent server: %v (context: %v); want a ConnectionError before the context's end", err, ctx.Err())
 	}
 	ctx = sdkContext(t, 5*time.Second)

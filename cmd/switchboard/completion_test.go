@@ -25,7 +25,7 @@ var completionCases = []completionCase{
 	{line: []string{"switchboard", "serve", "--history-"}, want: []string{"--history-size", "--history-ttl"}},
 	{line: []string{"switchboard", "completion", ""}, want: []string{"bash", "zsh", "fish"}},
 	// Method names come from the server SWITCHBOARD_URL points at.
-	{line: []string{"switchboard", "call", "channel.pu"}, want: []string{"channel.publish"}, notWant: []string{"server.ping"}},
+	{line: []string{"switchboard", "call", "channelPu"}, want: []string{"channelPublish"}, notWant: []string{"serverPing"}},
 }
 
 // completionEnv puts the test binary on PATH as "switchboard", aimed at a

@@ -54,7 +54,7 @@ func durableToken(t *testing.T, secret string) string {
 // publishHTTP publishes data (JSON) to channel over POST /rpc.
 func publishHTTP(t *testing.T, c *testApp, tok, channel, data string) publishResult {
 	t.Helper()
-	r, _ := c.httpCall(bearer(tok), "channel.publish", map[string]any{"channel": channel, "data": json.RawMessage(data)})
+	r, _ := c.httpCall(bearer(tok), "channelPublish", map[string]any{"channel": channel, "data": json.RawMessage(data)})
 	var res publishResult
 	r.decode(t, &res)
 	if res.Channel != channel || res.Duplicate {
@@ -70,7 +70,7 @@ func readHistory(t *testing.T, c *testApp, tok, channel string) (pubs []publicat
 	t.Helper()
 	params := map[string]any{"channel": channel, "limit": 1000}
 	for page := 0; page < 100; page++ {
-		r, _ := c.httpCall(bearer(tok), "channel.history", params)
+		r, _ := c.httpCall(bearer(tok), "channelHistory", params)
 		var h historyResult
 		r.decode(t, &h)
 		if page > 0 && h.Epoch != epoch {
@@ -173,7 +173,7 @@ func wsPublish(l *ledger, ws *websocket.Conn, conn, count int, channels []string
 		channel := channels[(conn+seq)%len(channels)]
 		data := fmt.Sprintf(`{"via":"ws","conn":%d,"seq":%d,"text":"caf\u00e9 \"%d\" é","pad":"%s"}`, conn, seq, seq, pad)
 		id := nextID.Add(1)
-		bodies[seq] = fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"channel.publish","params":{"channel":%q,"data":%s}}`, id, channel, data)
+		bodies[seq] = fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"channelPublish","params":{"channel":%q,"data":%s}}`, id, channel, data)
 		waiting[fmt.Sprint(id)] = pending{channel, data}
 		l.send(channel, data)
 	}
@@ -224,7 +224,7 @@ func httpPublish(l *ledger, hc *http.Client, base, tok string, worker, count int
 	for seq := range count {
 		channel := channels[(worker+seq)%len(channels)]
 		data := fmt.Sprintf(`{"via":"http","worker":%d,"seq":%d}`, worker, seq)
-		body, id := request("channel.publish", map[string]any{"channel": channel, "data": json.RawMessage(data)})
+		body, id := request("channelPublish", map[string]any{"channel": channel, "data": json.RawMessage(data)})
 		req, _ := http.NewRequest(http.MethodPost, base+"/rpc", bytes.NewReader(body))
 		req.Header = http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + tok}}
 		l.send(channel, data)
@@ -454,7 +454,7 @@ func TestLostHistoryChangesEpoch(t *testing.T) {
 		t.Fatalf("after losing the history: epoch %q (was %q), offset %d, %d publications; want a new epoch at 0, empty", epoch, old.Epoch, offset, len(pubs))
 	}
 	since := map[string]any{"offset": old.Offset, "epoch": old.Epoch}
-	r, _ := c2.httpCall(bearer(tok), "channel.history", map[string]any{"channel": channel, "since": since})
+	r, _ := c2.httpCall(bearer(tok), "channelHistory", map[string]any{"channel": channel, "since": since})
 	if r.Error == nil || r.Error.Code != rpc.CodeConflict {
 		t.Errorf("history since the lost epoch: %+v %s, want error %d", r.Error, r.Result, rpc.CodeConflict)
 	}

@@ -29,7 +29,7 @@ func TestPOSTRequests(t *testing.T) {
 	const limit = 512
 	ta := startApp(t, serveConfig{limits: rpc.Limits{MaxMessageSize: limit}})
 	tok := ta.token("alice", service.Permissions{}, time.Hour)
-	ping, _ := request("server.ping", nil)
+	ping, _ := request("serverPing", nil)
 
 	t.Run("content type", func(t *testing.T) {
 		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
@@ -46,15 +46,15 @@ func TestPOSTRequests(t *testing.T) {
 	})
 
 	t.Run("size limit", func(t *testing.T) {
-		req, id := request("server.ping", nil)
+		req, id := request("serverPing", nil)
 		res := ta.post(bearer(tok), pad(t, req, limit))
 		if res.status != http.StatusOK {
 			t.Fatalf("body of exactly the limit: HTTP %d: %s", res.status, res.body)
 		}
-		decodeReply(t, "server.ping", res.body, id).decode(t, new(pingResult))
+		decodeReply(t, "serverPing", res.body, id).decode(t, new(pingResult))
 
 		for _, n := range []int{limit + 1, 4 * limit} {
-			req, _ := request("server.ping", nil)
+			req, _ := request("serverPing", nil)
 			res := ta.post(bearer(tok), pad(t, req, n))
 			wantHTTPError(t, "oversized body", res.status, res.header, res.body, http.StatusRequestEntityTooLarge, "too_large")
 		}
@@ -62,8 +62,8 @@ func TestPOSTRequests(t *testing.T) {
 
 	t.Run("notifications only", func(t *testing.T) {
 		for name, body := range map[string]string{
-			"one":   `{"jsonrpc":"2.0","method":"server.ping"}`,
-			"batch": `[{"jsonrpc":"2.0","method":"server.ping"},{"jsonrpc":"2.0","method":"session.whoami"}]`,
+			"one":   `{"jsonrpc":"2.0","method":"serverPing"}`,
+			"batch": `[{"jsonrpc":"2.0","method":"serverPing"},{"jsonrpc":"2.0","method":"sessionWhoami"}]`,
 		} {
 			res := ta.post(bearer(tok), []byte(body))
 			if res.status != http.StatusNoContent || len(res.body) != 0 {
@@ -73,7 +73,7 @@ func TestPOSTRequests(t *testing.T) {
 	})
 
 	t.Run("batch", func(t *testing.T) {
-		body := `[{"jsonrpc":"2.0","id":"a","method":"server.ping"},{"jsonrpc":"2.0","method":"server.ping"},{"jsonrpc":"2.0","id":"b","method":"session.whoami"}]`
+		body := `[{"jsonrpc":"2.0","id":"a","method":"serverPing"},{"jsonrpc":"2.0","method":"serverPing"},{"jsonrpc":"2.0","id":"b","method":"sessionWhoami"}]`
 		res := ta.post(bearer(tok), []byte(body))
 		if res.status != http.StatusOK {
 			t.Fatalf("HTTP %d: %s", res.status, res.body)
@@ -108,7 +108,7 @@ func TestPOSTRequests(t *testing.T) {
 			seen[id] = true
 		}
 		check("200", ta.post(bearer(tok), ping))
-		check("204", ta.post(bearer(tok), []byte(`{"jsonrpc":"2.0","method":"server.ping"}`)))
+		check("204", ta.post(bearer(tok), []byte(`{"jsonrpc":"2.0","method":"serverPing"}`)))
 		check("401", ta.post(nil, ping))
 		check("415", ta.do(http.MethodPost, "/rpc", bearer(tok), ping))
 		check("413", ta.post(bearer(tok), pad(t, nil, 2*limit)))
@@ -125,11 +125,11 @@ func TestWebSocketMessageTooBig(t *testing.T) {
 	tok := ta.token("alice", service.Permissions{}, time.Hour)
 
 	bystander := ta.dial(bearer(tok))
-	wsCall(t, bystander, "server.ping", nil)
+	wsCall(t, bystander, "serverPing", nil)
 
 	// A message of exactly the limit is served.
 	offender := ta.dial(bearer(tok))
-	req, id := request("server.ping", nil)
+	req, id := request("serverPing", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()
 	if err := offender.Write(ctx, websocket.MessageText, pad(t, req, limit)); err != nil {
@@ -139,10 +139,10 @@ func TestWebSocketMessageTooBig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a message of exactly the limit was not answered: %v", err)
 	}
-	decodeReply(t, "server.ping", b, id)
+	decodeReply(t, "serverPing", b, id)
 
 	// One over the limit closes the connection with 1009.
-	req, _ = request("server.ping", nil)
+	req, _ = request("serverPing", nil)
 	if err := offender.Write(ctx, websocket.MessageText, pad(t, req, 2*limit)); err != nil {
 		t.Fatal(err)
 	}
@@ -150,8 +150,8 @@ func TestWebSocketMessageTooBig(t *testing.T) {
 		t.Errorf("close code %v, want %v", code, websocket.StatusMessageTooBig)
 	}
 
-	wsCall(t, bystander, "server.ping", nil).decode(t, new(pingResult))
-	wsCall(t, ta.dial(bearer(tok)), "server.ping", nil).decode(t, new(pingResult))
+	wsCall(t, bystander, "serverPing", nil).decode(t, new(pingResult))
+	wsCall(t, ta.dial(bearer(tok)), "serverPing", nil).decode(t, new(pingResult))
 
 	tooBig := map[string]string{"reason": "message_too_big"}
 	eventually(t, "the disconnect to be counted as message_too_big", func() bool {

@@ -2,7 +2,7 @@ package main
 
 // End-to-end tests of what the hub knows of its channels and
 // connections: presence, joins and leaves, channel removal, slow
-// subscribers, channel.list, and the channel methods over HTTP POST.
+// subscribers, channelList, and the channel methods over HTTP POST.
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 
 // TestPresenceJoinLeave follows a channel's members as connections come
 // and go: presence lists them oldest first, with the connection ids
-// session.whoami reports, and only subscriptions made with joinLeave hear
+// sessionWhoami reports, and only subscriptions made with joinLeave hear
 // of joins and leaves, never their own.
 func TestPresenceJoinLeave(t *testing.T) {
 	ta := startApp(t, serveConfig{})
@@ -39,7 +39,7 @@ func TestPresenceJoinLeave(t *testing.T) {
 	presence := func() []memberJSON {
 		t.Helper()
 		var p presenceResult
-		r := eve.call("channel.presence", room)
+		r := eve.call("channelPresence", room)
 		r.decode(t, &p)
 		if p.Channel != "room.1" || !strings.Contains(string(r.Result), `"members":[`) {
 			t.Fatalf("presence: %s", r.Result)
@@ -62,12 +62,12 @@ func TestPresenceJoinLeave(t *testing.T) {
 	dave.subscribe(map[string]any{"channel": "room.2", "joinLeave": true})
 	alice.subscribe(withJoinLeave)
 	bob.subscribe(room)
-	bobJoined := wantEvent(alice, "channel.join", "bob", bobID)
+	bobJoined := wantEvent(alice, "channelJoin", "bob", bobID)
 	carol.subscribe(withJoinLeave)
-	carolJoined := wantEvent(alice, "channel.join", "carol", carolID)
+	carolJoined := wantEvent(alice, "channelJoin", "carol", carolID)
 	alice2.subscribe(room)
-	alice2Joined := wantEvent(alice, "channel.join", "alice", alice2ID)
-	wantEvent(carol, "channel.join", "alice", alice2ID) // carol heard of none before her, nor of herself
+	alice2Joined := wantEvent(alice, "channelJoin", "alice", alice2ID)
+	wantEvent(carol, "channelJoin", "alice", alice2ID) // carol heard of none before her, nor of herself
 
 	members := presence()
 	want := []struct{ user, id string }{{"alice", aliceID}, {"bob", bobID}, {"carol", carolID}, {"alice", alice2ID}}
@@ -91,21 +91,21 @@ func TestPresenceJoinLeave(t *testing.T) {
 	}
 
 	var u map[string]any
-	bob.ok("channel.unsubscribe", room, &u)
-	if left := wantEvent(alice, "channel.leave", "bob", bobID); !left.Since.Equal(bobJoined.Since) {
+	bob.ok("channelUnsubscribe", room, &u)
+	if left := wantEvent(alice, "channelLeave", "bob", bobID); !left.Since.Equal(bobJoined.Since) {
 		t.Errorf("bob's leave says since %v, his join %v", left.Since, bobJoined.Since)
 	}
-	wantEvent(carol, "channel.leave", "bob", bobID)
+	wantEvent(carol, "channelLeave", "bob", bobID)
 
 	carol.disconnect() // leaving by disconnecting
-	wantEvent(alice, "channel.leave", "carol", carolID)
+	wantEvent(alice, "channelLeave", "carol", carolID)
 	alice2.disconnect()
-	wantEvent(alice, "channel.leave", "alice", alice2ID)
+	wantEvent(alice, "channelLeave", "alice", alice2ID)
 	if got := presence(); len(got) != 1 || got[0].ConnectionID != aliceID {
 		t.Fatalf("presence after the others left: %+v, want alice alone", got)
 	}
 
-	alice.ok("channel.unsubscribe", room, &u)
+	alice.ok("channelUnsubscribe", room, &u)
 	if got := presence(); len(got) != 0 {
 		t.Fatalf("presence after everyone left: %+v", got)
 	}
@@ -123,12 +123,12 @@ func TestAnonymousPresence(t *testing.T) {
 	anonID := anon.whoami().ConnectionID
 	anon.subscribe(map[string]any{"channel": "lobby"})
 	var j memberJSON
-	watcher.nextNote("channel.join", &j)
+	watcher.nextNote("channelJoin", &j)
 	if j.User != "" || j.ConnectionID != anonID {
 		t.Fatalf("anonymous join: %+v, want no user and connection %s", j, anonID)
 	}
 	var p presenceResult
-	anon.ok("channel.presence", map[string]any{"channel": "lobby"}, &p)
+	anon.ok("channelPresence", map[string]any{"channel": "lobby"}, &p)
 	if len(p.Members) != 2 || p.Members[1].User != "" || p.Members[1].ConnectionID != anonID {
 		t.Fatalf("presence: %+v", p.Members)
 	}
@@ -147,7 +147,7 @@ func TestRemoveChannel(t *testing.T) {
 	for _, s := range subs {
 		old = s.subscribe(map[string]any{"channel": "gone.x", "joinLeave": true})
 	}
-	subs[0].nextNote("channel.join", &memberJSON{})
+	subs[0].nextNote("channelJoin", &memberJSON{})
 	for i := 1; i <= 3; i++ {
 		pub.publish("gone.x", i)
 	}
@@ -157,40 +157,40 @@ func TestRemoveChannel(t *testing.T) {
 		}
 	}
 
-	msg := pub.fails("channel.remove", ch, rpc.CodeForbidden)
+	msg := pub.fails("channelRemove", ch, rpc.CodeForbidden)
 	if !strings.Contains(msg, "admin") {
 		t.Errorf("non-admin remove: message %q", msg)
 	}
 	var h historyResult
-	pub.ok("channel.history", ch, &h)
+	pub.ok("channelHistory", ch, &h)
 	if h.Offset != 3 || len(h.Publications) != 3 {
 		t.Fatalf("history after a refused removal: %+v", h)
 	}
 
 	var rm removeResult
-	admin.ok("channel.remove", ch, &rm)
+	admin.ok("channelRemove", ch, &rm)
 	if rm.Channel != "gone.x" || rm.Offset != 0 || rm.Epoch == "" || rm.Epoch == old.Epoch {
 		t.Fatalf("remove: %+v (old epoch %s)", rm, old.Epoch)
 	}
 	for i, s := range subs {
 		var u unsubscribedNote
-		s.nextNote("channel.unsubscribed", &u)
+		s.nextNote("channelUnsubscribed", &u)
 		if u.Channel != "gone.x" || u.Reason != "removed" {
-			t.Fatalf("subscriber %d: channel.unsubscribed %+v", i, u)
+			t.Fatalf("subscriber %d: channelUnsubscribed %+v", i, u)
 		}
 	}
 
-	pub.ok("channel.history", ch, &h)
+	pub.ok("channelHistory", ch, &h)
 	if h.Offset != 0 || h.Epoch != rm.Epoch || len(h.Publications) != 0 {
 		t.Fatalf("history after removal: %+v, want empty at offset 0 in epoch %s", h, rm.Epoch)
 	}
-	pub.fails("channel.history", map[string]any{"channel": "gone.x", "since": map[string]any{"offset": 1, "epoch": old.Epoch}}, rpc.CodeConflict)
+	pub.fails("channelHistory", map[string]any{"channel": "gone.x", "since": map[string]any{"offset": 1, "epoch": old.Epoch}}, rpc.CodeConflict)
 	var p presenceResult
-	pub.ok("channel.presence", ch, &p)
+	pub.ok("channelPresence", ch, &p)
 	if len(p.Members) != 0 {
 		t.Fatalf("presence after removal: %+v", p.Members)
 	}
-	subs[0].fails("channel.unsubscribe", ch, rpc.CodeNotFound) // the server ended it
+	subs[0].fails("channelUnsubscribe", ch, rpc.CodeNotFound) // the server ended it
 
 	np := pub.publish("gone.x", "again")
 	if np.Offset != 1 || np.Epoch != rm.Epoch {
@@ -215,13 +215,13 @@ func TestRemoveChannel(t *testing.T) {
 		}
 	}
 	var l channelListResult
-	admin.ok("channel.list", map[string]any{"prefix": "gone."}, &l)
+	admin.ok("channelList", map[string]any{"prefix": "gone."}, &l)
 	if want := (channelSummaryJSON{"gone.x", 2, 2}); len(l.Channels) != 1 || l.Channels[0] != want {
 		t.Fatalf("list: %+v, want %+v", l.Channels, want)
 	}
 }
 
-// TestRemoveIsVisibleOnceAnswered: once channel.remove has answered, the
+// TestRemoveIsVisibleOnceAnswered: once channelRemove has answered, the
 // channel is in its new epoch: history says so, and a subscription made
 // afterwards belongs to the new epoch and is not ended by the removal.
 func TestRemoveIsVisibleOnceAnswered(t *testing.T) {
@@ -231,9 +231,9 @@ func TestRemoveIsVisibleOnceAnswered(t *testing.T) {
 	ch := map[string]any{"channel": "rm.x"}
 	for i := range 100 {
 		var rm removeResult
-		admin.ok("channel.remove", ch, &rm)
+		admin.ok("channelRemove", ch, &rm)
 		var h historyResult
-		c.ok("channel.history", ch, &h)
+		c.ok("channelHistory", ch, &h)
 		if h.Epoch != rm.Epoch || h.Offset != 0 {
 			t.Fatalf("removal %d answered epoch %s; history read right after: offset %d epoch %s", i, rm.Epoch, h.Offset, h.Epoch)
 		}
@@ -242,11 +242,11 @@ func TestRemoveIsVisibleOnceAnswered(t *testing.T) {
 			t.Fatalf("removal %d answered epoch %s; subscription made right after is in epoch %s", i, rm.Epoch, s.Epoch)
 		}
 		p := admin.publish("rm.x", i)
-		if n := c.next(); n.Method != "channel.publication" {
+		if n := c.next(); n.Method != "channelPublication" {
 			t.Fatalf("removal %d: a subscription made after it got %s %s, want the next publication (offset %d)", i, n.Method, n.Params, p.Offset)
 		}
 		var u map[string]any
-		c.ok("channel.unsubscribe", ch, &u)
+		c.ok("channelUnsubscribe", ch, &u)
 	}
 }
 
@@ -263,7 +263,7 @@ func TestSlowSubscriberIsClosed(t *testing.T) {
 	good.subscribe(map[string]any{"channel": "big.x"})
 
 	slow := ta.dial(bearer(tok))
-	body, _ := request("channel.subscribe", map[string]any{"channel": "big.x"})
+	body, _ := request("channelSubscribe", map[string]any{"channel": "big.x"})
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()
 	if err := slow.Write(ctx, websocket.MessageText, body); err != nil {
@@ -272,7 +272,7 @@ func TestSlowSubscriberIsClosed(t *testing.T) {
 	// From here on the slow client reads nothing until it is dropped.
 	eventually(t, "the slow client's subscription", func() bool {
 		var p presenceResult
-		pub.ok("channel.presence", map[string]any{"channel": "big.x"}, &p)
+		pub.ok("channelPresence", map[string]any{"channel": "big.x"}, &p)
 		return len(p.Members) == 2
 	})
 
@@ -320,7 +320,7 @@ func TestSlowSubscriberIsClosed(t *testing.T) {
 	}
 	eventually(t, "the slow subscriber to leave", func() bool {
 		var p presenceResult
-		pub.ok("channel.presence", map[string]any{"channel": "big.x"}, &p)
+		pub.ok("channelPresence", map[string]any{"channel": "big.x"}, &p)
 		return len(p.Members) == 1
 	})
 	if n := ta.scrape().value("switchboard_disconnects_total", map[string]string{"reason": rpc.ReasonSlowConsumer}); n != 1 {
@@ -350,13 +350,13 @@ func TestChannelList(t *testing.T) {
 	list := func(c *hubClient, prefix string) []channelSummaryJSON {
 		t.Helper()
 		var l channelListResult
-		r := c.call("channel.list", map[string]any{"prefix": prefix})
+		r := c.call("channelList", map[string]any{"prefix": prefix})
 		r.decode(t, &l)
 		if !strings.Contains(string(r.Result), `"channels":[`) {
-			t.Fatalf("channel.list %q: %s, want channels to be an array", prefix, r.Result)
+			t.Fatalf("channelList %q: %s, want channels to be an array", prefix, r.Result)
 		}
 		if l.More {
-			t.Errorf("channel.list %q: more is set", prefix)
+			t.Errorf("channelList %q: more is set", prefix)
 		}
 		return l.Channels
 	}
@@ -364,16 +364,16 @@ func TestChannelList(t *testing.T) {
 		{"app.a", 2, 2}, {"app.b", 0, 1}, {"app.d", 1, 0}, {"other.z", 0, 3},
 	}
 	if got := list(c, ""); !slices.Equal(got, want) {
-		t.Errorf("channel.list: %+v, want %+v", got, want)
+		t.Errorf("channelList: %+v, want %+v", got, want)
 	}
 	if got := list(c, "app."); !slices.Equal(got, want[:3]) {
-		t.Errorf("channel.list app.: %+v, want %+v", got, want[:3])
+		t.Errorf("channelList app.: %+v, want %+v", got, want[:3])
 	}
 	if got := list(c, "app.b"); !slices.Equal(got, want[1:2]) {
-		t.Errorf("channel.list app.b: %+v, want %+v", got, want[1:2])
+		t.Errorf("channelList app.b: %+v, want %+v", got, want[1:2])
 	}
 	if got := list(c, "nothing"); len(got) != 0 {
-		t.Errorf("channel.list nothing: %+v, want none", got)
+		t.Errorf("channelList nothing: %+v, want none", got)
 	}
 	all := list(admin, "")
 	var names []string
@@ -381,23 +381,23 @@ func TestChannelList(t *testing.T) {
 		names = append(names, s.Channel)
 	}
 	if wantNames := []string{"app.a", "app.b", "app.c.x", "app.d", "other.z", "zeta"}; !slices.Equal(names, wantNames) {
-		t.Errorf("admin's channel.list: %q, want %q", names, wantNames)
+		t.Errorf("admin's channelList: %q, want %q", names, wantNames)
 	}
 
 	// Counts follow unsubscriptions; a channel with neither history nor
 	// subscribers is gone.
 	var u map[string]any
-	d.ok("channel.unsubscribe", map[string]any{"channel": "app.a"}, &u)
-	d.ok("channel.unsubscribe", map[string]any{"channel": "app.d"}, &u)
+	d.ok("channelUnsubscribe", map[string]any{"channel": "app.a"}, &u)
+	d.ok("channelUnsubscribe", map[string]any{"channel": "app.d"}, &u)
 	want = []channelSummaryJSON{{"app.a", 1, 2}, {"app.b", 0, 1}}
 	if got := list(c, "app."); !slices.Equal(got, want) {
-		t.Errorf("channel.list app. after unsubscribing: %+v, want %+v", got, want)
+		t.Errorf("channelList app. after unsubscribing: %+v, want %+v", got, want)
 	}
 
 	for _, bad := range []string{"a b", "é", "app/", strings.Repeat("a", 256)} {
-		msg := c.fails("channel.list", map[string]any{"prefix": bad}, rpc.CodeInvalidParams)
+		msg := c.fails("channelList", map[string]any{"prefix": bad}, rpc.CodeInvalidParams)
 		if !strings.Contains(msg, "prefix") {
-			t.Errorf("channel.list %q: message %q does not mention the prefix", bad, msg)
+			t.Errorf("channelList %q: message %q does not mention the prefix", bad, msg)
 		}
 	}
 }
@@ -421,11 +421,11 @@ func TestChannelListMore(t *testing.T) {
 	}
 	c := ta.hubClient(tok)
 	var l channelListResult
-	c.ok("channel.list", map[string]any{"prefix": "many."}, &l)
+	c.ok("channelList", map[string]any{"prefix": "many."}, &l)
 	if !l.More || len(l.Channels) != 1000 || l.Channels[0].Channel != names[0] || l.Channels[999].Channel != names[999] {
 		t.Fatalf("list of 1001 channels: more %v, %d channels", l.More, len(l.Channels))
 	}
-	c.ok("channel.list", map[string]any{"prefix": "many.1"}, &l)
+	c.ok("channelList", map[string]any{"prefix": "many.1"}, &l)
 	if l.More || len(l.Channels) != 1 || l.Channels[0].Channel != names[1000] {
 		t.Fatalf("narrower list: more %v, %+v", l.More, l.Channels)
 	}
@@ -448,7 +448,7 @@ func TestHubOverHTTP(t *testing.T) {
 		r.decode(t, v)
 	}
 	var p publishResult
-	ok("channel.publish", map[string]any{"channel": "h.room", "data": map[string]string{"text": "hi"}}, &p)
+	ok("channelPublish", map[string]any{"channel": "h.room", "data": map[string]string{"text": "hi"}}, &p)
 	if p.Offset != 1 || p.Epoch != s.Epoch || p.Channel != "h.room" {
 		t.Fatalf("publish over HTTP: %+v", p)
 	}
@@ -456,28 +456,28 @@ func TestHubOverHTTP(t *testing.T) {
 		t.Fatalf("WebSocket subscriber got %+v data %s", n, n.Data)
 	}
 	var h historyResult
-	ok("channel.history", map[string]any{"channel": "h.room"}, &h)
+	ok("channelHistory", map[string]any{"channel": "h.room"}, &h)
 	if h.Offset != 1 || h.Epoch != s.Epoch || len(h.Publications) != 1 || h.Publications[0].Publisher != "alice" {
 		t.Fatalf("history over HTTP: %+v", h)
 	}
 	var pr presenceResult
-	ok("channel.presence", map[string]any{"channel": "h.room"}, &pr)
+	ok("channelPresence", map[string]any{"channel": "h.room"}, &pr)
 	if len(pr.Members) != 1 || pr.Members[0].User != "bob" || pr.Members[0].ConnectionID != me.ConnectionID {
 		t.Fatalf("presence over HTTP: %+v, want bob on %s", pr, me.ConnectionID)
 	}
 	var l channelListResult
-	ok("channel.list", map[string]any{"prefix": "h."}, &l)
+	ok("channelList", map[string]any{"prefix": "h."}, &l)
 	if want := []channelSummaryJSON{{"h.room", 1, 1}}; !slices.Equal(l.Channels, want) {
 		t.Fatalf("list over HTTP: %+v, want %+v", l.Channels, want)
 	}
-	for _, m := range []string{"channel.subscribe", "channel.unsubscribe"} {
+	for _, m := range []string{"channelSubscribe", "channelUnsubscribe"} {
 		r, _ := ta.httpCall(hdr, m, map[string]any{"channel": "h.room"})
 		if r.Error == nil || r.Error.Code != rpc.CodeSocketRequired {
 			t.Errorf("%s over HTTP: %s %+v, want error -32010", m, r.Result, r.Error)
 		}
 	}
 	// Refusals are the same over HTTP.
-	r, _ := ta.httpCall(hdr, "channel.publish", map[string]any{"channel": "x.room", "data": 1})
+	r, _ := ta.httpCall(hdr, "channelPublish", map[string]any{"channel": "x.room", "data": 1})
 	if r.Error == nil || r.Error.Code != rpc.CodeForbidden {
 		t.Errorf("forbidden publish over HTTP: %s %+v, want -32003", r.Result, r.Error)
 	}

@@ -42,7 +42,7 @@ func TestSubscribeReplyPrecedesPublications(t *testing.T) {
 			latest := bps[0].last.Load()
 			params["since"] = map[string]any{"offset": max(latest, 300) - 300, "epoch": epoch}
 		}
-		r := c.call("channel.subscribe", params)
+		r := c.call("channelSubscribe", params)
 		var s subscribeResult
 		r.decode(t, &s)
 		epoch = s.Epoch
@@ -52,7 +52,7 @@ func TestSubscribeReplyPrecedesPublications(t *testing.T) {
 		first := c.nextPublication() // there is always a next one
 		frames := c.frames()
 		reply := slices.Index(frames, "reply:"+string(r.ID))
-		pub := slices.Index(frames, "channel.publication")
+		pub := slices.Index(frames, "channelPublication")
 		if reply < 0 || pub < reply {
 			t.Fatalf("subscription %d: frames %q: the subscribe reply must come first", i, frames)
 		}
@@ -331,7 +331,7 @@ func TestHistoryPaging(t *testing.T) {
 		t.Helper()
 		params["channel"] = "hist.x"
 		var h historyResult
-		c.ok("channel.history", params, &h)
+		c.ok("channelHistory", params, &h)
 		if h.Channel != "hist.x" || h.Offset != total || h.Epoch != epoch {
 			t.Fatalf("history %v: channel %q offset %d epoch %q", params, h.Channel, h.Offset, h.Epoch)
 		}
@@ -354,7 +354,7 @@ func TestHistoryPaging(t *testing.T) {
 		t.Errorf("limit 1000: %v, want all %d", got, total)
 	}
 	for _, limit := range []int{1001, -1} {
-		msg := c.fails("channel.history", map[string]any{"channel": "hist.x", "limit": limit}, rpc.CodeInvalidParams)
+		msg := c.fails("channelHistory", map[string]any{"channel": "hist.x", "limit": limit}, rpc.CodeInvalidParams)
 		if !strings.Contains(msg, "limit") {
 			t.Errorf("limit %d: message %q does not mention the limit", limit, msg)
 		}
@@ -377,14 +377,14 @@ func TestHistoryPaging(t *testing.T) {
 		t.Errorf("forward pages: %v", forward)
 	}
 
-	newest := offsetsOf(history(map[string]any{"reverse": true, "limit": 10}).Publications)
+	newest := offsetsOf(history(map[string]any{"newestFirst": true, "limit": 10}).Publications)
 	if want := reversed(seq(141, total)); !slices.Equal(newest, want) {
 		t.Errorf("reverse page: %v, want %v", newest, want)
 	}
 	var backward []uint64
 	pos = total + 1
 	for {
-		page := offsetsOf(history(map[string]any{"since": since(pos), "reverse": true, "limit": 64}).Publications)
+		page := offsetsOf(history(map[string]any{"since": since(pos), "newestFirst": true, "limit": 64}).Publications)
 		if len(page) == 0 {
 			break
 		}
@@ -394,7 +394,7 @@ func TestHistoryPaging(t *testing.T) {
 	if !slices.Equal(backward, reversed(seq(1, total))) {
 		t.Errorf("reverse pages: %v", backward)
 	}
-	if got := history(map[string]any{"since": since(0), "reverse": true}).Publications; len(got) != 0 {
+	if got := history(map[string]any{"since": since(0), "newestFirst": true}).Publications; len(got) != 0 {
 		t.Errorf("reverse from offset 0: %v, want nothing", offsetsOf(got))
 	}
 	if got := history(map[string]any{"since": since(total + 5)}).Publications; len(got) != 0 {
@@ -403,14 +403,14 @@ func TestHistoryPaging(t *testing.T) {
 
 	for _, params := range []map[string]any{
 		{"since": map[string]any{"offset": 3, "epoch": "0000000000000000"}},
-		{"since": map[string]any{"offset": 0, "epoch": "0000000000000000"}, "reverse": true},
+		{"since": map[string]any{"offset": 0, "epoch": "0000000000000000"}, "newestFirst": true},
 	} {
 		params["channel"] = "hist.x"
-		c.fails("channel.history", params, rpc.CodeConflict)
+		c.fails("channelHistory", params, rpc.CodeConflict)
 	}
 
 	var h historyResult
-	c.ok("channel.history", map[string]any{"channel": "hist.never"}, &h)
+	c.ok("channelHistory", map[string]any{"channel": "hist.never"}, &h)
 	if len(h.Publications) != 0 || h.Offset != 0 || h.Epoch == "" {
 		t.Errorf("history of a channel never published to: %+v", h)
 	}
@@ -423,7 +423,7 @@ func TestHistorySizeKeepsOffsets(t *testing.T) {
 	c := ta.hubClient(ta.token("alice", allPerms, time.Hour))
 	c.publishSeen("trim.x", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 	var h historyResult
-	c.ok("channel.history", map[string]any{"channel": "trim.x"}, &h)
+	c.ok("channelHistory", map[string]any{"channel": "trim.x"}, &h)
 	if got := offsetsOf(h.Publications); !slices.Equal(got, seq(8, 12)) || h.Offset != 12 {
 		t.Fatalf("history after 12 publications: offsets %v, channel offset %d; want 8..12 and 12", got, h.Offset)
 	}
@@ -433,7 +433,7 @@ func TestHistorySizeKeepsOffsets(t *testing.T) {
 		}
 	}
 	var l channelListResult
-	c.ok("channel.list", map[string]any{"prefix": "trim."}, &l)
+	c.ok("channelList", map[string]any{"prefix": "trim."}, &l)
 	if len(l.Channels) != 1 || l.Channels[0].Offset != 12 {
 		t.Fatalf("list: %+v", l.Channels)
 	}
@@ -450,7 +450,7 @@ func TestHistoryTTL(t *testing.T) {
 	epoch := c.publishSeen("ttl.x", 1, 2, 3)[0].Epoch
 	history := func() historyResult {
 		var h historyResult
-		c.ok("channel.history", map[string]any{"channel": "ttl.x"}, &h)
+		c.ok("channelHistory", map[string]any{"channel": "ttl.x"}, &h)
 		return h
 	}
 	if got := offsetsOf(history().Publications); !slices.Equal(got, seq(1, 3)) {

@@ -29,7 +29,7 @@ var matrixChannels = []string{
 // TestPermissionMatrix tries every method that needs a permission, for
 // callers with various patterns, on every channel of matrixChannels: the
 // calls the patterns allow succeed, the others fail with -32003, and
-// channel.list shows exactly the channels the caller may publish or
+// channelList shows exactly the channels the caller may publish or
 // subscribe to.
 func TestPermissionMatrix(t *testing.T) {
 	ta := startApp(t, serveConfig{
@@ -38,7 +38,7 @@ func TestPermissionMatrix(t *testing.T) {
 		anonymousSubscribe: listFlag{"sub.*"},
 	})
 	admin := ta.hubClient(ta.token("root", service.Permissions{Admin: true}, time.Hour))
-	// Every channel exists, with history, so that channel.list can show it.
+	// Every channel exists, with history, so that channelList can show it.
 	for _, ch := range matrixChannels {
 		admin.publishSeen(ch, "seed")
 	}
@@ -107,14 +107,14 @@ func TestPermissionMatrix(t *testing.T) {
 				chParams := map[string]any{"channel": ch}
 				if canPub {
 					var p publishResult
-					c.ok("channel.publish", pubParams, &p)
+					c.ok("channelPublish", pubParams, &p)
 					if p.Channel != ch || p.Offset < 2 || p.Epoch == "" {
 						t.Errorf("publish to %s: %+v", ch, p)
 					}
 				} else {
-					wantForbidden(t, c, "channel.publish", pubParams, ch)
+					wantForbidden(t, c, "channelPublish", pubParams, ch)
 				}
-				for _, m := range []string{"channel.subscribe", "channel.history", "channel.presence"} {
+				for _, m := range []string{"channelSubscribe", "channelHistory", "channelPresence"} {
 					if !canSub {
 						wantForbidden(t, c, m, chParams, ch)
 						continue
@@ -126,29 +126,29 @@ func TestPermissionMatrix(t *testing.T) {
 				}
 				if canSub {
 					var u map[string]any
-					c.ok("channel.unsubscribe", chParams, &u)
+					c.ok("channelUnsubscribe", chParams, &u)
 				}
 			}
 
 			slices.Sort(visible) // listings are in name order
 			var list channelListResult
-			c.ok("channel.list", nil, &list)
+			c.ok("channelList", nil, &list)
 			var listed []string
 			for _, s := range list.Channels {
 				listed = append(listed, s.Channel)
 			}
 			if !slices.Equal(listed, visible) {
-				t.Errorf("channel.list shows %q, want %q", listed, visible)
+				t.Errorf("channelList shows %q, want %q", listed, visible)
 			}
 
 			if tc.perms.Admin {
 				var rm removeResult
-				c.ok("channel.remove", map[string]any{"channel": "chat.lobby2"}, &rm)
+				c.ok("channelRemove", map[string]any{"channel": "chat.lobby2"}, &rm)
 				if rm.Channel != "chat.lobby2" || rm.Offset != 0 || rm.Epoch == "" {
-					t.Errorf("admin's channel.remove: %+v", rm)
+					t.Errorf("admin's channelRemove: %+v", rm)
 				}
 			} else {
-				wantForbidden(t, c, "channel.remove", map[string]any{"channel": "news"}, "")
+				wantForbidden(t, c, "channelRemove", map[string]any{"channel": "news"}, "")
 			}
 		})
 	}
@@ -156,7 +156,7 @@ func TestPermissionMatrix(t *testing.T) {
 	// The anonymous publication is in history with no publisher; the
 	// others name theirs.
 	var h historyResult
-	admin.ok("channel.history", map[string]any{"channel": "pub.x.y"}, &h)
+	admin.ok("channelHistory", map[string]any{"channel": "pub.x.y"}, &h)
 	anonymous := 0
 	for _, p := range h.Publications {
 		want := "user"
@@ -214,11 +214,11 @@ func TestChannelNameRules(t *testing.T) {
 		{"a..b", "segments"},
 		{".", "segments"},
 	}
-	methods := []string{"channel.publish", "channel.subscribe", "channel.history", "channel.presence", "channel.remove"}
+	methods := []string{"channelPublish", "channelSubscribe", "channelHistory", "channelPresence", "channelRemove"}
 	for _, tc := range cases {
 		for _, m := range methods {
 			params := map[string]any{"channel": tc.name}
-			if m == "channel.publish" {
+			if m == "channelPublish" {
 				params["data"] = 1
 			}
 			msg := admin.fails(m, params, rpc.CodeInvalidParams)
@@ -241,7 +241,7 @@ func TestChannelNameRules(t *testing.T) {
 		t.Fatalf("publication to a 255-character name: %+v", n)
 	}
 	var h historyResult
-	admin.ok("channel.history", map[string]any{"channel": longest}, &h)
+	admin.ok("channelHistory", map[string]any{"channel": longest}, &h)
 	if len(h.Publications) != 1 || h.Epoch != s.Epoch {
 		t.Fatalf("history of a 255-character name: %+v", h)
 	}
@@ -261,7 +261,7 @@ func TestPublishDataRules(t *testing.T) {
 		json.RawMessage(`"` + strings.Repeat("x", 99) + `"`),
 		json.RawMessage(`{"list":[` + strings.Repeat(`1,`, 50) + `1]}`),
 	} {
-		msg := c.fails("channel.publish", map[string]any{"channel": "d.size", "data": data}, rpc.CodeInvalidParams)
+		msg := c.fails("channelPublish", map[string]any{"channel": "d.size", "data": data}, rpc.CodeInvalidParams)
 		if !strings.Contains(msg, fmt.Sprint(len(data))) || !strings.Contains(msg, "100") {
 			t.Errorf("publish of %d bytes: message %q, want the size and the limit", len(data), msg)
 		}
@@ -270,15 +270,15 @@ func TestPublishDataRules(t *testing.T) {
 		{"channel": "d.size"},
 		{"channel": "d.size", "data": nil},
 	} {
-		msg := c.fails("channel.publish", params, rpc.CodeInvalidParams)
+		msg := c.fails("channelPublish", params, rpc.CodeInvalidParams)
 		if !strings.Contains(msg, `"data"`) {
 			t.Errorf("publish %v: message %q does not name data", params, msg)
 		}
 	}
 	key := strings.Repeat("k", service.MaxIdempotencyKeyLength)
-	c.fails("channel.publish", map[string]any{"channel": "d.size", "data": 1, "idempotencyKey": key + "k"}, rpc.CodeInvalidParams)
+	c.fails("channelPublish", map[string]any{"channel": "d.size", "data": 1, "idempotencyKey": key + "k"}, rpc.CodeInvalidParams)
 	var p publishResult
-	c.ok("channel.publish", map[string]any{"channel": "d.size", "data": 1, "idempotencyKey": key}, &p)
+	c.ok("channelPublish", map[string]any{"channel": "d.size", "data": 1, "idempotencyKey": key}, &p)
 	// Nothing refused took an offset.
 	if p.Offset != 2 || p.Duplicate {
 		t.Fatalf("publish after the refused ones: %+v, want offset 2", p)
@@ -310,7 +310,7 @@ func TestOffsetsStartAtOneAndRiseByOne(t *testing.T) {
 	}
 	c.quiet(200 * time.Millisecond)
 	var h historyResult
-	c.ok("channel.history", map[string]any{"channel": "o.a"}, &h)
+	c.ok("channelHistory", map[string]any{"channel": "o.a"}, &h)
 	if got := offsetsOf(h.Publications); !slices.Equal(got, seq(1, 5)) || h.Offset != 5 {
 		t.Fatalf("history of o.a: offsets %v, channel offset %d", got, h.Offset)
 	}
@@ -326,7 +326,7 @@ func TestIdempotencyKeys(t *testing.T) {
 	pub := func(ch string, data any, key string) publishResult {
 		t.Helper()
 		var p publishResult
-		c.ok("channel.publish", map[string]any{"channel": ch, "data": data, "idempotencyKey": key}, &p)
+		c.ok("channelPublish", map[string]any{"channel": ch, "data": data, "idempotencyKey": key}, &p)
 		return p
 	}
 
@@ -358,7 +358,7 @@ func TestIdempotencyKeys(t *testing.T) {
 	}
 	c.quiet(200 * time.Millisecond)
 	var h historyResult
-	c.ok("channel.history", map[string]any{"channel": "i.a"}, &h)
+	c.ok("channelHistory", map[string]any{"channel": "i.a"}, &h)
 	if len(h.Publications) != 2 || string(h.Publications[0].Data) != `"first"` || h.Offset != 2 {
 		t.Fatalf("history of i.a: %+v", h)
 	}
@@ -371,14 +371,14 @@ func TestIdempotencyKeysIgnoredWithoutWindow(t *testing.T) {
 	c := ta.hubClient(ta.token("alice", service.Permissions{Publish: []string{"i.*"}}, time.Hour))
 	for i := 1; i <= 2; i++ {
 		var p publishResult
-		c.ok("channel.publish", map[string]any{"channel": "i.a", "data": i, "idempotencyKey": "k"}, &p)
+		c.ok("channelPublish", map[string]any{"channel": "i.a", "data": i, "idempotencyKey": "k"}, &p)
 		if p.Offset != uint64(i) || p.Duplicate {
 			t.Fatalf("publication %d with key k: %+v", i, p)
 		}
 	}
 }
 
-// TestAcknowledgedPublicationIsVisible: once channel.publish has answered,
+// TestAcknowledgedPublicationIsVisible: once channelPublish has answered,
 // the publication is the channel's: history has it, the channel's offset
 // counts it, and a client holding its position is up to date. Other
 // publishers and subscribers keep the channel busy meanwhile.
@@ -396,7 +396,7 @@ func TestAcknowledgedPublicationIsVisible(t *testing.T) {
 	for i := 0; i < 100 && (historyLags == 0 || subscribeLags == 0); i++ {
 		p := c.publish("ack.x", "probe")
 		var h historyResult
-		c.ok("channel.history", map[string]any{"channel": "ack.x", "since": map[string]any{"offset": p.Offset - 1, "epoch": p.Epoch}, "limit": 1}, &h)
+		c.ok("channelHistory", map[string]any{"channel": "ack.x", "since": map[string]any{"offset": p.Offset - 1, "epoch": p.Epoch}, "limit": 1}, &h)
 		if h.Offset < p.Offset || len(h.Publications) != 1 || h.Publications[0].Offset != p.Offset {
 			if historyLags++; historyLags == 1 {
 				t.Errorf("probe %d acknowledged at offset %d; history read right after: channel offset %d, publications %v", i, p.Offset, h.Offset, offsetsOf(h.Publications))
@@ -410,7 +410,7 @@ func TestAcknowledgedPublicationIsVisible(t *testing.T) {
 			}
 		}
 		var u map[string]any
-		c.ok("channel.unsubscribe", map[string]any{"channel": "ack.x"}, &u)
+		c.ok("channelUnsubscribe", map[string]any{"channel": "ack.x"}, &u)
 	}
 }
 
@@ -425,7 +425,7 @@ func TestSubscriptionBookkeeping(t *testing.T) {
 	one := map[string]any{"channel": "s.one"}
 
 	c.subscribe(one)
-	c.fails("channel.subscribe", one, rpc.CodeConflict)
+	c.fails("channelSubscribe", one, rpc.CodeConflict)
 	pub.publish("s.one", 1)
 	if n := c.nextPublication(); n.Offset != 1 {
 		t.Fatalf("publication: %+v", n)
@@ -435,14 +435,14 @@ func TestSubscriptionBookkeeping(t *testing.T) {
 	var u struct {
 		Channel string `json:"channel"`
 	}
-	c.ok("channel.unsubscribe", one, &u)
+	c.ok("channelUnsubscribe", one, &u)
 	if u.Channel != "s.one" {
 		t.Fatalf("unsubscribe result: %+v", u)
 	}
 	pub.publish("s.one", 2)
 	c.quiet(200 * time.Millisecond)
-	c.fails("channel.unsubscribe", one, rpc.CodeNotFound)
-	c.fails("channel.unsubscribe", map[string]any{"channel": "s.never"}, rpc.CodeNotFound)
+	c.fails("channelUnsubscribe", one, rpc.CodeNotFound)
+	c.fails("channelUnsubscribe", map[string]any{"channel": "s.never"}, rpc.CodeNotFound)
 
 	s := c.subscribe(one)
 	if s.Offset != 2 {
@@ -463,13 +463,13 @@ func TestMaxSubscriptions(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		c.subscribe(map[string]any{"channel": fmt.Sprintf("m.%d", i)})
 	}
-	msg := c.fails("channel.subscribe", map[string]any{"channel": "m.4"}, rpc.CodeLimitExceeded)
+	msg := c.fails("channelSubscribe", map[string]any{"channel": "m.4"}, rpc.CodeLimitExceeded)
 	if !strings.Contains(msg, "3") {
 		t.Errorf("message %q does not state the limit", msg)
 	}
 	// A refused subscription to a channel already held is a conflict, not
 	// a limit.
-	c.fails("channel.subscribe", map[string]any{"channel": "m.1"}, rpc.CodeConflict)
+	c.fails("channelSubscribe", map[string]any{"channel": "m.1"}, rpc.CodeConflict)
 
 	other := ta.hubClient(tok)
 	for i := 1; i <= 3; i++ {
@@ -477,9 +477,9 @@ func TestMaxSubscriptions(t *testing.T) {
 	}
 
 	var u map[string]any
-	c.ok("channel.unsubscribe", map[string]any{"channel": "m.2"}, &u)
+	c.ok("channelUnsubscribe", map[string]any{"channel": "m.2"}, &u)
 	c.subscribe(map[string]any{"channel": "m.4"})
-	c.fails("channel.subscribe", map[string]any{"channel": "m.5"}, rpc.CodeLimitExceeded)
+	c.fails("channelSubscribe", map[string]any{"channel": "m.5"}, rpc.CodeLimitExceeded)
 }
 
 // offsetsOf lists the publications' offsets.

@@ -34,7 +34,7 @@ type notification struct {
 	Params json.RawMessage `json:"params"`
 }
 
-// publicationNote is channel.publication's params.
+// publicationNote is channelPublication's params.
 type publicationNote struct {
 	Channel   string          `json:"channel"`
 	Offset    uint64          `json:"offset"`
@@ -43,7 +43,7 @@ type publicationNote struct {
 	Time      time.Time       `json:"time"`
 }
 
-// subscribeResult is channel.subscribe's result.
+// subscribeResult is channelSubscribe's result.
 type subscribeResult struct {
 	Channel      string            `json:"channel"`
 	Offset       uint64            `json:"offset"`
@@ -52,7 +52,7 @@ type subscribeResult struct {
 	Publications []publicationNote `json:"publications"`
 }
 
-// publishResult is channel.publish's result.
+// publishResult is channelPublish's result.
 type publishResult struct {
 	Channel   string `json:"channel"`
 	Offset    uint64 `json:"offset"`
@@ -60,7 +60,7 @@ type publishResult struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-// historyResult is channel.history's result.
+// historyResult is channelHistory's result.
 type historyResult struct {
 	Channel      string            `json:"channel"`
 	Publications []publicationNote `json:"publications"`
@@ -202,14 +202,14 @@ func (c *hubClient) fails(method string, params any, code int) string {
 func (c *hubClient) publish(channel string, data any) publishResult {
 	c.t.Helper()
 	var res publishResult
-	c.ok("channel.publish", map[string]any{"channel": channel, "data": data}, &res)
+	c.ok("channelPublish", map[string]any{"channel": channel, "data": data}, &res)
 	return res
 }
 
 func (c *hubClient) subscribe(params map[string]any) subscribeResult {
 	c.t.Helper()
 	var res subscribeResult
-	c.ok("channel.subscribe", params, &res)
+	c.ok("channelSubscribe", params, &res)
 	return res
 }
 
@@ -226,16 +226,16 @@ func (c *hubClient) next() notification {
 }
 
 // nextPublication returns the next notification, which must be a
-// channel.publication.
+// channelPublication.
 func (c *hubClient) nextPublication() publicationNote {
 	c.t.Helper()
 	n := c.next()
-	if n.Method != "channel.publication" {
-		c.t.Fatalf("got %s %s, want channel.publication", n.Method, n.Params)
+	if n.Method != "channelPublication" {
+		c.t.Fatalf("got %s %s, want channelPublication", n.Method, n.Params)
 	}
 	var p publicationNote
 	if err := json.Unmarshal(n.Params, &p); err != nil {
-		c.t.Fatalf("channel.publication %s: %v", n.Params, err)
+		c.t.Fatalf("channelPublication %s: %v", n.Params, err)
 	}
 	return p
 }
@@ -284,22 +284,22 @@ func (c *hubClient) tryCall(method string, params any) (rpcReply, error) {
 
 // tryPublish publishes from a goroutine other than the test's.
 func (c *hubClient) tryPublish(channel string, data any) (publishResult, error) {
-	r, err := c.tryCall("channel.publish", map[string]any{"channel": channel, "data": data})
+	r, err := c.tryCall("channelPublish", map[string]any{"channel": channel, "data": data})
 	if err != nil {
 		return publishResult{}, err
 	}
 	var res publishResult
 	if err := json.Unmarshal(r.Result, &res); err != nil {
-		return publishResult{}, fmt.Errorf("channel.publish result %s: %w", r.Result, err)
+		return publishResult{}, fmt.Errorf("channelPublish result %s: %w", r.Result, err)
 	}
 	return res, nil
 }
 
-// whoami returns the client's session.whoami.
+// whoami returns the client's sessionWhoami.
 func (c *hubClient) whoami() whoamiResult {
 	c.t.Helper()
 	var w whoamiResult
-	c.ok("session.whoami", nil, &w)
+	c.ok("sessionWhoami", nil, &w)
 	return w
 }
 
@@ -316,14 +316,14 @@ func (c *hubClient) nextNote(method string, v any) {
 	}
 }
 
-// presenceResult is channel.presence's result.
+// presenceResult is channelPresence's result.
 type presenceResult struct {
 	Channel string       `json:"channel"`
 	Members []memberJSON `json:"members"`
 }
 
-// memberJSON is a presence member, and the params of channel.join and
-// channel.leave (which add the channel).
+// memberJSON is a presence member, and the params of channelJoin and
+// channelLeave (which add the channel).
 type memberJSON struct {
 	Channel      string    `json:"channel,omitempty"`
 	User         string    `json:"user"`
@@ -331,7 +331,7 @@ type memberJSON struct {
 	Since        time.Time `json:"since"`
 }
 
-// channelListResult is channel.list's result.
+// channelListResult is channelList's result.
 type channelListResult struct {
 	Channels []channelSummaryJSON `json:"channels"`
 	More     bool                 `json:"more"`
@@ -343,14 +343,14 @@ type channelSummaryJSON struct {
 	Offset      uint64 `json:"offset"`
 }
 
-// removeResult is channel.remove's result.
+// removeResult is channelRemove's result.
 type removeResult struct {
 	Channel string `json:"channel"`
 	Offset  uint64 `json:"offset"`
 	Epoch   string `json:"epoch"`
 }
 
-// unsubscribedNote is channel.unsubscribed's params.
+// unsubscribedNote is channelUnsubscribed's params.
 type unsubscribedNote struct {
 	Channel string `json:"channel"`
 	Reason  string `json:"reason"`
@@ -377,7 +377,7 @@ func (c *hubClient) publishSeen(channel string, data ...any) []publishResult {
 		}
 	}
 	var u map[string]any
-	c.ok("channel.unsubscribe", map[string]any{"channel": channel}, &u)
+	c.ok("channelUnsubscribe", map[string]any{"channel": channel}, &u)
 	return res
 }
 

@@ -26,7 +26,7 @@ func TestTokensNeverLogged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dial with access_token: %v", err)
 	}
-	wsCall(t, ws, "session.whoami", nil).decode(t, new(whoamiResult))
+	wsCall(t, ws, "sessionWhoami", nil).decode(t, new(whoamiResult))
 	wsCall(t, ws, "no.such.method", nil)
 	ws.Close(websocket.StatusNormalClosure, "")
 
@@ -36,15 +36,15 @@ func TestTokensNeverLogged(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dial with access_token and token: %v", err)
 	}
-	wsCall(t, ws2, "server.ping", nil)
+	wsCall(t, ws2, "serverPing", nil)
 
 	for _, bad := range []string{expired, forged} {
 		ws, resp, err := dialRaw(t, ta.wsURL()+"?access_token="+url.QueryEscape(bad), nil)
 		wantRefusedUpgrade(t, "refused query token", ws, resp, err, http.StatusUnauthorized, "unauthorized")
 	}
-	r, _ := ta.httpCall(bearer(good), "session.whoami", nil)
+	r, _ := ta.httpCall(bearer(good), "sessionWhoami", nil)
 	r.decode(t, new(whoamiResult))
-	body, _ := request("server.ping", nil)
+	body, _ := request("serverPing", nil)
 	ta.post(bearer(expired), body)
 
 	// The upgrade's log line is written once the handler returns; give the

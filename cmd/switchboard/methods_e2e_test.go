@@ -31,7 +31,7 @@ func tokenExpiry(t *testing.T, tok string) time.Time {
 	return c.ExpiresAt.Time
 }
 
-// TestWhoami checks that session.whoami reports the token's subject,
+// TestWhoami checks that sessionWhoami reports the token's subject,
 // permissions and expiry, the connection and the transport.
 func TestWhoami(t *testing.T) {
 	ta := startApp(t, serveConfig{})
@@ -62,9 +62,9 @@ func TestWhoami(t *testing.T) {
 		ws1 := ta.dial(bearer(tok))
 		ws2 := ta.dial(bearer(tok))
 		var a, a2, b whoamiResult
-		wsCall(t, ws1, "session.whoami", nil).decode(t, &a)
-		wsCall(t, ws1, "session.whoami", nil).decode(t, &a2)
-		wsCall(t, ws2, "session.whoami", nil).decode(t, &b)
+		wsCall(t, ws1, "sessionWhoami", nil).decode(t, &a)
+		wsCall(t, ws1, "sessionWhoami", nil).decode(t, &a2)
+		wsCall(t, ws2, "sessionWhoami", nil).decode(t, &b)
 		check(t, a, "websocket")
 		check(t, b, "websocket")
 		if a.ConnectionID != a2.ConnectionID {
@@ -76,7 +76,7 @@ func TestWhoami(t *testing.T) {
 	})
 
 	t.Run("http", func(t *testing.T) {
-		r, res := ta.httpCall(bearer(tok), "session.whoami", nil)
+		r, res := ta.httpCall(bearer(tok), "sessionWhoami", nil)
 		var w whoamiResult
 		r.decode(t, &w)
 		check(t, w, "http")
@@ -89,7 +89,7 @@ func TestWhoami(t *testing.T) {
 		admin := ta.token("root", service.Permissions{Admin: true}, 0)
 		ws := ta.dial(bearer(admin))
 		var w whoamiResult
-		r := wsCall(t, ws, "session.whoami", nil)
+		r := wsCall(t, ws, "sessionWhoami", nil)
 		r.decode(t, &w)
 		if w.User != "root" || !w.Permissions.Admin {
 			t.Errorf("whoami %+v, want user root, admin", w)
@@ -117,7 +117,7 @@ func TestWhoami(t *testing.T) {
 	})
 }
 
-// TestServerInfo checks server.info against the data directory's node id,
+// TestServerInfo checks serverInfo against the data directory's node id,
 // the build's version and the number of open sockets.
 func TestServerInfo(t *testing.T) {
 	ta := startApp(t, serveConfig{})
@@ -133,9 +133,9 @@ func TestServerInfo(t *testing.T) {
 
 	ws1 := ta.dial(bearer(tok))
 	ws2 := ta.dial(bearer(tok))
-	wsCall(t, ws1, "server.ping", nil) // ws1 is being served by now
+	wsCall(t, ws1, "serverPing", nil) // ws1 is being served by now
 	var info infoResult
-	wsCall(t, ws2, "server.info", nil).decode(t, &info)
+	wsCall(t, ws2, "serverInfo", nil).decode(t, &info)
 	if info.NodeID != nodeID {
 		t.Errorf("nodeId %q, want the data directory's %q", info.NodeID, nodeID)
 	}
@@ -154,7 +154,7 @@ func TestServerInfo(t *testing.T) {
 	}
 
 	// HTTP calls are not connections.
-	r, _ := ta.httpCall(bearer(tok), "server.info", nil)
+	r, _ := ta.httpCall(bearer(tok), "serverInfo", nil)
 	var hinfo infoResult
 	r.decode(t, &hinfo)
 	if hinfo.Connections != 2 || hinfo.NodeID != nodeID {
@@ -165,19 +165,19 @@ func TestServerInfo(t *testing.T) {
 	ws1.Close(websocket.StatusNormalClosure, "")
 	eventually(t, "connections to drop to 1", func() bool {
 		var i infoResult
-		wsCall(t, ws2, "server.info", nil).decode(t, &i)
+		wsCall(t, ws2, "serverInfo", nil).decode(t, &i)
 		return i.Connections == 1
 	})
 }
 
-// TestPing checks that server.ping answers with the server's clock.
+// TestPing checks that serverPing answers with the server's clock.
 func TestPing(t *testing.T) {
 	ta := startApp(t, serveConfig{})
 	tok := ta.token("alice", service.Permissions{}, time.Hour)
 	ws := ta.dial(bearer(tok))
 	before := time.Now()
 	var p pingResult
-	wsCall(t, ws, "server.ping", nil).decode(t, &p)
+	wsCall(t, ws, "serverPing", nil).decode(t, &p)
 	after := time.Now()
 	// Same machine, same clock; a minute's slack for clock steps.
 	if p.Time.Before(before.Add(-time.Minute)) || p.Time.After(after.Add(time.Minute)) {
@@ -186,7 +186,7 @@ func TestPing(t *testing.T) {
 	if _, off := p.Time.Zone(); off != 0 {
 		t.Errorf("ping time %v is not in UTC", p.Time)
 	}
-	r, _ := ta.httpCall(bearer(tok), "server.ping", map[string]any{})
+	r, _ := ta.httpCall(bearer(tok), "serverPing", map[string]any{})
 	r.decode(t, &p)
 }
 
@@ -249,7 +249,7 @@ func TestConnectionIDIsTheUpgradeRequestID(t *testing.T) {
 		t.Fatalf("upgrade response X-Request-Id %q, want one of the server's making", rid)
 	}
 	var w whoamiResult
-	wsCall(t, ws, "session.whoami", nil).decode(t, &w)
+	wsCall(t, ws, "sessionWhoami", nil).decode(t, &w)
 	if w.ConnectionID != rid {
 		t.Errorf("connectionId %q, want the upgrade request's id %q", w.ConnectionID, rid)
 	}

@@ -127,16 +127,16 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("connections_open = %v before any connection", before.value("switchboard_connections_open", nil))
 	}
 
-	ping := map[string]string{"method": "server.ping", "outcome": "ok"}
+	ping := map[string]string{"method": "serverPing", "outcome": "ok"}
 	unknown := map[string]string{"method": "unknown", "outcome": "method_not_found"}
-	pingLatency := map[string]string{"method": "server.ping"}
+	pingLatency := map[string]string{"method": "serverPing"}
 
 	// Three pings: two over a WebSocket, one over HTTP; and one call of a
 	// method that does not exist.
 	ws := ta.dial(bearer(tok))
-	wsCall(t, ws, "server.ping", nil).decode(t, new(pingResult))
-	wsCall(t, ws, "server.ping", nil).decode(t, new(pingResult))
-	r, _ := ta.httpCall(bearer(tok), "server.ping", nil)
+	wsCall(t, ws, "serverPing", nil).decode(t, new(pingResult))
+	wsCall(t, ws, "serverPing", nil).decode(t, new(pingResult))
+	r, _ := ta.httpCall(bearer(tok), "serverPing", nil)
 	r.decode(t, new(pingResult))
 	const bogus = "no.such.method"
 	if r := wsCall(t, ws, bogus, nil); r.Error == nil || r.Error.Code != -32601 {
@@ -199,8 +199,8 @@ func TestReadinessFailsWithTheHistory(t *testing.T) {
 	if _, err := db.Exec(`CREATE TRIGGER fail BEFORE INSERT ON publications BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
 		t.Fatal(err)
 	}
-	pub.fails("channel.publish", map[string]any{"channel": "ok", "data": "after"}, rpc.CodeUnavailable)
-	pub.fails("channel.publish", map[string]any{"channel": "other", "data": "after"}, rpc.CodeUnavailable)
+	pub.fails("channelPublish", map[string]any{"channel": "ok", "data": "after"}, rpc.CodeUnavailable)
+	pub.fails("channelPublish", map[string]any{"channel": "other", "data": "after"}, rpc.CodeUnavailable)
 
 	res := ta.do(http.MethodGet, "/readyz", nil, nil)
 	var body map[string]string

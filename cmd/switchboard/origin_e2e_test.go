@@ -34,7 +34,7 @@ func TestOriginCheck(t *testing.T) {
 		t.Run("allowed: "+tc.name, func(t *testing.T) {
 			ws := ta.dial(withOrigin(tc.origin))
 			var w whoamiResult
-			wsCall(t, ws, "session.whoami", nil).decode(t, &w)
+			wsCall(t, ws, "sessionWhoami", nil).decode(t, &w)
 			if w.User != "alice" {
 				t.Errorf("whoami user %q, want alice", w.User)
 			}
@@ -64,7 +64,7 @@ func TestOriginSchemePattern(t *testing.T) {
 
 	h := bearer(tok)
 	h.Set("Origin", "https://app.example.com")
-	wsCall(t, ta.dial(h), "server.ping", nil)
+	wsCall(t, ta.dial(h), "serverPing", nil)
 
 	h = bearer(tok)
 	h.Set("Origin", "http://app.example.com")

@@ -396,7 +396,7 @@ func TestBinaryFirstRunAndRestart(t *testing.T) {
 	admin := s1.readAdminToken()
 	c1 := s1.client()
 
-	r, _ := c1.httpCall(bearer(admin), "session.whoami", nil)
+	r, _ := c1.httpCall(bearer(admin), "sessionWhoami", nil)
 	var w whoamiResult
 	r.decode(t, &w)
 	if !w.Permissions.Admin || w.Anonymous {
@@ -415,7 +415,7 @@ func TestBinaryFirstRunAndRestart(t *testing.T) {
 	nodeFile, _ := os.ReadFile(filepath.Join(dir, "node-id"))
 
 	var info1 infoResult
-	r, _ = c1.httpCall(bearer(admin), "server.info", nil)
+	r, _ = c1.httpCall(bearer(admin), "serverInfo", nil)
 	r.decode(t, &info1)
 	if info1.NodeID == "" || info1.NodeID != strings.TrimSpace(string(nodeFile)) {
 		t.Errorf("nodeId %q, want the data directory's %q", info1.NodeID, nodeFile)
@@ -431,7 +431,7 @@ func TestBinaryFirstRunAndRestart(t *testing.T) {
 	}
 	carol := strings.TrimSpace(tr.stdout)
 	ws := c1.dial(bearer(carol))
-	wsCall(t, ws, "session.whoami", nil).decode(t, &w)
+	wsCall(t, ws, "sessionWhoami", nil).decode(t, &w)
 	if w.User != "carol" {
 		t.Errorf("CLI token: whoami user %q, want carol", w.User)
 	}
@@ -445,14 +445,14 @@ func TestBinaryFirstRunAndRestart(t *testing.T) {
 	s2 := startServer(t, nil, "--listen", "127.0.0.1:0", "--data", dir)
 	c2 := s2.client()
 	for name, tok := range map[string]string{"CLI": carol, "first run's admin": admin} {
-		r, _ := c2.httpCall(bearer(tok), "session.whoami", nil)
+		r, _ := c2.httpCall(bearer(tok), "sessionWhoami", nil)
 		if r.Error != nil {
 			t.Errorf("%s token after restart: %+v", name, r.Error)
 		}
 	}
 	ws2 := c2.dial(bearer(carol))
 	var info2 infoResult
-	wsCall(t, ws2, "server.info", nil).decode(t, &info2)
+	wsCall(t, ws2, "serverInfo", nil).decode(t, &info2)
 	if info2.NodeID != info1.NodeID {
 		t.Errorf("node id changed across a restart: %q then %q", info1.NodeID, info2.NodeID)
 	}
@@ -480,7 +480,7 @@ func TestBinaryEnvironment(t *testing.T) {
 	s := startServer(t, env)
 	c := s.client()
 
-	r, _ := c.httpCall(nil, "session.whoami", nil)
+	r, _ := c.httpCall(nil, "sessionWhoami", nil)
 	var w whoamiResult
 	r.decode(t, &w)
 	if !w.Anonymous || !slices.Equal(w.Permissions.Subscribe, []string{"news.*", "chat.>"}) {
@@ -498,7 +498,7 @@ func TestBinaryEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _ = c.httpCall(bearer(tok), "session.whoami", nil)
+	r, _ = c.httpCall(bearer(tok), "sessionWhoami", nil)
 	r.decode(t, &w)
 	if w.User != "dave" {
 		t.Errorf("whoami user %q, want dave", w.User)
@@ -515,7 +515,7 @@ func TestBinaryEnvironment(t *testing.T) {
 
 	// The command line beats the environment.
 	s2 := startServer(t, env, "--anonymous=false")
-	body, _ := request("session.whoami", nil)
+	body, _ := request("sessionWhoami", nil)
 	res := s2.client().post(nil, body)
 	wantHTTPError(t, "anonymous call with --anonymous=false", res.status, res.header, res.body, http.StatusUnauthorized, "unauthorized")
 	if code := s2.stop(syscall.SIGTERM); code != 0 {
@@ -542,7 +542,7 @@ func TestBinaryGracefulShutdown(t *testing.T) {
 				t.Fatal(err)
 			}
 			ws := c.dial(bearer(tok))
-			wsCall(t, ws, "server.ping", nil).decode(t, new(pingResult))
+			wsCall(t, ws, "serverPing", nil).decode(t, new(pingResult))
 			if res := c.do(http.MethodGet, "/readyz", nil, nil); res.status != http.StatusOK {
 				t.Fatalf("/readyz before the signal: HTTP %d", res.status)
 			}
@@ -558,7 +558,7 @@ func TestBinaryGracefulShutdown(t *testing.T) {
 			if res := c.do(http.MethodGet, "/healthz", nil, nil); res.status != http.StatusOK {
 				t.Errorf("/healthz during the shutdown delay: HTTP %d", res.status)
 			}
-			wsCall(t, ws, "server.ping", nil).decode(t, new(pingResult))
+			wsCall(t, ws, "serverPing", nil).decode(t, new(pingResult))
 
 			if code := readClose(t, ws); code != 1001 {
 				t.Errorf("close code %v, want 1001 (going away)", code)

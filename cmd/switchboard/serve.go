@@ -218,7 +218,7 @@ func (a *app) banner(w io.Writer, addr net.Addr) error {
 		return err
 	}
 	fmt.Fprintf(w, "Admin token (valid 24h):\n  %s\n", tok)
-	fmt.Fprintf(w, "Try it:\n  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"server.info\"}' %s/rpc\n", tok, base)
+	fmt.Fprintf(w, "Try it:\n  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"serverInfo\"}' %s/rpc\n", tok, base)
 	return nil
 }
 
