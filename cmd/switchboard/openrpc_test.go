@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -120,10 +123,16 @@ func TestOpenRPCCompleteness(t *testing.T) {
 		seen[name] = true
 		t.Run(name, func(t *testing.T) { checkMethodDoc(t, m) })
 	}
-	for _, want := range []string{"rpc.discover", "server.ping", "server.info", "session.whoami"} {
+	for _, want := range []string{"serverPing", "serverInfo", "sessionWhoami", "channelPublish", "channelSubscribe"} {
 		if !seen[want] {
 			t.Errorf("openrpc.json does not list %s", want)
 		}
+	}
+	// OpenRPC defines rpc.discover, and the server answers it (see
+	// TestDiscover), but it is not listed: a dotted name makes
+	// @open-rpc/generator write TypeScript that does not compile.
+	if seen["rpc.discover"] {
+		t.Error("openrpc.json lists rpc.discover")
 	}
 
 	// Notifications are described in x-notifications, which is always
@@ -145,11 +154,115 @@ func TestOpenRPCCompleteness(t *testing.T) {
 			t.Errorf("x-notifications[%d] has no params array", i)
 		}
 	}
+
+	checkTitles(t, doc)
+}
+
+// checkTitles checks that every schema in the document has a title, and
+// that schemas sharing a title have the same shape. Generators name types
+// after titles: an untitled schema gets an invented name
+// (string_doaGddGA), and two shapes under one title become one type.
+func checkTitles(t *testing.T, doc map[string]any) {
+	shapes := map[string]string{} // title → shape
+	where := map[string]string{}  // title → where it was first seen
+	var walk func(path string, s map[string]any)
+	walk = func(path string, s map[string]any) {
+		title, _ := s["title"].(string)
+		if title == "" {
+			t.Errorf("%s: schema has no title", path)
+		} else {
+			shape := schemaShape(s)
+			if prev, ok := shapes[title]; ok && prev != shape {
+				t.Errorf("title %s names two shapes: %s at %s and %s at %s", title, prev, where[title], shape, path)
+			} else if !ok {
+				shapes[title], where[title] = shape, path
+			}
+		}
+		props, _ := s["properties"].(map[string]any)
+		for name, ps := range props {
+			if m, ok := ps.(map[string]any); ok {
+				walk(path+"."+name, m)
+			}
+		}
+		if items, ok := s["items"].(map[string]any); ok {
+			walk(path+"[]", items)
+		}
+	}
+	for _, list := range []string{"methods", "x-notifications"} {
+		entries, _ := doc[list].([]any)
+		for _, ev := range entries {
+			e, _ := ev.(map[string]any)
+			name, _ := e["name"].(string)
+			params, _ := e["params"].([]any)
+			for _, pv := range params {
+				p, _ := pv.(map[string]any)
+				if s, ok := p["schema"].(map[string]any); ok {
+					walk(fmt.Sprintf("%s(%v)", name, p["name"]), s)
+				}
+			}
+			if r, ok := e["result"].(map[string]any); ok {
+				if s, ok := r["schema"].(map[string]any); ok {
+					walk(name+" result", s)
+				}
+			}
+		}
+	}
+}
+
+// schemaShape is s as JSON without its descriptions, which may differ
+// between uses of one type.
+func schemaShape(s any) string {
+	var strip func(v any) any
+	strip = func(v any) any {
+		switch v := v.(type) {
+		case map[string]any:
+			out := make(map[string]any, len(v))
+			for k, e := range v {
+				if k != "description" {
+					out[k] = strip(e)
+				}
+			}
+			return out
+		case []any:
+			out := make([]any, len(v))
+			for i, e := range v {
+				out[i] = strip(e)
+			}
+			return out
+		}
+		return v
+	}
+	b, _ := json.Marshal(strip(s))
+	return string(b)
+}
+
+// jsArrayMembers are the properties of a JavaScript array. The generated
+// TypeScript client checks params with @open-rpc/schema-utils-js, which,
+// for a method taking params either way, looks an omitted positional
+// param up by name on the params array: a param named reverse finds
+// Array.prototype.reverse and fails validation.
+var jsArrayMembers = strings.Fields(`length constructor at concat copyWithin entries every fill filter find
+	findIndex findLast findLastIndex flat flatMap forEach includes indexOf join keys lastIndexOf map pop push
+	reduce reduceRight reverse shift slice some sort splice toLocaleString toReversed toSorted toSpliced
+	toString unshift values with hasOwnProperty isPrototypeOf propertyIsEnumerable valueOf __proto__`)
+
+// isIdentifier reports whether s is a letter followed by letters and
+// digits, which every SDK language can use as a member name.
+func isIdentifier(s string) bool {
+	for i, c := range s {
+		if !unicode.IsLetter(c) && (i == 0 || !unicode.IsDigit(c)) || c > unicode.MaxASCII {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func checkMethodDoc(t *testing.T, m map[string]any) {
 	if s, _ := m["summary"].(string); s == "" {
 		t.Error("no summary")
+	}
+	if name, _ := m["name"].(string); !isIdentifier(name) {
+		t.Errorf("method name %q is not an identifier: generated SDKs name a member after it", name)
 	}
 
 	result, _ := m["result"].(map[string]any)
@@ -166,6 +279,7 @@ func checkMethodDoc(t *testing.T, m map[string]any) {
 		t.Fatal("no params array")
 	}
 	paramSchemas := map[string]map[string]any{}
+	var paramOrder []string
 	required := map[string]bool{}
 	for i, pv := range params {
 		p, _ := pv.(map[string]any)
@@ -175,12 +289,19 @@ func checkMethodDoc(t *testing.T, m map[string]any) {
 			t.Errorf("param %d: name %q, schema %v", i, pname, ps)
 			continue
 		}
-		if s, _ := ps["title"].(string); s == "" {
-			t.Errorf("param %s: schema has no title", pname)
-		}
 		paramSchemas[pname] = ps
-		if r, _ := p["required"].(bool); r {
+		paramOrder = append(paramOrder, pname)
+		// @open-rpc/typings makes a TypeScript parameter optional only
+		// for an explicit "required": false.
+		r, ok := p["required"].(bool)
+		if !ok {
+			t.Errorf("param %s: required is not set to true or false", pname)
+		}
+		if r {
 			required[pname] = true
+		}
+		if slices.Contains(jsArrayMembers, pname) {
+			t.Errorf("param %s is named like a JavaScript array member: generated clients validate it as Array.prototype.%s", pname, pname)
 		}
 	}
 
@@ -217,9 +338,14 @@ func checkMethodDoc(t *testing.T, m map[string]any) {
 			t.Errorf("example %q has no params array", xname)
 		}
 		given := map[string]bool{}
-		for _, xpv := range xparams {
+		for i, xpv := range xparams {
 			xp, _ := xpv.(map[string]any)
 			pname, _ := xp["name"].(string)
+			// Tools send example params by position, ignoring names, so
+			// an example gives the method's first params, in order.
+			if i >= len(paramOrder) || paramOrder[i] != pname {
+				t.Errorf("example %q: param %d is %q; by position it would be %v", xname, i, pname, paramOrder)
+			}
 			ps, ok := paramSchemas[pname]
 			if !ok {
 				t.Errorf("example %q: param %q is not one of the method's", xname, pname)
@@ -251,6 +377,7 @@ func compileSchema(t *testing.T, what string, schema map[string]any) *jsonschema
 	t.Helper()
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft7)
+	c.AssertFormat()
 	const loc = "mem:///schema.json"
 	if err := c.AddResource(loc, schema); err != nil {
 		t.Fatal(err)
