@@ -6,7 +6,9 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/switchboard
 
-.PHONY: run build test lint openrpc bench fuzz clean
+NPM_CI   := npm ci --no-audit --no-fund --loglevel=error
+
+.PHONY: run build test gotest lint openrpc sdk sdk-test bench fuzz clean
 
 ## run: build and start the server on 127.0.0.1:8080, data in ./switchboard-data
 run: build
@@ -16,8 +18,10 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/switchboard
 
-## test: formatting, vet, staticcheck, then every test with the race detector
-test: lint
+## test: formatting, vet, staticcheck, every Go test with the race detector, then the SDK checks
+test: lint gotest sdk-test
+
+gotest:
 	$(GO) test -race -count=1 ./...
 
 lint:
@@ -30,6 +34,20 @@ lint:
 openrpc:
 	$(GO) run ./cmd/switchboard openrpc > openrpc.json
 
+## sdk: generate a TypeScript client from openrpc.json into sdk/generated and compile it
+sdk: sdk/node_modules/.package-lock.json
+	rm -rf sdk/generated
+	cd sdk && npm run --silent generate
+
+# npm ci installs exactly what package-lock.json pins, and again only when
+# the lock file changes.
+sdk/node_modules/.package-lock.json: sdk/package-lock.json
+	cd sdk && $(NPM_CI)
+
+## sdk-test: the generated client, parseOpenRPCDocument and test-coverage against a live server
+sdk-test: build sdk
+	cd sdk && SWITCHBOARD_BIN=$(abspath $(BIN)) npm test --silent
+
 ## bench: run the benchmarks (see BENCHMARKS.md for how figures are recorded)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.out
@@ -39,4 +57,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseMessage -fuzztime 30s ./rpc/
 
 clean:
-	rm -rf bin bench.out
+	rm -rf bin bench.out sdk/generated sdk/node_modules
