@@ -167,7 +167,7 @@ func lowerFirst(s string) string {
 func paramDocs(spec *paramSpec) []ContentDoc {
 	docs := make([]ContentDoc, 0, len(spec.fields))
 	for _, f := range spec.fields {
-		docs = append(docs, ContentDoc{Name: f.name, Description: f.doc, Required: &f.required, Schema: paramSchema(f)})
+		docs = append(docs, ContentDoc{Name: f.name, Description: f.doc, Required: &f.required, Schema: fieldSchema(spec.typ.Field(f.index))})
 	}
 	return docs
 }

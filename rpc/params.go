@@ -22,7 +22,6 @@ type paramField struct {
 	index    int    // the struct field index
 	required bool
 	doc      string
-	title    string
 	typ      reflect.Type
 }
 
@@ -43,7 +42,6 @@ func newParamSpec(t reflect.Type) *paramSpec {
 			index:    i,
 			required: !omitempty,
 			doc:      f.Tag.Get("doc"),
-			title:    fieldTitle(f),
 			typ:      f.Type,
 		})
 	}

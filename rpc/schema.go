@@ -82,16 +82,7 @@ func structSchema(t reflect.Type) *Schema {
 		if !ok {
 			continue
 		}
-		fs := schemaOf(f.Type)
-		if fs.Title == "" {
-			fs.Title = fieldTitle(f)
-		}
-		if fs.Items != nil && fs.Items.Title == "" {
-			fs.Items.Title = f.Tag.Get("itemTitle")
-			if fs.Items.Title == "" {
-				fs.Items.Title = fs.Title + "Item"
-			}
-		}
+		fs := fieldSchema(f)
 		fs.Description = f.Tag.Get("doc")
 		s.Properties[name] = fs
 		if !omitempty {
@@ -101,22 +92,23 @@ func structSchema(t reflect.Type) *Schema {
 	return s
 }
 
-// fieldTitle gives a field's schema a title: its title tag, or the
-// field's Go name. Untitled schemas make SDK generators invent names
-// (string_doaGddGA); the items of a slice of unnamed types are titled by
-// the field's itemTitle tag, or its title and "Item".
-func fieldTitle(f reflect.StructField) string {
-	if t := f.Tag.Get("title"); t != "" {
-		return t
-	}
-	return f.Name
-}
-
-// paramSchema describes one param of a method.
-func paramSchema(f paramField) *Schema {
-	s := schemaOf(f.typ)
+// fieldSchema describes a struct field's type, titled: untitled schemas
+// make SDK generators invent names (string_doaGddGA). The schema takes the
+// field's title tag, or its Go name; the items of a slice of unnamed types
+// take its itemTitle tag, or its title and "Item".
+func fieldSchema(f reflect.StructField) *Schema {
+	s := schemaOf(f.Type)
 	if s.Title == "" {
-		s.Title = f.title
+		s.Title = f.Tag.Get("title")
+		if s.Title == "" {
+			s.Title = f.Name
+		}
+	}
+	if s.Items != nil && s.Items.Title == "" {
+		s.Items.Title = f.Tag.Get("itemTitle")
+		if s.Items.Title == "" {
+			s.Items.Title = s.Title + "Item"
+		}
 	}
 	return s
 }
