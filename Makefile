@@ -8,7 +8,7 @@ BIN      := bin/switchboard
 
 NPM_CI   := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: run build test gotest lint openrpc sdk sdk-test bench fuzz clean
+.PHONY: run build test gotest lint openrpc sdk sdk-test e2e-test bench fuzz clean
 
 ## run: build and start the server on 127.0.0.1:8080, data in ./switchboard-data
 run: build
@@ -18,8 +18,8 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/switchboard
 
-## test: formatting, vet, staticcheck, every Go test with the race detector, then the SDK checks
-test: lint gotest sdk-test
+## test: formatting, vet, staticcheck, every Go test with the race detector, then the SDK and browser checks
+test: lint gotest sdk-test e2e-test
 
 gotest:
 	$(GO) test -race -count=1 ./...
@@ -48,6 +48,13 @@ sdk/node_modules/.package-lock.json: sdk/package-lock.json
 sdk-test: build sdk
 	cd sdk && SWITCHBOARD_BIN=$(abspath $(BIN)) npm test --silent
 
+## e2e-test: probes of a live server with Node's ws and Debian's Chromium (playwright-core)
+e2e-test: build e2e/node_modules/.package-lock.json
+	cd e2e && SWITCHBOARD_BIN=$(abspath $(BIN)) npm test --silent
+
+e2e/node_modules/.package-lock.json: e2e/package-lock.json
+	cd e2e && $(NPM_CI)
+
 ## bench: run the benchmarks (see BENCHMARKS.md for how figures are recorded)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./... | tee bench.out
@@ -57,4 +64,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseMessage -fuzztime 30s ./rpc/
 
 clean:
-	rm -rf bin bench.out sdk/generated sdk/node_modules
+	rm -rf bin bench.out sdk/generated sdk/node_modules e2e/node_modules

@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -42,6 +43,21 @@ func TestPanickingHandler(t *testing.T) {
 	if n := ts.obs.outcome("test.panic", "internal_error"); n != 2 {
 		t.Errorf("observer saw %d internal errors from test.panic, want 2", n)
 	}
+}
+
+// A result that would put bytes that are not UTF-8 in a text frame (raw
+// JSON from storage, say) is a bug answered with -32603, never sent.
+func TestResultThatIsNotUTF8IsNeverSent(t *testing.T) {
+	ts := newTestServer(t, rpc.Limits{}, func(reg *rpc.Registry) {
+		rpc.Register(reg, rpc.Method{Name: "test.raw"}, func(context.Context, *rpc.Session, none) (json.RawMessage, error) {
+			return json.RawMessage("\"a\xffb\""), nil
+		})
+	})
+	const rawCall = `{"jsonrpc":"2.0","method":"test.raw","id":7}`
+	c := ts.dial()
+	checkReply(t, c.call(rawCall), false, []want{{id: `7`, code: rpc.CodeInternalError}})
+	_, body := ts.post(rawCall)
+	checkReply(t, body, false, []want{{id: `7`, code: rpc.CodeInternalError}})
 }
 
 func TestCallContextEndsWithConnection(t *testing.T) {
@@ -266,6 +282,8 @@ func TestParamErrorsNameTheParam(t *testing.T) {
 		{"wrong type by position", `[1,2]`, `"name"`},
 		{"wrong element type", `{"name":"a","count":1,"tags":[1]}`, `"tags"`},
 		{"too many by position", `["a",1,[],4]`, `name, count, tags`},
+		{"not UTF-8 by name", "{\"name\":\"a\xffb\",\"count\":1}", `"name" is not valid UTF-8`},
+		{"not UTF-8 within an array", "[\"a\",1,[\"ok\",\"\xf0\x28\x8c\xbc\"]]", `"tags" is not valid UTF-8`},
 	}
 	c := ts.dial()
 	for _, tc := range cases {

@@ -84,6 +84,12 @@ func parseRequest(data []byte) item {
 	if err != nil || !isObject {
 		return rejected(nullID, invalidRequest("a request must be a JSON object"))
 	}
+	// JSON text is UTF-8 (RFC 8259 §8.1), and whatever is echoed goes back
+	// out in a text frame. Bytes that are not are refused here, unless
+	// they lie within params, where decoding names the param at fault.
+	if at := invalidUTF8Outside(data, params); at >= 0 {
+		return rejected(nullID, Errorf(CodeParseError, "Parse error: invalid UTF-8 at byte %d", at))
+	}
 
 	// Read the id first so that every later rejection can echo it.
 	if id != nil && !validID(id) {
@@ -112,6 +118,48 @@ func parseRequest(data []byte) item {
 		return rejected(replyID, invalidRequest(`"params" must be an object or an array`))
 	}
 	return item{req: request{method: method, params: bytes.Clone(params), id: bytes.Clone(id)}}
+}
+
+// invalidUTF8Outside returns the offset of the first byte of data that is
+// not valid UTF-8 and is not within inner, a slice of data (or nil); -1
+// when there is none.
+func invalidUTF8Outside(data, inner []byte) int {
+	if utf8.Valid(data) {
+		return -1
+	}
+	// inner = data[start:start+len(inner)], so cap(inner) = cap(data)-start.
+	start, end := len(data), len(data)
+	if inner != nil {
+		start = cap(data) - cap(inner)
+		end = start + len(inner)
+	}
+	if at := invalidUTF8(data[:start]); at >= 0 {
+		return at
+	}
+	if at := invalidUTF8(data[end:]); at >= 0 {
+		return end + at
+	}
+	return -1
+}
+
+// invalidUTF8 returns the offset of the first byte of b that does not
+// start a valid UTF-8 sequence, or -1.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1 // the common case, on utf8's fast path
+	}
+	for i := 0; i < len(b); {
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 func rejected(id json.RawMessage, e *Error) item {

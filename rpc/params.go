@@ -126,6 +126,10 @@ func (spec *paramSpec) set(dst reflect.Value, i int, v json.RawMessage, seen []b
 		return nil
 	}
 	f := spec.fields[i]
+	// Params travel on as publications and echoes, in text frames.
+	if at := invalidUTF8(v); at >= 0 {
+		return Errorf(CodeInvalidParams, "Invalid params: param %q is not valid UTF-8 (byte %d of its value)", f.name, at)
+	}
 	field := dst.Field(f.index)
 	// The two commonest kinds skip encoding/json: v is known to be valid.
 	switch {

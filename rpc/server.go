@@ -266,6 +266,9 @@ func (s *Server) forget(c *Conn) {
 
 // marshal encodes v as JSON without escaping <, > and &: results are not
 // HTML, and channel patterns such as "chat.>" should read as written.
+// What it encodes goes out in text frames, which must be UTF-8: strings
+// are made so by encoding/json, but raw JSON values (publication data)
+// are copied as they are, so the whole is checked.
 func marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -273,7 +276,11 @@ func marshal(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if at := invalidUTF8(b); at >= 0 {
+		return nil, fmt.Errorf("encoded JSON is not valid UTF-8 at byte %d", at)
+	}
+	return b, nil
 }
 
 // NewID returns a random identifier, fit for a connection.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/rpc"
 )
@@ -120,6 +121,20 @@ var specCases = []specCase{
 	{"unknown param", `{"jsonrpc":"2.0","method":"subtract","params":{"minuend":1,"subtrahend":2,"x":3},"id":8}`, false, []want{{id: `8`, code: -32602}}},
 	{"param of the wrong type", `{"jsonrpc":"2.0","method":"subtract","params":{"minuend":"1","subtrahend":2},"id":8}`, false, []want{{id: `8`, code: -32602}}},
 	{"too many positional params", `{"jsonrpc":"2.0","method":"subtract","params":[1,2,3],"id":8}`, false, []want{{id: `8`, code: -32602}}},
+
+	// JSON is UTF-8, and whatever the server echoes goes out in text
+	// frames: bytes that are not UTF-8 are refused, and the connection
+	// goes on. (Within params, see TestParamErrorsNameTheParam.)
+	{"invalid UTF-8 in a string id", "{\"jsonrpc\":\"2.0\",\"method\":\"get_data\",\"id\":\"a\xffb\"}",
+		false, []want{{id: `null`, code: -32700}}},
+	{"invalid UTF-8 in the method", "{\"jsonrpc\":\"2.0\",\"method\":\"get_\xe2\x82data\",\"id\":8}",
+		false, []want{{id: `null`, code: -32700}}},
+	{"invalid UTF-8 in another member", "{\"jsonrpc\":\"2.0\",\"method\":\"get_data\",\"id\":8,\"x\":\"\xc0\xaf\"}",
+		false, []want{{id: `null`, code: -32700}}},
+	{"invalid UTF-8 in one call of a batch", "[{\"jsonrpc\":\"2.0\",\"method\":\"get_data\",\"id\":\"\xff\"}," +
+		"{\"jsonrpc\":\"2.0\",\"method\":\"subtract\",\"params\":[3,\"\xed\xa0\x80\"],\"id\":2}," +
+		"{\"jsonrpc\":\"2.0\",\"method\":\"get_data\",\"id\":3}]",
+		true, []want{{id: `null`, code: -32700}, {id: `2`, code: -32602}, {id: `3`, result: `["hello",5]`}}},
 }
 
 func TestSpecOverWebSocket(t *testing.T) {
@@ -163,6 +178,9 @@ func TestSpecOverHTTP(t *testing.T) {
 // may list their responses in any order.
 func checkReply(t testing.TB, reply string, batch bool, wants []want) {
 	t.Helper()
+	if !utf8.ValidString(reply) {
+		t.Fatalf("reply %q is not valid UTF-8", reply)
+	}
 	var got []response
 	trimmed := strings.TrimSpace(reply)
 	if batch != strings.HasPrefix(trimmed, "[") {

@@ -2,9 +2,12 @@ package service
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxChannelLength is the longest channel name, in bytes.
@@ -19,13 +22,24 @@ func ValidateChannel(name string) error {
 	}
 	for i := 0; i < len(name); i++ {
 		if !channelByte(name[i]) {
-			return Errorf(EINVALID, "channel %q: %q is not allowed; use A-Z a-z 0-9 _ - : and . between segments", name, name[i])
+			return Errorf(EINVALID, "channel %q: %s is not allowed; use A-Z a-z 0-9 _ - : and . between segments", name, describeChar(name[i:]))
 		}
 	}
 	if name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, "..") {
 		return Errorf(EINVALID, "channel %q: segments between dots must not be empty", name)
 	}
 	return nil
+}
+
+// describeChar names the character that s starts with, quoted: a whole
+// rune ('é', not the 'Ã' of its first byte), or the byte in hex when s
+// does not start with valid UTF-8.
+func describeChar(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError && n <= 1 {
+		return fmt.Sprintf("byte 0x%02x", s[0])
+	}
+	return strconv.QuoteRune(r)
 }
 
 func channelByte(b byte) bool {

@@ -91,6 +91,23 @@ func TestValidateChannelInvalid(t *testing.T) {
 	}
 }
 
+// The character at fault is named as the caller wrote it: a whole rune,
+// not its first byte read as Latin-1.
+func TestValidateChannelNamesTheCharacter(t *testing.T) {
+	for name, want := range map[string]string{
+		"x.é":    `'é' is not allowed`,
+		"日本":     `'日' is not allowed`,
+		"a b":    `' ' is not allowed`,
+		"a\xffb": `byte 0xff is not allowed`,
+		"a\x00":  `'\x00' is not allowed`,
+	} {
+		msg := service.ErrorMessage(service.ValidateChannel(name))
+		if !strings.Contains(msg, want) {
+			t.Errorf("ValidateChannel(%q): %q does not say %q", name, msg, want)
+		}
+	}
+}
+
 // Every byte is either allowed or not, as the documented set says.
 func TestValidateChannelEveryByte(t *testing.T) {
 	allowed := func(b byte) bool {

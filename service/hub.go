@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // HubLimits bound what one call to the hub may ask for.
@@ -79,6 +80,11 @@ func (h *Hub) Publish(ctx context.Context, c Caller, channel string, data json.R
 	}
 	if len(data) > h.limits.MaxDataSize {
 		return Published{}, Errorf(EINVALID, "data is %d bytes; the most is %d", len(data), h.limits.MaxDataSize)
+	}
+	if !utf8.Valid(data) {
+		// Subscribers get data in text frames, which must be UTF-8: one
+		// bad byte would make their clients drop the connection.
+		return Published{}, Errorf(EINVALID, "data is not valid UTF-8")
 	}
 	if len(key) > MaxIdempotencyKeyLength {
 		return Published{}, Errorf(EINVALID, "idempotencyKey is %d bytes; the most is %d", len(key), MaxIdempotencyKeyLength)

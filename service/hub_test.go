@@ -183,6 +183,8 @@ func TestHubPublishRefused(t *testing.T) {
 		{"forbidden before size", reader, "room.1", make(json.RawMessage, 1<<20), "", service.EFORBIDDEN},
 		{"too big", writer, "room.1", json.RawMessage(`"` + strings.Repeat("x", 99) + `"`), "", service.EINVALID},
 		{"key too long", writer, "room.1", data, strings.Repeat("k", service.MaxIdempotencyKeyLength+1), service.EINVALID},
+		{"data not UTF-8", writer, "room.1", json.RawMessage("\"a\xffb\""), "", service.EINVALID},
+		{"data with a lone surrogate half", writer, "room.1", json.RawMessage("\"\xed\xa0\x80\""), "", service.EINVALID},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := &fakeEngine{}

@@ -11,6 +11,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -21,6 +22,7 @@ import (
 	"net/url"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -319,7 +321,7 @@ func (s *Store) Read(ctx context.Context, channel string, q service.HistoryQuery
 		if err := rows.Scan(&p.Offset, &data, &p.Publisher, &at); err != nil {
 			return nil, fmt.Errorf("read history of %s: %w", channel, err)
 		}
-		p.Data = data
+		p.Data = repairUTF8(data)
 		p.Time = time.UnixMicro(at).UTC()
 		pubs = append(pubs, p)
 		size += len(data)
@@ -328,6 +330,19 @@ func (s *Store) Read(ctx context.Context, channel string, q service.HistoryQuery
 		return nil, fmt.Errorf("read history of %s: %w", channel, err)
 	}
 	return pubs, nil
+}
+
+// repairUTF8 returns data with every byte that is not valid UTF-8
+// replaced by U+FFFD. Publications are checked before they are stored, but
+// older servers stored whatever came, and one bad byte in a text frame
+// makes clients drop the connection. Such bytes can only be within JSON
+// strings (anywhere else the data would not have been JSON), so the
+// result is still JSON, with the same shape.
+func repairUTF8(data []byte) []byte {
+	if utf8.Valid(data) {
+		return data
+	}
+	return bytes.ToValidUTF8(data, []byte("\uFFFD"))
 }
 
 // Close stops committing, once what is queued is committed, and closes

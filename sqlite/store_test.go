@@ -429,3 +429,29 @@ func TestReadStopsAtMaxBytes(t *testing.T) {
 		}
 	}
 }
+
+// History that older servers stored without checking its UTF-8 is read
+// back as valid UTF-8, and still as the same JSON shape: every bad byte
+// becomes U+FFFD, which clients can put in a text frame.
+func TestReadRepairsInvalidUTF8(t *testing.T) {
+	path := tempPath(t)
+	s := openStore(t, path, Options{})
+	bad := pub("a", 0)
+	bad.Data = json.RawMessage("{\"t\":\"a\xffb\",\"u\":[\"\xed\xa0\x80\"]}")
+	mustAppend(t, s, bad, "")
+	mustAppend(t, s, pub("a", 2), "")
+	s.Close()
+
+	s = openStore(t, path, Options{})
+	got := readAll(t, s, "a")
+	if len(got) != 2 {
+		t.Fatalf("read %d publications, want 2", len(got))
+	}
+	want := "{\"t\":\"a\uFFFDb\",\"u\":[\"\uFFFD\"]}"
+	if d := string(got[0].Data); d != want || !json.Valid(got[0].Data) {
+		t.Errorf("data %q, want %q (valid JSON)", d, want)
+	}
+	if d := string(got[1].Data); d != `{"n":2}` {
+		t.Errorf("a valid publication came back as %q", d)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -113,6 +114,10 @@ func (c *hubClient) readLoop() {
 			c.mu.Unlock()
 			return
 		}
+		if !utf8.Valid(b) {
+			// Browsers and Node's ws drop a connection for this.
+			c.t.Errorf("a text frame is not valid UTF-8: %q", b)
+		}
 		var probe struct {
 			ID     json.RawMessage `json:"id"`
 			Method string          `json:"method"`
@@ -159,9 +164,15 @@ func (c *hubClient) call(method string, params any) rpcReply {
 // send makes a call and waits for its reply, whatever it says.
 func (c *hubClient) send(method string, params any) (rpcReply, error) {
 	body, id := request(method, params)
+	return c.sendFrame(fmt.Sprint(id), method, body)
+}
+
+// sendFrame writes body, a request whose id is the raw JSON id, as it
+// is, and waits for the reply to it.
+func (c *hubClient) sendFrame(id, method string, body []byte) (rpcReply, error) {
 	ch := make(chan rpcReply, 1)
 	c.mu.Lock()
-	c.waiting[fmt.Sprint(id)] = ch
+	c.waiting[id] = ch
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()
