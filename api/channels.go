@@ -14,15 +14,31 @@ type HubConfig struct {
 	// MaxSubscriptions is the most channels one connection may subscribe
 	// to at once.
 	MaxSubscriptions int
-	// SendQueue is the connection's send queue length: a new subscription
-	// holds back at most this many notifications while its reply is on
-	// its way.
-	SendQueue int
+	// SendQueue and SendQueueBytes bound the connection's send queue: a
+	// new subscription holds back at most as many notifications, and as
+	// many bytes of them, while its reply is on its way.
+	SendQueue, SendQueueBytes int
+}
+
+// DefaultMaxSubscriptions is HubConfig.MaxSubscriptions when left zero.
+const DefaultMaxSubscriptions = 1000
+
+func (c HubConfig) withDefaults() HubConfig {
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = DefaultMaxSubscriptions
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = rpc.DefaultLimits.SendQueue
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = rpc.DefaultLimits.SendQueueBytes
+	}
+	return c
 }
 
 // registerChannels adds the channel.* methods and notifications to reg.
 func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
-	subs := newSubscriptions(hub, cfg.MaxSubscriptions, cfg.SendQueue)
+	subs := newSubscriptions(hub, cfg)
 	lim := hub.Limits()
 
 	rpc.Register(reg, rpc.Method{
@@ -44,6 +60,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 	rpc.Register(reg, rpc.Method{
 		Name:        "channelSubscribe",
 		NeedsSocket: true,
+		Heavy:       true, // a recovery is up to a history page
 		Summary:     "Subscribes the connection to a channel, recovering what it missed",
 		Description: "From the reply on, the connection receives every later publication of the channel exactly once, in offset order, as channelPublication notifications. " +
 			"With since (a position from an earlier result or publication), publications holds what was published after it, up to the server's recovery limit, and recovered is true only when nothing was lost: the epoch is the same and the history still reaches back that far. " +
@@ -84,6 +101,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 
 	rpc.Register(reg, rpc.Method{
 		Name:    "channelHistory",
+		Heavy:   true,
 		Summary: "Reads a page of a channel's history",
 		Description: "Oldest first, starting after since; with newestFirst, newest first, starting before since. " +
 			"Without since, from the oldest publication kept (or, with newestFirst, the newest). " +
@@ -103,6 +121,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 
 	rpc.Register(reg, rpc.Method{
 		Name:        "channelPresence",
+		Heavy:       true, // one member per subscribed connection
 		Summary:     "Lists a channel's subscribers",
 		Description: "One member per subscribed connection, oldest first. Needs subscribe permission.",
 		Errors:      []int{rpc.CodeForbidden},

@@ -12,9 +12,11 @@ import (
 // subscriptions keeps each WebSocket session's channel subscriptions, and
 // ends them when the session's connection ends.
 type subscriptions struct {
-	hub     *service.Hub
-	max     int // per session
-	pending int // notifications a subscription may hold back; see subscriber
+	hub *service.Hub
+	max int // per session
+	// pending and pendingBytes bound the notifications a subscription
+	// may hold back; see subscriber.
+	pending, pendingBytes int
 
 	mu      sync.Mutex
 	clients map[*rpc.Session]*client
@@ -27,8 +29,10 @@ type client struct {
 	closed bool // the connection ended; no more subscriptions
 }
 
-func newSubscriptions(hub *service.Hub, max, pending int) *subscriptions {
-	return &subscriptions{hub: hub, max: max, pending: pending, clients: map[*rpc.Session]*client{}}
+func newSubscriptions(hub *service.Hub, cfg HubConfig) *subscriptions {
+	cfg = cfg.withDefaults()
+	return &subscriptions{hub: hub, max: cfg.MaxSubscriptions, pending: cfg.SendQueue, pendingBytes: cfg.SendQueueBytes,
+		clients: map[*rpc.Session]*client{}}
 }
 
 // client returns sess's subscriptions, arranging for them to end with
@@ -71,6 +75,7 @@ func (ss *subscriptions) subscribe(ctx context.Context, sess *rpc.Session, chann
 		channel: channel,
 		member:  service.Member{User: sess.Caller.User, ConnectionID: sess.ID, Since: time.Now().UTC()},
 		limit:   ss.pending,
+		bytes:   ss.pendingBytes,
 	}
 	// The hub may call s.Receive at once, and Receive takes c.mu, so c.mu
 	// is not held across the hub's call: the place is taken first.
@@ -141,20 +146,21 @@ func (c *client) drop(channel string, s *subscriber) {
 }
 
 // subscriber is one subscription of a session: the hub's Receiver. Until
-// start it holds notifications back, at most limit of them, so that none
-// reaches the client before the subscribe reply; beyond that the client
-// is treated as a slow consumer.
+// start it holds notifications back, at most limit of them and bytes of
+// their frames, so that none reaches the client before the subscribe
+// reply; beyond that the client is treated as a slow consumer.
 type subscriber struct {
-	sess    *rpc.Session
-	client  *client
-	channel string
-	member  service.Member
-	limit   int
+	sess         *rpc.Session
+	client       *client
+	channel      string
+	member       service.Member
+	limit, bytes int
 
-	mu      sync.Mutex
-	started bool
-	ended   bool // unsubscribed: nothing more is sent, held or not
-	held    []rpc.Notification
+	mu        sync.Mutex
+	started   bool
+	ended     bool // unsubscribed: nothing more is sent, held or not
+	held      []rpc.Notification
+	heldBytes int
 }
 
 // Member implements service.Receiver.
@@ -178,11 +184,12 @@ func (s *subscriber) Receive(e *service.Event) {
 		s.sess.Notify(n) // a full queue closes the connection
 		return
 	}
-	if len(s.held) >= s.limit {
+	if len(s.held) >= s.limit || s.heldBytes >= s.bytes {
 		s.sess.CloseSlowConsumer()
 		return
 	}
 	s.held = append(s.held, n)
+	s.heldBytes += n.Size()
 }
 
 // start sends what was held back and lets later notifications through.
@@ -198,7 +205,7 @@ func (s *subscriber) start() {
 			break
 		}
 	}
-	s.held = nil
+	s.held, s.heldBytes = nil, 0
 }
 
 // end stops the subscription's notifications, those held back included:
@@ -208,5 +215,5 @@ func (s *subscriber) end() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ended = true
-	s.held = nil
+	s.held, s.heldBytes = nil, 0
 }

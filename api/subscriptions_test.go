@@ -34,7 +34,7 @@ func TestUnsubscribeDuringSubscribeLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	eng := &receivers{subs: map[service.Receiver]bool{}}
 	paused := &pausedSubscribe{Engine: eng, entered: make(chan struct{}), release: make(chan struct{})}
-	ss := newSubscriptions(service.NewHub(paused, service.HubLimits{}), 10, 16)
+	ss := newSubscriptions(service.NewHub(paused, service.HubLimits{}), HubConfig{MaxSubscriptions: 10, SendQueue: 16})
 	sess := &rpc.Session{ID: "conn1", Caller: service.Caller{User: "u", Permissions: service.Permissions{Admin: true}}}
 
 	done := make(chan error, 1)

@@ -30,9 +30,10 @@ type Conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	in  inbox
-	out outbox
-	sem chan struct{} // one slot per running call
+	in    inbox
+	out   outbox
+	sem   chan struct{} // one slot per running call
+	heavy chan struct{} // one slot per running call of a Heavy method
 	// waits is odd while the read loop waits for a free slot and counts
 	// up with every such wait; see ping.
 	waits atomic.Uint64
@@ -63,8 +64,9 @@ func newConn(s *Server, ws *websocket.Conn, cork *corkConn, sess Session) *Conn 
 		sess:   sess,
 		ctx:    ctx,
 		cancel: cancel,
-		out:    newOutbox(s.limits.SendQueue),
+		out:    newOutbox(s.limits.SendQueue, s.limits.SendQueueBytes),
 		sem:    make(chan struct{}, s.limits.MaxConcurrentCalls),
+		heavy:  make(chan struct{}, heavyPerConn),
 		done:   make(chan struct{}),
 	}
 	c.sess.conn = c
@@ -131,7 +133,14 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 	}
 	m := c.srv.reg.lookup(cl.req.method)
 	if m != nil && m.Inline {
-		reply, after := cl.complete(c.srv.invoke(ctx, &c.sess, &cl.req, m))
+		var reply []byte
+		var after func()
+		if cl.batch != nil && cl.batch.spent() {
+			reply = c.srv.overBudget(&cl.req)
+		} else {
+			reply, after = c.srv.invoke(ctx, &c.sess, &cl.req, m)
+		}
+		reply, after = cl.complete(reply, after)
 		if reply != nil {
 			c.holdReply(reply)
 		}
@@ -152,8 +161,12 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		// that does not read its replies stops being read from; it is
 		// let go before draining, which may go on as long as others
 		// keep queueing.
-		reply, after := c.srv.invoke(ctx, &c.sess, &cl.req, m)
+		reply, after, heavy := c.run(ctx, cl, m)
 		drain := c.deliver(cl, reply, after)
+		if heavy {
+			release(c.heavy)
+			release(c.srv.heavy)
+		}
 		<-c.sem
 		c.srv.gate.leave()
 		if drain {
@@ -166,6 +179,31 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 			c.drain()
 		}
 	}()
+}
+
+// run runs cl, a call of m, unless it belongs to a batch whose replies
+// have passed their budget. A call of a Heavy method first takes a slot
+// of the connection's and one of the server's; heavy reports that it
+// holds them, to be let go once the reply is queued, when the memory it
+// holds is the send queue's to bound.
+func (c *Conn) run(ctx context.Context, cl call, m *method) (reply []byte, after func(), heavy bool) {
+	if m != nil && m.Heavy {
+		if err := acquire(ctx, c.heavy); err != nil {
+			return c.srv.answer(&cl.req, ErrorFrom(err)), nil, false
+		}
+		if err := acquire(ctx, c.srv.heavy); err != nil {
+			release(c.heavy)
+			return c.srv.answer(&cl.req, ErrorFrom(err)), nil, false
+		}
+		heavy = true
+	}
+	// After the wait: the calls before it in the batch may have spent the
+	// budget meanwhile.
+	if cl.batch != nil && cl.batch.spent() {
+		return c.srv.overBudget(&cl.req), nil, heavy
+	}
+	reply, after = c.srv.invoke(ctx, &c.sess, &cl.req, m)
+	return reply, after, heavy
 }
 
 // takeSlot takes a call slot, waiting for one if need be. While it waits

@@ -2,6 +2,12 @@ package rpc
 
 import "time"
 
+// heavyPerConn is how many calls of Heavy methods one connection runs at
+// once: two let one be written while the next reads, and bound what a
+// client that reads nothing makes the server hold to the send queue and
+// two replies.
+const heavyPerConn = 2
+
 // Limits bound what one connection may cost the server. The zero value of
 // a field means its default.
 type Limits struct {
@@ -22,6 +28,21 @@ type Limits struct {
 	// When a notification finds the queue full, the client is closed with
 	// CloseSlowConsumer; replies to its own calls wait instead.
 	SendQueue int
+	// SendQueueBytes bounds the same queue in bytes, the messages being
+	// written included: the queue is full once they reach it. Without
+	// it, a few hundred history pages queued for a client that does not
+	// read would hold gigabytes.
+	SendQueueBytes int
+	// MaxBatchReplySize bounds the replies to one batch, in bytes. Once
+	// the replies of its calls pass it, the calls still to run are not
+	// run and get CodeLimitExceeded: a small batch of history reads
+	// cannot make the server hold hundreds of megabytes.
+	MaxBatchReplySize int
+	// MaxHeavyCalls is how many calls of Heavy methods (history pages,
+	// recoveries) run at once on the whole server; more wait. Each may
+	// hold megabytes while it reads and encodes. One connection runs at
+	// most heavyPerConn of them at once.
+	MaxHeavyCalls int
 	// WriteTimeout bounds one flush of queued messages to a client.
 	WriteTimeout time.Duration
 	// PingInterval is how often an otherwise idle server pings a client.
@@ -37,6 +58,9 @@ var DefaultLimits = Limits{
 	MaxBatch:           100,
 	MaxConcurrentCalls: 64,
 	SendQueue:          256,
+	SendQueueBytes:     4 << 20,
+	MaxBatchReplySize:  8 << 20,
+	MaxHeavyCalls:      16,
 	WriteTimeout:       10 * time.Second,
 	PingInterval:       25 * time.Second,
 	PongTimeout:        10 * time.Second,
@@ -55,6 +79,15 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.SendQueue > 0 {
 		d.SendQueue = l.SendQueue
+	}
+	if l.SendQueueBytes > 0 {
+		d.SendQueueBytes = l.SendQueueBytes
+	}
+	if l.MaxBatchReplySize > 0 {
+		d.MaxBatchReplySize = l.MaxBatchReplySize
+	}
+	if l.MaxHeavyCalls > 0 {
+		d.MaxHeavyCalls = l.MaxHeavyCalls
 	}
 	if l.WriteTimeout > 0 {
 		d.WriteTimeout = l.WriteTimeout

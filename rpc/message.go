@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -212,11 +213,17 @@ func unquote(raw json.RawMessage) (string, error) {
 
 // appendResult appends a success response to dst.
 func appendResult(dst []byte, id, result json.RawMessage) []byte {
-	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
-	dst = append(dst, orNull(id)...)
-	dst = append(dst, `,"result":`...)
+	dst = appendResultHead(dst, id)
 	dst = append(dst, result...)
 	return append(dst, '}')
+}
+
+// appendResultHead appends a success response up to its result, which
+// the caller appends, with the closing brace.
+func appendResultHead(dst []byte, id json.RawMessage) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
+	dst = append(dst, orNull(id)...)
+	return append(dst, `,"result":`...)
 }
 
 // appendError appends an error response to dst.
@@ -237,6 +244,11 @@ func orNull(id json.RawMessage) json.RawMessage {
 
 // appendBatch joins responses into one JSON array.
 func appendBatch(dst []byte, replies [][]byte) []byte {
+	n := 1 + len(replies) // brackets and commas
+	for _, r := range replies {
+		n += len(r)
+	}
+	dst = slices.Grow(dst, n) // one copy of what may be megabytes
 	dst = append(dst, '[')
 	for i, r := range replies {
 		if i > 0 {
@@ -256,22 +268,23 @@ type Notification struct {
 
 // NewNotification encodes a notification of method with params.
 func NewNotification(method string, params any) (Notification, error) {
-	p, err := marshal(params)
+	m, _ := json.Marshal(method) // a string always encodes
+	head := make([]byte, 0, 256)
+	head = append(head, `{"jsonrpc":"2.0","method":`...)
+	head = append(head, m...)
+	head = append(head, `,"params":`...)
+	frame, err := appendJSON(head, params)
 	if err != nil {
 		return Notification{}, fmt.Errorf("encode %s notification: %w", method, err)
 	}
-	m, _ := json.Marshal(method) // a string always encodes
-	frame := make([]byte, 0, len(p)+len(m)+40)
-	frame = append(frame, `{"jsonrpc":"2.0","method":`...)
-	frame = append(frame, m...)
-	frame = append(frame, `,"params":`...)
-	frame = append(frame, p...)
-	frame = append(frame, '}')
-	return Notification{method: method, frame: frame}, nil
+	return Notification{method: method, frame: append(frame, '}')}, nil
 }
 
 // Method is the notification's method name.
 func (n Notification) Method() string { return n.method }
+
+// Size is the length of the notification's frame, in bytes.
+func (n Notification) Size() int { return len(n.frame) }
 
 // seqJSON renders the minimal request that hands a parsed call to
 // jsonrpc2 under the connection-local sequence number seq. The method is

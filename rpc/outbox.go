@@ -18,18 +18,38 @@ var errConnClosed = errors.New("rpc: connection closed")
 // connection thus holds neither a goroutine nor a buffer for writing, and
 // a burst of messages is written in one go.
 type outbox struct {
-	mu      sync.Mutex
-	queue   [][]byte
-	spare   [][]byte // the drainer's last batch, reused for the next queue
-	limit   int
-	writing bool // a drainer is at work
-	closed  bool
-	space   chan struct{} // made by a waiting pusher, closed when the drainer makes room
-	drained chan struct{} // made by whenDrained, closed once closed and not writing
+	mu    sync.Mutex
+	queue [][]byte
+	spare [][]byte // the drainer's last batch, reused for the next queue
+	limit int      // most frames queued
+	// bytes counts the bytes of the frames queued and of those the
+	// drainer is writing: they are held in memory until written. The
+	// queue is full once they reach maxBytes; the frame that reaches it
+	// may go beyond, so that a reply bigger than the whole budget still
+	// goes out, and nobody waits for room that a stream of small frames
+	// never leaves.
+	bytes, maxBytes int
+	writing         bool // a drainer is at work
+	closed          bool
+	space           chan struct{} // made by a waiting pusher, closed when the drainer makes room
+	drained         chan struct{} // made by whenDrained, closed once closed and not writing
 }
 
-func newOutbox(limit int) outbox {
-	return outbox{limit: limit}
+func newOutbox(limit, maxBytes int) outbox {
+	return outbox{limit: limit, maxBytes: maxBytes}
+}
+
+// full reports whether a frame must wait, or be refused, for want of room.
+func (o *outbox) full() bool {
+	return len(o.queue) >= o.limit || o.bytes >= o.maxBytes
+}
+
+// wake lets pushers waiting for room try again.
+func (o *outbox) wake() {
+	if o.space != nil {
+		close(o.space)
+		o.space = nil
+	}
 }
 
 // push queues frame and reports whether the caller must now drain the
@@ -38,7 +58,7 @@ func newOutbox(limit int) outbox {
 // room until done is closed.
 func (o *outbox) push(frame []byte, wait bool, done <-chan struct{}) (drain bool, err error) {
 	o.mu.Lock()
-	for len(o.queue) >= o.limit && !o.closed {
+	for o.full() && !o.closed {
 		if !wait {
 			o.mu.Unlock()
 			return false, ErrSlowConsumer
@@ -60,6 +80,7 @@ func (o *outbox) push(frame []byte, wait bool, done <-chan struct{}) (drain bool
 		return false, errConnClosed
 	}
 	o.queue = append(o.queue, frame)
+	o.bytes += len(frame)
 	if o.writing {
 		return false, nil
 	}
@@ -73,16 +94,17 @@ func (o *outbox) push(frame []byte, wait bool, done <-chan struct{}) (drain bool
 // nothing, when the queue is closed or half full.
 //
 // Frames queued this way may wait with nobody writing, so they may only
-// take half the queue: then a full queue always has a drainer at work
-// (whoever pushed the rest), and push never waits for room that nobody
-// will make; notifications keep room too.
+// take half the queue, in frames and in bytes: then a full queue always
+// has a drainer at work (whoever pushed the rest), and push never waits
+// for room that nobody will make; notifications keep room too.
 func (o *outbox) pushLater(frame []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.closed || len(o.queue) >= o.limit/2 {
+	if o.closed || len(o.queue) >= o.limit/2 || o.bytes+len(frame) > o.maxBytes/2 {
 		return false
 	}
 	o.queue = append(o.queue, frame)
+	o.bytes += len(frame)
 	return true
 }
 
@@ -115,21 +137,25 @@ func (o *outbox) next() [][]byte {
 	q := o.queue
 	o.queue = o.spare[:0]
 	o.spare = nil
-	if o.space != nil {
-		close(o.space)
-		o.space = nil
-	}
+	o.wake()
 	return q
 }
 
-// done returns a batch from next to be reused. An idle connection keeps
-// no batch: only a drainer that finds more work reuses it.
+// done tells the outbox that a batch from next is written, and returns it
+// to be reused. An idle connection keeps no batch: only a drainer that
+// finds more work reuses it.
 func (o *outbox) done(batch [][]byte) {
+	n := 0
+	for _, f := range batch {
+		n += len(f)
+	}
 	clear(batch)
 	o.mu.Lock()
+	o.bytes -= n
 	if len(o.queue) > 0 {
 		o.spare = batch[:0]
 	}
+	o.wake()
 	o.mu.Unlock()
 }
 
@@ -139,10 +165,7 @@ func (o *outbox) close() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.closed = true
-	if o.space != nil {
-		close(o.space)
-		o.space = nil
-	}
+	o.wake()
 	if !o.writing && o.drained != nil {
 		close(o.drained)
 		o.drained = nil
@@ -152,6 +175,9 @@ func (o *outbox) close() {
 // discard drops whatever is queued, for connections closed in haste.
 func (o *outbox) discard() {
 	o.mu.Lock()
+	for _, f := range o.queue {
+		o.bytes -= len(f)
+	}
 	o.queue = nil
 	o.mu.Unlock()
 }

@@ -36,6 +36,11 @@ type Method struct {
 	// hand-offs between goroutines that dominate the cost of a cheap
 	// call. A handler that blocks stalls its connection's reading.
 	Inline bool
+	// Heavy marks methods whose replies may run to megabytes, such as
+	// history pages: the server bounds how many run at once (see
+	// Limits.MaxHeavyCalls), so that many of them cannot make it hold
+	// more memory than it has.
+	Heavy bool
 }
 
 // Example is one documented pairing of params and result.
@@ -95,6 +100,9 @@ func NewRegistry() *Registry {
 func Register[P, R any](r *Registry, m Method, h Handler[P, R]) {
 	if _, dup := r.methods[m.Name]; dup {
 		panic("rpc: method registered twice: " + m.Name)
+	}
+	if m.Inline && m.Heavy {
+		panic("rpc: a Heavy method cannot run Inline, on the read loop: " + m.Name)
 	}
 	spec := newParamSpec(reflect.TypeFor[P]())
 	r.methods[m.Name] = &method{

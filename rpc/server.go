@@ -47,6 +47,7 @@ type Server struct {
 	// connections, so that an idle connection carries no logger.
 	jsonrpc2Log *log.Logger
 	gate        gate
+	heavy       chan struct{} // one slot per Heavy call running
 
 	mu    sync.Mutex
 	conns map[*Conn]struct{}
@@ -62,6 +63,7 @@ func NewServer(reg *Registry, opts Options) *Server {
 		obs:    opts.Observer,
 		conns:  map[*Conn]struct{}{},
 	}
+	s.heavy = make(chan struct{}, s.limits.MaxHeavyCalls)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -107,18 +109,25 @@ func (s *Server) serve(ws *websocket.Conn, cork *corkConn, sess Session) {
 
 // ServeHTTP runs the calls in one HTTP request body and returns the reply
 // body, or nil when there is nothing to answer (every call was a
-// notification). The calls of a batch run one after another.
+// notification). The calls of a batch run one after another, until their
+// replies pass MaxBatchReplySize; those left are refused.
 func (s *Server) ServeHTTP(ctx context.Context, caller service.Caller, requestID, remoteAddr string, body []byte) []byte {
 	sess := &Session{ID: requestID, Caller: caller, RemoteAddr: remoteAddr}
 	items, batch := parseMessage(body, s.limits.MaxBatch)
 	replies := make([][]byte, 0, len(items))
+	size := 0
 	for _, it := range items {
 		reply := it.reply
-		if reply == nil {
+		switch {
+		case reply != nil:
+		case batch && size > s.limits.MaxBatchReplySize:
+			reply = s.overBudget(&it.req)
+		default:
 			reply = s.admit(ctx, sess, &it.req)
 		}
 		if reply != nil {
 			replies = append(replies, reply)
+			size += len(reply)
 		}
 	}
 	switch {
@@ -138,7 +147,14 @@ func (s *Server) admit(ctx context.Context, sess *Session, req *request) []byte 
 		return s.refuse(req)
 	}
 	defer s.gate.leave()
-	reply, after := s.invoke(ctx, sess, req, s.reg.lookup(req.method))
+	m := s.reg.lookup(req.method)
+	if m != nil && m.Heavy {
+		if err := acquire(ctx, s.heavy); err != nil {
+			return s.answer(req, ErrorFrom(err))
+		}
+		defer release(s.heavy)
+	}
+	reply, after := s.invoke(ctx, sess, req, m)
 	if after != nil {
 		after()
 	}
@@ -146,12 +162,38 @@ func (s *Server) admit(ctx context.Context, sess *Session, req *request) []byte 
 }
 
 func (s *Server) refuse(req *request) []byte {
-	s.obs.CallDone(s.methodLabel(req.method), codeName(CodeUnavailable), 0)
+	return s.answer(req, Errorf(CodeUnavailable, "server is shutting down; retry later"))
+}
+
+// overBudget answers a call of a batch whose replies have passed
+// MaxBatchReplySize, without running it.
+func (s *Server) overBudget(req *request) []byte {
+	return s.answer(req, Errorf(CodeLimitExceeded,
+		"Limit exceeded: the replies to this batch passed %d bytes (--max-batch-reply-size), so this call was not run; call it again, in a smaller batch",
+		s.limits.MaxBatchReplySize))
+}
+
+// answer counts a call that did not run and returns its error reply, or
+// nil for a notification.
+func (s *Server) answer(req *request, e *Error) []byte {
+	s.obs.CallDone(s.methodLabel(req.method), codeName(e.Code), 0)
 	if req.notification() {
 		return nil
 	}
-	return appendError(nil, req.id, Errorf(CodeUnavailable, "server is shutting down; retry later"))
+	return appendError(nil, req.id, e)
 }
+
+// acquire takes a slot of sem, waiting for one until ctx ends.
+func acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func release(sem chan struct{}) { <-sem }
 
 func (s *Server) methodLabel(name string) string {
 	if s.reg.lookup(name) == nil {
@@ -181,12 +223,13 @@ func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *met
 		result, err = s.call(ctx, sess, m, req)
 	}
 
-	var encoded []byte
 	if err == nil {
 		if ar, ok := result.(AfterReplier); ok {
 			after = ar.AfterReply
 		}
-		if encoded, err = marshal(result); err != nil {
+		// Encoded behind the reply's head, to copy a page of history once.
+		head := appendResultHead(make([]byte, 0, max(256, len(req.id)+64)), req.id)
+		if reply, err = appendJSON(head, result); err != nil {
 			err = fmt.Errorf("encode result of %s: %w", label, err)
 		}
 	}
@@ -197,11 +240,14 @@ func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *met
 			s.log.Error("call failed", "method", label, "session", sess.ID, "err", err)
 		}
 		outcome = codeName(e.Code)
+		reply = nil
 		if !req.notification() {
 			reply = appendError(nil, req.id, e)
 		}
-	} else if !req.notification() {
-		reply = appendResult(make([]byte, 0, len(encoded)+len(req.id)+32), req.id, encoded)
+	} else if req.notification() {
+		reply = nil
+	} else {
+		reply = append(reply, '}')
 	}
 	s.obs.CallDone(label, outcome, time.Since(start))
 	return reply, after
@@ -264,20 +310,20 @@ func (s *Server) forget(c *Conn) {
 	s.mu.Unlock()
 }
 
-// marshal encodes v as JSON without escaping <, > and &: results are not
-// HTML, and channel patterns such as "chat.>" should read as written.
-// What it encodes goes out in text frames, which must be UTF-8: strings
-// are made so by encoding/json, but raw JSON values (publication data)
-// are copied as they are, so the whole is checked.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+// appendJSON appends v to dst, encoded as JSON without escaping <, > and
+// &: results are not HTML, and channel patterns such as "chat.>" should
+// read as written. What it encodes goes out in text frames, which must be
+// UTF-8: strings are made so by encoding/json, but raw JSON values
+// (publication data) are copied as they are, so the whole is checked.
+func appendJSON(dst []byte, v any) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if at := invalidUTF8(b); at >= 0 {
+	if at := invalidUTF8(b[len(dst):]); at >= 0 {
 		return nil, fmt.Errorf("encoded JSON is not valid UTF-8 at byte %d", at)
 	}
 	return b, nil

@@ -57,6 +57,19 @@ type batch struct {
 	replies   [][]byte
 	after     []func()
 	remaining int
+	size, max int // bytes of the replies filed so far, and their budget
+}
+
+func newBatch(n, max int) *batch {
+	return &batch{replies: make([][]byte, n), remaining: n, max: max}
+}
+
+// spent reports whether the replies filed so far have passed the budget:
+// the calls that have yet to run are refused.
+func (b *batch) spent() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.size > b.max
 }
 
 // finish files the reply of one call (nil for a notification) and what is
@@ -68,6 +81,7 @@ func (b *batch) finish(slot int, reply []byte, after func()) ([]byte, func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.replies[slot] = reply
+	b.size += len(reply)
 	if after != nil {
 		b.after = append(b.after, after)
 	}
@@ -167,7 +181,7 @@ func (s *stream) readMessage() error {
 	items, isBatch := parseMessage(buf.Bytes(), c.srv.limits.MaxBatch)
 	var b *batch
 	if isBatch {
-		b = &batch{replies: make([][]byte, len(items)), remaining: len(items)}
+		b = newBatch(len(items), c.srv.limits.MaxBatchReplySize)
 	}
 	for i, it := range items {
 		switch {

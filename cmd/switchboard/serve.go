@@ -57,6 +57,9 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.limits.MaxBatch, "max-batch", d.MaxBatch, "most calls in one batch")
 	fs.IntVar(&cfg.limits.MaxConcurrentCalls, "max-concurrent-calls", d.MaxConcurrentCalls, "calls one connection may run at once")
 	fs.IntVar(&cfg.limits.SendQueue, "send-queue", d.SendQueue, "messages queued for a slow client before it is closed with 4000")
+	fs.IntVar(&cfg.limits.SendQueueBytes, "send-queue-bytes", d.SendQueueBytes, "bytes of messages queued for a slow client before it is closed with 4000")
+	fs.IntVar(&cfg.limits.MaxBatchReplySize, "max-batch-reply-size", d.MaxBatchReplySize, "bytes of replies to one batch; once they pass it, the batch's remaining calls get -32029")
+	fs.IntVar(&cfg.limits.MaxHeavyCalls, "max-heavy-calls", d.MaxHeavyCalls, "history reads, recoveries and presence lists running at once on the server; more wait")
 	fs.DurationVar(&cfg.limits.WriteTimeout, "write-timeout", d.WriteTimeout, "longest time one write to a client may take")
 	fs.DurationVar(&cfg.limits.PingInterval, "ping-interval", d.PingInterval, "how often to ping each client")
 	fs.DurationVar(&cfg.limits.PongTimeout, "pong-timeout", d.PongTimeout, "how long a ping may go unanswered before the client is dropped")
@@ -64,7 +67,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.historyTTL, "history-ttl", 24*time.Hour, "how long publications are kept; 0 keeps them until history-size trims them")
 	fs.DurationVar(&cfg.idempotencyWindow, "idempotency-window", 5*time.Minute, "how long a publication's idempotencyKey is remembered; 0 ignores keys")
 	fs.IntVar(&cfg.maxDataSize, "max-data-size", service.DefaultHubLimits.MaxDataSize, "largest publication data in bytes of JSON")
-	fs.IntVar(&cfg.maxSubscriptions, "max-subscriptions", defaultMaxSubscriptions, "most channels one connection may subscribe to")
+	fs.IntVar(&cfg.maxSubscriptions, "max-subscriptions", api.DefaultMaxSubscriptions, "most channels one connection may subscribe to")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight calls get to finish on SIGINT/SIGTERM")
 	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", 0, "how long to keep serving with /readyz failing before draining")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -122,9 +125,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// defaultMaxSubscriptions is --max-subscriptions' default.
-const defaultMaxSubscriptions = 1000
-
 // shutdown stops serving, lets calls in flight finish, and then closes the
 // history once everything acknowledged is committed.
 func (a *app) shutdown(ctx context.Context) error {
@@ -178,10 +178,8 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	m := metrics.New()
 	reg := rpc.NewRegistry()
 	rs := rpc.NewServer(reg, rpc.Options{Limits: cfg.limits, Logger: logger, Observer: m})
-	if cfg.maxSubscriptions <= 0 {
-		cfg.maxSubscriptions = defaultMaxSubscriptions
-	}
-	doc := api.RegisterMethods(reg, node, rs, hub, api.HubConfig{MaxSubscriptions: cfg.maxSubscriptions, SendQueue: rs.Limits().SendQueue})
+	doc := api.RegisterMethods(reg, node, rs, hub, api.HubConfig{MaxSubscriptions: cfg.maxSubscriptions,
+		SendQueue: rs.Limits().SendQueue, SendQueueBytes: rs.Limits().SendQueueBytes})
 	if _, err := doc(); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("openrpc document: %w", err)
