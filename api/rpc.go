@@ -1,8 +1,6 @@
 package api
 
 import (
-	"errors"
-	"io"
 	"net/http"
 	"strings"
 
@@ -40,15 +38,9 @@ func (s *Server) call(c echo.Context) error {
 		return c.JSON(http.StatusUnsupportedMediaType,
 			errorBody("unsupported_media_type", "Content-Type must be application/json"))
 	}
-	limit := s.rpc.Limits().MaxMessageSize
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, limit))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return c.JSON(http.StatusRequestEntityTooLarge,
-			errorBody("too_large", "request body exceeds the message size limit"))
-	case err != nil:
-		return c.JSON(http.StatusBadRequest, errorBody("bad_request", "reading the request body failed"))
+	body, err := readBody(c, s.rpc.Limits().MaxMessageSize)
+	if err != nil {
+		return err
 	}
 	reply := s.rpc.ServeHTTP(r.Context(), callerOf(c), requestID(c), c.RealIP(), body)
 	if reply == nil {

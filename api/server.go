@@ -48,6 +48,9 @@ type Config struct {
 	Ready func() error
 	// OpenRPC returns the OpenRPC document served at /openrpc.json.
 	OpenRPC func() ([]byte, error)
+	// ReadTimeout bounds the reading of one request, body included; a
+	// WebSocket is free of it once upgraded. Zero means 30 seconds.
+	ReadTimeout time.Duration
 	// Metrics serves /metrics; nil serves nothing there.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -75,7 +78,7 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	// Trust no forwarding headers: the client's address is the peer's.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
-	e.Use(assignRequestID, s.logRequests, s.recoverPanics)
+	e.Use(assignRequestID, s.logRequests, closeUnreadBodies, s.recoverPanics)
 
 	e.GET("/rpc", s.upgrade, s.checkOrigin, s.authenticate)
 	e.POST("/rpc", s.call, s.authenticate)
@@ -86,14 +89,24 @@ func New(cfg Config, rs *rpc.Server) *Server {
 		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
 	}
 	s.echo = e
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		// Without it, a body sent a byte a second holds its connection
+		// for ever, even once it has been refused: net/http reads the
+		// rest of a small unread body before it answers.
+		ReadTimeout: cfg.ReadTimeout,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	return s
 }
+
+// DefaultReadTimeout is Config.ReadTimeout when left zero.
+const DefaultReadTimeout = 30 * time.Second
 
 // Handler returns the server's HTTP handler, for tests that bring their
 // own listener.
@@ -167,6 +180,12 @@ func errorBody(code, message string) httpError {
 	return e
 }
 
+// refusal is an error that handleError answers with status and a body of
+// code and message.
+func refusal(status int, code, message string) *echo.HTTPError {
+	return &echo.HTTPError{Code: status, Message: errorBody(code, message)}
+}
+
 // handleError answers every error with a JSON body.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
@@ -177,9 +196,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if errors.As(err, &he) {
 		status = he.Code
 		code = statusCode(status)
-		if m, ok := he.Message.(string); ok {
+		switch m := he.Message.(type) {
+		case httpError:
+			code, msg = m.Error.Code, m.Error.Message
+		case string:
 			msg = m
-		} else {
+		default:
 			msg = http.StatusText(status)
 		}
 	} else {

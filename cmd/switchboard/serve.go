@@ -37,6 +37,7 @@ type serveConfig struct {
 	idempotencyWindow  time.Duration
 	maxDataSize        int
 	maxSubscriptions   int
+	readTimeout        time.Duration
 	shutdownTimeout    time.Duration
 	shutdownDelay      time.Duration
 	logLevel           string
@@ -60,6 +61,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.limits.SendQueueBytes, "send-queue-bytes", d.SendQueueBytes, "bytes of messages queued for a slow client before it is closed with 4000")
 	fs.IntVar(&cfg.limits.MaxBatchReplySize, "max-batch-reply-size", d.MaxBatchReplySize, "bytes of replies to one batch; once they pass it, the batch's remaining calls get -32029")
 	fs.IntVar(&cfg.limits.MaxHeavyCalls, "max-heavy-calls", d.MaxHeavyCalls, "history reads, recoveries and presence lists running at once on the server; more wait")
+	fs.DurationVar(&cfg.readTimeout, "read-timeout", api.DefaultReadTimeout, "longest time to read one HTTP request, body included (WebSockets are free of it once open)")
 	fs.DurationVar(&cfg.limits.WriteTimeout, "write-timeout", d.WriteTimeout, "longest time one write to a client may take")
 	fs.DurationVar(&cfg.limits.PingInterval, "ping-interval", d.PingInterval, "how often to ping each client")
 	fs.DurationVar(&cfg.limits.PongTimeout, "pong-timeout", d.PongTimeout, "how long a ping may go unanswered before the client is dropped")
@@ -194,6 +196,7 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 		Anonymous:      anon,
 		AllowedOrigins: cfg.allowedOrigins,
 		ShutdownDelay:  cfg.shutdownDelay,
+		ReadTimeout:    cfg.readTimeout,
 		Ready:          store.Err,
 		OpenRPC:        doc,
 		Metrics:        m.Handler(),

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// slowBody opens a raw connection to ta and sends the head of a request
+// promising a body of contentLength bytes, then the body a byte every
+// 50ms, until the connection is closed (by the server, or when the test
+// ends).
+func slowBody(t *testing.T, ta *testApp, method, path, header string, contentLength int) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", ta.addr, ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n{",
+		method, path, ta.addr, contentLength, header)
+	go func() {
+		for {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := conn.Write([]byte(" ")); err != nil {
+				return
+			}
+		}
+	}()
+	return conn
+}
+
+// readResponse reads the response on conn, failing the test if none comes
+// within d, and checks that the server then closes the connection.
+func readResponse(t *testing.T, conn net.Conn, d time.Duration) *http.Response {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(d))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no response within %v: %v", d, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	// A reset is a close too: the client is still sending its body.
+	if _, err := br.ReadByte(); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("after the response the connection was not closed: %v", err)
+	}
+	return resp
+}
+
+// A refusal does not wait for a body nobody will read: with 200,000 bytes
+// announced and one sent, no token gets its 401 at once, and the
+// connection is closed. (net/http used to read the rest first: a client
+// sending a byte a second held the connection for ever.)
+func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	for _, tc := range []struct {
+		name, method, path, header string
+		status                     int
+	}{
+		{"no token", http.MethodPost, "/rpc", "", http.StatusUnauthorized},
+		{"bad token", http.MethodPost, "/rpc", "Authorization: Bearer x.y.z\r\n", http.StatusUnauthorized},
+		{"health check", http.MethodGet, "/healthz", "", http.StatusOK},
+		{"no route", http.MethodPost, "/nowhere", "", http.StatusNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn := slowBody(t, ta, tc.method, tc.path, tc.header, 200000)
+			// Well within the read timeout (30s): the server must not wait.
+			if resp := readResponse(t, conn, 5*time.Second); resp.StatusCode != tc.status {
+				t.Fatalf("HTTP %d, want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+}
+
+// An accepted request whose body is slower than --read-timeout gets 408,
+// and its connection is closed.
+func TestSlowBodyTimesOut(t *testing.T) {
+	ta := startApp(t, serveConfig{readTimeout: time.Second})
+	tok := ta.token("alice", service.Permissions{}, time.Hour)
+	conn := slowBody(t, ta, http.MethodPost, "/rpc", "Authorization: Bearer "+tok+"\r\n", 200000)
+	start := time.Now()
+	resp := readResponse(t, conn, 10*time.Second)
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("HTTP %d after %v, want 408", resp.StatusCode, time.Since(start))
+	}
+
+	// The server goes on serving others.
+	body, _ := request("serverPing", nil)
+	res := ta.post(bearer(tok), body)
+	if res.status != http.StatusOK || !strings.Contains(string(res.body), `"result"`) {
+		t.Fatalf("a quick request after the slow one: HTTP %d %s", res.status, res.body)
+	}
+}
