@@ -13,8 +13,10 @@
 //
 // Claim names are case-sensitive: "Admin" is not admin. Claims of other
 // names are ignored, but iss, aud and jti must have the types RFC 7519
-// gives them. A token is refused if it names a claim twice, or gives a
-// claim above the wrong type or an empty pattern.
+// gives them. A token is refused if it names a claim twice, gives one of
+// the claims above the wrong type (null included) or an empty pattern, or
+// if its header names a member twice or has a crit member: we understand
+// no extensions.
 //
 // Patterns are channel names in which "*" matches one dot-separated
 // segment and a trailing ">" matches one or more segments.
@@ -95,7 +97,12 @@ func (a *Authority) Issue(user string, perms service.Permissions, ttl time.Durat
 
 // Verify checks token and returns the caller it proves. Its errors are
 // *service.Error with code EUNAUTHORIZED and a message fit for the client.
+// A token whose header or claims are ill-formed is refused as such before
+// its signature is checked, as golang-jwt decodes before it verifies.
 func (a *Authority) Verify(token string) (service.Caller, error) {
+	if err := a.checkHeader(token); err != nil {
+		return service.Caller{}, err
+	}
 	var c Claims
 	_, err := a.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.secret, nil })
 	var se *service.Error

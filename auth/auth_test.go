@@ -403,3 +403,26 @@ func TestAllClaims(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderRefused(t *testing.T) {
+	a := newAuthority(t)
+	p := []byte(`{"sub":"mallory","admin":true}`)
+	for _, tc := range []struct{ header, want string }{
+		{`{"alg":"HS256","alg":"HS256"}`, `token header has a duplicate member "alg"`},
+		{`{"alg":"none","alg":"HS256"}`, `token header has a duplicate member "alg"`},
+		{`{"alg":"HS256","typ":"JWT","typ":"JWS"}`, `token header has a duplicate member "typ"`},
+		{`{"alg":"HS256","crit":["foo"],"foo":1}`, `token header names critical extensions ["foo"] this server does not understand`},
+		{`{"alg":"HS256","crit":["b64"],"b64":true}`, `critical extensions ["b64"]`},
+		{`{"alg":"HS256","crit":[]}`, `token header member "crit" must be a non-empty array of strings`},
+		{`{"alg":"HS256","crit":"foo"}`, `token header member "crit" must be a non-empty array of strings`},
+		{`{"alg":"HS256","crit":null}`, `token header member "crit" must be a non-empty array of strings`},
+	} {
+		t.Run(tc.header, func(t *testing.T) {
+			wantRefused(t, a, signJSON([]byte(tc.header), p, secret), tc.want)
+		})
+	}
+	// Header names are case-sensitive too: "Crit" is not crit.
+	if _, err := a.Verify(signJSON([]byte(`{"alg":"HS256","Crit":["foo"]}`), p, secret)); err != nil {
+		t.Errorf("a header with Crit was refused: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/switchboard/switchboard/service"
@@ -56,7 +57,35 @@ type object struct {
 	duplicate string // the format of the message for a duplicate, given its name
 }
 
-var claimSet = object{"token claims must be a JSON object", "token has a duplicate claim %q"}
+var (
+	claimSet = object{"token claims must be a JSON object", "token has a duplicate claim %q"}
+	header   = object{"token header must be a JSON object", "token header has a duplicate member %q"}
+)
+
+// checkHeader refuses a token whose JOSE header has a duplicate member,
+// of which golang-jwt would take the last, or a crit member: RFC 7515
+// §4.1.11 says to refuse extensions we do not understand, and we
+// understand none. A token too malformed to read is left to golang-jwt.
+func (a *Authority) checkHeader(token string) error {
+	seg, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return nil
+	}
+	b, err := a.parser.DecodeSegment(seg) // as golang-jwt will decode it
+	if err != nil || !json.Valid(b) {
+		return nil
+	}
+	return eachMember(b, header, func(name string, v any) error {
+		if name != "crit" {
+			return nil
+		}
+		exts, ok := stringSlice(v)
+		if !ok || len(exts) == 0 {
+			return unauthorized(`token header member "crit" must be a non-empty array of strings`)
+		}
+		return service.Errorf(service.EUNAUTHORIZED, "token header names critical extensions %q this server does not understand", exts)
+	})
+}
 
 // eachMember calls member with the name and value of each top-level
 // member of the JSON object data, in order, and refuses duplicate names.
