@@ -21,7 +21,7 @@ import (
 
 var secret = []byte("0123456789abcdef0123456789abcdef-test-secret")
 
-func newAuthority(t *testing.T) *auth.Authority {
+func newAuthority(t testing.TB) *auth.Authority {
 	t.Helper()
 	a, err := auth.New(secret)
 	if err != nil {
