@@ -100,10 +100,10 @@ func eachMember(data []byte, o object, member func(name string, v any) error) er
 	seen := make(map[string]bool)
 	for dec.More() {
 		t, err := dec.Token()
-		if err != nil {
+		name, ok := t.(string)
+		if err != nil || !ok {
 			return unauthorized("token malformed")
 		}
-		name := t.(string) // the decoder insists on string keys
 		if seen[name] {
 			return service.Errorf(service.EUNAUTHORIZED, o.duplicate, name)
 		}
