@@ -37,42 +37,76 @@ func FuzzVerify(f *testing.F) {
 			f.Add([]byte(h), []byte(p), false)
 		}
 	}
-	other := []byte("another secret, not the one the authority has")
 	f.Fuzz(func(t *testing.T, header, payload []byte, forged bool) {
-		key := secret
-		if forged {
-			key = other
-		}
-		caller, err := a.Verify(signJSON(header, payload, key))
-		v, want := strictRead(header, payload)
-		if err != nil {
-			var se *service.Error
-			if !errors.As(err, &se) || se.Code != service.EUNAUTHORIZED {
-				t.Fatalf("error %v (%T) is not an EUNAUTHORIZED service error", err, err)
-			}
-			if caller.User != "" || caller.Permissions.Admin {
-				t.Fatalf("refused with %v, yet proves %+v", err, caller)
-			}
-			if v == accept && !forged {
-				t.Fatalf("refused a well-formed token: %v", err)
-			}
-			return
-		}
-		switch {
-		case forged:
-			t.Fatalf("accepted a token signed with another key, proving %+v", caller)
-		case v == refuse:
-			t.Fatalf("accepted a token a strict reading refuses, proving %+v", caller)
-		}
-		got, wantP := caller.Permissions, want.Permissions
-		if caller.User != want.User || got.Admin != wantP.Admin ||
-			!slices.Equal(got.Publish, wantP.Publish) || !slices.Equal(got.Subscribe, wantP.Subscribe) {
-			t.Fatalf("caller %+v, a strict reading says %+v", caller, want)
-		}
-		if !caller.ExpiresAt.Equal(want.ExpiresAt) {
-			t.Fatalf("ExpiresAt %v, exp says %v", caller.ExpiresAt, want.ExpiresAt)
-		}
+		checkVerify(t, a, header, payload, forged)
 	})
+}
+
+// FuzzVerifyClaims is FuzzVerify with the payload kept an object, whose
+// members beside sub are raw fuzzed JSON, so that the fuzzer explores
+// claims rather than JSON syntax: duplicates, case and escapes in names,
+// types of values.
+func FuzzVerifyClaims(f *testing.F) {
+	a := newAuthority(f)
+	for _, s := range [][4]string{
+		{`"admin"`, `true`, `"publish"`, `[">"]`},
+		{`"Admin"`, `true`, `"ADMIN"`, `true`},
+		{`"admin"`, `false`, `"admin"`, `true`},
+		{`"admin"`, `false`, `"\u0061dmin"`, `true`},
+		{`"sub"`, `"root"`, `"x"`, `1`},
+		{`"Sub"`, `"root"`, `"subscribe"`, `["news.*"]`},
+		{`"publish"`, `[""]`, `"subscribe"`, `["a",null]`},
+		{`"exp"`, `1e400`, `"nbf"`, `1`},
+		{`"exp"`, `99999999999`, `"iat"`, `-1e19`},
+		{`"aud"`, `["a"]`, `"iss"`, `null`},
+		{`"x"`, `{"admin":true,"admin":true}`, `"jti"`, `"1"`},
+	} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	f.Fuzz(func(t *testing.T, name1, value1, name2, value2 string) {
+		p := `{"sub":"alice",` + name1 + `:` + value1 + `,` + name2 + `:` + value2 + `}`
+		checkVerify(t, a, []byte(hs256), []byte(p), false)
+	})
+}
+
+var otherKey = []byte("another secret, not the one the authority has")
+
+// checkVerify checks what a.Verify makes of header and payload, signed
+// with the test secret or, if forged, another key.
+func checkVerify(t *testing.T, a *auth.Authority, header, payload []byte, forged bool) {
+	key := secret
+	if forged {
+		key = otherKey
+	}
+	caller, err := a.Verify(signJSON(header, payload, key))
+	v, want := strictRead(header, payload)
+	if err != nil {
+		var se *service.Error
+		if !errors.As(err, &se) || se.Code != service.EUNAUTHORIZED {
+			t.Fatalf("error %v (%T) is not an EUNAUTHORIZED service error", err, err)
+		}
+		if caller.User != "" || caller.Permissions.Admin {
+			t.Fatalf("refused with %v, yet proves %+v", err, caller)
+		}
+		if v == accept && !forged {
+			t.Fatalf("refused a well-formed token: %v", err)
+		}
+		return
+	}
+	switch {
+	case forged:
+		t.Fatalf("accepted a token signed with another key, proving %+v", caller)
+	case v == refuse:
+		t.Fatalf("accepted a token a strict reading refuses, proving %+v", caller)
+	}
+	got, wantP := caller.Permissions, want.Permissions
+	if caller.User != want.User || got.Admin != wantP.Admin ||
+		!slices.Equal(got.Publish, wantP.Publish) || !slices.Equal(got.Subscribe, wantP.Subscribe) {
+		t.Fatalf("caller %+v, a strict reading says %+v", caller, want)
+	}
+	if !caller.ExpiresAt.Equal(want.ExpiresAt) {
+		t.Fatalf("ExpiresAt %v, exp says %v", caller.ExpiresAt, want.ExpiresAt)
+	}
 }
 
 // issuedSeeds returns tokens Issue makes, for the fuzzer to start from.
