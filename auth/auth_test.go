@@ -1,11 +1,14 @@
 package auth_test
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +21,7 @@ import (
 
 var secret = []byte("0123456789abcdef0123456789abcdef-test-secret")
 
-func newAuthority(t *testing.T) *auth.Authority {
+func newAuthority(t testing.TB) *auth.Authority {
 	t.Helper()
 	a, err := auth.New(secret)
 	if err != nil {
@@ -163,6 +166,11 @@ func TestIssueRefuses(t *testing.T) {
 	if _, err := a.Issue("alice", service.Permissions{}, -time.Second); err == nil {
 		t.Error("Issue made a token with a negative lifetime")
 	}
+	for _, perms := range []service.Permissions{{Publish: []string{""}}, {Subscribe: []string{"news.*", ""}}} {
+		if tok, err := a.Issue("alice", perms, time.Hour); err == nil {
+			t.Errorf("Issue made a token with an empty pattern, %+v: %s", perms, tok)
+		}
+	}
 }
 
 func TestSecretLength(t *testing.T) {
@@ -267,5 +275,154 @@ func TestMalformed(t *testing.T) {
 		if err == nil {
 			t.Errorf("Verify(%q) accepted, proving %+v", tok, caller)
 		}
+	}
+}
+
+// signJSON returns a token made of header and payload exactly as given,
+// signed HS256 with key, so that tests can say what jwt libraries would
+// never encode: duplicate members, odd cases, wrong types.
+func signJSON(header, payload, key []byte) string {
+	enc := base64.RawURLEncoding
+	text := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(text))
+	return text + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+const hs256 = `{"alg":"HS256","typ":"JWT"}`
+
+// signed returns payload signed with the test secret under a plain header.
+func signed(payload string) string {
+	return signJSON([]byte(hs256), []byte(payload), secret)
+}
+
+// TestClaimNamesAreCaseSensitive checks that claims whose names differ
+// from ours only in case are unknown claims, ignored, not ours.
+func TestClaimNamesAreCaseSensitive(t *testing.T) {
+	a := newAuthority(t)
+	for _, p := range []string{
+		`{"sub":"mallory","Admin":true}`,
+		`{"sub":"mallory","ADMIN":true}`,
+		`{"sub":"mallory","aDmIn":true,"Publish":[">"],"SUBSCRIBE":[">"]}`,
+		`{"sub":"mallory","Sub":"root","SUB":"root"}`,
+	} {
+		caller, err := a.Verify(signed(p))
+		if err != nil {
+			t.Errorf("%s: refused: %v", p, err)
+			continue
+		}
+		perms := caller.Permissions
+		if caller.User != "mallory" || perms.Admin || perms.Publish != nil || perms.Subscribe != nil {
+			t.Errorf("%s: caller %+v, want mallory with no permissions", p, caller)
+		}
+	}
+}
+
+func TestDuplicateClaims(t *testing.T) {
+	a := newAuthority(t)
+	for _, tc := range []struct{ payload, claim string }{
+		{`{"sub":"mallory","admin":false,"admin":true}`, "admin"},
+		{`{"sub":"mallory","admin":true,"admin":false}`, "admin"},
+		{`{"sub":"mallory","admin":false,"\u0061dmin":true}`, "admin"}, // the same name, escaped
+		{`{"sub":"alice","sub":"root"}`, "sub"},
+		{`{"sub":"mallory","publish":[],"publish":[">"]}`, "publish"},
+		{`{"sub":"mallory","exp":1,"exp":99999999999}`, "exp"},
+		{`{"sub":"mallory","x":1,"x":1}`, "x"}, // even claims we ignore
+	} {
+		t.Run(tc.payload, func(t *testing.T) {
+			wantRefused(t, a, signed(tc.payload), fmt.Sprintf("token has a duplicate claim %q", tc.claim))
+		})
+	}
+}
+
+// TestNestedDuplicatesIgnored checks that duplicates inside a claim we do
+// not read are no reason to refuse: only top-level members carry meaning.
+func TestNestedDuplicatesIgnored(t *testing.T) {
+	a := newAuthority(t)
+	caller, err := a.Verify(signed(`{"sub":"alice","ext":{"admin":false,"admin":true}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caller.User != "alice" || caller.Permissions.Admin {
+		t.Errorf("caller %+v, want alice, not admin", caller)
+	}
+}
+
+func TestWrongClaimTypes(t *testing.T) {
+	a := newAuthority(t)
+	for _, tc := range []struct{ payload, want string }{
+		{`{"sub":123}`, `claim "sub" must be a string`},
+		{`{"sub":null}`, `claim "sub" must be a string`},
+		{`{"sub":"mallory","admin":"true"}`, `claim "admin" must be a boolean`},
+		{`{"sub":"mallory","admin":1}`, `claim "admin" must be a boolean`},
+		{`{"sub":"mallory","admin":null}`, `claim "admin" must be a boolean`},
+		{`{"sub":"mallory","publish":"chat.>"}`, `claim "publish" must be an array of strings`},
+		{`{"sub":"mallory","publish":[1]}`, `claim "publish" must be an array of strings`},
+		{`{"sub":"mallory","publish":["chat.>",null]}`, `claim "publish" must be an array of strings`},
+		{`{"sub":"mallory","publish":null}`, `claim "publish" must be an array of strings`},
+		{`{"sub":"mallory","subscribe":{"chat.>":true}}`, `claim "subscribe" must be an array of strings`},
+		{`{"sub":"mallory","publish":[""]}`, `claim "publish" holds an empty pattern`},
+		{`{"sub":"mallory","subscribe":["news.*",""]}`, `claim "subscribe" holds an empty pattern`},
+		{`{"sub":"mallory","exp":"tomorrow"}`, `claim "exp" must be a number`},
+		{`{"sub":"mallory","exp":null}`, `claim "exp" must be a number`},
+		{`{"sub":"mallory","exp":1e400}`, `claim "exp" is out of range`},
+		{`{"sub":"mallory","nbf":-1e19}`, `claim "nbf" is out of range`},
+		{`{"sub":"mallory","iat":true}`, `claim "iat" must be a number`},
+		{`{"sub":"mallory","iss":1}`, `claim "iss" must be a string`},
+		{`{"sub":"mallory","jti":[]}`, `claim "jti" must be a string`},
+		{`{"sub":"mallory","aud":1}`, `claim "aud" must be a string or an array of strings`},
+		{`{"sub":"mallory","aud":["a",2]}`, `claim "aud" must be a string or an array of strings`},
+		{`[{"sub":"mallory"}]`, `token claims must be a JSON object`},
+		{`"mallory"`, `token claims must be a JSON object`},
+	} {
+		t.Run(tc.payload, func(t *testing.T) {
+			wantRefused(t, a, signed(tc.payload), tc.want)
+		})
+	}
+}
+
+// TestAllClaims checks a token using every claim we read, in the types
+// the RFC allows, with unknown claims around them: a control for the
+// refusals above.
+func TestAllClaims(t *testing.T) {
+	a := newAuthority(t)
+	now := time.Now().Unix()
+	for _, aud := range []string{`"switchboard"`, `["switchboard","other"]`} {
+		p := fmt.Sprintf(`{"iss":"me","sub":"alice","aud":%s,"exp":%d.5,"nbf":%d,"iat":%d,"jti":"1",`+
+			`"publish":["chat.>"],"subscribe":[],"admin":false,"other":[null,{"admin":true}]}`, aud, now+60, now-1, now-1)
+		caller, err := a.Verify(signed(p))
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		perms := caller.Permissions
+		if caller.User != "alice" || perms.Admin || !slices.Equal(perms.Publish, []string{"chat.>"}) || len(perms.Subscribe) != 0 {
+			t.Errorf("%s: caller %+v", p, caller)
+		}
+		if caller.ExpiresAt.Unix() != now+60 {
+			t.Errorf("%s: ExpiresAt %v, want %v", p, caller.ExpiresAt, time.Unix(now+60, 0))
+		}
+	}
+}
+
+func TestHeaderRefused(t *testing.T) {
+	a := newAuthority(t)
+	p := []byte(`{"sub":"mallory","admin":true}`)
+	for _, tc := range []struct{ header, want string }{
+		{`{"alg":"HS256","alg":"HS256"}`, `token header has a duplicate member "alg"`},
+		{`{"alg":"none","alg":"HS256"}`, `token header has a duplicate member "alg"`},
+		{`{"alg":"HS256","typ":"JWT","typ":"JWS"}`, `token header has a duplicate member "typ"`},
+		{`{"alg":"HS256","crit":["foo"],"foo":1}`, `token header names critical extensions ["foo"] this server does not understand`},
+		{`{"alg":"HS256","crit":["b64"],"b64":true}`, `critical extensions ["b64"]`},
+		{`{"alg":"HS256","crit":[]}`, `token header member "crit" must be a non-empty array of strings`},
+		{`{"alg":"HS256","crit":"foo"}`, `token header member "crit" must be a non-empty array of strings`},
+		{`{"alg":"HS256","crit":null}`, `token header member "crit" must be a non-empty array of strings`},
+	} {
+		t.Run(tc.header, func(t *testing.T) {
+			wantRefused(t, a, signJSON([]byte(tc.header), p, secret), tc.want)
+		})
+	}
+	// Header names are case-sensitive too: "Crit" is not crit.
+	if _, err := a.Verify(signJSON([]byte(`{"alg":"HS256","Crit":["foo"]}`), p, secret)); err != nil {
+		t.Errorf("a header with Crit was refused: %v", err)
 	}
 }
