@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/client"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -268,6 +269,30 @@ func TestTLSReloadsTheCertificate(t *testing.T) {
 
 	ca.issue(dir, 3)
 	eventually(t, "the mended certificate", func() bool { return servedSerial(t, ta.addr, ca.pool) == 3 })
+}
+
+// The Go client trusts Options.RootCAs for its calls and for the
+// WebSocket its subscriptions share.
+func TestTLSGoClient(t *testing.T) {
+	ca := newTestCA(t)
+	ta := startTLSApp(t, ca, t.TempDir())
+	tok := ta.token("carol", service.Permissions{Publish: []string{"chat.>"}, Subscribe: []string{"chat.>"}}, time.Hour)
+	ctx := sdkContext(t, waitTimeout)
+	c := sdkClient(t, "wss://"+ta.addr, tok, client.Options{RootCAs: ca.pool})
+	sub, err := c.Subscribe(ctx, "chat.go", nil)
+	if err != nil {
+		t.Fatalf("Subscribe over wss: %v", err)
+	}
+	pub, err := c.Publish(ctx, "chat.go", json.RawMessage(`{"n":1}`), "")
+	if err != nil {
+		t.Fatalf("Publish over https: %v", err)
+	}
+	if p := sdkNext(t, ctx, sub); p.Offset != pub.Offset {
+		t.Errorf("got offset %d, want %d", p.Offset, pub.Offset)
+	}
+	if _, err := client.New(ta.wsURL(), client.Options{RootCAs: ca.pool, HTTPClient: ta.client}); err == nil {
+		t.Errorf("client.New took both RootCAs and HTTPClient")
+	}
 }
 
 func TestTLSServeFlags(t *testing.T) {
