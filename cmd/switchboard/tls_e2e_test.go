@@ -295,6 +295,41 @@ func TestTLSGoClient(t *testing.T) {
 	}
 }
 
+func TestTLSCommandLineClient(t *testing.T) {
+	ca := newTestCA(t)
+	ta := startTLSApp(t, ca, t.TempDir())
+	tok := ta.token("admin", service.Permissions{Admin: true}, time.Hour)
+	url := "https://" + ta.addr
+
+	out := mustRun(t, nil, "", "call", "serverPing", "--url", url, "--cacert", ca.file, "--token", tok)
+	if !strings.Contains(out, `"time"`) {
+		t.Errorf("call serverPing printed %q", out)
+	}
+	r := runCLI(t, nil, "", "call", "serverPing", "--url", url, "--token", tok)
+	if r.code != exitConnect || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("without --cacert: exit %d, stderr %q; want %d, about the certificate", r.code, r.stderr, exitConnect)
+	}
+
+	// From the environment, and over wss: subscribe uses a WebSocket.
+	env := []string{"SWITCHBOARD_URL=wss://" + ta.addr, "SWITCHBOARD_TOKEN=" + tok, "SWITCHBOARD_CACERT=" + ca.file}
+	mustRun(t, env, "", "publish", "builds.web", `{"status":"passed"}`)
+	out = mustRun(t, env, "", "subscribe", "builds.web", "--since", "0", "--count", "1")
+	if ps := publications(t, out); len(ps) != 1 || string(ps[0].Data) != `{"status":"passed"}` {
+		t.Errorf("subscribe over wss printed %q", out)
+	}
+
+	garbage := filepath.Join(t.TempDir(), "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not PEM\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{filepath.Join(t.TempDir(), "missing.pem"), garbage} {
+		r := runCLI(t, nil, "", "call", "serverPing", "--url", url, "--cacert", file, "--token", tok)
+		if r.code != exitUsage || !strings.Contains(r.stderr, file) {
+			t.Errorf("--cacert %s: exit %d, stderr %q; want %d, naming the file", file, r.code, r.stderr, exitUsage)
+		}
+	}
+}
+
 func TestTLSServeFlags(t *testing.T) {
 	ca := newTestCA(t)
 	certFile, keyFile := ca.issue(t.TempDir(), 1)
