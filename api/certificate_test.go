@@ -102,8 +102,8 @@ func (r *reloader) wantServed(n int, serial int64, warnings int) {
 	r.t.Helper()
 	for range n {
 		got, err := r.c.get(&tls.ClientHelloInfo{})
-		if err != nil {
-			r.t.Fatalf("GetCertificate: %v", err)
+		if err != nil || got == nil {
+			r.t.Fatalf("GetCertificate: %v, %v", got, err)
 		}
 		if s := got.Leaf.SerialNumber.Int64(); s != serial {
 			r.t.Fatalf("serving serial %d, want %d", s, serial)
@@ -222,5 +222,16 @@ func TestCertificateFirstLoadMustSucceed(t *testing.T) {
 	}
 	if _, err := TLSConfig(certFile, keyFile, nil); err == nil || !strings.Contains(err.Error(), keyFile) {
 		t.Errorf("garbage key: error %v does not name %s", err, keyFile)
+	}
+}
+
+func TestTLSConfigOffersHTTP1AndTLS12Up(t *testing.T) {
+	r := newReloader(t, 0)
+	cfg, err := TLSConfig(r.certFile, r.keyFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MinVersion != tls.VersionTLS12 || len(cfg.NextProtos) != 1 || cfg.NextProtos[0] != "http/1.1" {
+		t.Errorf("MinVersion %x, NextProtos %q; want TLS 1.2 and http/1.1 alone", cfg.MinVersion, cfg.NextProtos)
 	}
 }

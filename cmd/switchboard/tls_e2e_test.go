@@ -218,6 +218,11 @@ func TestTLSSpeaksHTTP1AndTLS12Up(t *testing.T) {
 	if st.NegotiatedProtocol != "http/1.1" {
 		t.Errorf("ALPN with h2 offered first negotiated %q, want http/1.1", st.NegotiatedProtocol)
 	}
+	// The server's own order would pick http/1.1 even with h2 enabled; a
+	// client offering h2 alone shows whether it is.
+	if st, err := handshake(t, ta.addr, &tls.Config{RootCAs: ca.pool, NextProtos: []string{"h2"}}); err == nil && st.NegotiatedProtocol == "h2" {
+		t.Errorf("a client offering h2 alone negotiated it")
+	}
 
 	h2 := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: ca.pool}, ForceAttemptHTTP2: true,
