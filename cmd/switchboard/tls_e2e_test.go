@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -377,5 +378,65 @@ func TestTLSBanner(t *testing.T) {
 	r.decode(t, &info)
 	if code := s.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("serve exited %d after SIGTERM", code)
+	}
+}
+
+// TestREADMETLSExample runs the README's TLS examples as written (with
+// openssl and curl, when they are installed): make a self-signed
+// certificate, serve with it, and call the server with the CLI and curl
+// trusting it.
+func TestREADMETLSExample(t *testing.T) {
+	for _, tool := range []string{"openssl", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	doc := readme(t)
+	section := doc[strings.Index(doc, "### TLS\n"):strings.Index(doc, "## JSON-RPC error codes")]
+	var blocks []string
+	for _, part := range strings.Split(section, "```sh\n")[1:] {
+		blocks = append(blocks, part[:strings.Index(part, "```")])
+	}
+	if len(blocks) != 2 {
+		t.Fatalf("the TLS section has %d sh blocks, want 2", len(blocks))
+	}
+	dir := t.TempDir()
+	makeCert, serveLine, ok := strings.Cut(blocks[0], "bin/switchboard serve ")
+	if !ok {
+		t.Fatalf("the first TLS block does not run bin/switchboard serve:\n%s", blocks[0])
+	}
+	runScript := func(script string, env ...string) string {
+		t.Helper()
+		cmd := exec.Command("bash", "-e", "-o", "pipefail", "-c", script)
+		cmd.Dir, cmd.Env = dir, environ(env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %s\n%s", err, out, script)
+		}
+		return string(out)
+	}
+	runScript(makeCert)
+
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data")}
+	for _, f := range strings.Fields(serveLine) {
+		if strings.HasSuffix(f, ".pem") {
+			f = filepath.Join(dir, f)
+		}
+		args = append(args, f)
+	}
+	s := &server{cliProc: startCLI(t, nil, args...)}
+	listening := regexp.MustCompile(`listening on https://(\S+) `)
+	s.addr = listening.FindStringSubmatch(s.line("the listening line", listening.MatchString))[1]
+	tok := s.readAdminToken()
+
+	if err := os.Mkdir(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(binary(t), filepath.Join(dir, "bin", "switchboard")); err != nil {
+		t.Fatal(err)
+	}
+	out := runScript(strings.ReplaceAll(blocks[1], "127.0.0.1:8080", s.addr), "TOKEN="+tok)
+	if n := strings.Count(out, `"time":`); n != 2 {
+		t.Errorf("want two serverPing results, one from the CLI and one from curl:\n%s", out)
 	}
 }
