@@ -7,6 +7,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -46,6 +47,8 @@ type Config struct {
 	// /readyz fails while it returns an error, so that a load balancer
 	// sends clients elsewhere.
 	Ready func() error
+	// TLS, when set, makes Serve speak HTTPS and WSS; see TLSConfig.
+	TLS *tls.Config
 	// OpenRPC returns the OpenRPC document served at /openrpc.json.
 	OpenRPC func() ([]byte, error)
 	// ReadTimeout bounds the reading of one request, body included; a
@@ -101,6 +104,10 @@ func New(cfg Config, rs *rpc.Server) *Server {
 		ReadTimeout: cfg.ReadTimeout,
 		IdleTimeout: 2 * time.Minute,
 		ErrorLog:    slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		TLSConfig:   cfg.TLS,
+		// No HTTP/2: WebSockets need HTTP/1.1 (see TLSConfig). A non-nil
+		// map without "h2" is how net/http is told.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 	}
 	return s
 }
@@ -112,10 +119,15 @@ const DefaultReadTimeout = 30 * time.Second
 // own listener.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Serve accepts connections on ln until Shutdown. It returns nil after a
-// clean shutdown.
+// Serve accepts connections on ln until Shutdown, over TLS when
+// Config.TLS is set. It returns nil after a clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.http.Serve(ln)
+	var err error
+	if s.http.TLSConfig != nil {
+		err = s.http.ServeTLS(ln, "", "") // the certificate is the config's
+	} else {
+		err = s.http.Serve(ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

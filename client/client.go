@@ -30,6 +30,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,8 +49,13 @@ type Options struct {
 	// Token is the access token, sent as "Authorization: Bearer Token".
 	Token string
 	// HTTPClient makes the HTTP calls and the WebSocket handshakes; nil
-	// means http.DefaultClient.
+	// means http.DefaultClient, or a client trusting RootCAs.
 	HTTPClient *http.Client
+	// RootCAs, when set, are the certificate authorities trusted for
+	// https:// and wss:// instead of the system's: a server with a
+	// certificate from a private CA, or a self-signed one. It cannot be
+	// combined with HTTPClient, whose transport has its own TLS settings.
+	RootCAs *x509.CertPool
 	// Logger hears about reconnections; nil discards.
 	Logger *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait between reconnection
@@ -104,7 +111,14 @@ func New(rawURL string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.HTTPClient == nil {
+	switch {
+	case opts.RootCAs != nil && opts.HTTPClient != nil:
+		return nil, errors.New("client options: give RootCAs or HTTPClient, not both")
+	case opts.RootCAs != nil:
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs}
+		opts.HTTPClient = &http.Client{Transport: t}
+	case opts.HTTPClient == nil:
 		opts.HTTPClient = http.DefaultClient
 	}
 	if opts.MinBackoff <= 0 {
@@ -153,6 +167,9 @@ func (c *Client) Close() error {
 	}
 	for _, s := range subs {
 		s.end(ErrClosed)
+	}
+	if c.opts.RootCAs != nil {
+		c.opts.HTTPClient.CloseIdleConnections() // the transport is the client's own
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ var sdkPerms = service.Permissions{Publish: []string{">"}, Subscribe: []string{"
 func sdkClient(t *testing.T, url, tok string, opts client.Options) *client.Client {
 	t.Helper()
 	opts.Token = tok
-	if opts.HTTPClient == nil {
+	if opts.HTTPClient == nil && opts.RootCAs == nil {
 		opts.HTTPClient = &http.Client{Timeout: ioTimeout}
 	}
 	if opts.MinBackoff == 0 {

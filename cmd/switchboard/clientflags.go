@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/switchboard/switchboard/client"
@@ -16,8 +18,8 @@ import (
 
 // connFlags are the flags of every command that talks to a server.
 type connFlags struct {
-	url, token string
-	pretty     bool
+	url, token, cacert string
+	pretty             bool
 }
 
 // clientCommand starts the flag set of a command that talks to a server.
@@ -26,13 +28,14 @@ func clientCommand(name string, cf *connFlags, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cf.url, "url", client.DefaultURL, "the server: ws://, wss://, http:// or https://, with or without /rpc (env SWITCHBOARD_URL)")
 	fs.StringVar(&cf.token, "token", "", "access token (env SWITCHBOARD_TOKEN)")
+	fs.StringVar(&cf.cacert, "cacert", "", "PEM file of the CA certificates to trust for https:// and wss://, instead of the system's (env SWITCHBOARD_CACERT)")
 	fs.BoolVar(&cf.pretty, "pretty", false, "indent the JSON written to stdout")
 	return fs
 }
 
 // connFromEnv says which flags of a client command the environment may
 // set: the connection's, and not per-call choices like --limit.
-func connFromEnv(name string) bool { return name == "url" || name == "token" }
+func connFromEnv(name string) bool { return name == "url" || name == "token" || name == "cacert" }
 
 // parseClientArgs parses a client command's arguments, checking that
 // there are between min and max positional ones (max < 0: no limit). The
@@ -59,14 +62,38 @@ func parseClientArgs(fs *flag.FlagSet, args []string, min, max int, usage string
 // dial makes the client; human messages about the connection go to
 // stderr.
 func (cf *connFlags) dial(stderr io.Writer) (*client.Client, error) {
+	roots, err := caCertPool(cf.cacert)
+	if err != nil {
+		return nil, err
+	}
 	c, err := client.New(cf.url, client.Options{
-		Token:  cf.token,
-		Logger: slog.New(&lineHandler{w: stderr}),
+		Token:   cf.token,
+		RootCAs: roots,
+		Logger:  slog.New(&lineHandler{w: stderr}),
 	})
 	if err != nil {
 		return nil, usageError{err}
 	}
 	return c, nil
+}
+
+// caCertPool reads --cacert's file; nil, trusting the system's roots,
+// when file is "". Like curl's --cacert, the file replaces the system's
+// roots rather than adding to them: it says exactly whom to trust, and a
+// private deployment has no use for public CAs.
+func caCertPool(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usagef("--cacert: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, usagef("--cacert %s: no PEM certificate in it", file)
+	}
+	return pool, nil
 }
 
 // jsonOut writes JSON values to stdout, one per line, indented with

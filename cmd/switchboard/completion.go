@@ -40,13 +40,18 @@ func completionCmd(_ context.Context, args []string, _ io.Reader, stdout, _ io.W
 }
 
 // complete prints one completion per line for the scripts: the names of
-// the methods of the server SWITCHBOARD_URL names. It prints nothing on
-// failure: completion must never get in a shell's way.
+// the methods of the server SWITCHBOARD_URL names (trusting
+// SWITCHBOARD_CACERT, if set). It prints nothing on failure: completion
+// must never get in a shell's way.
 func complete(args []string, stdout io.Writer) int {
 	if len(args) != 1 || args[0] != "methods" {
 		return exitUsage
 	}
-	c, err := client.New(os.Getenv("SWITCHBOARD_URL"), client.Options{Token: os.Getenv("SWITCHBOARD_TOKEN")})
+	roots, err := caCertPool(os.Getenv("SWITCHBOARD_CACERT"))
+	if err != nil {
+		return exitUsage
+	}
+	c, err := client.New(os.Getenv("SWITCHBOARD_URL"), client.Options{Token: os.Getenv("SWITCHBOARD_TOKEN"), RootCAs: roots})
 	if err != nil {
 		return exitUsage
 	}

@@ -99,8 +99,16 @@ func randomSecret() string {
 	return hex.EncodeToString(b)
 }
 
-func (ta *testApp) baseURL() string { return "http://" + ta.addr }
-func (ta *testApp) wsURL() string   { return "ws://" + ta.addr + "/rpc" }
+func (ta *testApp) baseURL() string { return ta.scheme("http") + "://" + ta.addr }
+func (ta *testApp) wsURL() string   { return ta.scheme("ws") + "://" + ta.addr + "/rpc" }
+
+// scheme is plain, or its secure form when the server serves TLS.
+func (ta *testApp) scheme(plain string) string {
+	if ta.cfg.tlsCert != "" {
+		return plain + "s"
+	}
+	return plain
+}
 
 // token issues a token with the server's own authority.
 func (ta *testApp) token(sub string, perms service.Permissions, ttl time.Duration) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 // serveConfig is everything serve can be told.
 type serveConfig struct {
 	listen             string
+	tlsCert, tlsKey    string
 	dataDir            string
 	tokenSecret        string
 	allowedOrigins     listFlag
@@ -48,6 +50,8 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	d := rpc.DefaultLimits
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "address to listen on; use :8080 to accept connections from other machines")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS and WSS, with --tls-key; read again when it changes")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&cfg.dataDir, "data", "switchboard-data", "data directory: token secret, node id, channel history (hub.db)")
 	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "HS256 secret for access tokens, at least 32 bytes (default: generated and kept in the data directory)")
 	fs.Var(&cfg.allowedOrigins, "allowed-origins", "comma-separated origin host patterns allowed to open WebSockets, besides the server's own host (e.g. app.example.com,*.example.com)")
@@ -107,7 +111,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- a.api.Serve(ln) }()
-	logger.Info("serving", "addr", ln.Addr().String(), "version", version, "node", a.node.ID)
+	logger.Info("serving", "addr", ln.Addr().String(), "tls", a.tls, "version", version, "node", a.node.ID)
 
 	select {
 	case err := <-served:
@@ -144,6 +148,7 @@ type app struct {
 	node            service.Node
 	authority       *auth.Authority
 	secretInDataDir bool
+	tls             bool // serving HTTPS and WSS
 	rpc             *rpc.Server
 	api             *api.Server
 	store           *sqlite.Store
@@ -152,6 +157,10 @@ type app struct {
 }
 
 func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
+	tlsConfig, err := serverTLS(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	secret, fromDataDir, err := tokenSecret(cfg.tokenSecret, cfg.dataDir)
 	if err != nil {
 		return nil, err
@@ -200,17 +209,34 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 		Ready:          store.Err,
 		OpenRPC:        doc,
 		Metrics:        m.Handler(),
+		TLS:            tlsConfig,
 		Logger:         logger,
 	}, rs)
-	return &app{node: node, authority: authority, secretInDataDir: fromDataDir, rpc: rs, api: srv, store: store, log: logger, openrpc: doc}, nil
+	return &app{node: node, authority: authority, secretInDataDir: fromDataDir, tls: tlsConfig != nil, rpc: rs, api: srv, store: store, log: logger, openrpc: doc}, nil
+}
+
+// serverTLS loads the key pair of --tls-cert and --tls-key, which go
+// together; nil when neither is given.
+func serverTLS(cfg serveConfig, logger *slog.Logger) (*tls.Config, error) {
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return nil, usagef("--tls-cert and --tls-key go together: give both or neither")
+	}
+	if cfg.tlsCert == "" {
+		return nil, nil
+	}
+	return api.TLSConfig(cfg.tlsCert, cfg.tlsKey, logger)
 }
 
 // banner tells the person who started the server how to reach it. When
 // the secret is the data directory's, it also prints an admin token, so
 // that a first run needs no setup.
 func (a *app) banner(w io.Writer, addr net.Addr) error {
-	base := "http://" + addr.String()
-	fmt.Fprintf(w, "Switchboard %s listening on %s (WebSocket: ws://%s/rpc)\n", version, base, addr)
+	web, ws := "http", "ws"
+	if a.tls {
+		web, ws = "https", "wss"
+	}
+	base := web + "://" + addr.String()
+	fmt.Fprintf(w, "Switchboard %s listening on %s (WebSocket: %s://%s/rpc)\n", version, base, ws, addr)
 	if !a.secretInDataDir {
 		return nil
 	}
