@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/switchboard/switchboard/rpc"
 )
 
 // upgrade turns GET /rpc into a WebSocket served by the rpc server. Auth
@@ -23,7 +24,13 @@ func (s *Server) upgrade(c echo.Context) error {
 	// connection. The origin was checked by checkOrigin. Upgrade returns
 	// at once: the connection lives on, owned by the rpc server, and the
 	// request's context must not be used for it.
-	if err := s.rpc.Upgrade(c.Response(), c.Request(), requestID(c), callerOf(c), c.RealIP()); err != nil {
+	caller, ip := callerOf(c), c.RealIP()
+	release, err := s.conns.open(caller, ip)
+	if err != nil {
+		return tooMany(c, err)
+	}
+	sess := rpc.Session{ID: requestID(c), Caller: caller, RemoteAddr: ip}
+	if err := s.rpc.Upgrade(c.Response(), c.Request(), sess, release); err != nil {
 		// The handshake failed and its HTTP error has been written.
 		s.log.Debug("websocket upgrade failed", "err", err)
 	}

@@ -54,6 +54,8 @@ type Config struct {
 	// ReadTimeout bounds the reading of one request, body included; a
 	// WebSocket is free of it once upgraded. Zero means 30 seconds.
 	ReadTimeout time.Duration
+	// ConnLimits bound the WebSocket connections open at once.
+	ConnLimits ConnLimits
 	// Metrics serves /metrics; nil serves nothing there.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -66,6 +68,8 @@ type Server struct {
 	echo     *echo.Echo
 	http     *http.Server
 	log      *slog.Logger
+	conns    *connCounter
+	accepts  *rateLimitedLog // Accept's failures
 	draining atomic.Bool
 }
 
@@ -74,7 +78,8 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, rpc: rs, log: cfg.Logger}
+	s := &Server{cfg: cfg, rpc: rs, log: cfg.Logger,
+		conns: newConnCounter(cfg.ConnLimits, cfg.Logger), accepts: newRateLimitedLog(cfg.Logger, 10*time.Second)}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -122,6 +127,7 @@ func (s *Server) Handler() http.Handler { return s.echo }
 // Serve accepts connections on ln until Shutdown, over TLS when
 // Config.TLS is set. It returns nil after a clean shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	ln = &loggingListener{Listener: ln, warn: s.accepts}
 	var err error
 	if s.http.TLSConfig != nil {
 		err = s.http.ServeTLS(ln, "", "") // the certificate is the config's

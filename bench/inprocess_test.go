@@ -41,7 +41,7 @@ func BenchmarkRPCPipelinedInProcess(b *testing.B) {
 			// Goroutines inherit the labels of the goroutine that starts
 			// them: the rpc connection's all start from here.
 			pprof.SetGoroutineLabels(serverCtx)
-			rs.Upgrade(w, r, rpc.NewID(), caller, r.RemoteAddr) // as the binary does
+			rs.Upgrade(w, r, rpc.Session{ID: rpc.NewID(), Caller: caller, RemoteAddr: r.RemoteAddr}, nil) // as the binary does
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -50,9 +50,10 @@ type Conn struct {
 	closer chan struct{} // non-nil once closeWith has begun; closed when its handshake is over
 	ended  sync.Once
 
-	done   chan struct{} // closed once everything is released
-	pinger *time.Timer
-	expiry *time.Timer
+	done    chan struct{} // closed once everything is released
+	pinger  *time.Timer
+	expiry  *time.Timer
+	onClose func() // see Server.Upgrade
 }
 
 func newConn(s *Server, ws *websocket.Conn, cork *corkConn, sess Session) *Conn {
@@ -443,6 +444,9 @@ func (c *Conn) end() {
 		c.mu.Unlock()
 		c.srv.obs.ConnClosed(reason)
 		c.srv.log.Debug("connection closed", "conn", c.sess.ID, "reason", reason)
+		if c.onClose != nil {
+			c.onClose()
+		}
 		close(c.done)
 	})
 }

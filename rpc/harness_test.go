@@ -46,7 +46,7 @@ func newTestServer(t testing.TB, limits rpc.Limits, register func(*rpc.Registry)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /rpc", func(w http.ResponseWriter, r *http.Request) {
 		// Upgrade is the production path, with corked writes.
-		rs.Upgrade(w, r, rpc.NewID(), caller, r.RemoteAddr)
+		rs.Upgrade(w, r, rpc.Session{ID: rpc.NewID(), Caller: caller, RemoteAddr: r.RemoteAddr}, nil)
 	})
 	mux.HandleFunc("POST /rpc", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -88,11 +88,12 @@ func (s *Server) Connections() int {
 // ends. It returns at once: the connection is owned by the server from
 // here on, and Shutdown closes it.
 func (s *Server) ServeWebSocket(ws *websocket.Conn, caller service.Caller, remoteAddr string) {
-	s.serve(ws, nil, Session{ID: NewID(), Caller: caller, RemoteAddr: remoteAddr})
+	s.serve(ws, nil, Session{ID: NewID(), Caller: caller, RemoteAddr: remoteAddr}, nil)
 }
 
-func (s *Server) serve(ws *websocket.Conn, cork *corkConn, sess Session) {
+func (s *Server) serve(ws *websocket.Conn, cork *corkConn, sess Session, onClose func()) {
 	c := newConn(s, ws, cork, sess)
+	c.onClose = onClose
 	s.mu.Lock()
 	draining := s.gate.isClosed()
 	if !draining {
@@ -101,6 +102,9 @@ func (s *Server) serve(ws *websocket.Conn, cork *corkConn, sess Session) {
 	s.mu.Unlock()
 	if draining {
 		ws.Close(CloseGoingAway, "server shutting down")
+		if onClose != nil {
+			onClose()
+		}
 		return
 	}
 	s.obs.ConnOpened()

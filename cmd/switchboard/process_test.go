@@ -125,7 +125,13 @@ var listeningRE = regexp.MustCompile(`listening on http://(\S+)`)
 // its banner.
 func startServer(t *testing.T, env []string, args ...string) *server {
 	t.Helper()
-	s := &server{cliProc: startCLI(t, env, append([]string{"serve"}, args...)...)}
+	return serverOf(startCLI(t, env, append([]string{"serve"}, args...)...))
+}
+
+// serverOf waits for the banner of p, a starting server.
+func serverOf(p *cliProc) *server {
+	p.t.Helper()
+	s := &server{cliProc: p}
 	m := listeningRE.FindStringSubmatch(s.line("the listening line", listeningRE.MatchString))
 	s.addr = m[1]
 	s.base = "http://" + s.addr
@@ -195,7 +201,14 @@ type cliProc struct {
 // running, when the test ends.
 func startCLI(t *testing.T, env []string, args ...string) *cliProc {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
+	return startProcess(t, exec.Command(binary(t), args...), env)
+}
+
+// startProcess starts cmd, a command that runs the binary, with env. It
+// is killed, if still running, when the test ends.
+func startProcess(t *testing.T, cmd *exec.Cmd, env []string) *cliProc {
+	t.Helper()
+	args := cmd.Args[1:]
 	cmd.Env = environ(env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -39,6 +39,7 @@ type serveConfig struct {
 	idempotencyWindow  time.Duration
 	maxDataSize        int
 	maxSubscriptions   int
+	connLimits         api.ConnLimits
 	readTimeout        time.Duration
 	shutdownTimeout    time.Duration
 	shutdownDelay      time.Duration
@@ -73,6 +74,9 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.historyTTL, "history-ttl", 24*time.Hour, "how long publications are kept; 0 keeps them until history-size trims them")
 	fs.DurationVar(&cfg.idempotencyWindow, "idempotency-window", 5*time.Minute, "how long a publication's idempotencyKey is remembered; 0 ignores keys")
 	fs.IntVar(&cfg.maxDataSize, "max-data-size", service.DefaultHubLimits.MaxDataSize, "largest publication data in bytes of JSON")
+	fs.IntVar(&cfg.connLimits.Total, "max-connections", 0, "most WebSocket connections open at once; 0: the file descriptor limit less a reserve")
+	fs.IntVar(&cfg.connLimits.PerUser, "max-connections-per-user", 0, "most WebSocket connections one user (token subject) may hold; 0: no limit")
+	fs.IntVar(&cfg.connLimits.PerIP, "max-connections-per-ip", 0, "most WebSocket connections one client address may hold; 0: no limit")
 	fs.IntVar(&cfg.maxSubscriptions, "max-subscriptions", api.DefaultMaxSubscriptions, "most channels one connection may subscribe to")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight calls get to finish on SIGINT/SIGTERM")
 	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", 0, "how long to keep serving with /readyz failing before draining")
@@ -206,6 +210,7 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 		AllowedOrigins: cfg.allowedOrigins,
 		ShutdownDelay:  cfg.shutdownDelay,
 		ReadTimeout:    cfg.readTimeout,
+		ConnLimits:     connLimits(cfg.connLimits, logger),
 		Ready:          store.Err,
 		OpenRPC:        doc,
 		Metrics:        m.Handler(),
@@ -225,6 +230,19 @@ func serverTLS(cfg serveConfig, logger *slog.Logger) (*tls.Config, error) {
 		return nil, nil
 	}
 	return api.TLSConfig(cfg.tlsCert, cfg.tlsKey, logger)
+}
+
+// connLimits fills in the total limit from the descriptor limit when it
+// is not set, so that health checks and admin calls still get in when
+// the server is full.
+func connLimits(l api.ConnLimits, log *slog.Logger) api.ConnLimits {
+	if l.Total > 0 {
+		return l
+	}
+	ceiling, fds := connectionCeiling()
+	l.Total = ceiling
+	log.Info("connection limit from the file descriptor limit", "max_connections", ceiling, "descriptors", fds)
+	return l
 }
 
 // banner tells the person who started the server how to reach it. When

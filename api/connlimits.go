@@ -1,0 +1,145 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/switchboard/switchboard/service"
+)
+
+// ConnLimits bound the WebSocket connections open at once. Zero means no
+// limit. Admins are let in past them, so that an operator can still look
+// at a server that is full; they count all the same.
+type ConnLimits struct {
+	Total   int // on the whole server
+	PerUser int // per token subject; anonymous callers have no user
+	PerIP   int // per client address
+}
+
+// connCounter counts open WebSocket connections by user and address.
+// Entries are removed when they drop to zero, so it holds no more than
+// the connections themselves.
+type connCounter struct {
+	limits ConnLimits
+	warn   *rateLimitedLog
+
+	mu     sync.Mutex
+	total  int
+	byUser map[string]int
+	byIP   map[string]int
+}
+
+func newConnCounter(limits ConnLimits, log *slog.Logger) *connCounter {
+	return &connCounter{limits: limits, warn: newRateLimitedLog(log, 10*time.Second),
+		byUser: map[string]int{}, byIP: map[string]int{}}
+}
+
+// open counts a new connection of caller from ip, unless it would go past
+// a limit; the error then says which. release uncounts it, once.
+func (cc *connCounter) open(caller service.Caller, ip string) (release func(), err error) {
+	user := caller.User
+	if caller.Anonymous {
+		user = ""
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if !caller.Permissions.Admin {
+		if err := cc.check(user, ip); err != nil {
+			cc.warn.Warn("connection refused: a connection limit is reached", "reason", err.Error(), "user", user, "remote", ip)
+			return nil, err
+		}
+	}
+	cc.total++
+	cc.byIP[ip]++
+	if user != "" {
+		cc.byUser[user]++
+	}
+	var once sync.Once
+	return func() { once.Do(func() { cc.close(user, ip) }) }, nil
+}
+
+func (cc *connCounter) check(user, ip string) error {
+	l := cc.limits
+	switch {
+	case l.Total > 0 && cc.total >= l.Total:
+		return fmt.Errorf("the server holds its most WebSocket connections (%d, --max-connections); try again later", l.Total)
+	case l.PerUser > 0 && user != "" && cc.byUser[user] >= l.PerUser:
+		return fmt.Errorf("user %q holds its most WebSocket connections (%d, --max-connections-per-user)", user, l.PerUser)
+	case l.PerIP > 0 && cc.byIP[ip] >= l.PerIP:
+		return fmt.Errorf("%s holds its most WebSocket connections (%d, --max-connections-per-ip)", ip, l.PerIP)
+	}
+	return nil
+}
+
+func (cc *connCounter) close(user, ip string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.total--
+	if cc.byIP[ip]--; cc.byIP[ip] == 0 {
+		delete(cc.byIP, ip)
+	}
+	if user != "" {
+		if cc.byUser[user]--; cc.byUser[user] == 0 {
+			delete(cc.byUser, user)
+		}
+	}
+}
+
+// tooMany answers a refused connection: HTTP 429, before any upgrade.
+func tooMany(c echo.Context, err error) error {
+	return c.JSON(http.StatusTooManyRequests, errorBody("too_many_connections", err.Error()))
+}
+
+// rateLimitedLog logs a warning at most once per interval, saying how many
+// were held back since the last: an outage must show in the log, and must
+// not flood it.
+type rateLimitedLog struct {
+	log      *slog.Logger
+	interval time.Duration
+
+	mu      sync.Mutex
+	last    time.Time
+	dropped int
+}
+
+func newRateLimitedLog(log *slog.Logger, interval time.Duration) *rateLimitedLog {
+	return &rateLimitedLog{log: log, interval: interval}
+}
+
+// Warn logs msg with args, unless it logged within the interval.
+func (r *rateLimitedLog) Warn(msg string, args ...any) {
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.last) < r.interval {
+		r.dropped++
+		r.mu.Unlock()
+		return
+	}
+	r.last = now
+	dropped := r.dropped
+	r.dropped = 0
+	r.mu.Unlock()
+	r.log.Warn(msg, append(args, "like_this_since_last_logged", dropped)...)
+}
+
+// loggingListener logs at warn the errors of Accept, such as running out
+// of file descriptors, which net/http only retries and tells its error
+// log, at debug level.
+type loggingListener struct {
+	net.Listener
+	warn *rateLimitedLog
+}
+
+func (l *loggingListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		l.warn.Warn("accepting a connection failed; net/http retries", "err", err)
+	}
+	return conn, err
+}

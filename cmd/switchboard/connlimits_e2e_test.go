@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/service"
+)
+
+// dialFrom dials ta's WebSocket with tok from the local address ip, so
+// that the server sees another client address (any 127.x.y.z is this
+// machine).
+func dialFrom(t *testing.T, ta *testApp, ip, tok string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: ioTimeout}
+	hc := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, ta.wsURL(), &websocket.DialOptions{HTTPClient: hc, HTTPHeader: bearer(tok)})
+	if ws != nil {
+		t.Cleanup(func() { ws.CloseNow() })
+	}
+	return ws, resp, err
+}
+
+// wantTooMany checks that a dial was refused with 429 before any upgrade,
+// the message naming flag.
+func wantTooMany(t *testing.T, ws *websocket.Conn, resp *http.Response, err error, flag string) {
+	t.Helper()
+	msg := wantRefusedUpgrade(t, flag, ws, resp, err, http.StatusTooManyRequests, "too_many_connections")
+	if !strings.Contains(msg, flag) {
+		t.Errorf("message %q does not name %s", msg, flag)
+	}
+}
+
+func TestConnectionLimits(t *testing.T) {
+	ta := startApp(t, serveConfig{connLimits: api.ConnLimits{Total: 4, PerUser: 2, PerIP: 3}})
+	alice := ta.token("alice", service.Permissions{}, time.Hour)
+	bob := ta.token("bob", service.Permissions{}, time.Hour)
+	admin := ta.token("root", service.Permissions{Admin: true}, time.Hour)
+	dial := func(ip, tok string) *websocket.Conn {
+		t.Helper()
+		ws, resp, err := dialFrom(t, ta, ip, tok)
+		if err != nil {
+			t.Fatalf("dial from %s: %v (%v)", ip, err, resp)
+		}
+		return ws
+	}
+
+	a1, _ := dial("127.0.0.1", alice), dial("127.0.0.1", alice)
+	ws, resp, err := dialFrom(t, ta, "127.0.0.2", alice)
+	wantTooMany(t, ws, resp, err, "--max-connections-per-user")
+
+	dial("127.0.0.1", bob)
+	ws, resp, err = dialFrom(t, ta, "127.0.0.1", admin+"x") // refused by its token first
+	wantRefusedUpgrade(t, "a bad token", ws, resp, err, http.StatusUnauthorized, "unauthorized")
+	ws, resp, err = dialFrom(t, ta, "127.0.0.1", bob)
+	wantTooMany(t, ws, resp, err, "--max-connections-per-ip")
+
+	b2 := dial("127.0.0.2", bob)
+	ws, resp, err = dialFrom(t, ta, "127.0.0.3", ta.token("carol", service.Permissions{}, time.Hour))
+	wantTooMany(t, ws, resp, err, "--max-connections")
+
+	// Full, the server still answers health checks and HTTP calls, and
+	// lets an admin connect.
+	if res := ta.do(http.MethodGet, "/healthz", nil, nil); res.status != http.StatusOK {
+		t.Fatalf("/healthz on a full server: HTTP %d", res.status)
+	}
+	if r, _ := ta.httpCall(bearer(alice), "serverPing", nil); r.Error != nil {
+		t.Fatalf("an HTTP call on a full server: %+v", r.Error)
+	}
+	dial("127.0.0.4", admin)
+
+	// A connection that ends frees its place.
+	a1.Close(websocket.StatusNormalClosure, "")
+	b2.Close(websocket.StatusNormalClosure, "")
+	eventually(t, "alice to get her place back", func() bool {
+		ws, _, err := dialFrom(t, ta, "127.0.0.5", alice)
+		return err == nil && ws != nil
+	})
+
+	// The refusals are logged at warn, once per interval, not once each.
+	if n := strings.Count(ta.logs.String(), "a connection limit is reached"); n != 1 {
+		t.Errorf("the refusals were logged %d times at warn, want once:\n%s", n, ta.logs.String())
+	}
+}
+
+// With no --max-connections, the limit is the descriptor limit less a
+// reserve: a server whose limit is 96 takes 64 WebSockets and refuses the
+// rest with 429, and health checks and calls still get in.
+func TestConnectionsStopBelowTheDescriptorLimit(t *testing.T) {
+	const fds, ceiling = 96, 64
+	dir := t.TempDir()
+	cmd := exec.Command("bash", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, fds),
+		binary(t), "serve", "--listen", "127.0.0.1:0", "--data", dir)
+	s := serverOf(startProcess(t, cmd, nil))
+	tok := s.readAdminToken()
+	c := s.client()
+	// Not an admin: admins get in past the limit.
+	user := strings.TrimSpace(mustRun(t, nil, "", "token", "create", "--sub", "alice", "--data", dir))
+	refused := 0
+	for i := range ceiling + 16 {
+		ws, resp, err := dialRaw(t, "ws://"+s.addr+"/rpc", bearer(user))
+		switch {
+		case err == nil:
+			if i >= ceiling {
+				t.Fatalf("connection %d was let in; the limit is %d", i+1, ceiling)
+			}
+			ws.SetReadLimit(1 << 20)
+		case resp != nil && resp.StatusCode == http.StatusTooManyRequests:
+			refused++
+		default:
+			t.Fatalf("connection %d: %v (%v)", i+1, err, resp)
+		}
+	}
+	if refused != 16 {
+		t.Fatalf("%d connections refused, want 16", refused)
+	}
+	if res := c.do(http.MethodGet, "/healthz", nil, nil); res.status != http.StatusOK {
+		t.Fatalf("/healthz: HTTP %d", res.status)
+	}
+	if r, _ := c.httpCall(bearer(tok), "serverInfo", nil); r.Error != nil {
+		t.Fatalf("serverInfo: %+v", r.Error)
+	}
+	if !strings.Contains(s.stderr.String(), "a connection limit is reached") {
+		t.Errorf("nothing was logged at warn:\n%s", s.stderr.String())
+	}
+}
