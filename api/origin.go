@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -64,3 +65,46 @@ func withoutDefaultPort(scheme, host string) string {
 	}
 	return host
 }
+
+// checkHost refuses requests whose Host header names a host the server
+// does not know itself by: the DNS rebinding defence. A page on
+// attacker.test, whose name the attacker then points at 127.0.0.1, is of
+// the same origin as the server it reaches, so the origin check lets it
+// through; its Host header still says attacker.test. IP addresses are
+// always allowed: a page cannot rebind one. Requests without a Host
+// (HTTP/1.0) do not come from browsers.
+func (s *Server) checkHost(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		host := c.Request().Host
+		if s.cfg.AllowedHosts == nil || host == "" || hostAllowed(host, s.cfg.AllowedHosts) {
+			return next(c)
+		}
+		return refusal(http.StatusForbidden, "forbidden_host",
+			fmt.Sprintf("host %q is not allowed; allow it with --allowed-hosts", host))
+	}
+}
+
+// hostAllowed reports whether host (a Host header, with or without a
+// port) is an IP address or matches one of patterns: path.Match patterns
+// matched case-insensitively against the name, "*" for any.
+func hostAllowed(host string, patterns []string) bool {
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(strings.Trim(name, "[]"), ".")
+	if net.ParseIP(name) != nil {
+		return true
+	}
+	for _, p := range patterns {
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(name)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// LoopbackHosts are the host patterns allowed by default to a server that
+// listens on a loopback address: the names that resolve to it there, as
+// Vite and Jupyter allow.
+var LoopbackHosts = []string{"localhost", "*.localhost"}

@@ -39,6 +39,10 @@ type Config struct {
 	// pattern has "://") that may open WebSockets besides the server's
 	// own host.
 	AllowedOrigins []string
+	// AllowedHosts are host patterns (path.Match syntax) that the Host
+	// header of every request must match, unless it is an IP address;
+	// nil allows any host. See LoopbackHosts.
+	AllowedHosts []string
 	// ShutdownDelay is how long Shutdown keeps serving, with /readyz
 	// failing, before it stops accepting: time for a load balancer to
 	// notice.
@@ -86,7 +90,7 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	// Trust no forwarding headers: the client's address is the peer's.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = s.handleError
-	e.Use(assignRequestID, s.logRequests, closeUnreadBodies, s.recoverPanics)
+	e.Use(assignRequestID, s.logRequests, closeUnreadBodies, s.recoverPanics, s.checkHost)
 
 	e.GET("/rpc", s.upgrade, s.checkOrigin, s.authenticate)
 	e.POST("/rpc", s.call, s.authenticate)

@@ -55,6 +55,9 @@ func startApp(t *testing.T, cfg serveConfig) *testApp {
 	if cfg.tokenSecret == "" {
 		cfg.tokenSecret = randomSecret()
 	}
+	if cfg.listen == "" {
+		cfg.listen = "127.0.0.1:0" // as it listens, for the defaults that depend on it
+	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := newApp(cfg, logger)

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -70,4 +75,100 @@ func TestOriginSchemePattern(t *testing.T) {
 	h.Set("Origin", "http://app.example.com")
 	ws, resp, err := dialRaw(t, ta.wsURL(), h)
 	wantRefusedUpgrade(t, "plain-http origin", ws, resp, err, http.StatusForbidden, "forbidden_origin")
+}
+
+// TestDNSRebinding: a page on attacker.test whose name the attacker points
+// at 127.0.0.1 is of the same origin as the server it then reaches, so the
+// origin check lets it in; the Host header gives it away. A server on a
+// loopback address knows itself by its loopback names and IP addresses
+// only, on every route.
+func TestDNSRebinding(t *testing.T) {
+	for _, anonymous := range []bool{false, true} {
+		ta := startApp(t, serveConfig{anonymous: anonymous})
+		tok := ta.token("alice", service.Permissions{}, time.Hour)
+		_, port, _ := net.SplitHostPort(ta.addr)
+		asHost := func(host string) http.Header {
+			h := http.Header{"Origin": {"http://" + host}}
+			if !anonymous {
+				h.Set("Authorization", "Bearer "+tok)
+			}
+			return h
+		}
+		for _, host := range []string{"attacker.test", "attacker.test:" + port, "localhost.attacker.test", "LOCALHOST.evil:" + port} {
+			ws, resp, err := dialHost(t, ta, host, asHost(host))
+			wantRefusedUpgrade(t, "upgrade with Host "+host, ws, resp, err, http.StatusForbidden, "forbidden_host")
+			for _, path := range []string{"/healthz", "/openrpc.json"} {
+				res := ta.doHost(http.MethodGet, path, host, nil)
+				wantHTTPError(t, path+" with Host "+host, res.status, res.header, res.body, http.StatusForbidden, "forbidden_host")
+			}
+		}
+		for _, host := range []string{"localhost:" + port, "127.0.0.1:" + port, "[::1]:" + port, "app.localhost:" + port, "LocalHost"} {
+			ws, resp, err := dialHost(t, ta, host, asHost(host))
+			if err != nil {
+				t.Fatalf("anonymous=%v: upgrade with Host %s: %v (%v)", anonymous, host, err, resp)
+			}
+			wsCall(t, ws, "serverPing", nil)
+		}
+	}
+}
+
+// TestAllowedHosts: --allowed-hosts replaces the loopback names; IP
+// addresses are still allowed.
+func TestAllowedHosts(t *testing.T) {
+	ta := startApp(t, serveConfig{allowedHosts: listFlag{"switchboard.example.com", "*.internal"}})
+	for host, status := range map[string]int{
+		"switchboard.example.com":      http.StatusOK,
+		"switchboard.example.com:8443": http.StatusOK,
+		"api.internal":                 http.StatusOK,
+		"10.1.2.3":                     http.StatusOK,
+		"localhost":                    http.StatusForbidden,
+		"example.com":                  http.StatusForbidden,
+	} {
+		if res := ta.doHost(http.MethodGet, "/healthz", host, nil); res.status != status {
+			t.Errorf("Host %s: HTTP %d, want %d", host, res.status, status)
+		}
+	}
+}
+
+func TestAllowedHostsDefault(t *testing.T) {
+	for listen, want := range map[string]bool{
+		"127.0.0.1:8080": true, "localhost:8080": true, "[::1]:8080": true, "127.0.0.2:1": true,
+		":8080": false, "0.0.0.0:8080": false, "192.168.1.2:8080": false, "example.com:80": false,
+	} {
+		if got := allowedHosts(nil, listen) != nil; got != want {
+			t.Errorf("--listen %s: a default host check is %v, want %v", listen, got, want)
+		}
+	}
+	if got := allowedHosts([]string{"a.example"}, "127.0.0.1:8080"); len(got) != 1 || got[0] != "a.example" {
+		t.Errorf("given hosts replaced by %v", got)
+	}
+}
+
+// dialHost dials ta's WebSocket with the Host header host.
+func dialHost(t *testing.T, ta *testApp, host string, header http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, ta.wsURL(), &websocket.DialOptions{Host: host, HTTPHeader: header})
+	if ws != nil {
+		t.Cleanup(func() { ws.CloseNow() })
+	}
+	return ws, resp, err
+}
+
+// doHost makes a request of ta with the Host header host.
+func (ta *testApp) doHost(method, path, host string, body []byte) httpResult {
+	ta.t.Helper()
+	req, err := http.NewRequest(method, ta.baseURL()+path, bytes.NewReader(body))
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := ta.client.Do(req)
+	if err != nil {
+		ta.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return httpResult{status: resp.StatusCode, header: resp.Header, body: b}
 }

@@ -30,6 +30,7 @@ type serveConfig struct {
 	dataDir            string
 	tokenSecret        string
 	allowedOrigins     listFlag
+	allowedHosts       listFlag
 	anonymous          bool
 	anonymousPublish   listFlag
 	anonymousSubscribe listFlag
@@ -56,6 +57,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.dataDir, "data", "switchboard-data", "data directory: token secret, node id, channel history (hub.db)")
 	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "HS256 secret for access tokens, at least 32 bytes (default: generated and kept in the data directory)")
 	fs.Var(&cfg.allowedOrigins, "allowed-origins", "comma-separated origin host patterns allowed to open WebSockets, besides the server's own host (e.g. app.example.com,*.example.com)")
+	fs.Var(&cfg.allowedHosts, "allowed-hosts", "comma-separated host patterns the Host header must match, besides IP addresses; * for any (default: on a loopback --listen, localhost and *.localhost; otherwise any)")
 	fs.BoolVar(&cfg.anonymous, "anonymous", false, "let callers without a token in, with the anonymous permissions")
 	fs.Var(&cfg.anonymousPublish, "anonymous-publish", "channel patterns anonymous callers may publish to")
 	fs.Var(&cfg.anonymousSubscribe, "anonymous-subscribe", "channel patterns anonymous callers may subscribe to")
@@ -208,6 +210,7 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 		Tokens:         authority,
 		Anonymous:      anon,
 		AllowedOrigins: cfg.allowedOrigins,
+		AllowedHosts:   allowedHosts(cfg.allowedHosts, cfg.listen),
 		ShutdownDelay:  cfg.shutdownDelay,
 		ReadTimeout:    cfg.readTimeout,
 		ConnLimits:     connLimits(cfg.connLimits, logger),
@@ -230,6 +233,25 @@ func serverTLS(cfg serveConfig, logger *slog.Logger) (*tls.Config, error) {
 		return nil, nil
 	}
 	return api.TLSConfig(cfg.tlsCert, cfg.tlsKey, logger)
+}
+
+// allowedHosts returns the host patterns given, or the default for the
+// listen address: a server on a loopback address, the one DNS rebinding
+// reaches from a browser, knows itself by its loopback names only; one
+// listening elsewhere cannot know its public names, and checks nothing
+// unless told.
+func allowedHosts(given []string, listen string) []string {
+	if len(given) > 0 {
+		return given
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		host = listen
+	}
+	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		return api.LoopbackHosts
+	}
+	return nil
 }
 
 // connLimits fills in the total limit from the descriptor limit when it
