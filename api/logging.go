@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -48,7 +49,9 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// redactQuery hides the values of parameters that carry secrets.
+// redactQuery hides the values of parameters that carry secrets: those
+// named for them, in any case, and any value that looks like a JWT, for
+// the token a client sent under a name of its own (jwt=, Access_Token=).
 func redactQuery(raw string) string {
 	if raw == "" {
 		return ""
@@ -57,10 +60,33 @@ func redactQuery(raw string) string {
 	if err != nil {
 		return "(unparsable query redacted)"
 	}
-	for _, k := range []string{"access_token", "token"} {
-		if q.Has(k) {
-			q.Set(k, "REDACTED")
+	for k, vs := range q {
+		secret := secretParams[strings.ToLower(k)]
+		for i, v := range vs {
+			if secret || looksLikeJWT(v) {
+				vs[i] = "REDACTED"
+			}
 		}
 	}
 	return q.Encode()
+}
+
+var secretParams = map[string]bool{"access_token": true, "token": true, "jwt": true, "id_token": true,
+	"authorization": true, "auth": true, "password": true, "secret": true, "api_key": true}
+
+// looksLikeJWT reports whether v could be a JWS or JWE in compact form:
+// base64url segments separated by dots, the first a JSON object (which
+// always encodes to a string starting "eyJ").
+func looksLikeJWT(v string) bool {
+	v = strings.TrimSpace(v)
+	if !strings.HasPrefix(v, "eyJ") || !strings.Contains(v, ".") {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '=') {
+			return false
+		}
+	}
+	return true
 }
