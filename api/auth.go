@@ -37,6 +37,16 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// requireAdmin lets only admins through; it follows authenticate.
+func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !callerOf(c).Permissions.Admin {
+			return refusal(http.StatusForbidden, "forbidden", "this needs an admin token")
+		}
+		return next(c)
+	}
+}
+
 func callerOf(c echo.Context) service.Caller {
 	caller, _ := c.Get(callerKey).(service.Caller)
 	return caller

@@ -60,7 +60,7 @@ type Config struct {
 	ReadTimeout time.Duration
 	// ConnLimits bound the WebSocket connections open at once.
 	ConnLimits ConnLimits
-	// Metrics serves /metrics; nil serves nothing there.
+	// Metrics serves /metrics, to admins only; nil serves nothing there.
 	Metrics http.Handler
 	Logger  *slog.Logger
 }
@@ -98,7 +98,10 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if cfg.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(cfg.Metrics))
+		// Descriptor counts, memory and versions are no one else's
+		// business; a scraper sends an admin token (or the metrics are
+		// served on another address, for an operations network).
+		e.GET("/metrics", echo.WrapHandler(cfg.Metrics), s.authenticate, requireAdmin)
 	}
 	s.echo = e
 	if cfg.ReadTimeout <= 0 {

@@ -63,7 +63,7 @@ func sampleMem(ctx context.Context, tb testing.TB, p *proc) memSample {
 	if p.name == roleEcho {
 		path = "/memstats"
 	}
-	page, err := scrape(ctx, p.addr, path)
+	page, err := scrape(ctx, p.metricsAddr(), path)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func benchIdle(b *testing.B, server string, env ...string) {
 	b.StopTimer()
 
 	if server != roleEcho {
-		page, err := scrape(ctx, p.addr, "/metrics")
+		page, err := scrape(ctx, p.metricsAddr(), "/metrics")
 		if err != nil {
 			b.Fatal(err)
 		}

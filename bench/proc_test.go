@@ -51,13 +51,25 @@ func runRole(h http.Handler) int {
 
 // proc is a server running as a subprocess of the benchmark.
 type proc struct {
-	name string
-	pid  int
-	addr string // 127.0.0.1:PORT
-	logs string // the file its stderr goes to
+	name    string
+	pid     int
+	addr    string // 127.0.0.1:PORT
+	metrics string // where it serves /metrics, when elsewhere than addr
+	logs    string // the file its stderr goes to
 }
 
-var listening = regexp.MustCompile(`listening on http://(127\.0\.0\.1:\d+)`)
+// metricsAddr is where p serves /metrics (or, for the echo role, /memstats).
+func (p *proc) metricsAddr() string {
+	if p.metrics != "" {
+		return p.metrics
+	}
+	return p.addr
+}
+
+var (
+	listening   = regexp.MustCompile(`listening on http://(127\.0\.0\.1:\d+)`)
+	metricsLine = regexp.MustCompile(`metrics: http://(127\.0\.0\.1:\d+)/metrics`)
+)
 
 // startProc starts cmd, waits for it to announce its address and kills it
 // when tb ends.
@@ -94,20 +106,24 @@ func startProc(tb testing.TB, name string, cmd *exec.Cmd) *proc {
 		reportLogProblems(tb, name, logs.Name())
 	})
 
-	addr := make(chan string, 1)
+	banner := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+			if listening.MatchString(sc.Text()) {
+				banner <- sc.Text()
 				break
 			}
 		}
 		io.Copy(io.Discard, stdout) // keep the pipe drained until exit
 	}()
 	select {
-	case a := <-addr:
-		return &proc{name: name, pid: cmd.Process.Pid, addr: a, logs: logs.Name()}
+	case line := <-banner:
+		p := &proc{name: name, pid: cmd.Process.Pid, addr: listening.FindStringSubmatch(line)[1], logs: logs.Name()}
+		if m := metricsLine.FindStringSubmatch(line); m != nil {
+			p.metrics = m[1]
+		}
+		return p
 	case <-exited:
 		tb.Fatalf("%s exited before listening; its log:\n%s", name, tail(logs.Name()))
 	case <-time.After(15 * time.Second):
@@ -149,11 +165,13 @@ func tail(path string) string {
 }
 
 // startSwitchboard runs the real binary with anonymous access, as
-// documented: switchboard serve --listen 127.0.0.1:0 --data DIR --anonymous.
+// documented: switchboard serve --listen 127.0.0.1:0 --data DIR --anonymous,
+// with its metrics on an address of their own.
 func startSwitchboard(tb testing.TB, env ...string) *proc {
 	tb.Helper()
 	bin := switchboardBinary(tb)
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", tb.TempDir(), "--anonymous")
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", tb.TempDir(), "--anonymous",
+		"--metrics-listen", "127.0.0.1:0") // open to anyone there, as a scraper wants
 	cmd.Env = append(append(os.Environ(), serverEnv()...), env...)
 	return startProc(tb, "switchboard", cmd)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ type metricsSnapshot map[string]*dto.MetricFamily
 // scrape fetches /metrics and parses it as the Prometheus text format.
 func (ta *testApp) scrape() metricsSnapshot {
 	ta.t.Helper()
-	res := ta.do(http.MethodGet, "/metrics", nil, nil)
+	res := ta.do(http.MethodGet, "/metrics", bearer(ta.token("prometheus", service.Permissions{Admin: true}, time.Hour)), nil)
 	if res.status != http.StatusOK {
 		ta.t.Fatalf("GET /metrics: HTTP %d", res.status)
 	}
@@ -215,3 +216,30 @@ func TestReadinessFailsWithTheHistory(t *testing.T) {
 		t.Errorf("the log does not say that a commit failed")
 	}
 }
+
+// /metrics tells a caller the server's descriptors, memory and versions:
+// only admins may read it on the main address; --metrics-listen serves it
+// elsewhere, to anyone who reaches that address, and not on the main one.
+func TestMetricsAreNotPublic(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	res := ta.do(http.MethodGet, "/metrics", nil, nil)
+	wantHTTPError(t, "/metrics without a token", res.status, res.header, res.body, http.StatusUnauthorized, "unauthorized")
+	res = ta.do(http.MethodGet, "/metrics", bearer(ta.token("alice", service.Permissions{Subscribe: []string{">"}}, time.Hour)), nil)
+	wantHTTPError(t, "/metrics for a user", res.status, res.header, res.body, http.StatusForbidden, "forbidden")
+	ta.scrape().wantFamily(t, "switchboard_connections_open", dto.MetricType_GAUGE)
+
+	s := startServer(t, nil, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--metrics-listen", "127.0.0.1:0")
+	m := metricsLine.FindStringSubmatch(s.banner)
+	if m == nil {
+		t.Fatalf("the banner %q does not say where the metrics are", s.banner)
+	}
+	ops := &testApp{t: t, addr: m[1], client: &http.Client{Timeout: ioTimeout}}
+	if res := ops.do(http.MethodGet, "/metrics", nil, nil); res.status != http.StatusOK || !bytes.Contains(res.body, []byte("switchboard_connections_open")) {
+		t.Fatalf("/metrics on --metrics-listen: HTTP %d %.100s", res.status, res.body)
+	}
+	main := s.client()
+	res = main.do(http.MethodGet, "/metrics", bearer(s.readAdminToken()), nil)
+	wantHTTPError(t, "/metrics on --listen, with --metrics-listen", res.status, res.header, res.body, http.StatusNotFound, "not_found")
+}
+
+var metricsLine = regexp.MustCompile(`metrics: http://(\S+)/metrics`)

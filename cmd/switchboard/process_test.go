@@ -113,6 +113,7 @@ func runCLI(t *testing.T, env []string, stdin string, args ...string) runResult 
 // server is a running "switchboard serve" process.
 type server struct {
 	*cliProc
+	banner string // its first line
 	// Parsed from the banner:
 	base       string // http://ADDR
 	addr       string
@@ -132,7 +133,8 @@ func startServer(t *testing.T, env []string, args ...string) *server {
 func serverOf(p *cliProc) *server {
 	p.t.Helper()
 	s := &server{cliProc: p}
-	m := listeningRE.FindStringSubmatch(s.line("the listening line", listeningRE.MatchString))
+	s.banner = s.line("the listening line", listeningRE.MatchString)
+	m := listeningRE.FindStringSubmatch(s.banner)
 	s.addr = m[1]
 	s.base = "http://" + s.addr
 	return s

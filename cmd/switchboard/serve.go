@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,7 @@ type serveConfig struct {
 	maxSubscriptions   int
 	connLimits         api.ConnLimits
 	readTimeout        time.Duration
+	metricsListen      string
 	shutdownTimeout    time.Duration
 	shutdownDelay      time.Duration
 	logLevel           string
@@ -54,6 +56,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "address to listen on; use :8080 to accept connections from other machines")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS and WSS, with --tls-key; read again when it changes")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "serve /metrics on this address instead, to anyone who reaches it (default: on --listen, to admin tokens)")
 	fs.StringVar(&cfg.dataDir, "data", "switchboard-data", "data directory: token secret, node id, channel history (hub.db)")
 	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "HS256 secret for access tokens, at least 32 bytes (default: generated and kept in the data directory)")
 	fs.Var(&cfg.allowedOrigins, "allowed-origins", "comma-separated origin host patterns allowed to open WebSockets, besides the server's own host (e.g. app.example.com,*.example.com)")
@@ -111,11 +114,20 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	served := make(chan error, 2)
+	if a.metrics != nil {
+		mln, err := net.Listen("tcp", cfg.metricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		a.metricsAddr = mln.Addr()
+		go func() { served <- serveMetrics(a.metrics, mln) }()
+	}
 	if err := a.banner(stdout, ln.Addr()); err != nil {
 		ln.Close()
 		return err
 	}
-	served := make(chan error, 1)
 	go func() { served <- a.api.Serve(ln) }()
 	logger.Info("serving", "addr", ln.Addr().String(), "tls", a.tls, "version", version, "node", a.node.ID)
 
@@ -130,6 +142,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	err = a.shutdown(sctx)
 	<-served
+	if a.metrics != nil {
+		<-served
+	}
 	if err != nil {
 		return err
 	}
@@ -142,6 +157,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 func (a *app) shutdown(ctx context.Context) error {
 	if err := a.api.Shutdown(ctx); err != nil {
 		a.log.Warn("shutdown cut short; remaining connections were dropped", "err", err)
+	}
+	if a.metrics != nil {
+		a.metrics.Shutdown(ctx) // last, so that the drain can be watched
 	}
 	if err := a.store.Close(); err != nil {
 		return fmt.Errorf("close history: %w", err)
@@ -160,6 +178,10 @@ type app struct {
 	store           *sqlite.Store
 	log             *slog.Logger
 	openrpc         func() ([]byte, error)
+	// metrics serves /metrics on --metrics-listen, when it is set;
+	// metricsAddr is where, once it listens.
+	metrics     *http.Server
+	metricsAddr net.Addr
 }
 
 func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
@@ -206,7 +228,7 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	if cfg.anonymous {
 		anon = &service.Permissions{Publish: cfg.anonymousPublish, Subscribe: cfg.anonymousSubscribe}
 	}
-	srv := api.New(api.Config{
+	apiCfg := api.Config{
 		Tokens:         authority,
 		Anonymous:      anon,
 		AllowedOrigins: cfg.allowedOrigins,
@@ -219,8 +241,15 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 		Metrics:        m.Handler(),
 		TLS:            tlsConfig,
 		Logger:         logger,
-	}, rs)
-	return &app{node: node, authority: authority, secretInDataDir: fromDataDir, tls: tlsConfig != nil, rpc: rs, api: srv, store: store, log: logger, openrpc: doc}, nil
+	}
+	var metricsServer *http.Server
+	if cfg.metricsListen != "" {
+		metricsServer = newMetricsServer(apiCfg.Metrics, logger)
+		apiCfg.Metrics = nil
+	}
+	srv := api.New(apiCfg, rs)
+	return &app{node: node, authority: authority, secretInDataDir: fromDataDir, tls: tlsConfig != nil, rpc: rs, api: srv,
+		store: store, log: logger, openrpc: doc, metrics: metricsServer}, nil
 }
 
 // serverTLS loads the key pair of --tls-cert and --tls-key, which go
@@ -276,7 +305,11 @@ func (a *app) banner(w io.Writer, addr net.Addr) error {
 		web, ws = "https", "wss"
 	}
 	base := web + "://" + addr.String()
-	fmt.Fprintf(w, "Switchboard %s listening on %s (WebSocket: %s://%s/rpc)\n", version, base, ws, addr)
+	metrics := ""
+	if a.metricsAddr != nil {
+		metrics = fmt.Sprintf("; metrics: http://%s/metrics", a.metricsAddr)
+	}
+	fmt.Fprintf(w, "Switchboard %s listening on %s (WebSocket: %s://%s/rpc%s)\n", version, base, ws, addr, metrics)
 	if !a.secretInDataDir {
 		return nil
 	}
