@@ -58,6 +58,10 @@ type Config struct {
 	// ReadTimeout bounds the reading of one request, body included; a
 	// WebSocket is free of it once upgraded. Zero means 30 seconds.
 	ReadTimeout time.Duration
+	// TrustedProxies are the addresses of the proxies in front of the
+	// server: only requests from them may say, in Forwarded or
+	// X-Forwarded-For, who the client is. With none, nobody may.
+	TrustedProxies []*net.IPNet
 	// ConnLimits bound the WebSocket connections open at once.
 	ConnLimits ConnLimits
 	// Metrics serves /metrics, to admins only; nil serves nothing there.
@@ -87,8 +91,7 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	// Trust no forwarding headers: the client's address is the peer's.
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.HTTPErrorHandler = s.handleError
 	e.Use(assignRequestID, s.logRequests, closeUnreadBodies, s.recoverPanics, s.checkHost)
 

@@ -134,3 +134,38 @@ func TestConnectionsStopBelowTheDescriptorLimit(t *testing.T) {
 		t.Errorf("nothing was logged at warn:\n%s", s.stderr.String())
 	}
 }
+
+// Behind a trusted proxy, the client is who the proxy says: the limits
+// per address and the log use it. Anyone else's X-Forwarded-For is
+// ignored, or a client could take another's place, or dodge its limit.
+func TestTrustedProxies(t *testing.T) {
+	dialVia := func(ta *testApp, tok, client string) (*websocket.Conn, *http.Response, error) {
+		h := bearer(tok)
+		h.Set("X-Forwarded-For", client)
+		return dialRaw(t, ta.wsURL(), h)
+	}
+	behind := startApp(t, serveConfig{trustedProxies: listFlag{"127.0.0.1"}, connLimits: api.ConnLimits{PerIP: 1}})
+	tok := behind.token("alice", service.Permissions{}, time.Hour)
+	if _, resp, err := dialVia(behind, tok, "203.0.113.7"); err != nil {
+		t.Fatalf("the first client behind the proxy: %v (%v)", err, resp)
+	}
+	if _, resp, err := dialVia(behind, tok, "203.0.113.8"); err != nil {
+		t.Fatalf("another client behind the same proxy: %v (%v)", err, resp)
+	}
+	ws, resp, err := dialVia(behind, tok, "203.0.113.7")
+	wantTooMany(t, ws, resp, err, "--max-connections-per-ip")
+	eventually(t, "the log to name the client", func() bool {
+		return strings.Contains(behind.logs.String(), "remote=203.0.113.8")
+	})
+
+	direct := startApp(t, serveConfig{connLimits: api.ConnLimits{PerIP: 1}})
+	tok = direct.token("alice", service.Permissions{}, time.Hour)
+	if _, resp, err := dialVia(direct, tok, "203.0.113.7"); err != nil {
+		t.Fatalf("the first connection: %v (%v)", err, resp)
+	}
+	ws, resp, err = dialVia(direct, tok, "203.0.113.8")
+	wantTooMany(t, ws, resp, err, "--max-connections-per-ip")
+	if strings.Contains(direct.logs.String(), "203.0.113.") {
+		t.Errorf("with no trusted proxy, a forwarded address reached the log")
+	}
+}

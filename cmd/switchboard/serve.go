@@ -32,6 +32,7 @@ type serveConfig struct {
 	tokenSecret        string
 	allowedOrigins     listFlag
 	allowedHosts       listFlag
+	trustedProxies     listFlag
 	anonymous          bool
 	anonymousPublish   listFlag
 	anonymousSubscribe listFlag
@@ -61,6 +62,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "HS256 secret for access tokens, at least 32 bytes (default: generated and kept in the data directory)")
 	fs.Var(&cfg.allowedOrigins, "allowed-origins", "comma-separated origin host patterns allowed to open WebSockets, besides the server's own host (e.g. app.example.com,*.example.com)")
 	fs.Var(&cfg.allowedHosts, "allowed-hosts", "comma-separated host patterns the Host header must match, besides IP addresses; * for any (default: on a loopback --listen, localhost and *.localhost; otherwise any)")
+	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated addresses or CIDR ranges of the proxies in front of the server, whose Forwarded and X-Forwarded-For headers say who the client is (default: none; the client is the peer)")
 	fs.BoolVar(&cfg.anonymous, "anonymous", false, "let callers without a token in, with the anonymous permissions")
 	fs.Var(&cfg.anonymousPublish, "anonymous-publish", "channel patterns anonymous callers may publish to")
 	fs.Var(&cfg.anonymousSubscribe, "anonymous-subscribe", "channel patterns anonymous callers may subscribe to")
@@ -189,6 +191,10 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	proxies, err := parseCIDRs(cfg.trustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	secret, fromDataDir, err := tokenSecret(cfg.tokenSecret, cfg.dataDir)
 	if err != nil {
 		return nil, err
@@ -224,24 +230,9 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 		return nil, fmt.Errorf("openrpc document: %w", err)
 	}
 
-	var anon *service.Permissions
-	if cfg.anonymous {
-		anon = &service.Permissions{Publish: cfg.anonymousPublish, Subscribe: cfg.anonymousSubscribe}
-	}
-	apiCfg := api.Config{
-		Tokens:         authority,
-		Anonymous:      anon,
-		AllowedOrigins: cfg.allowedOrigins,
-		AllowedHosts:   allowedHosts(cfg.allowedHosts, cfg.listen),
-		ShutdownDelay:  cfg.shutdownDelay,
-		ReadTimeout:    cfg.readTimeout,
-		ConnLimits:     connLimits(cfg.connLimits, logger),
-		Ready:          store.Err,
-		OpenRPC:        doc,
-		Metrics:        m.Handler(),
-		TLS:            tlsConfig,
-		Logger:         logger,
-	}
+	apiCfg := cfg.httpConfig(logger)
+	apiCfg.Tokens, apiCfg.TLS, apiCfg.TrustedProxies = authority, tlsConfig, proxies
+	apiCfg.Ready, apiCfg.OpenRPC, apiCfg.Metrics = store.Err, doc, m.Handler()
 	var metricsServer *http.Server
 	if cfg.metricsListen != "" {
 		metricsServer = newMetricsServer(apiCfg.Metrics, logger)
@@ -250,6 +241,23 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	srv := api.New(apiCfg, rs)
 	return &app{node: node, authority: authority, secretInDataDir: fromDataDir, tls: tlsConfig != nil, rpc: rs, api: srv,
 		store: store, log: logger, openrpc: doc, metrics: metricsServer}, nil
+}
+
+// httpConfig is the HTTP server's configuration as the flags give it.
+func (cfg serveConfig) httpConfig(logger *slog.Logger) api.Config {
+	var anon *service.Permissions
+	if cfg.anonymous {
+		anon = &service.Permissions{Publish: cfg.anonymousPublish, Subscribe: cfg.anonymousSubscribe}
+	}
+	return api.Config{
+		Anonymous:      anon,
+		AllowedOrigins: cfg.allowedOrigins,
+		AllowedHosts:   allowedHosts(cfg.allowedHosts, cfg.listen),
+		ShutdownDelay:  cfg.shutdownDelay,
+		ReadTimeout:    cfg.readTimeout,
+		ConnLimits:     connLimits(cfg.connLimits, logger),
+		Logger:         logger,
+	}
 }
 
 // serverTLS loads the key pair of --tls-cert and --tls-key, which go
@@ -262,6 +270,27 @@ func serverTLS(cfg serveConfig, logger *slog.Logger) (*tls.Config, error) {
 		return nil, nil
 	}
 	return api.TLSConfig(cfg.tlsCert, cfg.tlsKey, logger)
+}
+
+// parseCIDRs parses --trusted-proxies: CIDR ranges, or single addresses.
+func parseCIDRs(list []string) ([]*net.IPNet, error) {
+	var nets []*net.IPNet
+	for _, s := range list {
+		if ip := net.ParseIP(s); ip != nil {
+			bits := 8 * len(ip.To16())
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			nets = append(nets, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return nil, usagef("--trusted-proxies %q: not an address or a CIDR range", s)
+		}
+		nets = append(nets, n)
+	}
+	return nets, nil
 }
 
 // allowedHosts returns the host patterns given, or the default for the
