@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -18,19 +19,19 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		token, err := bearerToken(c.Request())
 		if err != nil {
-			return unauthorized(c, err.Error())
+			return s.unauthorized(c, err.Error())
 		}
 		var caller service.Caller
 		switch {
 		case token != "":
 			caller, err = s.cfg.Tokens.Verify(token)
 			if err != nil {
-				return unauthorized(c, service.ErrorMessage(err))
+				return s.unauthorized(c, service.ErrorMessage(err))
 			}
 		case s.cfg.Anonymous != nil:
 			caller = service.Caller{Anonymous: true, Permissions: *s.cfg.Anonymous}
 		default:
-			return unauthorized(c, "missing token: send Authorization: Bearer TOKEN or the access_token query parameter")
+			return s.unauthorized(c, "missing token: send Authorization: Bearer TOKEN or the access_token query parameter")
 		}
 		c.Set(callerKey, caller)
 		return next(c)
@@ -68,7 +69,14 @@ func bearerToken(r *http.Request) (string, error) {
 	return r.URL.Query().Get("access_token"), nil
 }
 
-func unauthorized(c echo.Context, msg string) error {
+func (s *Server) unauthorized(c echo.Context, msg string) error {
 	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
+	if c.Request().Method == http.MethodPost && c.Path() == "/rpc" {
+		// JSON-RPC clients read a JSON-RPC error; HTTP 401 says the same
+		// to everything else.
+		body := peekBody(c, s.rpc.Limits().MaxMessageSize)
+		return c.Blob(http.StatusUnauthorized, echo.MIMEApplicationJSON,
+			s.rpc.RefuseHTTP(body, &rpc.Error{Code: rpc.CodeUnauthorized, Message: msg}))
+	}
 	return c.JSON(http.StatusUnauthorized, errorBody("unauthorized", msg))
 }

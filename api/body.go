@@ -80,3 +80,16 @@ func readBody(c echo.Context, limit int64) ([]byte, error) {
 	http.NewResponseController(c.Response()).SetReadDeadline(time.Time{})
 	return body, nil
 }
+
+// peekWait is how long a refusal waits for the body it would like to
+// echo ids from: a client sends a small request's body with its headers,
+// and a slow one is not waited for.
+const peekWait = 100 * time.Millisecond
+
+// peekBody reads the body, at most limit bytes, that arrives within
+// peekWait, and returns what came: all of it, or a part, or nothing.
+func peekBody(c echo.Context, limit int64) []byte {
+	http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(peekWait))
+	b, _ := io.ReadAll(io.LimitReader(c.Request().Body, limit))
+	return b
+}

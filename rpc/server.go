@@ -144,6 +144,28 @@ func (s *Server) ServeHTTP(ctx context.Context, caller service.Caller, requestID
 	}
 }
 
+// RefuseHTTP returns the reply that refuses every call in body with e,
+// for a request turned away before its calls could run (a token that is
+// refused): e with the call's id for a single call, an array of them for
+// a batch, or e with a null id when no id can be read. body may be cut
+// short or empty.
+func (s *Server) RefuseHTTP(body []byte, e *Error) []byte {
+	items, batch := parseMessage(body, s.limits.MaxBatch)
+	var replies [][]byte
+	for _, it := range items {
+		if it.reply == nil && !it.req.notification() {
+			replies = append(replies, appendError(nil, it.req.id, e))
+		}
+	}
+	switch {
+	case batch && len(replies) > 0:
+		return appendBatch(nil, replies)
+	case len(replies) == 1:
+		return replies[0]
+	}
+	return appendError(nil, nullID, e)
+}
+
 // admit runs req unless the server is draining, in which case it answers
 // CodeUnavailable without running it.
 func (s *Server) admit(ctx context.Context, sess *Session, req *request) []byte {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -79,13 +80,38 @@ func TestAuthRefusals(t *testing.T) {
 			if tc.query != "" {
 				return // POST /rpc takes tokens from the header
 			}
-			body, _ := request("sessionWhoami", nil)
+			// POST /rpc answers a JSON-RPC error, for JSON-RPC clients,
+			// with the request's id, and keeps the 401.
+			body, id := request("sessionWhoami", nil)
 			res := ta.post(tc.header, body)
-			msg = wantHTTPError(t, "POST /rpc", res.status, res.header, res.body, http.StatusUnauthorized, "unauthorized")
-			if !strings.Contains(strings.ToLower(msg), tc.wantMessage) {
-				t.Errorf("POST /rpc: message %q does not mention %q", msg, tc.wantMessage)
+			if res.status != http.StatusUnauthorized || !strings.HasPrefix(res.header.Get("Content-Type"), "application/json") {
+				t.Fatalf("POST /rpc: HTTP %d %q, want 401 with JSON", res.status, res.header.Get("Content-Type"))
+			}
+			r := decodeReply(t, "POST /rpc", res.body, id)
+			if r.Error == nil || r.Error.Code != -32001 || !strings.Contains(strings.ToLower(r.Error.Message), tc.wantMessage) {
+				t.Errorf("POST /rpc: error %+v, want -32001 mentioning %q", r.Error, tc.wantMessage)
 			}
 		})
+	}
+}
+
+// A refused batch gets one error per call with an id; a body that does
+// not arrive in time, one error with a null id.
+func TestUnauthorizedPOSTIsJSONRPC(t *testing.T) {
+	ta := startApp(t, serveConfig{})
+	res := ta.post(nil, []byte(`[{"jsonrpc":"2.0","id":"a","method":"serverPing"},{"jsonrpc":"2.0","method":"serverPing"},{"jsonrpc":"2.0","id":7,"method":"serverInfo"}]`))
+	var replies []rpcReply
+	if err := json.Unmarshal(res.body, &replies); err != nil || res.status != http.StatusUnauthorized {
+		t.Fatalf("batch: HTTP %d %s: %v", res.status, res.body, err)
+	}
+	if len(replies) != 2 || string(replies[0].ID) != `"a"` || string(replies[1].ID) != `7` || replies[0].Error.Code != -32001 {
+		t.Fatalf("batch: replies %s, want -32001 for \"a\" and 7", res.body)
+	}
+
+	conn := slowBody(t, ta, http.MethodPost, "/rpc", "", 200000)
+	resp := readResponse(t, conn, 5*time.Second)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("slow body: HTTP %d, want 401", resp.StatusCode)
 	}
 }
 
