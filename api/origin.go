@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 )
 
 // checkOrigin refuses WebSocket upgrades from pages on other sites, the
@@ -108,3 +109,20 @@ func hostAllowed(host string, patterns []string) bool {
 // listens on a loopback address: the names that resolve to it there, as
 // Vite and Jupyter allow.
 var LoopbackHosts = []string{"localhost", "*.localhost"}
+
+// cors lets pages of the --allowed-origins call POST /rpc, as browsers
+// require for a request of another origin with an Authorization header:
+// the preflight is answered, and replies (refusals included, so that the
+// page can read why) say the origin may read them. Tokens travel in the
+// header, never in cookies, so credentials are not allowed.
+func (s *Server) cors() echo.MiddlewareFunc {
+	return middleware.CORSWithConfig(middleware.CORSConfig{
+		AllowOriginFunc: func(origin string) (bool, error) {
+			return originAllowed(origin, "", s.cfg.AllowedOrigins) == nil, nil
+		},
+		AllowMethods:  []string{http.MethodPost},
+		AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType},
+		ExposeHeaders: []string{echo.HeaderXRequestID, echo.HeaderWWWAuthenticate},
+		MaxAge:        600,
+	})
+}

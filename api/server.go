@@ -96,7 +96,9 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	e.Use(assignRequestID, s.logRequests, closeUnreadBodies, s.recoverPanics, s.checkHost)
 
 	e.GET("/rpc", s.upgrade, s.checkOrigin, s.authenticate)
-	e.POST("/rpc", s.call, s.authenticate)
+	cors := s.cors()
+	e.POST("/rpc", s.call, cors, s.authenticate)
+	e.OPTIONS("/rpc", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, cors)
 	e.GET("/openrpc.json", s.openRPC)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

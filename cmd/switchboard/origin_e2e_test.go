@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,4 +172,58 @@ func (ta *testApp) doHost(method, path, host string, body []byte) httpResult {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return httpResult{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// TestCORS: pages of --allowed-origins may call POST /rpc with their
+// token in Authorization: the preflight is answered, and replies,
+// refusals too, may be read by them. Other origins get no CORS headers,
+// so their browsers keep the reply from them.
+func TestCORS(t *testing.T) {
+	ta := startApp(t, serveConfig{allowedOrigins: listFlag{"https://app.example.com"}})
+	tok := ta.token("alice", service.Permissions{}, time.Hour)
+	preflight := func(origin string) httpResult {
+		return ta.do(http.MethodOptions, "/rpc", http.Header{
+			"Origin":                         {origin},
+			"Access-Control-Request-Method":  {"POST"},
+			"Access-Control-Request-Headers": {"authorization,content-type"},
+		}, nil)
+	}
+	res := preflight("https://app.example.com")
+	h := res.header
+	if res.status != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+		!strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "authorization") ||
+		h.Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("preflight from an allowed origin: HTTP %d %v", res.status, h)
+	}
+	if res := preflight("https://evil.example.net"); res.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight from another origin was allowed: %v", res.header)
+	}
+
+	call := func(origin, tok string) httpResult {
+		body, _ := request("serverPing", nil)
+		hdr := http.Header{"Origin": {origin}}
+		if tok != "" {
+			hdr.Set("Authorization", "Bearer "+tok)
+		}
+		return ta.post(hdr, body)
+	}
+	for _, tc := range []struct {
+		origin, tok string
+		status      int
+		allowed     bool
+	}{
+		{"https://app.example.com", tok, http.StatusOK, true},
+		{"https://app.example.com", "", http.StatusUnauthorized, true},
+		{"https://evil.example.net", tok, http.StatusOK, false},
+	} {
+		res := call(tc.origin, tc.tok)
+		got := res.header.Get("Access-Control-Allow-Origin")
+		if res.status != tc.status || (got == tc.origin) != tc.allowed {
+			t.Errorf("POST from %s (token %v): HTTP %d, Access-Control-Allow-Origin %q", tc.origin, tc.tok != "", res.status, got)
+		}
+		if tc.allowed && !strings.Contains(res.header.Get("Access-Control-Expose-Headers"), "X-Request-Id") {
+			t.Errorf("POST from %s: X-Request-Id is not exposed", tc.origin)
+		}
+	}
 }
