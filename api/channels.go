@@ -46,8 +46,8 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 		Summary: "Publishes data to a channel",
 		Description: "Answers once the publication is durable, with its offset. Offsets start at 1 and rise by exactly 1 per publication. " +
 			"A publication repeating an idempotencyKey seen on the channel within the server's idempotency window publishes nothing and answers the first one's offset, with duplicate set. " +
-			"Needs publish permission on the channel.",
-		Errors:   []int{rpc.CodeForbidden},
+			"Needs publish permission on the channel. Past the server's publication rate for the user, it answers -32029 with data.retryAfterMs.",
+		Errors:   []int{rpc.CodeForbidden, rpc.CodeLimitExceeded},
 		Examples: []rpc.Example{{Name: "publish", Params: examplePublish, Result: PublishResult{Channel: "chat.lobby", Offset: 42, Epoch: exampleEpoch}}},
 	}, func(ctx context.Context, s *rpc.Session, p PublishParams) (PublishResult, error) {
 		res, err := hub.Publish(ctx, s.Caller, p.Channel, p.Data, p.IdempotencyKey)

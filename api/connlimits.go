@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -94,6 +96,25 @@ func (cc *connCounter) close(user, ip string) {
 // tooMany answers a refused connection: HTTP 429, before any upgrade.
 func tooMany(c echo.Context, err error) error {
 	return c.JSON(http.StatusTooManyRequests, errorBody("too_many_connections", err.Error()))
+}
+
+// limitHandshakes refuses a client address its handshakes past
+// HandshakeRate, with 429 and how long to wait.
+func (s *Server) limitHandshakes(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.handshakes == nil {
+			return next(c)
+		}
+		ok, wait := s.handshakes.Allow(c.RealIP())
+		if ok {
+			return next(c)
+		}
+		s.tooFast.Warn("handshake refused: --rate-handshakes reached", "remote", c.RealIP())
+		c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		return c.JSON(http.StatusTooManyRequests, errorBody("too_many_handshakes",
+			fmt.Sprintf("more than %g WebSocket handshakes a second from %s (--rate-handshakes); retry in %v",
+				s.cfg.HandshakeRate, c.RealIP(), wait.Round(time.Millisecond))))
+	}
 }
 
 // rateLimitedLog logs a warning at most once per interval, saying how many

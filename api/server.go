@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/switchboard/switchboard/ratelimit"
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
 )
@@ -64,6 +66,11 @@ type Config struct {
 	TrustedProxies []*net.IPNet
 	// ConnLimits bound the WebSocket connections open at once.
 	ConnLimits ConnLimits
+	// HandshakeRate, when above zero, is how many WebSocket handshakes a
+	// second one client address may make, in bursts of HandshakeBurst
+	// (default: one second's worth); more get HTTP 429.
+	HandshakeRate  float64
+	HandshakeBurst int
 	// Metrics serves /metrics, to admins only; nil serves nothing there.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -71,14 +78,16 @@ type Config struct {
 
 // Server is the HTTP server.
 type Server struct {
-	cfg      Config
-	rpc      *rpc.Server
-	echo     *echo.Echo
-	http     *http.Server
-	log      *slog.Logger
-	conns    *connCounter
-	accepts  *rateLimitedLog // Accept's failures
-	draining atomic.Bool
+	cfg        Config
+	rpc        *rpc.Server
+	echo       *echo.Echo
+	http       *http.Server
+	log        *slog.Logger
+	conns      *connCounter
+	handshakes *ratelimit.Keyed // per client address; nil without HandshakeRate
+	tooFast    *rateLimitedLog  // handshakes refused
+	accepts    *rateLimitedLog  // Accept's failures
+	draining   atomic.Bool
 }
 
 // New returns a server that serves rs.
@@ -87,7 +96,8 @@ func New(cfg Config, rs *rpc.Server) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, rpc: rs, log: cfg.Logger,
-		conns: newConnCounter(cfg.ConnLimits, cfg.Logger), accepts: newRateLimitedLog(cfg.Logger, 10*time.Second)}
+		conns: newConnCounter(cfg.ConnLimits, cfg.Logger), accepts: newRateLimitedLog(cfg.Logger, 10*time.Second),
+		tooFast: newRateLimitedLog(cfg.Logger, 10*time.Second)}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -95,7 +105,15 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(assignRequestID, s.logRequests, closeUnreadBodies, s.recoverPanics, s.checkHost)
 
-	e.GET("/rpc", s.upgrade, s.checkOrigin, s.authenticate)
+	if cfg.HandshakeRate > 0 {
+		burst := cfg.HandshakeBurst
+		if burst <= 0 {
+			burst = max(1, int(math.Ceil(cfg.HandshakeRate)))
+		}
+		s.handshakes = ratelimit.New(cfg.HandshakeRate, burst)
+	}
+	// Cheapest first: a flood of handshakes costs no token verification.
+	e.GET("/rpc", s.upgrade, s.limitHandshakes, s.checkOrigin, s.authenticate)
 	cors := s.cors()
 	e.POST("/rpc", s.call, cors, s.authenticate)
 	e.OPTIONS("/rpc", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, cors)

@@ -152,3 +152,51 @@ func heapInUse() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
 }
+
+// Calls past CallRate are answered -32029 with how long to wait, and not
+// run; the connection goes on, and after the wait calls are served again.
+func TestCallRate(t *testing.T) {
+	ts := newTestServer(t, rpc.Limits{CallRate: 2, CallBurst: 3}, nil)
+	calls := func(n int) string {
+		cs := make([]string, n)
+		for i := range cs {
+			cs[i] = fmt.Sprintf(`{"jsonrpc":"2.0","method":"get_data","id":%d}`, i)
+		}
+		return "[" + strings.Join(cs, ",") + "]"
+	}
+	check := func(how, body string) time.Duration {
+		t.Helper()
+		var replies []struct {
+			Result json.RawMessage
+			Error  *struct {
+				Code int
+				Data struct{ RetryAfterMs int64 }
+			}
+		}
+		if err := json.Unmarshal([]byte(body), &replies); err != nil {
+			t.Fatalf("%s: %s: %v", how, body, err)
+		}
+		served, wait := 0, time.Duration(0)
+		for _, r := range replies {
+			switch {
+			case r.Error == nil:
+				served++
+			case r.Error.Code == rpc.CodeLimitExceeded && r.Error.Data.RetryAfterMs > 0 && r.Error.Data.RetryAfterMs <= 500:
+				wait = time.Duration(r.Error.Data.RetryAfterMs) * time.Millisecond
+			default:
+				t.Fatalf("%s: reply %+v, want a result or -32029 with retryAfterMs in (0, 500]", how, r.Error)
+			}
+		}
+		if served != 3 {
+			t.Fatalf("%s: %d of 5 calls served, want the burst of 3", how, served)
+		}
+		return wait
+	}
+	c := ts.dial()
+	wait := check("websocket", c.call(calls(5)))
+	_, body := ts.post(calls(5))
+	check("http", body)
+
+	time.Sleep(wait)
+	checkReply(t, c.call(getData), false, []want{{id: `1`, result: `["hello",5]`}})
+}

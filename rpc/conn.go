@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/sourcegraph/jsonrpc2"
+	"github.com/switchboard/switchboard/ratelimit"
 )
 
 // Conn is one WebSocket connection being served. Its goroutines are the
@@ -32,8 +33,9 @@ type Conn struct {
 
 	in    inbox
 	out   outbox
-	sem   chan struct{} // one slot per running call
-	heavy chan struct{} // one slot per running call of a Heavy method
+	sem   chan struct{}     // one slot per running call
+	heavy chan struct{}     // one slot per running call of a Heavy method
+	calls *ratelimit.Single // nil without Limits.CallRate
 	// waits is odd while the read loop waits for a free slot and counts
 	// up with every such wait; see ping.
 	waits atomic.Uint64
@@ -71,6 +73,9 @@ func newConn(s *Server, ws *websocket.Conn, cork *corkConn, sess Session) *Conn 
 		done:   make(chan struct{}),
 	}
 	c.sess.conn = c
+	if l := s.limits; l.CallRate > 0 {
+		c.calls = ratelimit.NewSingle(l.CallRate, l.CallBurst)
+	}
 	if cork != nil {
 		cork.beforeRead = c.releaseHeld
 	}
@@ -125,6 +130,14 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 	}
 	if c.closing.Load() {
 		return
+	}
+	if c.calls != nil {
+		if ok, wait := c.calls.Allow(); !ok {
+			if c.deliver(cl, c.srv.tooFast(&cl.req, wait), nil) {
+				c.drainOnce()
+			}
+			return
+		}
 	}
 	if !c.srv.gate.enter() {
 		if c.deliver(cl, c.srv.refuse(&cl.req), nil) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/switchboard/switchboard/service"
 )
@@ -74,7 +75,23 @@ func ErrorFrom(err error) *Error {
 	if !ok {
 		code = CodeInternalError
 	}
-	return &Error{Code: code, Message: service.ErrorMessage(err)}
+	e := &Error{Code: code, Message: service.ErrorMessage(err)}
+	var se *service.Error
+	if errors.As(err, &se) && se.RetryAfter > 0 {
+		e.Data = retryAfter(se.RetryAfter)
+	}
+	return e
+}
+
+// RetryAfter is the data of an error that time lifts: how long to wait.
+type RetryAfter struct {
+	RetryAfterMs int64 `json:"retryAfterMs"`
+}
+
+// retryAfter rounds d up to whole milliseconds, so that a client that
+// waits as long finds the limit lifted.
+func retryAfter(d time.Duration) RetryAfter {
+	return RetryAfter{RetryAfterMs: int64((d + time.Millisecond - 1) / time.Millisecond)}
 }
 
 // ErrorCode describes one error code for documentation: the README table

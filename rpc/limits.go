@@ -1,6 +1,9 @@
 package rpc
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // heavyPerConn is how many calls of Heavy methods one connection runs at
 // once: two let one be written while the next reads, and bound what a
@@ -43,6 +46,13 @@ type Limits struct {
 	// hold megabytes while it reads and encodes. One connection runs at
 	// most heavyPerConn of them at once.
 	MaxHeavyCalls int
+	// CallRate, when above zero, is how many calls a second one
+	// connection may make, or one client address over HTTP, in bursts of
+	// up to CallBurst (default: one second's worth). A call past it is
+	// answered CodeLimitExceeded, with how long to wait, and not run; the
+	// connection goes on.
+	CallRate  float64
+	CallBurst int
 	// WriteTimeout bounds one flush of queued messages to a client.
 	WriteTimeout time.Duration
 	// PingInterval is how often an otherwise idle server pings a client.
@@ -88,6 +98,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxHeavyCalls > 0 {
 		d.MaxHeavyCalls = l.MaxHeavyCalls
+	}
+	if l.CallRate > 0 {
+		d.CallRate, d.CallBurst = l.CallRate, l.CallBurst
+		if d.CallBurst <= 0 {
+			d.CallBurst = max(1, int(math.Ceil(l.CallRate)))
+		}
 	}
 	if l.WriteTimeout > 0 {
 		d.WriteTimeout = l.WriteTimeout

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/ratelimit"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -47,7 +48,8 @@ type Server struct {
 	// connections, so that an idle connection carries no logger.
 	jsonrpc2Log *log.Logger
 	gate        gate
-	heavy       chan struct{} // one slot per Heavy call running
+	heavy       chan struct{}    // one slot per Heavy call running
+	httpCalls   *ratelimit.Keyed // calls over HTTP per client address; nil without CallRate
 
 	mu    sync.Mutex
 	conns map[*Conn]struct{}
@@ -64,6 +66,9 @@ func NewServer(reg *Registry, opts Options) *Server {
 		conns:  map[*Conn]struct{}{},
 	}
 	s.heavy = make(chan struct{}, s.limits.MaxHeavyCalls)
+	if s.limits.CallRate > 0 {
+		s.httpCalls = ratelimit.New(s.limits.CallRate, s.limits.CallBurst)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -126,6 +131,12 @@ func (s *Server) ServeHTTP(ctx context.Context, caller service.Caller, requestID
 		case reply != nil:
 		case batch && size > s.limits.MaxBatchReplySize:
 			reply = s.overBudget(&it.req)
+		case s.httpCalls != nil:
+			if ok, wait := s.httpCalls.Allow(remoteAddr); !ok {
+				reply = s.tooFast(&it.req, wait)
+				break
+			}
+			fallthrough
 		default:
 			reply = s.admit(ctx, sess, &it.req)
 		}
@@ -197,6 +208,12 @@ func (s *Server) overBudget(req *request) []byte {
 	return s.answer(req, Errorf(CodeLimitExceeded,
 		"Limit exceeded: the replies to this batch passed %d bytes (--max-batch-reply-size), so this call was not run; call it again, in a smaller batch",
 		s.limits.MaxBatchReplySize))
+}
+
+// tooFast answers a call past CallRate, without running it.
+func (s *Server) tooFast(req *request, wait time.Duration) []byte {
+	return s.answer(req, &Error{Code: CodeLimitExceeded, Data: retryAfter(wait),
+		Message: fmt.Sprintf("Limit exceeded: more than %g calls a second (--rate-calls); retry in %v", s.limits.CallRate, wait.Round(time.Millisecond))})
 }
 
 // answer counts a call that did not run and returns its error reply, or

@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes name the kinds of failure the domain reports. The edges map
@@ -24,6 +25,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// RetryAfter, for an ELIMIT that time lifts (a rate limit), is how
+	// long to wait before the same call may succeed.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -3,9 +3,13 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/switchboard/switchboard/ratelimit"
 )
 
 // HubLimits bound what one call to the hub may ask for.
@@ -23,6 +27,11 @@ type HubLimits struct {
 	// MaxPageBytes bounds the data of the publications in one history
 	// page or recovery, so that no reply grows past a few megabytes.
 	MaxPageBytes int
+	// PublishRate, when above zero, is how many publications a second
+	// one user may make, in bursts of up to PublishBurst (default: one
+	// second's worth). Anonymous callers share one allowance.
+	PublishRate  float64
+	PublishBurst int
 }
 
 // DefaultHubLimits are the limits a Hub gets for fields left zero.
@@ -44,6 +53,7 @@ type Hub struct {
 	engine Engine
 	limits HubLimits
 	now    func() time.Time
+	pubs   *ratelimit.Keyed // per user; nil without PublishRate
 }
 
 // NewHub returns a hub over engine.
@@ -64,7 +74,19 @@ func NewHub(engine Engine, limits HubLimits) *Hub {
 			*l.v = l.d
 		}
 	}
-	return &Hub{engine: engine, limits: limits, now: time.Now}
+	h := &Hub{engine: engine, limits: limits, now: time.Now}
+	if limits.PublishRate > 0 {
+		h.pubs = ratelimit.New(limits.PublishRate, burstOf(limits.PublishRate, limits.PublishBurst))
+	}
+	return h
+}
+
+// burstOf is burst, or one second's worth of rate when burst is unset.
+func burstOf(rate float64, burst int) int {
+	if burst > 0 {
+		return burst
+	}
+	return max(1, int(math.Ceil(rate)))
 }
 
 // Limits returns the hub's limits, defaults filled in.
@@ -88,6 +110,13 @@ func (h *Hub) Publish(ctx context.Context, c Caller, channel string, data json.R
 	}
 	if len(key) > MaxIdempotencyKeyLength {
 		return Published{}, Errorf(EINVALID, "idempotencyKey is %d bytes; the most is %d", len(key), MaxIdempotencyKeyLength)
+	}
+	if h.pubs != nil {
+		// Last: a call refused for its content costs no allowance.
+		if ok, wait := h.pubs.Allow(c.User); !ok {
+			return Published{}, &Error{Code: ELIMIT, RetryAfter: wait,
+				Message: fmt.Sprintf("more than %g publications a second (--rate-publish); retry in %v", h.limits.PublishRate, wait.Round(time.Millisecond))}
+		}
 	}
 	p := Publication{Channel: channel, Data: data, Publisher: c.User, Time: h.now().UTC()}
 	return h.engine.Publish(ctx, p, key)

@@ -196,6 +196,34 @@ func TestHubPublishRefused(t *testing.T) {
 	}
 }
 
+// Each user has an allowance of publications; past it the hub refuses
+// with ELIMIT and how long to wait, publishing nothing. Refusals for
+// other reasons cost no allowance.
+func TestHubPublishRate(t *testing.T) {
+	e := &fakeEngine{}
+	h := service.NewHub(e, service.HubLimits{PublishRate: 1, PublishBurst: 2})
+	ctx, data := context.Background(), json.RawMessage(`1`)
+	if _, err := h.Publish(ctx, writer, "elsewhere", data, ""); service.ErrorCode(err) != service.EFORBIDDEN {
+		t.Fatalf("a forbidden publication: %v", err)
+	}
+	for i := range 2 {
+		if _, err := h.Publish(ctx, writer, "room.1", data, ""); err != nil {
+			t.Fatalf("publication %d of the burst: %v", i+1, err)
+		}
+	}
+	_, err := h.Publish(ctx, writer, "room.1", data, "")
+	var se *service.Error
+	if !errors.As(err, &se) || se.Code != service.ELIMIT || se.RetryAfter <= 0 || se.RetryAfter > time.Second {
+		t.Fatalf("past the burst: %v, want ELIMIT with a wait of at most a second", err)
+	}
+	if _, err := h.Publish(ctx, admin, "room.1", data, ""); err != nil {
+		t.Fatalf("another user: %v", err)
+	}
+	if n := len(e.published); n != 3 {
+		t.Errorf("engine got %d publications, want 3", n)
+	}
+}
+
 func TestHubPublishLimitsInclusive(t *testing.T) {
 	e := &fakeEngine{}
 	h := service.NewHub(e, service.HubLimits{MaxDataSize: 100})

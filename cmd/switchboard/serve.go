@@ -43,6 +43,10 @@ type serveConfig struct {
 	maxDataSize        int
 	maxSubscriptions   int
 	connLimits         api.ConnLimits
+	publishRate        float64
+	publishBurst       int
+	handshakeRate      float64
+	handshakeBurst     int
 	readTimeout        time.Duration
 	metricsListen      string
 	shutdownTimeout    time.Duration
@@ -84,6 +88,12 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.connLimits.Total, "max-connections", 0, "most WebSocket connections open at once; 0: the file descriptor limit less a reserve")
 	fs.IntVar(&cfg.connLimits.PerUser, "max-connections-per-user", 0, "most WebSocket connections one user (token subject) may hold; 0: no limit")
 	fs.IntVar(&cfg.connLimits.PerIP, "max-connections-per-ip", 0, "most WebSocket connections one client address may hold; 0: no limit")
+	fs.Float64Var(&cfg.limits.CallRate, "rate-calls", 0, "calls a second one connection (or one client address over HTTP) may make; more get -32029; 0: no limit")
+	fs.IntVar(&cfg.limits.CallBurst, "rate-calls-burst", 0, "calls one connection may make at once above --rate-calls; 0: one second's worth")
+	fs.Float64Var(&cfg.publishRate, "rate-publish", 0, "publications a second one user may make; more get -32029; 0: no limit")
+	fs.IntVar(&cfg.publishBurst, "rate-publish-burst", 0, "publications one user may make at once above --rate-publish; 0: one second's worth")
+	fs.Float64Var(&cfg.handshakeRate, "rate-handshakes", 0, "WebSocket handshakes a second one client address may make; more get HTTP 429; 0: no limit")
+	fs.IntVar(&cfg.handshakeBurst, "rate-handshakes-burst", 0, "handshakes one client address may make at once above --rate-handshakes; 0: one second's worth")
 	fs.IntVar(&cfg.maxSubscriptions, "max-subscriptions", api.DefaultMaxSubscriptions, "most channels one connection may subscribe to")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight calls get to finish on SIGINT/SIGTERM")
 	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", 0, "how long to keep serving with /readyz failing before draining")
@@ -218,7 +228,8 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	hub := service.NewHub(embedded.New(store), service.HubLimits{MaxDataSize: cfg.maxDataSize})
+	hub := service.NewHub(embedded.New(store), service.HubLimits{MaxDataSize: cfg.maxDataSize,
+		PublishRate: cfg.publishRate, PublishBurst: cfg.publishBurst})
 
 	m := metrics.New()
 	reg := rpc.NewRegistry()
@@ -256,6 +267,8 @@ func (cfg serveConfig) httpConfig(logger *slog.Logger) api.Config {
 		ShutdownDelay:  cfg.shutdownDelay,
 		ReadTimeout:    cfg.readTimeout,
 		ConnLimits:     connLimits(cfg.connLimits, logger),
+		HandshakeRate:  cfg.handshakeRate,
+		HandshakeBurst: cfg.handshakeBurst,
 		Logger:         logger,
 	}
 }

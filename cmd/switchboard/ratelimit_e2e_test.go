@@ -1,0 +1,52 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// The rate limits, as the flags set them: a call past one is answered
+// -32029 with retryAfterMs and the connection goes on; handshakes past
+// theirs get 429 with Retry-After.
+func TestRateLimits(t *testing.T) {
+	ta := startApp(t, serveConfig{publishRate: 1, publishBurst: 2, handshakeRate: 1, handshakeBurst: 2})
+	tok := ta.token("alice", service.Permissions{Publish: []string{">"}}, time.Hour)
+
+	c := ta.hubClient(tok) // handshake 1 of 2
+	ta.dial(bearer(tok))   // and 2
+	ws, resp, err := dialRaw(t, ta.wsURL(), bearer(tok))
+	wantRefusedUpgrade(t, "a third handshake in a second", ws, resp, err, http.StatusTooManyRequests, "too_many_handshakes")
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 {
+		t.Errorf("Retry-After %q, want whole seconds", resp.Header.Get("Retry-After"))
+	}
+	if _, resp, err := dialFrom(t, ta, "127.0.0.2", tok); err != nil {
+		t.Fatalf("another address: %v (%v)", err, resp)
+	}
+
+	c.publish("rate.a", 1)
+	c.publish("rate.a", 2)
+	r := c.call("channelPublish", map[string]any{"channel": "rate.a", "data": 3})
+	var data struct {
+		RetryAfterMs int64 `json:"retryAfterMs"`
+	}
+	if r.Error == nil || r.Error.Code != -32029 {
+		t.Fatalf("the third publication in a second: %+v, want -32029", r)
+	}
+	if err := json.Unmarshal(r.Error.Data, &data); err != nil {
+		t.Fatalf("error data %s: %v", r.Error.Data, err)
+	}
+	if data.RetryAfterMs <= 0 || data.RetryAfterMs > 1000 {
+		t.Fatalf("retryAfterMs %d, want a wait of at most a second", data.RetryAfterMs)
+	}
+	// The connection goes on, and after the wait the user publishes again.
+	time.Sleep(time.Duration(data.RetryAfterMs) * time.Millisecond)
+	if p := c.publish("rate.a", 3); p.Offset != 3 {
+		t.Fatalf("after the wait: offset %d, want 3", p.Offset)
+	}
+
+}
