@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 )
 
 // fuzzMaxBatch is small so that the fuzzer reaches the batch limit.
@@ -46,8 +47,11 @@ func FuzzParseMessage(f *testing.F) {
 		`{"jsonrpc":"2.0","method":"m","id":1,"id":2}`,
 		`[{"jsonrpc":"2.0","method":"m","id":1},{"jsonrpc":"2.0","method":"m","id":2},{},{},{}]`,
 		"\t\r\n [ {\"jsonrpc\":\"2.0\",\"method\":\"m\"} ] ",
-		// Invalid UTF-8 in a method name, which encoding/json reads as U+FFFD.
+		// Invalid UTF-8: in a method name, a parse error; in params, for
+		// the params' decoder to refuse.
 		"{\"jsonrpc\":\"2.0\",\"method\":\"notify\xf8hello\",\"id\":1}",
+		"{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":[\"\xff\"],\"id\":\"\xc3\"}",
+		"[{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":{\"d\":\"\xed\xa0\x80\"},\"id\":1}]",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -97,6 +101,9 @@ func checkRejection(t *testing.T, reply []byte) {
 	if err := json.Unmarshal(reply, &r); err != nil {
 		t.Fatalf("reply %s is not valid JSON: %v", reply, err)
 	}
+	if !utf8.Valid(reply) {
+		t.Fatalf("reply %q is not valid UTF-8", reply)
+	}
 	if r.JSONRPC != "2.0" || r.ID == nil || r.Result != nil || r.Error == nil || r.Error.Message == "" {
 		t.Fatalf("reply %s is not a JSON-RPC 2.0 error response", reply)
 	}
@@ -127,12 +134,18 @@ func checkAccepted(t *testing.T, elem json.RawMessage, req request) {
 	if id, ok := members["id"]; ok != !req.notification() || !bytes.Equal(id, req.id) {
 		t.Fatalf("request with id %s from %s", req.id, elem)
 	}
+	// Only params may hold bytes that are not UTF-8: the rest is echoed.
+	// (Every copy of the params goes, so that one elsewhere is no false
+	// alarm.)
+	if outside := bytes.ReplaceAll(elem, req.params, nil); !utf8.Valid(outside) || !utf8.Valid(req.id) {
+		t.Fatalf("request accepted from %q, not UTF-8 outside its params", elem)
+	}
 	for _, reply := range [][]byte{
 		appendResult(nil, req.id, json.RawMessage(`true`)),
 		appendError(nil, req.id, Errorf(CodeMethodNotFound, "Method not found: %q", req.method)),
 	} {
-		if !json.Valid(reply) {
-			t.Fatalf("reply %s to %s is not valid JSON", reply, elem)
+		if !json.Valid(reply) || !utf8.Valid(reply) {
+			t.Fatalf("reply %q to %q is not valid JSON in UTF-8", reply, elem)
 		}
 	}
 }
