@@ -112,8 +112,10 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	}
 }
 
-// A client that never reads again must still be let go: the server cannot
-// hand it a close frame, but it must not hold on to the connection.
+// A client that never reads again must still be let go. When it reads at
+// last, it finds the messages that were on their way and then its close
+// code: the close frame went ahead of everything still queued, which was
+// dropped.
 func TestSlowConsumerThatNeverReadsIsDropped(t *testing.T) {
 	t.Parallel()
 	failures := make(chan error, 2*floods)
@@ -130,6 +132,40 @@ func TestSlowConsumerThatNeverReadsIsDropped(t *testing.T) {
 	})
 	if n := ts.obs.closedFor(rpc.ReasonSlowConsumer); n != 1 {
 		t.Fatalf("observer reported %d slow_consumer closes, want 1", n)
+	}
+	if code := slow.closeCode(10 * time.Second); code != rpc.CloseSlowConsumer {
+		t.Fatalf("close code %v, want %v", code, rpc.CloseSlowConsumer)
+	}
+}
+
+// What the README says a client sees when the socket's buffers, its own
+// and the server's, were full when the server gave up on it: the close
+// frame could not be written, and after the messages that were on their
+// way the connection ends without one (1006 to a browser). Floods one at
+// a time never find the queue full until the buffers are.
+func TestSlowConsumerBehindFullBuffers(t *testing.T) {
+	t.Parallel()
+	failures := make(chan error, 2*floods)
+	ts := newTestServer(t, rpc.Limits{SendQueue: sendQueue}, registerFlood(failures))
+	slow := ts.dial()
+	for i := 0; ; i++ {
+		slow.send(floodCall)
+		select {
+		case err := <-failures:
+			if !errors.Is(err, rpc.ErrSlowConsumer) {
+				t.Fatalf("flood %d: %v", i, err)
+			}
+		case <-time.After(50 * time.Millisecond):
+			continue
+		}
+		t.Logf("the queue overflowed at flood %d, with %d MiB sent", i, i*sendQueue/16)
+		break
+	}
+	waitFor(t, 15*time.Second, "the slow connection to be dropped", func() bool {
+		return ts.rpc.Connections() == 0
+	})
+	if code := slow.closeCode(10 * time.Second); code != -1 {
+		t.Fatalf("close code %v, want none: the close frame had no room", code)
 	}
 }
 
