@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -106,11 +105,7 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	e.Use(assignRequestID, s.logRequests, closeUnreadBodies, s.recoverPanics, s.checkHost)
 
 	if cfg.HandshakeRate > 0 {
-		burst := cfg.HandshakeBurst
-		if burst <= 0 {
-			burst = max(1, int(math.Ceil(cfg.HandshakeRate)))
-		}
-		s.handshakes = ratelimit.New(cfg.HandshakeRate, burst)
+		s.handshakes = ratelimit.New(cfg.HandshakeRate, cfg.HandshakeBurst)
 	}
 	// Cheapest first: a flood of handshakes costs no token verification.
 	e.GET("/rpc", s.upgrade, s.limitHandshakes, s.checkOrigin, s.authenticate)

@@ -5,6 +5,7 @@
 package ratelimit
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -22,10 +23,18 @@ type Keyed struct {
 	sweepSize int // sweep when the map grows past this
 }
 
-// New returns buckets of perSecond events a second, with bursts of burst
-// (at least 1).
+// New returns buckets of perSecond events a second, with bursts of burst;
+// a burst of 0 is one second's worth.
 func New(perSecond float64, burst int) *Keyed {
-	return &Keyed{limit: rate.Limit(perSecond), burst: max(burst, 1), buckets: map[string]*rate.Limiter{}, sweepSize: 1024}
+	return &Keyed{limit: rate.Limit(perSecond), burst: burstOf(perSecond, burst), buckets: map[string]*rate.Limiter{}, sweepSize: 1024}
+}
+
+// burstOf is burst, or one second's worth of perSecond, and at least 1.
+func burstOf(perSecond float64, burst int) int {
+	if burst <= 0 {
+		burst = int(math.Ceil(perSecond))
+	}
+	return max(burst, 1)
 }
 
 // Allow takes one event from key's bucket. When it is empty, Allow takes
@@ -67,9 +76,9 @@ func (k *Keyed) Len() int {
 type Single struct{ b *rate.Limiter }
 
 // NewSingle returns a bucket of perSecond events a second, with bursts of
-// burst (at least 1).
+// burst, as New does.
 func NewSingle(perSecond float64, burst int) *Single {
-	return &Single{b: rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))}
+	return &Single{b: rate.NewLimiter(rate.Limit(perSecond), burstOf(perSecond, burst))}
 }
 
 // Allow takes one event, as Keyed.Allow does.

@@ -1,9 +1,6 @@
 package rpc
 
-import (
-	"math"
-	"time"
-)
+import "time"
 
 // heavyPerConn is how many calls of Heavy methods one connection runs at
 // once: two let one be written while the next reads, and bound what a
@@ -101,9 +98,6 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.CallRate > 0 {
 		d.CallRate, d.CallBurst = l.CallRate, l.CallBurst
-		if d.CallBurst <= 0 {
-			d.CallBurst = max(1, int(math.Ceil(l.CallRate)))
-		}
 	}
 	if l.WriteTimeout > 0 {
 		d.WriteTimeout = l.WriteTimeout

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -76,17 +75,9 @@ func NewHub(engine Engine, limits HubLimits) *Hub {
 	}
 	h := &Hub{engine: engine, limits: limits, now: time.Now}
 	if limits.PublishRate > 0 {
-		h.pubs = ratelimit.New(limits.PublishRate, burstOf(limits.PublishRate, limits.PublishBurst))
+		h.pubs = ratelimit.New(limits.PublishRate, limits.PublishBurst)
 	}
 	return h
-}
-
-// burstOf is burst, or one second's worth of rate when burst is unset.
-func burstOf(rate float64, burst int) int {
-	if burst > 0 {
-		return burst
-	}
-	return max(1, int(math.Ceil(rate)))
 }
 
 // Limits returns the hub's limits, defaults filled in.
