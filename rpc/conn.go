@@ -131,39 +131,15 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 	if c.closing.Load() {
 		return
 	}
-	if c.calls != nil {
-		if ok, wait := c.calls.Allow(); !ok {
-			if c.deliver(cl, c.srv.tooFast(&cl.req, wait), nil) {
-				c.drainOnce()
-			}
-			return
-		}
-	}
-	if !c.srv.gate.enter() {
-		if c.deliver(cl, c.srv.refuse(&cl.req), nil) {
+	if reply, refused := c.admit(&cl.req); refused {
+		if c.deliver(cl, reply, nil) {
 			c.drainOnce()
 		}
 		return
 	}
 	m := c.srv.reg.lookup(cl.req.method)
 	if m != nil && m.Inline {
-		var reply []byte
-		var after func()
-		if cl.batch != nil && cl.batch.spent() {
-			reply = c.srv.overBudget(&cl.req)
-		} else {
-			reply, after = c.srv.invoke(ctx, &c.sess, &cl.req, m)
-		}
-		reply, after = cl.complete(reply, after)
-		if reply != nil {
-			c.holdReply(reply)
-		}
-		if after != nil {
-			after()
-		}
-		// Only now: Shutdown must not close the outbox between the call
-		// and its reply.
-		c.srv.gate.leave()
+		c.runInline(ctx, cl, m)
 		return
 	}
 	if !c.takeSlot(ctx) {
@@ -193,6 +169,43 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 			c.drain()
 		}
 	}()
+}
+
+// admit lets a call in, counting it in the server's gate, or returns the
+// reply that refuses it (nil for a notification) and true: when the
+// connection calls too fast, or the server is shutting down.
+func (c *Conn) admit(req *request) (refusal []byte, refused bool) {
+	if c.calls != nil {
+		if ok, wait := c.calls.Allow(); !ok {
+			return c.srv.tooFast(req, wait), true
+		}
+	}
+	if !c.srv.gate.enter() {
+		return c.srv.refuse(req), true
+	}
+	return nil, false
+}
+
+// runInline runs cl, a call of an Inline method m, on the read loop, and
+// holds its reply back for the calls read with it; see holdReply.
+func (c *Conn) runInline(ctx context.Context, cl call, m *method) {
+	var reply []byte
+	var after func()
+	if cl.batch != nil && cl.batch.spent() {
+		reply = c.srv.overBudget(&cl.req)
+	} else {
+		reply, after = c.srv.invoke(ctx, &c.sess, &cl.req, m)
+	}
+	reply, after = cl.complete(reply, after)
+	if reply != nil {
+		c.holdReply(reply)
+	}
+	if after != nil {
+		after()
+	}
+	// Only now: Shutdown must not close the outbox between the call and
+	// its reply.
+	c.srv.gate.leave()
 }
 
 // run runs cl, a call of m, unless it belongs to a batch whose replies

@@ -127,18 +127,8 @@ func (s *Server) ServeHTTP(ctx context.Context, caller service.Caller, requestID
 	size := 0
 	for _, it := range items {
 		reply := it.reply
-		switch {
-		case reply != nil:
-		case batch && size > s.limits.MaxBatchReplySize:
-			reply = s.overBudget(&it.req)
-		case s.httpCalls != nil:
-			if ok, wait := s.httpCalls.Allow(remoteAddr); !ok {
-				reply = s.tooFast(&it.req, wait)
-				break
-			}
-			fallthrough
-		default:
-			reply = s.admit(ctx, sess, &it.req)
+		if reply == nil {
+			reply = s.httpCall(ctx, sess, &it.req, batch && size > s.limits.MaxBatchReplySize)
 		}
 		if reply != nil {
 			replies = append(replies, reply)
@@ -153,6 +143,20 @@ func (s *Server) ServeHTTP(ctx context.Context, caller service.Caller, requestID
 	default:
 		return replies[0]
 	}
+}
+
+// httpCall runs req, one call of an HTTP request, unless the request's
+// replies are overBudget or its client calls too fast.
+func (s *Server) httpCall(ctx context.Context, sess *Session, req *request, overBudget bool) []byte {
+	if overBudget {
+		return s.overBudget(req)
+	}
+	if s.httpCalls != nil {
+		if ok, wait := s.httpCalls.Allow(sess.RemoteAddr); !ok {
+			return s.tooFast(req, wait)
+		}
+	}
+	return s.admit(ctx, sess, req)
 }
 
 // RefuseHTTP returns the reply that refuses every call in body with e,
