@@ -200,3 +200,18 @@ func TestCallRate(t *testing.T) {
 	time.Sleep(wait)
 	checkReply(t, c.call(getData), false, []want{{id: `1`, result: `["hello",5]`}})
 }
+
+// Heavy replies waiting for a client that reads nothing hold that
+// client's slots, not the server's: others' heavy calls go on.
+func TestUnreadHeavyRepliesDoNotStallOthers(t *testing.T) {
+	ts := newTestServer(t, rpc.Limits{MaxHeavyCalls: 1, WriteTimeout: time.Minute}, registerBig)
+	stuck := ts.dial()
+	for i := range 50 {
+		stuck.send(fmt.Sprintf(`{"jsonrpc":"2.0","method":"test.big","params":{"size":%d},"id":%d}`, 1<<20, i))
+	}
+	time.Sleep(500 * time.Millisecond) // for its queue to fill and its replies to wait
+	other := ts.dial()
+	reply := other.call(`{"jsonrpc":"2.0","method":"test.big","params":{"size":10},"id":1}`)
+	checkReply(t, reply, false, []want{{id: `1`, result: `"xxxxxxxxxx"`}})
+	stuck.ws.CloseNow()
+}

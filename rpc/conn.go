@@ -155,7 +155,6 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		drain := c.deliver(cl, reply, after)
 		if heavy {
 			release(c.heavy)
-			release(c.srv.heavy)
 		}
 		<-c.sem
 		c.srv.gate.leave()
@@ -210,9 +209,12 @@ func (c *Conn) runInline(ctx context.Context, cl call, m *method) {
 
 // run runs cl, a call of m, unless it belongs to a batch whose replies
 // have passed their budget. A call of a Heavy method first takes a slot
-// of the connection's and one of the server's; heavy reports that it
-// holds them, to be let go once the reply is queued, when the memory it
-// holds is the send queue's to bound.
+// of the connection's, which it holds until its reply is queued (heavy
+// reports that it does): what a client that reads nothing makes the
+// server hold is then the send queue and those replies. It also holds one
+// of the server's while it runs, which bounds the memory that reads and
+// encoding take at once; not while its reply waits for room, or clients
+// that stop reading could keep everyone else's history reads waiting.
 func (c *Conn) run(ctx context.Context, cl call, m *method) (reply []byte, after func(), heavy bool) {
 	if m != nil && m.Heavy {
 		if err := acquire(ctx, c.heavy); err != nil {
@@ -222,6 +224,7 @@ func (c *Conn) run(ctx context.Context, cl call, m *method) (reply []byte, after
 			release(c.heavy)
 			return c.srv.answer(&cl.req, ErrorFrom(err)), nil, false
 		}
+		defer release(c.srv.heavy)
 		heavy = true
 	}
 	// After the wait: the calls before it in the batch may have spent the

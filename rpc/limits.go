@@ -41,7 +41,8 @@ type Limits struct {
 	// MaxHeavyCalls is how many calls of Heavy methods (history pages,
 	// recoveries) run at once on the whole server; more wait. Each may
 	// hold megabytes while it reads and encodes. One connection runs at
-	// most heavyPerConn of them at once.
+	// most heavyPerConn of them at once, their replies' wait for room in
+	// its queue included.
 	MaxHeavyCalls int
 	// CallRate, when above zero, is how many calls a second one
 	// connection may make, or one client address over HTTP, in bursts of
