@@ -83,16 +83,27 @@ func TestAuthRefusals(t *testing.T) {
 			// POST /rpc answers a JSON-RPC error, for JSON-RPC clients,
 			// with the request's id, and keeps the 401.
 			body, id := request("sessionWhoami", nil)
-			res := ta.post(tc.header, body)
-			if res.status != http.StatusUnauthorized || !strings.HasPrefix(res.header.Get("Content-Type"), "application/json") {
-				t.Fatalf("POST /rpc: HTTP %d %q, want 401 with JSON", res.status, res.header.Get("Content-Type"))
-			}
-			r := decodeReply(t, "POST /rpc", res.body, id)
-			if r.Error == nil || r.Error.Code != -32001 || !strings.Contains(strings.ToLower(r.Error.Message), tc.wantMessage) {
-				t.Errorf("POST /rpc: error %+v, want -32001 mentioning %q", r.Error, tc.wantMessage)
+			msg = wantUnauthorizedRPC(t, "POST /rpc", ta.post(tc.header, body), id)
+			if !strings.Contains(strings.ToLower(msg), tc.wantMessage) {
+				t.Errorf("POST /rpc: message %q does not mention %q", msg, tc.wantMessage)
 			}
 		})
 	}
+}
+
+// wantUnauthorizedRPC checks that res, the answer to a POST /rpc of the
+// call id, is HTTP 401 with a JSON-RPC error -32001 for that id, and
+// returns its message.
+func wantUnauthorizedRPC(t *testing.T, what string, res httpResult, id int64) string {
+	t.Helper()
+	if res.status != http.StatusUnauthorized || !strings.HasPrefix(res.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("%s: HTTP %d %q, want 401 with JSON", what, res.status, res.header.Get("Content-Type"))
+	}
+	r := decodeReply(t, what, res.body, id)
+	if r.Error == nil || r.Error.Code != -32001 {
+		t.Fatalf("%s: error %+v, want -32001", what, r.Error)
+	}
+	return r.Error.Message
 }
 
 // A refused batch gets one error per call with an id; a body that does
@@ -200,9 +211,8 @@ func TestAnonymous(t *testing.T) {
 	expired := expiredToken(t, ta.secret, "alice")
 	ws2, resp, err := dialRaw(t, ta.wsURL(), bearer(expired))
 	wantRefusedUpgrade(t, "expired token with anonymous on", ws2, resp, err, http.StatusUnauthorized, "unauthorized")
-	body, _ := request("sessionWhoami", nil)
-	res := ta.post(bearer(expired), body)
-	wantHTTPError(t, "POST with expired token, anonymous on", res.status, res.header, res.body, http.StatusUnauthorized, "unauthorized")
+	body, id := request("sessionWhoami", nil)
+	wantUnauthorizedRPC(t, "POST with expired token, anonymous on", ta.post(bearer(expired), body), id)
 }
 
 // TestTokenExpiryClosesSocket checks that a WebSocket opened with a token

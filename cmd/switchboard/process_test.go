@@ -530,9 +530,8 @@ func TestBinaryEnvironment(t *testing.T) {
 
 	// The command line beats the environment.
 	s2 := startServer(t, env, "--anonymous=false")
-	body, _ := request("sessionWhoami", nil)
-	res := s2.client().post(nil, body)
-	wantHTTPError(t, "anonymous call with --anonymous=false", res.status, res.header, res.body, http.StatusUnauthorized, "unauthorized")
+	body, id := request("sessionWhoami", nil)
+	wantUnauthorizedRPC(t, "anonymous call with --anonymous=false", s2.client().post(nil, body), id)
 	if code := s2.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("exit %d", code)
 	}
