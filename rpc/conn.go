@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -351,7 +352,11 @@ func (c *Conn) writeFailed(err error) {
 	// end it, and whoever is closing it will finish; cutting the socket
 	// now could lose the close frame on its way to the client.
 	if !errors.Is(err, net.ErrClosed) {
-		c.setReason(ReasonWriteError)
+		reason := ReasonWriteError
+		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			reason = ReasonClient // it went away while we wrote: not a failure of ours
+		}
+		c.setReason(reason)
 		c.cancel()
 	}
 }

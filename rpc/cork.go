@@ -59,6 +59,19 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Close sends what is gathered, then closes the connection. The websocket
+// library answers a client's close frame, and closes, on its read loop,
+// which may be while a drain has writes corked: the answer is in the
+// buffer, and would be lost with the socket.
+func (c *corkConn) Close() error {
+	c.mu.Lock()
+	if c.corked {
+		c.flushLocked() // within the drain's deadline; the connection goes either way
+	}
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
 // cork starts gathering writes. Every write until uncork returns, the
 // gathered ones included, must be done by deadline.
 func (c *corkConn) cork(deadline time.Time) {
