@@ -30,6 +30,9 @@ const (
 const (
 	soakDialers = 32 // connections being opened at once
 	soakClosers = 64
+	// soakTooManyErrors stops the opening of connections and the waves:
+	// enough to say what is wrong.
+	soakTooManyErrors = 100
 )
 
 // soakCounts is what a series' subscribers and publishers did.
@@ -49,7 +52,7 @@ func (e *soakErrors) add(format string, args ...any) {
 	defer e.mu.Unlock()
 	e.n++
 	if len(e.first) < 10 {
-		e.first = append(e.first, fmt.Sprintf(format, args...))
+		e.first = append(e.first, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
 	}
 }
 
@@ -74,8 +77,7 @@ type soakRun struct {
 	counts  soakCounts
 }
 
-// runWaves runs n waves, or waves for d when n is 0; it stops after a
-// wave that had errors.
+// runWaves runs n waves, or waves for d when n is 0.
 func (s *soakServer) runWaves(ctx context.Context, t *testing.T, cfg soakConfig, errs *soakErrors, n int, d time.Duration) *soakRun {
 	t.Helper()
 	r := &soakRun{}
@@ -83,7 +85,9 @@ func (s *soakServer) runWaves(ctx context.Context, t *testing.T, cfg soakConfig,
 	stopPublishers := s.startPublishers(ctx, cfg, &r.counts, errs)
 	start := time.Now()
 	for (n > 0 && r.waves < n) || (n == 0 && time.Since(start) < d) {
-		if errs.count() > 0 || ctx.Err() != nil {
+		// Errors fail the test at the end; the waves go on, since what the
+		// server then holds is the point, unless it is plainly broken.
+		if errs.count() >= soakTooManyErrors || ctx.Err() != nil {
 			break
 		}
 		w := &soakWave{srv: s, cfg: cfg, n: r.waves, counts: &r.counts, errs: errs}
@@ -326,7 +330,7 @@ func (w *soakWave) checkOpen(ctx context.Context) {
 // open connects and subscribes s, then starts its reader. When that
 // fails, s.c is left nil.
 func (w *soakWave) open(ctx context.Context, s *soakSub) {
-	if w.errs.count() >= 100 { // enough to say what is wrong
+	if w.errs.count() >= soakTooManyErrors {
 		return
 	}
 	c, err := dialToken(ctx, w.srv.addr, w.srv.sub)
@@ -464,7 +468,11 @@ func (w *soakWave) close(ctx context.Context, s *soakSub) {
 	}
 	s.closing.Store(true)
 	if s.mode == closeFrame || s.mode == closeUnsubscribeFrame {
-		if err := s.c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		err := s.c.Close(websocket.StatusNormalClosure, "")
+		switch {
+		case errors.Is(err, io.EOF):
+			w.errs.add("wave %d: %s: the server closed TCP without answering the close frame: %v", w.n, s.channel, err)
+		case err != nil:
 			w.errs.add("wave %d: %s: close: %v", w.n, s.channel, err)
 		}
 	}
