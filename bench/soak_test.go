@@ -105,6 +105,8 @@ func startSoakServer(t *testing.T, cfg soakConfig) *soakServer {
 // soakSample is one scrape of the server's /metrics.
 type soakSample struct {
 	goroutines, heapInuse, heapAlloc, heapObjects, rss, open, gcs, maxFDs float64
+	// switchboard_disconnects_total by reason, since the start
+	disconnects map[string]float64
 }
 
 var soakMetricNames = []string{
@@ -115,8 +117,12 @@ var soakMetricNames = []string{
 
 // soakScraper opens a connection per scrape: an idle keep-alive
 // connection would be a goroutine in the server, counted or not
-// depending on when it last scraped.
-var soakScraper = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+// depending on when it last scraped. Uncompressed, so that the heap
+// figures hold no gzip writer of the scrape's (600 KB of flate state).
+var soakScraper = &http.Client{
+	Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true},
+	Timeout:   30 * time.Second,
+}
 
 // sample scrapes /metrics with the admin token (/metrics is to require
 // one; until then the header is ignored).
@@ -147,7 +153,26 @@ func (s *soakServer) sample(ctx context.Context) (soakSample, error) {
 		heapAlloc: v["go_memstats_heap_alloc_bytes"], heapObjects: v["go_memstats_heap_objects"],
 		rss: v["process_resident_memory_bytes"], open: v["switchboard_connections_open"],
 		gcs: v["go_gc_duration_seconds_count"], maxFDs: v["process_max_fds"],
+		disconnects: disconnectReasons(string(body)),
 	}, nil
+}
+
+// disconnectReasons picks switchboard_disconnects_total{reason="R"} N out
+// of a metrics page.
+func disconnectReasons(page string) map[string]float64 {
+	const prefix = `switchboard_disconnects_total{reason="`
+	got := map[string]float64{}
+	for line := range strings.SplitSeq(page, "\n") {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		reason, value, ok := strings.Cut(rest, `"} `)
+		if v, err := strconv.ParseFloat(value, 64); ok && err == nil {
+			got[reason] = v
+		}
+	}
+	return got
 }
 
 func (s *soakServer) mustSample(ctx context.Context, t *testing.T) soakSample {
@@ -309,6 +334,16 @@ func TestSoak(t *testing.T) {
 	if n := errs.count(); n > 0 {
 		t.Errorf("%d errors during the waves; the first:\n%s", n, errs)
 	}
+	// The test's own closes are the client's, but a client that drops
+	// TCP while a notification is on its way resets the connection, and
+	// the server calls that a write_error; a real write timeout would end
+	// a subscriber that reads, which the subscriber reports. Any other
+	// reason is the server closing a connection.
+	for reason, n := range final.disconnects {
+		if reason != "client" && reason != "write_error" && n > 0 {
+			t.Errorf("the server closed %v connections for %s", n, reason)
+		}
+	}
 	if final.open != 0 {
 		t.Errorf("%v connections open at the end", final.open)
 	}
@@ -342,4 +377,10 @@ func reportSoak(t *testing.T, cfg soakConfig, cold, base, final soakSample, warm
 		mib(cold.heapInuse), mib(base.heapInuse), mib(final.heapInuse), 100*(final.heapInuse/base.heapInuse-1),
 		mib(cold.heapAlloc), mib(base.heapAlloc), mib(final.heapAlloc), cold.heapObjects, base.heapObjects, final.heapObjects)
 	t.Logf("RSS: cold %s, baseline %s, final %s", mib(cold.rss), mib(base.rss), mib(final.rss))
+	t.Logf("disconnects by reason, warm-up included: %v", final.disconnects)
+	// Other work on the machine slows the waves down; it does not change
+	// what the server should come back to.
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		t.Logf("load average at the end: %s", strings.TrimSpace(string(load)))
+	}
 }
