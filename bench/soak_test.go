@@ -118,7 +118,8 @@ var soakMetricNames = []string{
 // soakScraper opens a connection per scrape: an idle keep-alive
 // connection would be a goroutine in the server, counted or not
 // depending on when it last scraped. Uncompressed, so that the heap
-// figures hold no gzip writer of the scrape's (600 KB of flate state).
+// figures hold no gzip writer of the scrape's (some 800 KB of flate
+// state).
 var soakScraper = &http.Client{
 	Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true},
 	Timeout:   30 * time.Second,
