@@ -392,7 +392,8 @@ func TestREADMETLSExample(t *testing.T) {
 		}
 	}
 	doc := readme(t)
-	section := doc[strings.Index(doc, "### TLS\n"):strings.Index(doc, "## JSON-RPC error codes")]
+	section := doc[strings.Index(doc, "### TLS\n")+len("### TLS\n"):]
+	section = section[:strings.Index(section, "\n#")] // to the next heading
 	var blocks []string
 	for _, part := range strings.Split(section, "```sh\n")[1:] {
 		blocks = append(blocks, part[:strings.Index(part, "```")])
@@ -439,4 +440,60 @@ func TestREADMETLSExample(t *testing.T) {
 	if n := strings.Count(out, `"time":`); n != 2 {
 		t.Errorf("want two serverPing results, one from the CLI and one from curl:\n%s", out)
 	}
+}
+
+// TestREADMEInternetExample starts the server with the README's flags for
+// a server on the internet, its addresses and files swapped for the
+// test's, and checks that it serves what they say.
+func TestREADMEInternetExample(t *testing.T) {
+	doc := readme(t)
+	section := doc[strings.Index(doc, "<!-- readme-internet:"):]
+	block := section[strings.Index(section, "```sh\n")+len("```sh\n"):]
+	block = strings.ReplaceAll(block[:strings.Index(block, "```")], "\\\n", " ")
+	fields := strings.Fields(block)
+	if len(fields) < 3 || fields[0] != "switchboard" || fields[1] != "serve" {
+		t.Fatalf("the block is not a switchboard serve command: %q", block)
+	}
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	cert, key := ca.issue(dir, 1)
+	swap := map[string]string{"--listen": "127.0.0.1:0", "--tls-cert": cert, "--tls-key": key, "--metrics-listen": "127.0.0.1:0"}
+	args := []string{"serve", "--data", filepath.Join(dir, "data")}
+	for i := 2; i < len(fields); i++ {
+		args = append(args, fields[i])
+		if v, ok := swap[fields[i]]; ok && i+1 < len(fields) {
+			args = append(args, v)
+			i++
+		}
+	}
+	p := startCLI(t, nil, args...)
+	s := &server{cliProc: p}
+	line := s.line("the listening line", regexp.MustCompile(`listening on https://`).MatchString)
+	addr := regexp.MustCompile(`listening on https://(\S+) `).FindStringSubmatch(line)[1]
+	metrics := metricsLine.FindStringSubmatch(line)
+	if metrics == nil {
+		t.Fatalf("the banner %q does not say where the metrics are", line)
+	}
+	hc := ca.client()
+	get := func(host string) int {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/healthz", nil)
+		req.Host = host
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("GET /healthz as %s: %v", host, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("switchboard.example.com"); code != http.StatusOK {
+		t.Errorf("Host switchboard.example.com: HTTP %d", code)
+	}
+	if code := get("localhost"); code != http.StatusForbidden {
+		t.Errorf("Host localhost, not in --allowed-hosts: HTTP %d, want 403", code)
+	}
+	resp, err := http.Get("http://" + metrics[1] + "/metrics")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics on --metrics-listen: %v %v", err, resp)
+	}
+	resp.Body.Close()
 }
