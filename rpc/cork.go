@@ -59,14 +59,22 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// closeFlush is how long Close gives what is gathered to leave.
+const closeFlush = time.Second
+
 // Close sends what is gathered, then closes the connection. The websocket
 // library answers a client's close frame, and closes, on its read loop,
 // which may be while a drain has writes corked: the answer is in the
 // buffer, and would be lost with the socket.
+//
+// The deadline comes first, outside the lock: a write that holds the lock
+// may be blocked on a client that reads nothing, and the library closes
+// the connection precisely to end such a write.
 func (c *corkConn) Close() error {
+	c.Conn.SetWriteDeadline(time.Now().Add(closeFlush))
 	c.mu.Lock()
 	if c.corked {
-		c.flushLocked() // within the drain's deadline; the connection goes either way
+		c.flushLocked() // the connection goes either way
 	}
 	c.mu.Unlock()
 	return c.Conn.Close()

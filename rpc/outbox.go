@@ -22,26 +22,49 @@ type outbox struct {
 	queue [][]byte
 	spare [][]byte // the drainer's last batch, reused for the next queue
 	limit int      // most frames queued
-	// bytes counts the bytes of the frames queued and of those the
-	// drainer is writing: they are held in memory until written. The
-	// queue is full once they reach maxBytes; the frame that reaches it
-	// may go beyond, so that a reply bigger than the whole budget still
-	// goes out, and nobody waits for room that a stream of small frames
-	// never leaves.
-	bytes, maxBytes int
-	writing         bool // a drainer is at work
-	closed          bool
-	space           chan struct{} // made by a waiting pusher, closed when the drainer makes room
-	drained         chan struct{} // made by whenDrained, closed once closed and not writing
+	// queued and out count the bytes of the frames queued and of those
+	// the drainer is writing: they are held in memory until written.
+	// Notifications and replies are counted apart, each up to maxBytes,
+	// so that a client that reads its megabyte history page is not taken
+	// for a slow consumer by the notification that follows it. The frame
+	// that reaches maxBytes may go beyond, so that a reply bigger than the
+	// whole budget still goes out, and nobody waits for room that a stream
+	// of small frames never leaves.
+	queued, out byteCount
+	maxBytes    int
+	writing     bool // a drainer is at work
+	closed      bool
+	space       chan struct{} // made by a waiting pusher, closed when the drainer makes room
+	drained     chan struct{} // made by whenDrained, closed once closed and not writing
+}
+
+// byteCount counts bytes of notifications and of replies.
+type byteCount struct{ notes, replies int }
+
+func (b *byteCount) add(n int, reply bool) {
+	if reply {
+		b.replies += n
+	} else {
+		b.notes += n
+	}
 }
 
 func newOutbox(limit, maxBytes int) outbox {
 	return outbox{limit: limit, maxBytes: maxBytes}
 }
 
-// full reports whether a frame must wait, or be refused, for want of room.
-func (o *outbox) full() bool {
-	return len(o.queue) >= o.limit || o.bytes >= o.maxBytes
+// held is the bytes of replies, or of notifications, held in memory.
+func (o *outbox) held(reply bool) int {
+	if reply {
+		return o.queued.replies + o.out.replies
+	}
+	return o.queued.notes + o.out.notes
+}
+
+// full reports whether a reply, or a notification, must wait, or be
+// refused, for want of room.
+func (o *outbox) full(reply bool) bool {
+	return len(o.queue) >= o.limit || o.held(reply) >= o.maxBytes
 }
 
 // wake lets pushers waiting for room try again.
@@ -53,12 +76,13 @@ func (o *outbox) wake() {
 }
 
 // push queues frame and reports whether the caller must now drain the
-// queue (call drain until it returns nil). When the queue is full, push
-// fails with ErrSlowConsumer if wait is false, and otherwise waits for
-// room until done is closed.
-func (o *outbox) push(frame []byte, wait bool, done <-chan struct{}) (drain bool, err error) {
+// queue (call drain until it returns nil). A reply waits for room until
+// done is closed; a notification (reply false) that finds the queue full
+// fails with ErrSlowConsumer.
+func (o *outbox) push(frame []byte, reply bool, done <-chan struct{}) (drain bool, err error) {
+	wait := reply
 	o.mu.Lock()
-	for o.full() && !o.closed {
+	for o.full(reply) && !o.closed {
 		if !wait {
 			o.mu.Unlock()
 			return false, ErrSlowConsumer
@@ -80,7 +104,7 @@ func (o *outbox) push(frame []byte, wait bool, done <-chan struct{}) (drain bool
 		return false, errConnClosed
 	}
 	o.queue = append(o.queue, frame)
-	o.bytes += len(frame)
+	o.queued.add(len(frame), reply)
 	if o.writing {
 		return false, nil
 	}
@@ -100,11 +124,11 @@ func (o *outbox) push(frame []byte, wait bool, done <-chan struct{}) (drain bool
 func (o *outbox) pushLater(frame []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.closed || len(o.queue) >= o.limit/2 || o.bytes+len(frame) > o.maxBytes/2 {
+	if o.closed || len(o.queue) >= o.limit/2 || o.held(true)+len(frame) > o.maxBytes/2 {
 		return false
 	}
 	o.queue = append(o.queue, frame)
-	o.bytes += len(frame)
+	o.queued.add(len(frame), true)
 	return true
 }
 
@@ -137,6 +161,7 @@ func (o *outbox) next() [][]byte {
 	q := o.queue
 	o.queue = o.spare[:0]
 	o.spare = nil
+	o.out, o.queued = o.queued, byteCount{} // the batch handed out
 	o.wake()
 	return q
 }
@@ -145,13 +170,9 @@ func (o *outbox) next() [][]byte {
 // to be reused. An idle connection keeps no batch: only a drainer that
 // finds more work reuses it.
 func (o *outbox) done(batch [][]byte) {
-	n := 0
-	for _, f := range batch {
-		n += len(f)
-	}
 	clear(batch)
 	o.mu.Lock()
-	o.bytes -= n
+	o.out = byteCount{}
 	if len(o.queue) > 0 {
 		o.spare = batch[:0]
 	}
@@ -175,10 +196,8 @@ func (o *outbox) close() {
 // discard drops whatever is queued, for connections closed in haste.
 func (o *outbox) discard() {
 	o.mu.Lock()
-	for _, f := range o.queue {
-		o.bytes -= len(f)
-	}
 	o.queue = nil
+	o.queued = byteCount{}
 	o.mu.Unlock()
 }
 
