@@ -8,14 +8,21 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
+// ForwardedHeader and XForwardedFor are the headers proxies may say who
+// the client is in (Config.ProxyHeader).
+const (
+	ForwardedHeader = "Forwarded" // RFC 7239
+	XForwardedFor   = "X-Forwarded-For"
+)
+
 // clientIP returns the extractor of a request's client address. With no
 // trusted proxies it is the peer's address: forwarding headers are
 // anyone's to write. Behind proxies, only requests from them may say who
-// the client is, in Forwarded (RFC 7239) or, without it, X-Forwarded-For;
-// the client is the last address in the chain that is not a trusted
-// proxy, so a client cannot pass itself off as another by prepending
-// addresses.
-func clientIP(trusted []*net.IPNet) echo.IPExtractor {
+// the client is, in header, the one header they write (read another, and
+// a client could send it through them untouched); the client is the last
+// address in the chain that is not a trusted proxy, so a client cannot
+// pass itself off as another by prepending addresses.
+func clientIP(trusted []*net.IPNet, header string) echo.IPExtractor {
 	direct := echo.ExtractIPDirect()
 	if len(trusted) == 0 {
 		return direct
@@ -40,10 +47,13 @@ func clientIP(trusted []*net.IPNet) echo.IPExtractor {
 		if !isTrusted(net.ParseIP(peer)) {
 			return peer
 		}
-		if fwd := r.Header.Values("Forwarded"); len(fwd) > 0 {
+		if header != ForwardedHeader {
+			return xff(r)
+		}
+		if fwd := r.Header.Values(ForwardedHeader); len(fwd) > 0 {
 			return lastUntrusted(append(forwardedFor(fwd), peer), peer, isTrusted)
 		}
-		return xff(r)
+		return peer
 	}
 }
 

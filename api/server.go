@@ -60,9 +60,13 @@ type Config struct {
 	// WebSocket is free of it once upgraded. Zero means 30 seconds.
 	ReadTimeout time.Duration
 	// TrustedProxies are the addresses of the proxies in front of the
-	// server: only requests from them may say, in Forwarded or
-	// X-Forwarded-For, who the client is. With none, nobody may.
+	// server: only requests from them may say, in ProxyHeader, who the
+	// client is. With none, nobody may.
 	TrustedProxies []*net.IPNet
+	// ProxyHeader is the header the trusted proxies write the client in:
+	// XForwardedFor (the default) or ForwardedHeader. The other is
+	// ignored, since a proxy passes on what it does not write.
+	ProxyHeader string
 	// ConnLimits bound the WebSocket connections open at once.
 	ConnLimits ConnLimits
 	// HandshakeRate, when above zero, is how many WebSocket handshakes a
@@ -100,7 +104,7 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	e.IPExtractor = clientIP(cfg.TrustedProxies)
+	e.IPExtractor = clientIP(cfg.TrustedProxies, cfg.ProxyHeader)
 	e.HTTPErrorHandler = s.handleError
 	e.Use(assignRequestID, s.logRequests, closeUnreadBodies, s.recoverPanics, s.checkHost)
 

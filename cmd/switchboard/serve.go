@@ -33,6 +33,7 @@ type serveConfig struct {
 	allowedOrigins     listFlag
 	allowedHosts       listFlag
 	trustedProxies     listFlag
+	proxyHeader        string
 	anonymous          bool
 	anonymousPublish   listFlag
 	anonymousSubscribe listFlag
@@ -67,6 +68,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.Var(&cfg.allowedOrigins, "allowed-origins", "comma-separated origin host patterns allowed to open WebSockets, besides the server's own host (e.g. app.example.com,*.example.com)")
 	fs.Var(&cfg.allowedHosts, "allowed-hosts", "comma-separated host patterns the Host header must match, besides IP addresses; * for any (default: on a loopback --listen, localhost and *.localhost; otherwise any)")
 	fs.Var(&cfg.trustedProxies, "trusted-proxies", "comma-separated addresses or CIDR ranges of the proxies in front of the server, whose Forwarded and X-Forwarded-For headers say who the client is (default: none; the client is the peer)")
+	fs.StringVar(&cfg.proxyHeader, "trusted-proxy-header", api.XForwardedFor, "the header the trusted proxies write the client's address in: X-Forwarded-For or Forwarded")
 	fs.BoolVar(&cfg.anonymous, "anonymous", false, "let callers without a token in, with the anonymous permissions")
 	fs.Var(&cfg.anonymousPublish, "anonymous-publish", "channel patterns anonymous callers may publish to")
 	fs.Var(&cfg.anonymousSubscribe, "anonymous-subscribe", "channel patterns anonymous callers may subscribe to")
@@ -205,6 +207,10 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	proxyHeader, err := parseProxyHeader(cfg.proxyHeader)
+	if err != nil {
+		return nil, err
+	}
 	secret, fromDataDir, err := tokenSecret(cfg.tokenSecret, cfg.dataDir)
 	if err != nil {
 		return nil, err
@@ -242,7 +248,7 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	}
 
 	apiCfg := cfg.httpConfig(logger)
-	apiCfg.Tokens, apiCfg.TLS, apiCfg.TrustedProxies = authority, tlsConfig, proxies
+	apiCfg.Tokens, apiCfg.TLS, apiCfg.TrustedProxies, apiCfg.ProxyHeader = authority, tlsConfig, proxies, proxyHeader
 	apiCfg.Ready, apiCfg.OpenRPC, apiCfg.Metrics = store.Err, doc, m.Handler()
 	var metricsServer *http.Server
 	if cfg.metricsListen != "" {
@@ -304,6 +310,20 @@ func parseCIDRs(list []string) ([]*net.IPNet, error) {
 		nets = append(nets, n)
 	}
 	return nets, nil
+}
+
+// parseProxyHeader parses --trusted-proxy-header, in any case; "" is
+// X-Forwarded-For, which most proxies write.
+func parseProxyHeader(h string) (string, error) {
+	if h == "" {
+		return api.XForwardedFor, nil
+	}
+	for _, known := range []string{api.XForwardedFor, api.ForwardedHeader} {
+		if strings.EqualFold(h, known) {
+			return known, nil
+		}
+	}
+	return "", usagef("--trusted-proxy-header %q: want %s or %s", h, api.XForwardedFor, api.ForwardedHeader)
 }
 
 // allowedHosts returns the host patterns given, or the default for the
