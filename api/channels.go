@@ -141,6 +141,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 
 	rpc.Register(reg, rpc.Method{
 		Name:    "channelList",
+		Heavy:   true, // up to ListLimit names of up to 255 bytes
 		Summary: "Lists the channels the caller may publish or subscribe to",
 		Description: "Channels with history or subscribers whose names start with prefix, in name order, " +
 			"with their subscriber count and latest offset. At most " + strconv.Itoa(lim.ListLimit) + "; more says there were others: narrow the prefix.",

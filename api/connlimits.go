@@ -1,17 +1,16 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/switchboard/switchboard/ratelimit"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -45,6 +44,7 @@ func newConnCounter(limits ConnLimits, log *slog.Logger) *connCounter {
 // open counts a new connection of caller from ip, unless it would go past
 // a limit; the error then says which. release uncounts it, once.
 func (cc *connCounter) open(caller service.Caller, ip string) (release func(), err error) {
+	ip = ratelimit.AddressKey(ip)
 	user := caller.User
 	if caller.Anonymous {
 		user = ""
@@ -105,7 +105,7 @@ func (s *Server) limitHandshakes(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.handshakes == nil {
 			return next(c)
 		}
-		ok, wait := s.handshakes.Allow(c.RealIP())
+		ok, wait := s.handshakes.Allow(ratelimit.AddressKey(c.RealIP()))
 		if ok {
 			return next(c)
 		}
@@ -115,52 +115,4 @@ func (s *Server) limitHandshakes(next echo.HandlerFunc) echo.HandlerFunc {
 			fmt.Sprintf("more than %g WebSocket handshakes a second from %s (--rate-handshakes); retry in %v",
 				s.cfg.HandshakeRate, c.RealIP(), wait.Round(time.Millisecond))))
 	}
-}
-
-// rateLimitedLog logs a warning at most once per interval, saying how many
-// were held back since the last: an outage must show in the log, and must
-// not flood it.
-type rateLimitedLog struct {
-	log      *slog.Logger
-	interval time.Duration
-
-	mu      sync.Mutex
-	last    time.Time
-	dropped int
-}
-
-func newRateLimitedLog(log *slog.Logger, interval time.Duration) *rateLimitedLog {
-	return &rateLimitedLog{log: log, interval: interval}
-}
-
-// Warn logs msg with args, unless it logged within the interval.
-func (r *rateLimitedLog) Warn(msg string, args ...any) {
-	r.mu.Lock()
-	now := time.Now()
-	if now.Sub(r.last) < r.interval {
-		r.dropped++
-		r.mu.Unlock()
-		return
-	}
-	r.last = now
-	dropped := r.dropped
-	r.dropped = 0
-	r.mu.Unlock()
-	r.log.Warn(msg, append(args, "like_this_since_last_logged", dropped)...)
-}
-
-// loggingListener logs at warn the errors of Accept, such as running out
-// of file descriptors, which net/http only retries and tells its error
-// log, at debug level.
-type loggingListener struct {
-	net.Listener
-	warn *rateLimitedLog
-}
-
-func (l *loggingListener) Accept() (net.Conn, error) {
-	conn, err := l.Listener.Accept()
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		l.warn.Warn("accepting a connection failed; net/http retries", "err", err)
-	}
-	return conn, err
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -103,6 +104,25 @@ func hostAllowed(host string, patterns []string) bool {
 		}
 	}
 	return false
+}
+
+// AllowHosts serves h to requests whose Host is an IP address or matches
+// patterns, and 403 to the rest, as the server does (see checkHost); nil
+// patterns allow any host. It is for handlers served apart from the
+// Server, such as metrics on an address of their own.
+func AllowHosts(h http.Handler, patterns []string) http.Handler {
+	if patterns == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != "" && !hostAllowed(r.Host, patterns) {
+			w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+			w.WriteHeader(http.StatusForbidden)
+			json.NewEncoder(w).Encode(errorBody("forbidden_host", fmt.Sprintf("host %q is not allowed; allow it with --allowed-hosts", r.Host)))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // LoopbackHosts are the host patterns allowed by default to a server that

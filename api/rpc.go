@@ -2,7 +2,9 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/switchboard/switchboard/rpc"
@@ -53,6 +55,10 @@ func (s *Server) call(c echo.Context) error {
 	if reply == nil {
 		return c.NoContent(http.StatusNoContent)
 	}
+	// A client that does not read its reply holds it, megabytes maybe,
+	// only as long as a WebSocket may.
+	http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(s.rpc.Limits().WriteTimeout))
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(reply)))
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, reply)
 }
 

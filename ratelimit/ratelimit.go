@@ -6,6 +6,7 @@ package ratelimit
 
 import (
 	"math"
+	"net"
 	"sync"
 	"time"
 
@@ -96,4 +97,19 @@ func take(b *rate.Limiter, now time.Time) (bool, time.Duration) {
 		return false, d
 	}
 	return true, 0
+}
+
+// AddressKey is the key a client address is limited under: an IPv4
+// address as it is, an IPv6 one by its /64, the least a site is given,
+// within which a host may take any address it likes. What is not an
+// address is its own key.
+func AddressKey(ip string) string {
+	a := net.ParseIP(ip)
+	switch {
+	case a == nil:
+		return ip
+	case a.To4() != nil:
+		return a.To4().String()
+	}
+	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }

@@ -54,3 +54,19 @@ func TestSingle(t *testing.T) {
 		t.Fatalf("third event of a burst of 2 at 1/s: ok %v, retry after %v", ok, wait)
 	}
 }
+
+func TestAddressKey(t *testing.T) {
+	for ip, want := range map[string]string{
+		"192.0.2.7":                        "192.0.2.7",
+		"::ffff:192.0.2.7":                 "192.0.2.7",
+		"2001:db8:1:2::1":                  "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:ffff:ffff:ffff": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":                  "2001:db8:1:3::/64",
+		"::1":                              "::/64",
+		"not an address":                   "not an address",
+	} {
+		if got := AddressKey(ip); got != want {
+			t.Errorf("AddressKey(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}

@@ -152,7 +152,7 @@ func (s *Server) httpCall(ctx context.Context, sess *Session, req *request, over
 		return s.overBudget(req)
 	}
 	if s.httpCalls != nil {
-		if ok, wait := s.httpCalls.Allow(sess.RemoteAddr); !ok {
+		if ok, wait := s.httpCalls.Allow(ratelimit.AddressKey(sess.RemoteAddr)); !ok {
 			return s.tooFast(req, wait)
 		}
 	}

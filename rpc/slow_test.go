@@ -146,7 +146,7 @@ func TestSlowConsumerThatNeverReadsIsDropped(t *testing.T) {
 func TestSlowConsumerBehindFullBuffers(t *testing.T) {
 	t.Parallel()
 	failures := make(chan error, 2*floods)
-	ts := newTestServer(t, rpc.Limits{SendQueue: sendQueue}, registerFlood(failures))
+	ts := newTestServer(t, rpc.Limits{SendQueue: sendQueue, WriteTimeout: 2 * time.Second}, registerFlood(failures))
 	slow := ts.dial()
 	for i := 0; ; i++ {
 		slow.send(floodCall)

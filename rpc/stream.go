@@ -53,15 +53,15 @@ func (in *inbox) take(seq uint64) (call, bool) {
 
 // batch gathers the replies of one batch so that they go out as one array.
 type batch struct {
-	mu        sync.Mutex
-	replies   [][]byte
-	after     []func()
-	remaining int
-	size, max int // bytes of the replies filed so far, and their budget
+	mu           sync.Mutex
+	replies      [][]byte
+	after        []func()
+	remaining    int
+	size, budget int // bytes of the replies filed so far, and their most
 }
 
-func newBatch(n, max int) *batch {
-	return &batch{replies: make([][]byte, n), remaining: n, max: max}
+func newBatch(n, budget int) *batch {
+	return &batch{replies: make([][]byte, n), remaining: n, budget: budget}
 }
 
 // spent reports whether the replies filed so far have passed the budget:
@@ -69,7 +69,7 @@ func newBatch(n, max int) *batch {
 func (b *batch) spent() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.size > b.max
+	return b.size > b.budget
 }
 
 // finish files the reply of one call (nil for a notification) and what is

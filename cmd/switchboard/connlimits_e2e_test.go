@@ -87,8 +87,9 @@ func TestConnectionLimits(t *testing.T) {
 		return err == nil && ws != nil
 	})
 
-	// The refusals are logged at warn, once per interval, not once each.
-	if n := strings.Count(ta.logs.String(), "a connection limit is reached"); n != 1 {
+	// The three refusals are logged at warn, once per 10 s, not once each
+	// (twice only if the machine was slow enough to cross an interval).
+	if n := strings.Count(ta.logs.String(), "a connection limit is reached"); n < 1 || n > 2 {
 		t.Errorf("the refusals were logged %d times at warn, want once:\n%s", n, ta.logs.String())
 	}
 }

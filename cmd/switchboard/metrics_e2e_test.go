@@ -237,6 +237,9 @@ func TestMetricsAreNotPublic(t *testing.T) {
 	if res := ops.do(http.MethodGet, "/metrics", nil, nil); res.status != http.StatusOK || !bytes.Contains(res.body, []byte("switchboard_connections_open")) {
 		t.Fatalf("/metrics on --metrics-listen: HTTP %d %.100s", res.status, res.body)
 	}
+	if res := ops.doHost(http.MethodGet, "/metrics", "attacker.test", nil); res.status != http.StatusForbidden {
+		t.Fatalf("/metrics on a loopback --metrics-listen, as Host attacker.test: HTTP %d, want 403", res.status)
+	}
 	main := s.client()
 	res = main.do(http.MethodGet, "/metrics", bearer(s.readAdminToken()), nil)
 	wantHTTPError(t, "/metrics on --listen, with --metrics-listen", res.status, res.header, res.body, http.StatusNotFound, "not_found")

@@ -89,7 +89,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.maxDataSize, "max-data-size", service.DefaultHubLimits.MaxDataSize, "largest publication data in bytes of JSON")
 	fs.IntVar(&cfg.connLimits.Total, "max-connections", 0, "most WebSocket connections open at once; 0: the file descriptor limit less a reserve")
 	fs.IntVar(&cfg.connLimits.PerUser, "max-connections-per-user", 0, "most WebSocket connections one user (token subject) may hold; 0: no limit")
-	fs.IntVar(&cfg.connLimits.PerIP, "max-connections-per-ip", 0, "most WebSocket connections one client address may hold; 0: no limit")
+	fs.IntVar(&cfg.connLimits.PerIP, "max-connections-per-ip", 0, "most WebSocket connections one client address (IPv6: its /64) may hold; 0: no limit")
 	fs.Float64Var(&cfg.limits.CallRate, "rate-calls", 0, "calls a second one connection (or one client address over HTTP) may make; more get -32029; 0: no limit")
 	fs.IntVar(&cfg.limits.CallBurst, "rate-calls-burst", 0, "calls one connection may make at once above --rate-calls; 0: one second's worth")
 	fs.Float64Var(&cfg.publishRate, "rate-publish", 0, "publications a second one user may make; more get -32029; 0: no limit")
@@ -173,7 +173,10 @@ func (a *app) shutdown(ctx context.Context) error {
 		a.log.Warn("shutdown cut short; remaining connections were dropped", "err", err)
 	}
 	if a.metrics != nil {
-		a.metrics.Shutdown(ctx) // last, so that the drain can be watched
+		// Last, so that the drain can be watched.
+		if err := a.metrics.Shutdown(ctx); err != nil {
+			a.log.Warn("metrics server shutdown cut short", "err", err)
+		}
 	}
 	if err := a.store.Close(); err != nil {
 		return fmt.Errorf("close history: %w", err)
@@ -252,7 +255,8 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	apiCfg.Ready, apiCfg.OpenRPC, apiCfg.Metrics = store.Err, doc, m.Handler()
 	var metricsServer *http.Server
 	if cfg.metricsListen != "" {
-		metricsServer = newMetricsServer(apiCfg.Metrics, logger)
+		// Rebinding reaches a loopback metrics address as it does the main one.
+		metricsServer = newMetricsServer(api.AllowHosts(apiCfg.Metrics, allowedHosts(cfg.allowedHosts, cfg.metricsListen)), logger)
 		apiCfg.Metrics = nil
 	}
 	srv := api.New(apiCfg, rs)

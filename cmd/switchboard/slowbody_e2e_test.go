@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -100,5 +101,36 @@ func TestSlowBodyTimesOut(t *testing.T) {
 	res := ta.post(bearer(tok), body)
 	if res.status != http.StatusOK || !strings.Contains(string(res.body), `"result"`) {
 		t.Fatalf("a quick request after the slow one: HTTP %d %s", res.status, res.body)
+	}
+}
+
+// A client that does not read its reply over HTTP holds the server's
+// memory no longer than --write-timeout: then the server gives up on the
+// connection, and the client, reading at last, finds the reply cut short.
+func TestUnreadHTTPReplyIsCut(t *testing.T) {
+	ta := startApp(t, serveConfig{limits: rpc.Limits{WriteTimeout: time.Second}})
+	tok := ta.token("alice", service.Permissions{Admin: true}, time.Hour)
+	data := `"` + strings.Repeat("x", 60<<10) + `"`
+	for range 100 {
+		publishHTTP(t, ta, tok, "big.x", data)
+	}
+	body := historyBatch(2, "big.x") // about 8 MiB of replies: more than the sockets hold
+	conn, err := net.DialTimeout("tcp", ta.addr, ioTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+	fmt.Fprintf(conn, "POST /rpc HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		ta.addr, tok, len(body), body)
+	time.Sleep(3 * time.Second) // and read nothing meanwhile
+	conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil || resp.ContentLength < 0 || n >= resp.ContentLength {
+		t.Fatalf("read %d of %d bytes (%v): the server waited for a client that did not read", n, resp.ContentLength, err)
 	}
 }
