@@ -35,7 +35,7 @@ type Conn struct {
 	in    inbox
 	out   outbox
 	sem   chan struct{}     // one slot per running call
-	heavy chan struct{}     // one slot per running call of a Heavy method
+	heavy chan struct{}     // one slot per running call of a Heavy method; made on first use
 	calls *ratelimit.Single // nil without Limits.CallRate
 	// waits is odd while the read loop waits for a free slot and counts
 	// up with every such wait; see ping.
@@ -70,7 +70,6 @@ func newConn(s *Server, ws *websocket.Conn, cork *corkConn, sess Session) *Conn 
 		cancel: cancel,
 		out:    newOutbox(s.limits.SendQueue, s.limits.SendQueueBytes),
 		sem:    make(chan struct{}, s.limits.MaxConcurrentCalls),
-		heavy:  make(chan struct{}, heavyPerConn),
 		done:   make(chan struct{}),
 	}
 	c.sess.conn = c
@@ -154,8 +153,8 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		// keep queueing.
 		reply, after, heavy := c.run(ctx, cl, m)
 		drain := c.deliver(cl, reply, after)
-		if heavy {
-			release(c.heavy)
+		if heavy != nil {
+			release(heavy)
 		}
 		<-c.sem
 		c.srv.gate.leave()
@@ -209,24 +208,26 @@ func (c *Conn) runInline(ctx context.Context, cl call, m *method) {
 }
 
 // run runs cl, a call of m, unless it belongs to a batch whose replies
-// have passed their budget. A call of a Heavy method first takes a slot
-// of the connection's, which it holds until its reply is queued (heavy
-// reports that it does): what a client that reads nothing makes the
-// server hold is then the send queue and those replies. It also holds one
+// have passed their budget. A call of a Heavy method first takes one of
+// the connection's slots, which it holds until its reply is queued (run
+// returns them as heavy, for the caller to release then): what a client
+// that reads nothing makes the server hold is then the send queue and
+// those replies. It also holds one
 // of the server's while it runs, which bounds the memory that reads and
 // encoding take at once; not while its reply waits for room, or clients
 // that stop reading could keep everyone else's history reads waiting.
-func (c *Conn) run(ctx context.Context, cl call, m *method) (reply []byte, after func(), heavy bool) {
+func (c *Conn) run(ctx context.Context, cl call, m *method) (reply []byte, after func(), heavy chan struct{}) {
 	if m != nil && m.Heavy {
-		if err := acquire(ctx, c.heavy); err != nil {
-			return c.srv.answer(&cl.req, ErrorFrom(err)), nil, false
+		slots := c.heavySlots()
+		if err := acquire(ctx, slots); err != nil {
+			return c.srv.answer(&cl.req, ErrorFrom(err)), nil, nil
 		}
 		if err := acquire(ctx, c.srv.heavy); err != nil {
-			release(c.heavy)
-			return c.srv.answer(&cl.req, ErrorFrom(err)), nil, false
+			release(slots)
+			return c.srv.answer(&cl.req, ErrorFrom(err)), nil, nil
 		}
 		defer release(c.srv.heavy)
-		heavy = true
+		heavy = slots
 	}
 	// After the wait: the calls before it in the batch may have spent the
 	// budget meanwhile.
@@ -235,6 +236,17 @@ func (c *Conn) run(ctx context.Context, cl call, m *method) (reply []byte, after
 	}
 	reply, after = c.srv.invoke(ctx, &c.sess, &cl.req, m)
 	return reply, after, heavy
+}
+
+// heavySlots returns the connection's slots for Heavy calls, made when
+// first needed: most connections never make one, and idle ones are many.
+func (c *Conn) heavySlots() chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.heavy == nil {
+		c.heavy = make(chan struct{}, heavyPerConn)
+	}
+	return c.heavy
 }
 
 // takeSlot takes a call slot, waiting for one if need be. While it waits
