@@ -445,7 +445,9 @@ func TestHistorySizeKeepsOffsets(t *testing.T) {
 // TestHistoryTTL: publications older than historyTTL go, the channel's
 // offset stays, and numbering continues.
 func TestHistoryTTL(t *testing.T) {
-	ta := startApp(t, serveConfig{historyTTL: time.Second})
+	// Three seconds: long enough that a loaded machine reads the history
+	// back before it expires, short enough to wait for.
+	ta := startApp(t, serveConfig{historyTTL: 3 * time.Second})
 	c := ta.hubClient(ta.token("alice", allPerms, time.Hour))
 	epoch := c.publishSeen("ttl.x", 1, 2, 3)[0].Epoch
 	history := func() historyResult {
