@@ -68,24 +68,6 @@ func withoutDefaultPort(scheme, host string) string {
 	return host
 }
 
-// checkHost refuses requests whose Host header names a host the server
-// does not know itself by: the DNS rebinding defence. A page on
-// attacker.test, whose name the attacker then points at 127.0.0.1, is of
-// the same origin as the server it reaches, so the origin check lets it
-// through; its Host header still says attacker.test. IP addresses are
-// always allowed: a page cannot rebind one. Requests without a Host
-// (HTTP/1.0) do not come from browsers.
-func (s *Server) checkHost(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		host := c.Request().Host
-		if s.cfg.AllowedHosts == nil || host == "" || hostAllowed(host, s.cfg.AllowedHosts) {
-			return next(c)
-		}
-		return refusal(http.StatusForbidden, "forbidden_host",
-			fmt.Sprintf("host %q is not allowed; allow it with --allowed-hosts", host))
-	}
-}
-
 // hostAllowed reports whether host (a Host header, with or without a
 // port) is an IP address or matches one of patterns: path.Match patterns
 // matched case-insensitively against the name, "*" for any.
@@ -107,9 +89,14 @@ func hostAllowed(host string, patterns []string) bool {
 }
 
 // AllowHosts serves h to requests whose Host is an IP address or matches
-// patterns, and 403 to the rest, as the server does (see checkHost); nil
-// patterns allow any host. It is for handlers served apart from the
-// Server, such as metrics on an address of their own.
+// patterns, and 403 to the rest; nil patterns allow any host. It is the
+// DNS rebinding defence: a page on attacker.test, whose name the attacker
+// then points at 127.0.0.1, is of the same origin as the server it
+// reaches, so the origin check lets it through, but its Host header still
+// says attacker.test. IP addresses are always allowed: a page cannot
+// rebind one. Requests without a Host (HTTP/1.0) do not come from
+// browsers. The Server checks every request so, and handlers served apart
+// from it, such as metrics on an address of their own, need it too.
 func AllowHosts(h http.Handler, patterns []string) http.Handler {
 	if patterns == nil {
 		return h

@@ -106,7 +106,8 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	e.HidePort = true
 	e.IPExtractor = clientIP(cfg.TrustedProxies, cfg.ProxyHeader)
 	e.HTTPErrorHandler = s.handleError
-	e.Use(assignRequestID, s.logRequests, closeUnreadBodies, s.recoverPanics, s.checkHost)
+	e.Use(assignRequestID, s.logRequests, closeUnreadBodies, s.recoverPanics,
+		echo.WrapMiddleware(func(h http.Handler) http.Handler { return AllowHosts(h, cfg.AllowedHosts) }))
 
 	if cfg.HandshakeRate > 0 {
 		s.handshakes = ratelimit.New(cfg.HandshakeRate, cfg.HandshakeBurst)
