@@ -37,7 +37,7 @@ type connCounter struct {
 }
 
 func newConnCounter(limits ConnLimits, log *slog.Logger) *connCounter {
-	return &connCounter{limits: limits, warn: newRateLimitedLog(log, 10*time.Second),
+	return &connCounter{limits: limits, warn: newRateLimitedLog(log, warnEvery),
 		byUser: map[string]int{}, byIP: map[string]int{}}
 }
 
@@ -93,11 +93,6 @@ func (cc *connCounter) close(user, ip string) {
 	}
 }
 
-// tooMany answers a refused connection: HTTP 429, before any upgrade.
-func tooMany(c echo.Context, err error) error {
-	return c.JSON(http.StatusTooManyRequests, errorBody("too_many_connections", err.Error()))
-}
-
 // limitHandshakes refuses a client address its handshakes past
 // HandshakeRate, with 429 and how long to wait.
 func (s *Server) limitHandshakes(next echo.HandlerFunc) echo.HandlerFunc {
@@ -111,8 +106,8 @@ func (s *Server) limitHandshakes(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.tooFast.Warn("handshake refused: --rate-handshakes reached", "remote", c.RealIP())
 		c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		return c.JSON(http.StatusTooManyRequests, errorBody("too_many_handshakes",
+		return refusal(http.StatusTooManyRequests, "too_many_handshakes",
 			fmt.Sprintf("more than %g WebSocket handshakes a second from %s (--rate-handshakes); retry in %v",
-				s.cfg.HandshakeRate, c.RealIP(), wait.Round(time.Millisecond))))
+				s.cfg.HandshakeRate, c.RealIP(), wait.Round(time.Millisecond)))
 	}
 }

@@ -29,7 +29,7 @@ func (s *Server) upgrade(c echo.Context) error {
 	caller, ip := callerOf(c), c.RealIP()
 	release, err := s.conns.open(caller, ip)
 	if err != nil {
-		return tooMany(c, err)
+		return refusal(http.StatusTooManyRequests, "too_many_connections", err.Error()) // before any upgrade
 	}
 	sess := rpc.Session{ID: requestID(c), Caller: caller, RemoteAddr: ip}
 	if err := s.rpc.Upgrade(c.Response(), c.Request(), sess, release); err != nil {

@@ -99,8 +99,8 @@ func New(cfg Config, rs *rpc.Server) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, rpc: rs, log: cfg.Logger,
-		conns: newConnCounter(cfg.ConnLimits, cfg.Logger), accepts: newRateLimitedLog(cfg.Logger, 10*time.Second),
-		tooFast: newRateLimitedLog(cfg.Logger, 10*time.Second)}
+		conns: newConnCounter(cfg.ConnLimits, cfg.Logger), accepts: newRateLimitedLog(cfg.Logger, warnEvery),
+		tooFast: newRateLimitedLog(cfg.Logger, warnEvery)}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// warnEvery is how often, at most, each kind of refusal or failure that
+// comes in floods is logged.
+const warnEvery = 10 * time.Second
+
 // rateLimitedLog logs a warning at most once per interval, saying how many
 // were held back since the last: an outage must show in the log, and must
 // not flood it.
