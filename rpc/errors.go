@@ -94,27 +94,31 @@ func retryAfter(d time.Duration) RetryAfter {
 	return RetryAfter{RetryAfterMs: int64((d + time.Millisecond - 1) / time.Millisecond)}
 }
 
-// ErrorCode describes one error code for documentation: the README table
-// and each method's "errors" in openrpc.json.
+// ErrorCode describes one error code for documentation: the README table,
+// each method's "errors" in openrpc.json, and by Name its components.errors.
 type ErrorCode struct {
-	Code    int    `json:"code"`
+	Code int `json:"code"`
+	// Name is the code's PascalCase name, which SDKs export as a constant.
+	// It is the key in components.errors, not a member of the error
+	// object, which OpenRPC closes to other members.
+	Name    string `json:"-"`
 	Message string `json:"message"`
 }
 
 // Codes lists every error code the server may answer with, for docs.
 var Codes = []ErrorCode{
-	{CodeParseError, "Parse error: the message is not valid JSON"},
-	{CodeInvalidRequest, "Invalid request: not a JSON-RPC 2.0 request object, or a batch that is empty or too long"},
-	{CodeMethodNotFound, "Method not found"},
-	{CodeInvalidParams, "Invalid params: the message names the offending field"},
-	{CodeInternalError, "Internal error: a bug on the server; it is logged with its stack"},
-	{CodeUnauthorized, "Unauthorized: the token is missing, invalid or expired"},
-	{CodeForbidden, "Forbidden: the token's permissions do not allow this"},
-	{CodeNotFound, "Not found"},
-	{CodeConflict, "Conflict with the current state"},
-	{CodeSocketRequired, "This method needs a WebSocket connection; it cannot be called over HTTP POST"},
-	{CodeUnavailable, "Unavailable: the server is shutting down or overloaded; retry later"},
-	{CodeLimitExceeded, "Limit exceeded: the call would go beyond a configured limit (the message names it)"},
+	{CodeParseError, "ParseError", "Parse error: the message is not valid JSON"},
+	{CodeInvalidRequest, "InvalidRequest", "Invalid request: not a JSON-RPC 2.0 request object, or a batch that is empty or too long"},
+	{CodeMethodNotFound, "MethodNotFound", "Method not found"},
+	{CodeInvalidParams, "InvalidParams", "Invalid params: the message names the offending field"},
+	{CodeInternalError, "InternalError", "Internal error: a bug on the server; it is logged with its stack"},
+	{CodeUnauthorized, "Unauthorized", "Unauthorized: the token is missing, invalid or expired"},
+	{CodeForbidden, "Forbidden", "Forbidden: the token's permissions do not allow this"},
+	{CodeNotFound, "NotFound", "Not found"},
+	{CodeConflict, "Conflict", "Conflict with the current state"},
+	{CodeSocketRequired, "SocketRequired", "This method needs a WebSocket connection; it cannot be called over HTTP POST"},
+	{CodeUnavailable, "Unavailable", "Unavailable: the server is shutting down or overloaded; retry later"},
+	{CodeLimitExceeded, "LimitExceeded", "Limit exceeded: the call would go beyond a configured limit (the message names it)"},
 }
 
 // codeName gives the short label used in metrics for an error code.

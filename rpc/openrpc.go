@@ -28,6 +28,14 @@ type Document struct {
 	Info          Info              `json:"info"`
 	Methods       []MethodDoc       `json:"methods"`
 	Notifications []NotificationDoc `json:"x-notifications"`
+	Components    Components        `json:"components"`
+}
+
+// Components is an OpenRPC components object. Only errors are used: every
+// code by name, so that SDK generators can export named constants, which
+// the methods' anonymous "errors" lists cannot give them.
+type Components struct {
+	Errors map[string]ErrorCode `json:"errors"`
 }
 
 // MethodDoc is an OpenRPC method object.
@@ -86,7 +94,11 @@ type ExampleDoc struct {
 func (r *Registry) Document(info Info) (*Document, error) {
 	// x-notifications is there even when empty, so that tools and readers
 	// find where notifications are described.
-	doc := &Document{OpenRPC: OpenRPCVersion, Info: info, Methods: []MethodDoc{}, Notifications: []NotificationDoc{}}
+	doc := &Document{OpenRPC: OpenRPCVersion, Info: info, Methods: []MethodDoc{}, Notifications: []NotificationDoc{},
+		Components: Components{Errors: make(map[string]ErrorCode, len(Codes))}}
+	for _, c := range Codes {
+		doc.Components.Errors[c.Name] = c
+	}
 	for _, m := range r.sortedMethods() {
 		if strings.HasPrefix(m.Name, "rpc.") {
 			continue

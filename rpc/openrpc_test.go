@@ -59,3 +59,31 @@ func TestDocumentRefusesDottedNames(t *testing.T) {
 		t.Errorf("notification thing.changed: Document error %v, want one naming it", err)
 	}
 }
+
+// TestDocumentComponentsErrors: components.errors names every code, with
+// the code and message each method's errors list gives it.
+func TestDocumentComponentsErrors(t *testing.T) {
+	reg := rpc.NewRegistry()
+	rpc.Register(reg, rpc.Method{Name: "thingGet", Summary: "s", Errors: []int{rpc.CodeNotFound}}, docHandler)
+	doc, err := reg.Document(rpc.Info{Title: "t", Version: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := doc.Components.Errors
+	if len(errs) != len(rpc.Codes) {
+		t.Errorf("components.errors has %d entries, want one per code (%d)", len(errs), len(rpc.Codes))
+	}
+	for _, c := range rpc.Codes {
+		if got, ok := errs[c.Name]; !ok || got != c {
+			t.Errorf("components.errors[%s] = %+v, want %+v", c.Name, got, c)
+		}
+	}
+	for _, e := range doc.Methods[0].Errors {
+		if errs[e.Name] != e {
+			t.Errorf("thingGet lists %+v, which components.errors does not name", e)
+		}
+	}
+	if errs["NotFound"].Code != rpc.CodeNotFound {
+		t.Errorf("components.errors[NotFound] = %+v, want code %d", errs["NotFound"], rpc.CodeNotFound)
+	}
+}

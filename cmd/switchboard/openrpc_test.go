@@ -85,6 +85,9 @@ func TestOpenRPCMetaSchema(t *testing.T) {
 		"unknown version":  `{"openrpc":"9.9.9","info":{"title":"x","version":"1"},"methods":[]}`,
 		"method no result": `{"openrpc":"1.3.2","info":{"title":"x","version":"1"},"methods":[{"name":"m","params":[],"bogus":1}]}`,
 		"bad schema":       `{"openrpc":"1.3.2","info":{"title":"x","version":"1"},"methods":[{"name":"m","params":[{"name":"p","schema":{"type":7}}],"result":{"name":"r","schema":{}}}]}`,
+		// Why ErrorCode.Name is not encoded: error objects allow no
+		// other members.
+		"named error": `{"openrpc":"1.3.2","info":{"title":"x","version":"1"},"methods":[],"components":{"errors":{"E":{"code":1,"message":"m","name":"E"}}}}`,
 	} {
 		v, err := jsonschema.UnmarshalJSON(bytes.NewReader([]byte(bad)))
 		if err != nil {
@@ -155,7 +158,47 @@ func TestOpenRPCCompleteness(t *testing.T) {
 		}
 	}
 
+	checkErrorComponents(t, doc, methods)
 	checkTitles(t, doc)
+}
+
+// checkErrorComponents checks components.errors, where SDK generators
+// find a name for each code: every code a method lists is there, under
+// an identifier, with the same message.
+func checkErrorComponents(t *testing.T, doc map[string]any, methods []any) {
+	components, _ := doc["components"].(map[string]any)
+	named, ok := components["errors"].(map[string]any)
+	if !ok || len(named) == 0 {
+		t.Fatal("openrpc.json has no components.errors")
+	}
+	byCode := map[string]string{} // code → name
+	for name, ev := range named {
+		e, _ := ev.(map[string]any)
+		code := fmt.Sprint(e["code"])
+		if !isIdentifier(name) {
+			t.Errorf("components.errors name %q is not an identifier: SDKs name a constant after it", name)
+		}
+		if prev, ok := byCode[code]; ok {
+			t.Errorf("code %s is named both %s and %s", code, prev, name)
+		}
+		byCode[code] = name
+	}
+	for _, mv := range methods {
+		m, _ := mv.(map[string]any)
+		errs, _ := m["errors"].([]any)
+		for _, ev := range errs {
+			e, _ := ev.(map[string]any)
+			code := fmt.Sprint(e["code"])
+			name, ok := byCode[code]
+			if !ok {
+				t.Errorf("%v: error %s has no name in components.errors", m["name"], code)
+				continue
+			}
+			if c, _ := named[name].(map[string]any); c["message"] != e["message"] {
+				t.Errorf("%v: error %s says %q, components.errors[%s] %q", m["name"], code, e["message"], name, c["message"])
+			}
+		}
+	}
 }
 
 // checkTitles checks that every schema in the document has a title, and
