@@ -55,8 +55,11 @@ func TestREADMEListsEveryServeFlag(t *testing.T) {
 func TestREADMEListsEveryErrorCode(t *testing.T) {
 	doc := readme(t)
 	for _, c := range rpc.Codes {
-		if tableRow(doc, fmt.Sprint(c.Code)) == "" {
+		row := tableRow(doc, fmt.Sprint(c.Code))
+		if row == "" {
 			t.Errorf("README error code table has no row for %d (%s)", c.Code, c.Message)
+		} else if !strings.HasPrefix(row, fmt.Sprintf("| %d | `%s` |", c.Code, c.Name)) {
+			t.Errorf("README row for %d does not name it %s: %s", c.Code, c.Name, row)
 		}
 	}
 }
