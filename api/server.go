@@ -1,8 +1,9 @@
 // Package api is Switchboard's HTTP face, built on Echo: it routes,
 // authenticates, checks origins and upgrades to WebSocket, then hands the
-// connection or the request body to the rpc package. It also wires the
-// domain's operations to JSON-RPC method names (methods.go). Everything
-// that touches Echo lives here, to keep a later move to Echo v5 small.
+// connection or the request body to the rpc package; it also serves the
+// web package's files. It wires the domain's operations to JSON-RPC
+// method names (methods.go). Everything that touches Echo lives here, to
+// keep a later move to Echo v5 small.
 package api
 
 import (
@@ -21,6 +22,7 @@ import (
 	"github.com/switchboard/switchboard/ratelimit"
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
+	"github.com/switchboard/switchboard/web"
 )
 
 // Verifier checks an access token and returns the caller it proves.
@@ -118,6 +120,12 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	e.POST("/rpc", s.call, cors, s.authenticate)
 	e.OPTIONS("/rpc", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, cors)
 	e.GET("/openrpc.json", s.openRPC)
+	// The TypeScript client, for pages to import from the server they talk
+	// to; public, like the contract. Echo routes HEAD apart from GET (a
+	// GET route answers HEAD with 405), hence Match.
+	getOrHead := []string{http.MethodGet, http.MethodHead}
+	e.Match(getOrHead, "/sdk/switchboard.js", echo.WrapHandler(web.ClientModule))
+	e.Match(getOrHead, "/sdk/switchboard.d.ts", echo.WrapHandler(web.ClientTypes))
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if cfg.Metrics != nil {
