@@ -16,11 +16,52 @@ const listeningLine = /listening on http:\/\/([0-9.]+):(\d+)/;
 const startTimeout = 15_000;
 
 // startServer runs `switchboard serve` and resolves once it listens and has
-// printed its first-run admin token. stop() ends it with SIGTERM, the way
-// an operator does, and removes the data directory.
+// printed its admin token. stop() ends it with SIGTERM, the way an
+// operator does, and removes the data directory; restart() kills it
+// (SIGKILL unless told otherwise) and starts it again on the same port and
+// data directory, as a crash and a supervisor would.
 export async function startServer(...args) {
   const dataDir = mkdtempSync(path.join(tmpdir(), "switchboard-sdk-"));
-  const proc = spawn(binary, ["serve", "--listen", "127.0.0.1:0", "--data", dataDir, "--log-level", "warn", ...args], {
+  let proc;
+  let info;
+  try {
+    proc = await serve(dataDir, "127.0.0.1:0", args);
+    info = await proc.ready;
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const base = `http://${info.host}:${info.port}`;
+  return {
+    ...info,
+    base,
+    rpcURL: `${base}/rpc`,
+    dataDir,
+    // createToken creates a token for user with the given permission flags of
+    // `switchboard token create`.
+    async createToken(user, ...flags) {
+      return run(["token", "create", "--data", dataDir, "--sub", user, ...flags]);
+    },
+    async restart(signal = "SIGKILL") {
+      proc.kill(signal);
+      await proc.exited;
+      proc = await serve(dataDir, `${info.host}:${info.port}`, args);
+      await proc.ready;
+    },
+    async stop() {
+      proc.kill("SIGTERM");
+      const code = await proc.exited;
+      rmSync(dataDir, { recursive: true, force: true });
+      if (code !== 0) throw new Error(`switchboard serve exited with ${code}:\n${proc.stderr()}`);
+    },
+  };
+}
+
+// serve starts the binary on listen; its ready resolves with the address
+// and admin token it printed, or rejects (having killed it) if it did not
+// get that far.
+function serve(dataDir, listen, args) {
+  const proc = spawn(binary, ["serve", "--listen", listen, "--data", dataDir, "--log-level", "warn", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -43,32 +84,8 @@ export async function startServer(...args) {
     exited.then((code) => reject(new Error(`switchboard serve exited with ${code} before it was ready:\n${stderr}`)));
     setTimeout(() => reject(new Error(`switchboard serve was not ready in ${startTimeout} ms:\n${stderr}`)), startTimeout).unref();
   });
-
-  let info;
-  try {
-    info = await ready;
-  } catch (err) {
-    proc.kill("SIGKILL");
-    rmSync(dataDir, { recursive: true, force: true });
-    throw err;
-  }
-  const base = `http://${info.host}:${info.port}`;
-  return {
-    ...info,
-    base,
-    rpcURL: `${base}/rpc`,
-    // createToken creates a token for user with the given permission flags of
-    // `switchboard token create`.
-    async createToken(user, ...flags) {
-      return run(["token", "create", "--data", dataDir, "--sub", user, ...flags]);
-    },
-    async stop() {
-      proc.kill("SIGTERM");
-      const code = await exited;
-      rmSync(dataDir, { recursive: true, force: true });
-      if (code !== 0) throw new Error(`switchboard serve exited with ${code}:\n${stderr}`);
-    },
-  };
+  ready.catch(() => proc.kill("SIGKILL"));
+  return Promise.resolve({ ready, exited, kill: (sig) => proc.kill(sig), stderr: () => stderr });
 }
 
 function run(args) {
