@@ -8,7 +8,7 @@ BIN      := bin/switchboard
 
 NPM_CI   := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: run build test gotest lint openrpc sdk sdk-test e2e-test bench soak fuzz clean
+.PHONY: run build test gotest lint openrpc client client-test sdk sdk-test e2e-test bench soak fuzz clean
 
 ## run: build and start the server on 127.0.0.1:8080, data in ./switchboard-data
 run: build
@@ -18,8 +18,8 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/switchboard
 
-## test: formatting, vet, staticcheck, every Go test with the race detector, then the SDK and browser checks
-test: lint gotest sdk-test e2e-test
+## test: formatting, vet, staticcheck, every Go test with the race detector, then the TypeScript client, SDK and browser checks
+test: lint gotest client-test sdk-test e2e-test
 
 gotest:
 	$(GO) test -race -count=1 ./...
@@ -33,6 +33,19 @@ lint:
 ## openrpc: regenerate openrpc.json from the method registry
 openrpc:
 	$(GO) run ./cmd/switchboard openrpc > openrpc.json
+
+## client: regenerate the TypeScript client's typed layer from openrpc.json and rebuild
+##   web/client/dist, which the binary embeds and serves at /sdk/; commit the result
+client: web/client/node_modules/.package-lock.json
+	cd web/client && npm run --silent build
+
+web/client/node_modules/.package-lock.json: web/client/package-lock.json
+	cd web/client && $(NPM_CI)
+
+## client-test: the TypeScript client: fails if its generated layer or dist/ is stale, checks its
+##   types and its size, then runs its tests against the binary with Node's ws
+client-test: build web/client/node_modules/.package-lock.json
+	cd web/client && SWITCHBOARD_BIN=$(abspath $(BIN)) npm test --silent
 
 ## sdk: generate a TypeScript client from openrpc.json into sdk/generated and compile it
 sdk: sdk/node_modules/.package-lock.json
@@ -77,4 +90,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyClaims$$' -fuzztime $(FUZZTIME) ./auth/
 
 clean:
-	rm -rf bin bench.out sdk/generated sdk/node_modules e2e/node_modules
+	rm -rf bin bench.out sdk/generated sdk/node_modules e2e/node_modules web/client/node_modules web/client/build

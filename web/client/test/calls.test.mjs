@@ -1,0 +1,134 @@
+// Typed calls by name, the untyped form, errors with their codes, URL
+// forms, timeouts and cancellation, against the real binary.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { Switchboard, SwitchboardError, ErrorCode, TimeoutError, ClosedError, socketURL } from "../dist/switchboard.js";
+import { client, startServer } from "./support.mjs";
+
+let server;
+before(async () => { server = await startServer(); });
+after(async () => { await server?.stop(); });
+
+test("typed methods take their params by name and return their results", async () => {
+  const sb = client(server.base, server.token);
+  try {
+    const ping = await sb.serverPing();
+    assert.ok(!Number.isNaN(Date.parse(ping.time)), `time ${ping.time}`);
+    const me = await sb.sessionWhoami();
+    assert.equal(me.user, "admin");
+    assert.equal(me.transport, "websocket");
+    const pub = await sb.channelPublish({ channel: "calls.typed", data: { text: "hi" } });
+    assert.equal(pub.channel, "calls.typed");
+    assert.equal(pub.offset, 1);
+    assert.equal(pub.duplicate, false);
+    const again = await sb.channelPublish({ channel: "calls.typed", data: { text: "hi" }, idempotencyKey: "k1" });
+    const dup = await sb.channelPublish({ channel: "calls.typed", data: { text: "other" }, idempotencyKey: "k1" });
+    assert.equal(dup.duplicate, true);
+    assert.equal(dup.offset, again.offset);
+    const page = await sb.channelHistory({ channel: "calls.typed", limit: 10 });
+    assert.deepEqual(page.publications.map((p) => p.data), [{ text: "hi" }, { text: "hi" }]);
+    assert.equal(page.epoch, pub.epoch);
+    const untyped = await sb.call("channelList", { prefix: "calls." });
+    assert.deepEqual(untyped.channels.map((c) => c.channel), ["calls.typed"]);
+  } finally {
+    sb.close();
+  }
+});
+
+test("a server error rejects with a SwitchboardError carrying code, message and data", async () => {
+  const token = await server.createToken("reader", "--subscribe", "calls.>");
+  const sb = client(server.base, token);
+  try {
+    await assert.rejects(sb.channelPublish({ channel: "calls.x", data: 1 }), (err) => {
+      assert.ok(err instanceof SwitchboardError);
+      assert.equal(err.code, ErrorCode.Forbidden);
+      assert.match(err.message, /publish/);
+      return true;
+    });
+    await assert.rejects(sb.call("noSuchMethod", {}), (err) => err instanceof SwitchboardError && err.code === ErrorCode.MethodNotFound);
+    await assert.rejects(sb.call("channelHistory", { channel: "calls.x", limit: "ten" }),
+      (err) => err instanceof SwitchboardError && err.code === ErrorCode.InvalidParams && /limit/.test(err.message));
+    // The connection is still good.
+    assert.equal((await sb.sessionWhoami()).user, "reader");
+  } finally {
+    sb.close();
+  }
+});
+
+test("the error codes are the contract's", async () => {
+  const doc = await (await fetch(`${server.base}/openrpc.json`)).json();
+  const named = Object.fromEntries(Object.entries(doc.components.errors).map(([name, e]) => [name, e.code]));
+  assert.deepEqual({ ...ErrorCode }, named);
+});
+
+test("the URL takes the CLI's forms", () => {
+  const { host, port } = server;
+  for (const [given, want] of [
+    [`http://${host}:${port}`, `ws://${host}:${port}/rpc`],
+    [`ws://${host}:${port}/rpc`, `ws://${host}:${port}/rpc`],
+    [`https://example.com/`, `wss://example.com/rpc`],
+    [`wss://example.com/switchboard`, `wss://example.com/switchboard/rpc`],
+    [`${host}:${port}`, `ws://${host}:${port}/rpc`],
+  ]) assert.equal(socketURL(given), want, given);
+  assert.throws(() => socketURL("ftp://example.com"), /scheme/);
+  assert.throws(() => socketURL(), /url is required outside a browser/);
+});
+
+test("each URL form reaches the server", async () => {
+  for (const url of [server.base, `${server.host}:${server.port}`, `ws://${server.host}:${server.port}/rpc`, `${server.base}/rpc/`]) {
+    const sb = client(url, server.token);
+    try {
+      assert.equal((await sb.sessionWhoami()).user, "admin", url);
+    } finally {
+      sb.close();
+    }
+  }
+});
+
+test("a call waits for the connection, and is bounded by its timeout", async () => {
+  // Nothing listens on the proxy's port once it is closed: connecting fails
+  // again and again, and the call times out.
+  const sb = client("127.0.0.1:1", server.token);
+  try {
+    const t0 = Date.now();
+    await assert.rejects(sb.serverPing(undefined, { timeoutMs: 300 }), TimeoutError);
+    assert.ok(Date.now() - t0 >= 290, "rejected before its timeout");
+    assert.notEqual(sb.state, "connected");
+  } finally {
+    sb.close();
+  }
+});
+
+test("an AbortSignal cancels a call", async () => {
+  const sb = client("127.0.0.1:1", server.token);
+  try {
+    const ctl = new AbortController();
+    const call = sb.serverInfo(undefined, { signal: ctl.signal });
+    ctl.abort(new Error("not wanted"));
+    await assert.rejects(call, /not wanted/);
+    await assert.rejects(sb.serverInfo(undefined, { signal: AbortSignal.abort() }), { name: "AbortError" });
+  } finally {
+    sb.close();
+  }
+});
+
+test("close rejects what waits and refuses what comes after", async () => {
+  const sb = client("127.0.0.1:1", server.token);
+  const waiting = sb.serverPing();
+  sb.close();
+  await assert.rejects(waiting, ClosedError);
+  await assert.rejects(sb.serverPing(), ClosedError);
+  assert.throws(() => sb.subscribe("calls.x"), ClosedError);
+});
+
+test("the token function is called for each connection attempt", async () => {
+  let calls = 0;
+  const sb = new Switchboard({ url: server.base, WebSocket, token: async () => { calls++; return server.token; } });
+  try {
+    await sb.serverPing();
+    assert.equal(calls, 1);
+  } finally {
+    sb.close();
+  }
+});
