@@ -3,8 +3,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { Switchboard, SwitchboardError, ErrorCode, TimeoutError, ClosedError, socketURL } from "../dist/switchboard.js";
-import { client, startServer } from "./support.mjs";
+import { Switchboard, SwitchboardError, ErrorCode, TimeoutError, ClosedError, ConnectionError, socketURL } from "../dist/switchboard.js";
+import { startProxy } from "./proxy.mjs";
+import { client, startServer, until } from "./support.mjs";
 
 let server;
 before(async () => { server = await startServer(); });
@@ -130,5 +131,50 @@ test("the token function is called for each connection attempt", async () => {
     assert.equal(calls, 1);
   } finally {
     sb.close();
+  }
+});
+
+test("the client says how its connection goes, gives up after maxAttempts, and starts again on a call", async () => {
+  const proxy = await startProxy(server.port);
+  proxy.pause();
+  const sb = client(proxy.url, server.token, { reconnect: { minDelayMs: 10, maxDelayMs: 40, maxAttempts: 3 } });
+  const seen = [];
+  for (const type of ["connecting", "connected", "disconnected", "failed"]) sb.on(type, (e) => seen.push(`${type} ${JSON.stringify(e)}`));
+  try {
+    const sub = sb.subscribe("lifecycle.a");
+    const call = sb.serverPing();
+    const failed = new Promise((resolve) => sb.on("failed", resolve));
+    await assert.rejects(call, ConnectionError);
+    assert.deepEqual(await failed, { attempts: 3 });
+    await assert.rejects(sub.ready, ConnectionError);
+    await assert.rejects(sub.next(), ConnectionError);
+    assert.equal(sb.state, "idle");
+    assert.deepEqual(seen.filter((s) => s.startsWith("connecting")), [1, 2, 3].map((n) => `connecting {"attempt":${n}}`));
+    assert.equal(seen.filter((s) => s.startsWith("disconnected")).length, 3);
+
+    proxy.resume();
+    assert.equal((await sb.sessionWhoami()).user, "admin");
+    assert.equal(sb.state, "connected");
+    assert.ok(seen.includes(`connected {"url":"${sb.url}"}`), seen.join("\n"));
+  } finally {
+    sb.close();
+    await proxy.close();
+  }
+});
+
+test("reconnectNow skips the backoff", async () => {
+  const proxy = await startProxy(server.port);
+  const sb = client(proxy.url, server.token, { reconnect: { minDelayMs: 60_000, maxDelayMs: 60_000 } });
+  try {
+    await sb.serverPing();
+    proxy.cut();
+    await until(() => sb.state === "waiting", "the client to wait out its backoff");
+    const t0 = Date.now();
+    sb.reconnectNow();
+    await sb.serverPing();
+    assert.ok(Date.now() - t0 < 5000);
+  } finally {
+    sb.close();
+    await proxy.close();
   }
 });
