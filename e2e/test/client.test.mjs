@@ -1,7 +1,8 @@
 // The TypeScript client in Chromium, loaded from the server's
 // /sdk/switchboard.js as a dashboard on the server's origin loads it:
 // typed calls and errors, a subscription through SIGKILL restarts, token
-// expiry, shared subscriptions, close(), the README's browser blocks run
+// expiry, shared subscriptions, close(), reconnecting when back online or
+// visible, the README's browser blocks run
 // as written, and a page whose Content-Security-Policy forbids eval.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -248,6 +249,29 @@ test("sb.close() in the page: state closed, calls refused, and the server's subs
   });
   assert.deepEqual(r, { before: "connected", after: "closed", ended: true, call: "ClosedError" });
   await until(async () => (await members("close.b")).length === 0, "presence to show 0 members");
+});
+
+test("back online, or visible again, the page reconnects at once instead of waiting out its backoff", async (t) => {
+  const page = await openPage(t);
+  await page.evaluate(async (token) => {
+    const { Switchboard } = await import("/sdk/switchboard.js");
+    Math.random = () => 0.999; // full jitter at its longest: a minute
+    window.sb = new Switchboard({ token, reconnect: { minDelayMs: 60_000, maxDelayMs: 60_000 } });
+    await window.sb.serverPing();
+  }, server.token);
+  for (const [target, type] of [["window", "online"], ["document", "visibilitychange"]]) {
+    await server.restart("SIGKILL");
+    await page.waitForFunction(() => window.sb.state === "waiting");
+    const ms = await page.evaluate(async ([target, type]) => {
+      const t0 = performance.now();
+      const connected = new Promise((resolve) => window.sb.on("connected", resolve));
+      (target === "window" ? window : document).dispatchEvent(new Event(type));
+      await connected;
+      await window.sb.serverPing();
+      return performance.now() - t0;
+    }, [target, type]);
+    assert.ok(ms < 5000, `${type}: reconnected after ${ms} ms`);
+  }
 });
 
 test("README: the browser console block runs as written in a page of the server", async (t) => {
