@@ -12,15 +12,20 @@ import (
 // changes when methods change, not with every build.
 const APIVersion = "0.1.0"
 
-// ConnCounter reports how many WebSocket connections are open.
-type ConnCounter interface {
-	Connections() int
+// Stats is what serverInfo reports of the server's load.
+type Stats struct {
+	Conns interface{ Connections() int } // the WebSocket connections open
+	// Totals gives the calls finished and the notifications queued since
+	// start; nil reports zeros.
+	Totals interface {
+		Totals() (calls, notifications uint64)
+	}
 }
 
 // RegisterMethods adds Switchboard's methods to reg, rpc.discover and the
 // hub's channel methods among them, and returns the function that renders
 // the OpenRPC document.
-func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter, hub *service.Hub, cfg HubConfig) func() ([]byte, error) {
+func RegisterMethods(reg *rpc.Registry, node service.Node, stats Stats, hub *service.Hub, cfg HubConfig) func() ([]byte, error) {
 	rpc.Register(reg, rpc.Method{
 		Name:        "serverPing",
 		Inline:      true,
@@ -43,17 +48,21 @@ func RegisterMethods(reg *rpc.Registry, node service.Node, conns ConnCounter, hu
 			Name:   "info",
 			Params: InfoParams{},
 			Result: ServerInfoResult{Version: "v0.1.0", NodeID: "3f9a1c2b7d4e5f60", StartedAt: exampleTime,
-				UptimeSeconds: 3600.5, Connections: 12},
+				UptimeSeconds: 3600.5, Connections: 12, CallsTotal: 48210, NotificationsTotal: 1532044},
 		}},
 	}, func(context.Context, *rpc.Session, InfoParams) (ServerInfoResult, error) {
 		now := time.Now()
-		return ServerInfoResult{
+		r := ServerInfoResult{
 			Version:       node.Version,
 			NodeID:        node.ID,
 			StartedAt:     node.StartedAt.UTC(),
 			UptimeSeconds: node.Uptime(now).Seconds(),
-			Connections:   conns.Connections(),
-		}, nil
+			Connections:   stats.Conns.Connections(),
+		}
+		if stats.Totals != nil {
+			r.CallsTotal, r.NotificationsTotal = stats.Totals.Totals()
+		}
+		return r, nil
 	})
 
 	rpc.Register(reg, rpc.Method{
@@ -101,6 +110,9 @@ type ServerInfoResult struct {
 	StartedAt     time.Time `json:"startedAt" doc:"When the server started."`
 	UptimeSeconds float64   `json:"uptimeSeconds" doc:"Seconds since the server started."`
 	Connections   int       `json:"connections" doc:"WebSocket connections open now."`
+	// Counters, so that a dashboard can draw rates from two readings.
+	CallsTotal         uint64 `json:"callsTotal" doc:"JSON-RPC calls finished since the server started."`
+	NotificationsTotal uint64 `json:"notificationsTotal" doc:"Notifications queued for connections since the server started."`
 }
 
 // WhoamiParams are sessionWhoami's params: none.

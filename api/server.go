@@ -126,6 +126,8 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	getOrHead := []string{http.MethodGet, http.MethodHead}
 	e.Match(getOrHead, "/sdk/switchboard.js", echo.WrapHandler(web.ClientModule))
 	e.Match(getOrHead, "/sdk/switchboard.d.ts", echo.WrapHandler(web.ClientTypes))
+	e.Match(getOrHead, "/", echo.WrapHandler(web.Console["index.html"]), consolePolicy)
+	e.Match(getOrHead, "/console/:file", serveConsole, consolePolicy)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if cfg.Metrics != nil {

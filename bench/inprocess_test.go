@@ -32,7 +32,7 @@ func BenchmarkRPCPipelinedInProcess(b *testing.B) {
 	reg := rpc.NewRegistry()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil)) // as the binary: text, info
 	rs := rpc.NewServer(reg, rpc.Options{Logger: logger, Observer: metrics.New()})
-	api.RegisterMethods(reg, service.Node{ID: "bench", Version: "bench", StartedAt: time.Now()}, rs,
+	api.RegisterMethods(reg, service.Node{ID: "bench", Version: "bench", StartedAt: time.Now()}, api.Stats{Conns: rs},
 		service.NewHub(nil, service.HubLimits{}), api.HubConfig{})
 	serverCtx := pprof.WithLabels(context.Background(), pprof.Labels("side", "server"))
 	caller := service.Caller{Anonymous: true}

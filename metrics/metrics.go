@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics holds the server's collectors and the registry they live in.
@@ -84,3 +85,24 @@ func (m *Metrics) NotificationSent() { m.notifications.Inc() }
 
 // NotificationDropped implements rpc.Observer.
 func (m *Metrics) NotificationDropped() { m.dropped.Inc() }
+
+// Totals returns the calls finished and the notifications queued since
+// start, read from the counters /metrics exposes, so that serverInfo and
+// a scraper never disagree.
+func (m *Metrics) Totals() (calls, notifications uint64) {
+	ch := make(chan prometheus.Metric, 64)
+	go func() {
+		m.calls.Collect(ch)
+		close(ch)
+	}()
+	var d dto.Metric
+	for c := range ch {
+		if c.Write(&d) == nil {
+			calls += uint64(d.GetCounter().GetValue())
+		}
+	}
+	if m.notifications.Write(&d) == nil {
+		notifications = uint64(d.GetCounter().GetValue())
+	}
+	return calls, notifications
+}

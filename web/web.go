@@ -1,6 +1,7 @@
-// Package web holds the browser-facing files the server serves: today the
+// Package web holds the browser-facing files the server serves: the
 // TypeScript client's build, which npm writes into client/dist and the
-// repository commits, so that building the server needs no Node.
+// repository commits, so that building the server needs no Node; and the
+// web console, plain modules and styles served as they are written.
 package web
 
 import (
@@ -11,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -21,15 +23,17 @@ var dist embed.FS
 // The TypeScript client (@switchboard/client): an ES module with no
 // dependencies, and its type declarations.
 var (
-	ClientModule = mustLoad("switchboard.js", "text/javascript; charset=utf-8")
-	ClientTypes  = mustLoad("switchboard.d.ts", "application/typescript; charset=utf-8")
+	ClientModule = mustLoad(dist, "client/dist/switchboard.js", true)
+	ClientTypes  = mustLoad(dist, "client/dist/switchboard.d.ts", true)
 )
 
 // File is one embedded file with everything serving it needs, computed
 // once at start rather than per request.
 type File struct {
-	Name        string // in client/dist, and as served
+	Name        string // as served
 	ContentType string
+	// CrossOrigin lets pages of any origin load the file.
+	CrossOrigin bool
 	Body        []byte
 	Gzip        []byte // Body gzip-compressed
 	// ETag and GzipETag are strong ETags, each the hash of the bytes it
@@ -39,12 +43,30 @@ type File struct {
 	GzipETag string
 }
 
-// mustLoad reads a file of client/dist. It cannot fail but for a bug:
-// the build fails when an embedded file is missing.
-func mustLoad(name, contentType string) *File {
-	body, err := dist.ReadFile("client/dist/" + name)
+// contentTypes are the types of the extensions the package serves.
+var contentTypes = map[string]string{
+	".js":   "text/javascript; charset=utf-8",
+	".ts":   "application/typescript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".html": "text/html; charset=utf-8",
+	".svg":  "image/svg+xml",
+}
+
+// mustLoad reads the embedded file at name. It cannot fail but for a
+// bug: the build fails when an embedded file is missing.
+func mustLoad(fsys embed.FS, name string, crossOrigin bool) *File {
+	body, err := fsys.ReadFile(name)
 	if err != nil {
 		panic(fmt.Sprintf("web: read embedded %s: %v", name, err))
+	}
+	base := path.Base(name)
+	ext := path.Ext(base)
+	if base == "switchboard.d.ts" {
+		ext = ".ts"
+	}
+	ctype, ok := contentTypes[ext]
+	if !ok {
+		panic(fmt.Sprintf("web: no content type for %s", name))
 	}
 	var gz bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression) // a valid level never fails
@@ -54,7 +76,7 @@ func mustLoad(name, contentType string) *File {
 	if err := zw.Close(); err != nil {
 		panic(fmt.Sprintf("web: gzip %s: %v", name, err))
 	}
-	return &File{Name: name, ContentType: contentType, Body: body, Gzip: gz.Bytes(),
+	return &File{Name: base, ContentType: ctype, CrossOrigin: crossOrigin, Body: body, Gzip: gz.Bytes(),
 		ETag: etag(body), GzipETag: etag(gz.Bytes())}
 }
 
@@ -72,10 +94,12 @@ func (f *File) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Browsers revalidate every time (a 304 when nothing changed), so that
 	// a page sees an upgraded server's client at once.
 	h.Set("Cache-Control", "no-cache")
-	// A module script from another origin is fetched in CORS mode, and
-	// refused without this. Any origin is safe: the file is public, the
-	// same for everyone, and no credentials are involved.
-	h.Set("Access-Control-Allow-Origin", "*")
+	if f.CrossOrigin {
+		// A module script from another origin is fetched in CORS mode,
+		// and refused without this. Any origin is safe: the file is
+		// public, the same for everyone, and no credentials are involved.
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	// On every answer, identity ones too: caches must not hand a stored
 	// identity copy to a client that asked for gzip, nor the reverse.

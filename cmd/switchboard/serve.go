@@ -243,7 +243,7 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	m := metrics.New()
 	reg := rpc.NewRegistry()
 	rs := rpc.NewServer(reg, rpc.Options{Limits: cfg.limits, Logger: logger, Observer: m})
-	doc := api.RegisterMethods(reg, node, rs, hub, api.HubConfig{MaxSubscriptions: cfg.maxSubscriptions,
+	doc := api.RegisterMethods(reg, node, api.Stats{Conns: rs, Totals: m}, hub, api.HubConfig{MaxSubscriptions: cfg.maxSubscriptions,
 		SendQueue: rs.Limits().SendQueue, SendQueueBytes: rs.Limits().SendQueueBytes})
 	if _, err := doc(); err != nil {
 		store.Close()
@@ -362,9 +362,9 @@ func connLimits(l api.ConnLimits, log *slog.Logger) api.ConnLimits {
 	return l
 }
 
-// banner tells the person who started the server how to reach it. When
-// the secret is the data directory's, it also prints an admin token, so
-// that a first run needs no setup.
+// banner tells the person who started the server how to reach it and its
+// console. When the secret is the data directory's, it also prints an
+// admin token, so that a first run needs no setup.
 func (a *app) banner(w io.Writer, addr net.Addr) error {
 	web, ws := "http", "ws"
 	if a.tls {
@@ -376,6 +376,7 @@ func (a *app) banner(w io.Writer, addr net.Addr) error {
 		metrics = fmt.Sprintf("; metrics: http://%s/metrics", a.metricsAddr)
 	}
 	fmt.Fprintf(w, "Switchboard %s listening on %s (WebSocket: %s://%s/rpc%s)\n", version, base, ws, addr, metrics)
+	fmt.Fprintf(w, "Console: %s/\n", base)
 	if !a.secretInDataDir {
 		return nil
 	}
@@ -409,7 +410,7 @@ func printOpenRPC(w io.Writer) error {
 	reg := rpc.NewRegistry()
 	rs := rpc.NewServer(reg, rpc.Options{})
 	hub := service.NewHub(nil, service.HubLimits{}) // describes; never called
-	doc, err := api.RegisterMethods(reg, service.Node{}, rs, hub, api.HubConfig{})()
+	doc, err := api.RegisterMethods(reg, service.Node{}, api.Stats{Conns: rs}, hub, api.HubConfig{})()
 	if err != nil {
 		return err
 	}

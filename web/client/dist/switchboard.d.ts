@@ -79,10 +79,14 @@ export interface RemoveResult {
 	offset: number;
 }
 export interface ServerInfoResult {
+	/** JSON-RPC calls finished since the server started. */
+	callsTotal: number;
 	/** WebSocket connections open now. */
 	connections: number;
 	/** This node's id, kept across restarts in the data directory. */
 	nodeId: string;
+	/** Notifications queued for connections since the server started. */
+	notificationsTotal: number;
 	/** When the server started. */
 	startedAt: string;
 	/** Seconds since the server started. */
