@@ -1,7 +1,8 @@
 // The web console (web/console) in Chromium, served by the real binary:
 // signing in, the overview, a channel's live publications from the CLI,
 // XSS payloads shown as text, the methods view and its shell commands, a
-// channel view through a SIGKILL restart, refused and expiring tokens,
+// channel view through a SIGKILL restart, paging back and follow-scroll,
+// refused and expiring tokens,
 // the security headers, a proxy's path prefix, a phone's width and the
 // keyboard. Every test also fails on a Content-Security-Policy violation
 // or an uncaught error in the page.
@@ -341,6 +342,43 @@ test("the channel view goes on through a SIGKILL restart with no gap, and says i
   // Presence was read again on the new connection: this console, once.
   await page.locator(".members .member .badge").waitFor();
   assert.equal(await page.locator(".members .member").count(), 1);
+  clean(page);
+});
+
+test("the history pages back with Load older, and the list follows the newest unless the reader scrolls up", async (t) => {
+  const channel = "scroll.a";
+  for (let i = 1; i <= 60; i++) await rpc("channelPublish", { channel, data: { i } });
+  const page = await signedIn(t);
+  await openChannel(page, channel);
+  const history = () => page.$$eval(".history .pub", (els) => els.map((el) => Number(el.dataset.offset)));
+  assert.deepEqual(await history(), Array.from({ length: 50 }, (_, i) => i + 11));
+  await page.getByRole("button", { name: "Load older" }).click();
+  await page.getByText("The start of the channel.").waitFor();
+  assert.deepEqual(await history(), Array.from({ length: 60 }, (_, i) => i + 1));
+  assert.equal(await page.getByRole("button", { name: "Load older" }).isVisible(), false);
+
+  const feed = page.locator(".feed");
+  const atBottom = () => feed.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight <= 24);
+  await feed.evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await rpc("channelPublish", { channel, data: { i: 61 } });
+  await page.locator('.live .pub[data-offset="61"]').waitFor();
+  assert.equal(await atBottom(), true, "the list did not follow the newest");
+
+  // Scrolled up, the reader stays where they are.
+  await feed.evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event("scroll")); });
+  await page.getByRole("button", { name: "Jump to newest" }).waitFor();
+  await rpc("channelPublish", { channel, data: { i: 62 } });
+  await page.locator('.live .pub[data-offset="62"]').waitFor();
+  assert.equal(await feed.evaluate((el) => el.scrollTop), 0);
+  await page.getByText("1 new publication below").waitFor();
+
+  // Back at the bottom, it follows again.
+  await page.getByRole("button", { name: "Jump to newest" }).click();
+  assert.equal(await atBottom(), true);
+  await rpc("channelPublish", { channel, data: { i: 63 } });
+  await page.locator('.live .pub[data-offset="63"]').waitFor();
+  assert.equal(await atBottom(), true, "the list did not follow again");
+  assert.deepEqual(await liveOffsets(page), [61, 62, 63]);
   clean(page);
 });
 
