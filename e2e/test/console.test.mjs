@@ -2,10 +2,9 @@
 // signing in, the overview, a channel's live publications from the CLI,
 // XSS payloads shown as text, the methods view and its shell commands, a
 // channel view through a SIGKILL restart, paging back and follow-scroll,
-// refused and expiring tokens,
-// the security headers, a proxy's path prefix, a phone's width and the
-// keyboard. Every test also fails on a Content-Security-Policy violation
-// or an uncaught error in the page.
+// refused and expiring tokens, the security headers, a proxy's path
+// prefix, a phone's width and the keyboard. Every test also fails on a
+// Content-Security-Policy violation, an uncaught error or a dialog.
 //
 // Screenshots of each view go to e2e/screenshots/ (not committed).
 import { test, before, after } from "node:test";
