@@ -9,11 +9,7 @@ import { sparkline } from "./chart.js";
 
 /** @typedef {import("./app.js").Context} Context */
 
-/**
- * serverInfo with the counters the overview charts (servers before them
- * leave them out).
- * @typedef {import("../client/dist/switchboard.js").ServerInfoResult & { callsTotal?: number, notificationsTotal?: number }} Info
- */
+/** @typedef {import("../client/dist/switchboard.js").ServerInfoResult} Info */
 
 /**
  * @param {Context} ctx
@@ -28,8 +24,6 @@ export function mountOverview(ctx, main) {
   const connections = h("dd", { class: "info-connections" }, "…");
   const calls = sparkline("Calls", "calls/s");
   const notes = sparkline("Notifications", "notifications/s");
-  const countersNote = h("p", { class: "hint", hidden: true },
-    "This server does not report callsTotal and notificationsTotal in serverInfo, so there is nothing to chart.");
   const staleNote = h("p", { class: "hint stale", hidden: true });
 
   replace(main, h("section", { class: "view overview-view" },
@@ -45,7 +39,7 @@ export function mountOverview(ctx, main) {
     staleNote,
     h("h2", null, "Traffic"),
     h("div", { class: "charts" }, calls.el, notes.el),
-    countersNote,
+    h("p", { class: "hint" }, "Calls finished and notifications queued per second, from serverInfo's counters polled every second: the last minute."),
   ));
 
   /** @type {{ at: number, info: Info } | null} */
@@ -59,7 +53,7 @@ export function mountOverview(ctx, main) {
     if (busy) return; // a slow answer: skip a beat rather than pile up calls
     busy = true;
     try {
-      const info = /** @type {Info} */ (await ctx.sb.serverInfo({}, { timeoutMs: 5000 }));
+      const info = await ctx.sb.serverInfo({}, { timeoutMs: 5000 });
       if (ended) return;
       const at = performance.now();
       errors.clear();
@@ -70,12 +64,10 @@ export function mountOverview(ctx, main) {
       replace(started, dateTime(info.startedAt));
       replace(connections, String(info.connections));
       startedAt = Date.now() - info.uptimeSeconds * 1000;
-      const counted = typeof info.callsTotal === "number" && typeof info.notificationsTotal === "number";
-      countersNote.hidden = counted;
-      if (counted && last && last.info.nodeId === info.nodeId && last.info.startedAt === info.startedAt) {
+      if (last && last.info.nodeId === info.nodeId && last.info.startedAt === info.startedAt) {
         const seconds = (at - last.at) / 1000;
-        calls.push(Math.max(0, (info.callsTotal ?? 0) - (last.info.callsTotal ?? 0)) / seconds);
-        notes.push(Math.max(0, (info.notificationsTotal ?? 0) - (last.info.notificationsTotal ?? 0)) / seconds);
+        calls.push(Math.max(0, info.callsTotal - last.info.callsTotal) / seconds);
+        notes.push(Math.max(0, info.notificationsTotal - last.info.notificationsTotal) / seconds);
       } else if (last) {
         // A restart between the polls: the counters began again.
         calls.push(null);
