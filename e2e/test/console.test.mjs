@@ -147,6 +147,11 @@ test("sign in with the admin token: the overview shows the server's version and 
   // The rate charts fill in from the second poll on.
   await page.waitForFunction(() => document.querySelector(".chart-now")?.textContent !== "–", null, { timeout: 5000 });
   await page.waitForTimeout(2500);
+  // The page's own serverInfo, once a second, is a call a second at least.
+  const [callsNow, notesNow] = await page.$$eval(".chart-now", (els) => els.map((el) => Number(el.textContent)));
+  assert.ok(callsNow >= 0.5, `calls/s ${callsNow}`);
+  assert.ok(notesNow >= 0, `notifications/s ${notesNow}`);
+  assert.ok(await page.locator(".chart-line").first().getAttribute("d"), "the calls chart has no line");
   await shot(page, "overview");
   assert.equal(await page.evaluate(() => sessionStorage.length), 1);
   assert.equal(await page.evaluate(() => localStorage.length), 0, "the token must not go to localStorage");
