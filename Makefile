@@ -8,7 +8,7 @@ BIN      := bin/switchboard
 
 NPM_CI   := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: run build test gotest lint openrpc client client-test sdk sdk-test e2e-test bench soak fuzz clean
+.PHONY: run build test gotest lint openrpc client client-test console-check sdk sdk-test e2e-test bench soak fuzz clean
 
 ## run: build and start the server on 127.0.0.1:8080, data in ./switchboard-data
 run: build
@@ -18,8 +18,8 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/switchboard
 
-## test: formatting, vet, staticcheck, every Go test with the race detector, then the TypeScript client, SDK and browser checks
-test: lint gotest client-test sdk-test e2e-test
+## test: formatting, vet, staticcheck, every Go test with the race detector, then the TypeScript client, console, SDK and browser checks
+test: lint gotest client-test console-check sdk-test e2e-test
 
 gotest:
 	$(GO) test -race -count=1 ./...
@@ -46,6 +46,11 @@ web/client/node_modules/.package-lock.json: web/client/package-lock.json
 ##   types and its size, then runs its tests against the binary with Node's ws
 client-test: build web/client/node_modules/.package-lock.json
 	cd web/client && SWITCHBOARD_BIN=$(abspath $(BIN)) npm test --silent
+
+## console-check: type-check the web console's modules (// @ts-check, JSDoc) with web/client's TypeScript;
+##   its browser tests are in e2e/test/console.test.mjs (make e2e-test)
+console-check: web/client/node_modules/.package-lock.json
+	web/client/node_modules/.bin/tsc -p web/console/tsconfig.json
 
 ## sdk: generate a TypeScript client from openrpc.json into sdk/generated and compile it
 sdk: sdk/node_modules/.package-lock.json
