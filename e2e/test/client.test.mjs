@@ -6,14 +6,13 @@
 // as written, and a page whose Content-Security-Policy forbids eval.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import WebSocket from "ws";
 import { Switchboard } from "../../web/client/dist/switchboard.js";
-import { repoRoot, startServer } from "../../sdk/test/server.mjs";
+import { startServer } from "../../sdk/test/server.mjs";
+import { readmeBlock } from "../../sdk/test/readme.mjs";
+import { until } from "../../sdk/test/until.mjs";
 import { launchBrowser } from "./browser.mjs";
 
-const readme = readFileSync(path.join(repoRoot, "README.md"), "utf8");
 
 let server, browser, admin;
 
@@ -51,16 +50,6 @@ async function openPage(t, { path = "/healthz", routes = {} } = {}) {
   return page;
 }
 
-// until waits for fn to return something truthy.
-async function until(fn, what, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const members = async (channel) => (await admin.channelPresence({ channel })).members;
 
@@ -70,14 +59,6 @@ async function publish(channel, n, make = (i) => ({ i })) {
   return last;
 }
 
-// block returns the fenced block that follows the README's marker.
-function block(marker) {
-  const at = readme.indexOf(`<!-- ${marker}:`);
-  assert.ok(at >= 0, `README has no ${marker} block`);
-  const m = /```\w*\n([\s\S]*?)```/.exec(readme.slice(at));
-  assert.ok(m, `no fenced block after ${marker}`);
-  return m[1];
-}
 
 // The page's collection of a subscription, started in the page: each
 // publication's offset and data go to window.got.
@@ -275,7 +256,7 @@ test("back online, or visible again, the page reconnects at once instead of wait
 });
 
 test("README: the browser console block runs as written in a page of the server", async (t) => {
-  const code = block("readme-browser-console");
+  const code = readmeBlock("readme-browser-console");
   const src = code.replace("PASTE A TOKEN HERE", server.token);
   assert.notEqual(src, code, "the block has no PASTE A TOKEN HERE to replace");
   const page = await openPage(t);
@@ -291,7 +272,7 @@ test("README: the browser console block runs as written in a page of the server"
 });
 
 test("README: the web page block lists publications, and after a reload only the new ones", async (t) => {
-  const html = block("readme-browser-page");
+  const html = readmeBlock("readme-browser-page");
   assert.match(html, /import \{ Switchboard \} from "\/sdk\/switchboard.js"/);
   const token = await server.createToken("carol", "--subscribe", "chat.>", "--ttl", "1h");
   const bob = await server.createToken("bob", "--publish", "chat.>", "--ttl", "1h");

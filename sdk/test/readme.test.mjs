@@ -6,21 +6,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startServer, repoRoot } from "./server.mjs";
+import { startServer } from "./server.mjs";
+import { readmeBlock } from "./readme.mjs";
 
-const readme = readFileSync(path.join(repoRoot, "README.md"), "utf8");
 
-// block returns the fenced code block that follows marker in the README.
-function block(marker) {
-  const at = readme.indexOf(`<!-- ${marker}`);
-  assert.ok(at >= 0, `README.md has no ${marker} marker`);
-  const m = /```[a-z]*\n([\s\S]*?)```/.exec(readme.slice(at));
-  assert.ok(m, `README.md has no code block after ${marker}`);
-  return m[1];
-}
 
 let server, dir;
 
@@ -35,13 +27,13 @@ after(async () => {
 });
 
 test("README: generate, build and use a TypeScript client", { timeout: 240_000 }, () => {
-  const generate = block("readme-sdk-generate").replaceAll("http://127.0.0.1:8080", server.base);
-  assert.notEqual(generate, block("readme-sdk-generate"), "the generate block names no server address to replace");
+  const generate = readmeBlock("readme-sdk-generate").replaceAll("http://127.0.0.1:8080", server.base);
+  assert.notEqual(generate, readmeBlock("readme-sdk-generate"), "the generate block names no server address to replace");
   execFileSync("bash", ["-euo", "pipefail", "-c", generate], { cwd: dir, stdio: ["ignore", "inherit", "inherit"] });
 
   const clientDir = path.join(dir, "client", "typescript");
-  const program = block("readme-sdk-use").replace("port: 8080", `port: ${server.port}`);
-  assert.notEqual(program, block("readme-sdk-use"), "the example program names no port to replace");
+  const program = readmeBlock("readme-sdk-use").replace("port: 8080", `port: ${server.port}`);
+  assert.notEqual(program, readmeBlock("readme-sdk-use"), "the example program names no port to replace");
   writeFileSync(path.join(clientDir, "subscribe.js"), program);
   const out = execFileSync("node", ["subscribe.js"], {
     cwd: clientDir,

@@ -4,13 +4,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "./support.mjs";
+import { readmeBlock } from "../../../sdk/test/readme.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const readme = readFileSync(path.join(here, "..", "..", "..", "README.md"), "utf8");
 
 let server, dir;
 before(async () => {
@@ -24,12 +24,6 @@ after(async () => {
   await server?.stop();
 });
 
-function block(marker) {
-  const at = readme.indexOf(`<!-- ${marker}:`);
-  assert.ok(at >= 0, `README has no ${marker} block`);
-  const m = /```\w*\n([\s\S]*?)```/.exec(readme.slice(at));
-  return m[1];
-}
 
 // node runs source as an ES module and resolves with its output and how
 // long it took to exit.
@@ -52,8 +46,8 @@ function node(name, source, env = {}) {
 }
 
 test("README: the From Node block runs as written and exits at once", async () => {
-  const src = block("readme-node").replaceAll("http://127.0.0.1:8080", server.base);
-  assert.notEqual(src, block("readme-node"), "the block names no server address to replace");
+  const src = readmeBlock("readme-node").replaceAll("http://127.0.0.1:8080", server.base);
+  assert.notEqual(src, readmeBlock("readme-node"), "the block names no server address to replace");
   const token = await server.createToken("alice", "--publish", "chat.>", "--subscribe", "chat.>", "--ttl", "1h");
   const r = await node("subscribe.mjs", src, { SWITCHBOARD_TOKEN: token });
   assert.equal(r.code, 0, `exit ${r.code} ${r.signal}: ${r.err}`);

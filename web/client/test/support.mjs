@@ -4,6 +4,7 @@ import WebSocket from "ws";
 import { Switchboard } from "../dist/switchboard.js";
 
 export { startServer } from "../../../sdk/test/server.mjs";
+export { until } from "../../../sdk/test/until.mjs";
 
 // client returns a Switchboard on ws's WebSocket, with fast reconnects.
 export function client(url, token, options = {}) {
@@ -27,16 +28,6 @@ export async function take(sub, n, ms = 10_000) {
   return got;
 }
 
-// until waits for fn to return something truthy.
-export async function until(fn, what, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 export const offsets = (pubs) => pubs.map((p) => p.offset).join(",");
 export const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i).join(",");
