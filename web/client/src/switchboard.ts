@@ -105,6 +105,7 @@ export class Switchboard extends SwitchboardMethods {
   #token: Token | undefined;
   #ws: WebSocketLike | null = null;
   #attempt = 0;
+  #dials = 0; // counts connection attempts, so that a late token finds its attempt over
   #timer: ReturnType<typeof setTimeout> | undefined; // the backoff's, or the connection attempt's bound
   #nextId = 1;
   #sent = new Map<number, Pending | ReplyHandler>();
@@ -251,18 +252,22 @@ export class Switchboard extends SwitchboardMethods {
   }
 
   async #open(): Promise<void> {
+    // The bound covers the token function too: one that never settles
+    // fails the attempt like a server that never answers.
+    const dial = ++this.#dials;
+    const current = () => dial === this.#dials && this.#state === "connecting";
+    this.#timer = setTimeout(() => this.#lost(this.#ws, 1006, "connecting took too long"), this.#opts.timeoutMs);
     let url = this.url;
     try {
       const token = typeof this.#token === "function" ? await this.#token() : this.#token;
       if (token) url += (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token);
     } catch (err) {
-      if (this.#state === "connecting") this.#lost(null, 1006, `the token function failed: ${String(err)}`);
+      if (current()) this.#lost(null, 1006, `the token function failed: ${String(err)}`);
       return;
     }
-    if (this.#state !== "connecting") return; // closed meanwhile
+    if (!current()) return; // closed, or given up on, meanwhile
     const ws = new this.#opts.WebSocket(url);
     this.#ws = ws;
-    this.#timer = setTimeout(() => this.#lost(ws, 1006, "connecting took too long"), this.#opts.timeoutMs);
     ws.onopen = () => {
       if (ws !== this.#ws) return;
       clearTimeout(this.#timer);

@@ -178,3 +178,17 @@ test("reconnectNow skips the backoff", async () => {
     await proxy.close();
   }
 });
+
+test("a token function that never settles fails the attempt within timeoutMs, and the next attempt goes on", async () => {
+  let calls = 0;
+  const sb = client(server.base, () => (++calls === 1 ? new Promise(() => {}) : server.token), { timeoutMs: 300 });
+  const closes = [];
+  sb.on("disconnected", (e) => closes.push(e.reason));
+  try {
+    assert.equal((await sb.sessionWhoami(undefined, { timeoutMs: 5000 })).user, "admin");
+    assert.deepEqual(closes, ["connecting took too long"]);
+    assert.equal(calls, 2);
+  } finally {
+    sb.close();
+  }
+});
