@@ -293,15 +293,7 @@ export class Switchboard extends SwitchboardMethods {
     }
     this.#ws = null;
     const err = new ConnectionError(`the connection was lost (${code}${reason ? " " + reason : ""})`, code, reason);
-    const sent = [...this.#sent.values()];
-    this.#sent.clear();
-    for (const p of sent) {
-      if (typeof p === "function") p(err);
-      else {
-        p.settle();
-        p.reject(err);
-      }
-    }
+    this.#failSent(err); // calls not yet sent wait for the next socket
     for (const topic of this.topics.values()) topic.detach();
     this.#state = "waiting";
     this.#events.emit("disconnected", { code, reason });
@@ -325,16 +317,17 @@ export class Switchboard extends SwitchboardMethods {
   }
 
   #failAll(err: Error): void {
-    const waiting = [...this.#queued, ...this.#sent.values()];
+    const queued = this.#queued;
     this.#queued = [];
+    for (const p of queued) answer(p, err);
+    this.#failSent(err);
+  }
+
+  // #failSent fails the calls that were waiting for a reply.
+  #failSent(err: Error): void {
+    const sent = [...this.#sent.values()];
     this.#sent.clear();
-    for (const p of waiting) {
-      if (typeof p === "function") p(err);
-      else {
-        p.settle();
-        p.reject(err);
-      }
-    }
+    for (const p of sent) answer(p, err);
   }
 
   #receive(data: unknown): void {
@@ -353,11 +346,7 @@ export class Switchboard extends SwitchboardMethods {
     const p = this.#sent.get(msg.id);
     if (!p) return;
     this.#sent.delete(msg.id);
-    const err = msg.error && new SwitchboardError(msg.error.code, msg.error.message, msg.error.data);
-    if (typeof p === "function") return p(err, msg.result);
-    p.settle();
-    if (err) p.reject(err);
-    else p.resolve(msg.result);
+    answer(p, msg.error && new SwitchboardError(msg.error.code, msg.error.message, msg.error.data), msg.result);
   }
 
   #listenForWake(on: boolean): void {
@@ -365,6 +354,14 @@ export class Switchboard extends SwitchboardMethods {
     globalThis.window?.[method]("online", this.#wake);
     globalThis.document?.[method]("visibilitychange", this.#wake);
   }
+}
+
+// answer settles a call: with err when it failed, else with result.
+function answer(p: Pending | ReplyHandler, err: Error | undefined, result?: unknown): void {
+  if (typeof p === "function") return p(err, result);
+  p.settle();
+  if (err) p.reject(err);
+  else p.resolve(result);
 }
 
 /**
