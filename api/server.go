@@ -121,8 +121,8 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	e.OPTIONS("/rpc", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, cors)
 	e.GET("/openrpc.json", s.openRPC)
 	// The TypeScript client, for pages to import from the server they talk
-	// to; public, like the contract. Echo routes HEAD apart from GET (a
-	// GET route answers HEAD with 405), hence Match.
+	// to, and the console; public, like the contract. Echo routes HEAD
+	// apart from GET (a GET route answers HEAD with 405), hence Match.
 	getOrHead := []string{http.MethodGet, http.MethodHead}
 	e.Match(getOrHead, "/sdk/switchboard.js", echo.WrapHandler(web.ClientModule))
 	e.Match(getOrHead, "/sdk/switchboard.d.ts", echo.WrapHandler(web.ClientTypes))

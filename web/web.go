@@ -60,11 +60,7 @@ func mustLoad(fsys embed.FS, name string, crossOrigin bool) *File {
 		panic(fmt.Sprintf("web: read embedded %s: %v", name, err))
 	}
 	base := path.Base(name)
-	ext := path.Ext(base)
-	if base == "switchboard.d.ts" {
-		ext = ".ts"
-	}
-	ctype, ok := contentTypes[ext]
+	ctype, ok := contentTypes[path.Ext(base)]
 	if !ok {
 		panic(fmt.Sprintf("web: no content type for %s", name))
 	}
