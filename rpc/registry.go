@@ -41,6 +41,9 @@ type Method struct {
 	// Limits.MaxHeavyCalls), so that many of them cannot make it hold
 	// more memory than it has.
 	Heavy bool
+	// Notifies marks methods whose handlers call AfterReply, to send
+	// notifications that must follow the reply, such as a subscription's.
+	Notifies bool
 }
 
 // Example is one documented pairing of params and result.
