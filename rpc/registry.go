@@ -53,17 +53,6 @@ type Example struct {
 	Result any
 }
 
-// AfterReplier is implemented by results with work to do once their reply
-// is queued for the client, such as a subscription whose notifications
-// must not overtake the reply that starts it: anything queued on the
-// session from AfterReply on is written after the reply. For a call in a
-// batch it runs once the whole batch's reply is queued; over HTTP, once
-// the reply is made. It runs on the connection's goroutines and must not
-// block.
-type AfterReplier interface {
-	AfterReply()
-}
-
 // Validator is implemented by params that check their own rules after
 // decoding. An error that is not an *Error becomes CodeInvalidParams.
 type Validator interface {

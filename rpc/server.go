@@ -251,8 +251,8 @@ func (s *Server) methodLabel(name string) string {
 
 // invoke runs one call of method m (nil when req names no registered
 // method) and returns its encoded reply, or nil for a notification, and
-// what the handler arranged with AfterReply (or the result's AfterReply)
-// to run once the reply is queued. A panicking handler is answered with CodeInternalError and
+// what the handler arranged with AfterReply to run once the reply is
+// queued. A panicking handler is answered with CodeInternalError and
 // logged with its stack; it never takes the server down.
 func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *method) (reply []byte, after func()) {
 	start := time.Now()
@@ -276,9 +276,6 @@ func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *met
 
 	if err == nil {
 		after = hooks.all()
-		if ar, ok := result.(AfterReplier); ok {
-			after = ar.AfterReply
-		}
 		// Encoded behind the reply's head, to copy a page of history once.
 		head := appendResultHead(make([]byte, 0, max(256, len(req.id)+64)), req.id)
 		if reply, err = appendJSON(head, result); err != nil {
