@@ -49,16 +49,6 @@ type SubscribeResult struct {
 	Epoch        string        `json:"epoch" doc:"The channel's epoch."`
 	Recovered    bool          `json:"recovered" doc:"True when since was given and publications holds everything published after it: nothing was lost."`
 	Publications []Publication `json:"publications" doc:"What was published after since, oldest first, up to the recovery limit (1000, and 4 MiB of data); empty without since."`
-
-	start func() // lets the subscription's notifications through
-}
-
-// AfterReply implements rpc.AfterReplier: the subscription's
-// notifications follow its reply.
-func (r SubscribeResult) AfterReply() {
-	if r.start != nil {
-		r.start()
-	}
 }
 
 // ChannelParams name a channel.

@@ -7,38 +7,14 @@ import (
 
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
+	"github.com/switchboard/switchboard/subscriptions"
 )
 
-// HubConfig configures the channel methods.
-type HubConfig struct {
-	// MaxSubscriptions is the most channels one connection may subscribe
-	// to at once.
-	MaxSubscriptions int
-	// SendQueue and SendQueueBytes bound the connection's send queue: a
-	// new subscription holds back at most as many notifications, and as
-	// many bytes of them, while its reply is on its way.
-	SendQueue, SendQueueBytes int
-}
-
-// DefaultMaxSubscriptions is HubConfig.MaxSubscriptions when left zero.
-const DefaultMaxSubscriptions = 1000
-
-func (c HubConfig) withDefaults() HubConfig {
-	if c.MaxSubscriptions <= 0 {
-		c.MaxSubscriptions = DefaultMaxSubscriptions
-	}
-	if c.SendQueue <= 0 {
-		c.SendQueue = rpc.DefaultLimits.SendQueue
-	}
-	if c.SendQueueBytes <= 0 {
-		c.SendQueueBytes = rpc.DefaultLimits.SendQueueBytes
-	}
-	return c
-}
-
-// registerChannels adds the channel.* methods and notifications to reg.
-func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
-	subs := newSubscriptions(hub, cfg)
+// registerChannels adds the channel.* methods and notifications to reg:
+// the hub's operations, and the connection's subscriptions kept by the
+// subscriptions package within limits.
+func registerChannels(reg *rpc.Registry, hub *service.Hub, limits subscriptions.Limits) {
+	subs := subscriptions.New(hub, limits, notificationOf)
 	lim := hub.Limits()
 
 	rpc.Register(reg, rpc.Method{
@@ -61,6 +37,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 		Name:        "channelSubscribe",
 		NeedsSocket: true,
 		Heavy:       true, // a recovery is up to a history page
+		Notifies:    true, // the subscription starts once its reply is queued
 		Summary:     "Subscribes the connection to a channel, recovering what it missed",
 		Description: "From the reply on, the connection receives every later publication of the channel exactly once, in offset order, as channelPublication notifications. " +
 			"With since (a position from an earlier result or publication), publications holds what was published after it, up to the server's recovery limit, and recovered is true only when nothing was lost: the epoch is the same and the history still reaches back that far. " +
@@ -74,7 +51,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 				Result: SubscribeResult{Channel: "chat.lobby", Offset: 42, Epoch: exampleEpoch, Recovered: true, Publications: []Publication{examplePublication}}},
 		},
 	}, func(ctx context.Context, s *rpc.Session, p SubscribeParams) (SubscribeResult, error) {
-		sub, res, err := subs.subscribe(ctx, s, p.Channel, p.Since.position(), p.JoinLeave)
+		res, err := subs.Subscribe(ctx, s, p.Channel, p.Since.position(), p.JoinLeave)
 		if err != nil {
 			return SubscribeResult{}, err
 		}
@@ -84,7 +61,6 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 			Epoch:        res.Position.Epoch,
 			Recovered:    res.Recovered,
 			Publications: publications(res.Publications),
-			start:        sub.start,
 		}, nil
 	})
 
@@ -96,7 +72,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, cfg HubConfig) {
 		Errors:      []int{rpc.CodeNotFound},
 		Examples:    []rpc.Example{{Name: "unsubscribe", Params: ChannelParams{Channel: "chat.lobby"}, Result: UnsubscribeResult{Channel: "chat.lobby"}}},
 	}, func(_ context.Context, s *rpc.Session, p ChannelParams) (UnsubscribeResult, error) {
-		return UnsubscribeResult(p), subs.unsubscribe(s, p.Channel)
+		return UnsubscribeResult(p), subs.Unsubscribe(s, p.Channel)
 	})
 
 	rpc.Register(reg, rpc.Method{

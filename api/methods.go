@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
+	"github.com/switchboard/switchboard/subscriptions"
 )
 
 // APIVersion is the version of the JSON-RPC contract in openrpc.json. It
@@ -25,7 +26,7 @@ type Stats struct {
 // RegisterMethods adds Switchboard's methods to reg, rpc.discover and the
 // hub's channel methods among them, and returns the function that renders
 // the OpenRPC document.
-func RegisterMethods(reg *rpc.Registry, node service.Node, stats Stats, hub *service.Hub, cfg HubConfig) func() ([]byte, error) {
+func RegisterMethods(reg *rpc.Registry, node service.Node, stats Stats, hub *service.Hub, cfg subscriptions.Limits) func() ([]byte, error) {
 	rpc.Register(reg, rpc.Method{
 		Name:        "serverPing",
 		Inline:      true,

@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard/switchboard/metrics"
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
+	"github.com/switchboard/switchboard/subscriptions"
 )
 
 // BenchmarkRPCPipelinedInProcess is BenchmarkCallPipelined (window 16)
@@ -33,7 +34,7 @@ func BenchmarkRPCPipelinedInProcess(b *testing.B) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil)) // as the binary: text, info
 	rs := rpc.NewServer(reg, rpc.Options{Logger: logger, Observer: metrics.New()})
 	api.RegisterMethods(reg, service.Node{ID: "bench", Version: "bench", StartedAt: time.Now()}, api.Stats{Conns: rs},
-		service.NewHub(nil, service.HubLimits{}), api.HubConfig{})
+		service.NewHub(nil, service.HubLimits{}), subscriptions.Limits{})
 	serverCtx := pprof.WithLabels(context.Background(), pprof.Labels("side", "server"))
 	caller := service.Caller{Anonymous: true}
 	hs := &http.Server{

@@ -41,6 +41,9 @@ type Method struct {
 	// Limits.MaxHeavyCalls), so that many of them cannot make it hold
 	// more memory than it has.
 	Heavy bool
+	// Notifies marks methods whose handlers call AfterReply, to send
+	// notifications that must follow the reply, such as a subscription's.
+	Notifies bool
 }
 
 // Example is one documented pairing of params and result.
@@ -48,17 +51,6 @@ type Example struct {
 	Name   string
 	Params any
 	Result any
-}
-
-// AfterReplier is implemented by results with work to do once their reply
-// is queued for the client, such as a subscription whose notifications
-// must not overtake the reply that starts it: anything queued on the
-// session from AfterReply on is written after the reply. For a call in a
-// batch it runs once the whole batch's reply is queued; over HTTP, once
-// the reply is made. It runs on the connection's goroutines and must not
-// block.
-type AfterReplier interface {
-	AfterReply()
 }
 
 // Validator is implemented by params that check their own rules after

@@ -251,14 +251,15 @@ func (s *Server) methodLabel(name string) string {
 
 // invoke runs one call of method m (nil when req names no registered
 // method) and returns its encoded reply, or nil for a notification, and
-// the result's AfterReply, if it has one. A panicking handler is answered
-// with CodeInternalError and logged with its stack; it never takes the
-// server down.
+// what the handler arranged with AfterReply to run once the reply is
+// queued. A panicking handler is answered with CodeInternalError and
+// logged with its stack; it never takes the server down.
 func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *method) (reply []byte, after func()) {
 	start := time.Now()
 	label := "unknown"
 	var result any
 	var err error
+	var hooks *afterReply
 	switch {
 	case m == nil:
 		err = Errorf(CodeMethodNotFound, "Method not found: %q", req.method)
@@ -267,13 +268,14 @@ func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *met
 		err = Errorf(CodeSocketRequired, "%s needs a WebSocket connection; connect to GET /rpc", m.Name)
 	default:
 		label = m.Name
+		if m.Notifies {
+			ctx, hooks = withAfterReply(ctx)
+		}
 		result, err = s.call(ctx, sess, m, req)
 	}
 
 	if err == nil {
-		if ar, ok := result.(AfterReplier); ok {
-			after = ar.AfterReply
-		}
+		after = hooks.all()
 		// Encoded behind the reply's head, to copy a page of history once.
 		head := appendResultHead(make([]byte, 0, max(256, len(req.id)+64)), req.id)
 		if reply, err = appendJSON(head, result); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
 	"github.com/switchboard/switchboard/sqlite"
+	"github.com/switchboard/switchboard/subscriptions"
 )
 
 // serveConfig is everything serve can be told.
@@ -96,7 +97,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.IntVar(&cfg.publishBurst, "rate-publish-burst", 0, "publications one user may make at once above --rate-publish; 0: one second's worth")
 	fs.Float64Var(&cfg.handshakeRate, "rate-handshakes", 0, "WebSocket handshakes a second one client address may make; more get HTTP 429; 0: no limit")
 	fs.IntVar(&cfg.handshakeBurst, "rate-handshakes-burst", 0, "handshakes one client address may make at once above --rate-handshakes; 0: one second's worth")
-	fs.IntVar(&cfg.maxSubscriptions, "max-subscriptions", api.DefaultMaxSubscriptions, "most channels one connection may subscribe to")
+	fs.IntVar(&cfg.maxSubscriptions, "max-subscriptions", subscriptions.DefaultLimits.MaxPerSession, "most channels one connection may subscribe to")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight calls get to finish on SIGINT/SIGTERM")
 	fs.DurationVar(&cfg.shutdownDelay, "shutdown-delay", 0, "how long to keep serving with /readyz failing before draining")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -243,7 +244,7 @@ func newApp(cfg serveConfig, logger *slog.Logger) (*app, error) {
 	m := metrics.New()
 	reg := rpc.NewRegistry()
 	rs := rpc.NewServer(reg, rpc.Options{Limits: cfg.limits, Logger: logger, Observer: m})
-	doc := api.RegisterMethods(reg, node, api.Stats{Conns: rs, Totals: m}, hub, api.HubConfig{MaxSubscriptions: cfg.maxSubscriptions,
+	doc := api.RegisterMethods(reg, node, api.Stats{Conns: rs, Totals: m}, hub, subscriptions.Limits{MaxPerSession: cfg.maxSubscriptions,
 		SendQueue: rs.Limits().SendQueue, SendQueueBytes: rs.Limits().SendQueueBytes})
 	if _, err := doc(); err != nil {
 		store.Close()
@@ -410,7 +411,7 @@ func printOpenRPC(w io.Writer) error {
 	reg := rpc.NewRegistry()
 	rs := rpc.NewServer(reg, rpc.Options{})
 	hub := service.NewHub(nil, service.HubLimits{}) // describes; never called
-	doc, err := api.RegisterMethods(reg, service.Node{}, api.Stats{Conns: rs}, hub, api.HubConfig{})()
+	doc, err := api.RegisterMethods(reg, service.Node{}, api.Stats{Conns: rs}, hub, subscriptions.Limits{})()
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package api
+package subscriptions
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 // pausedSubscribe pauses the first Subscribe before it reaches the engine,
 // as the scheduler may pause the goroutine of a channelSubscribe call
-// between subscriptions.subscribe's c.subs[channel] = s and the hub's call.
+// between Registry.subscribe's reserve and the hub's call.
 type pausedSubscribe struct {
 	service.Engine
 	entered, release chan struct{}
@@ -25,7 +25,7 @@ func (e *pausedSubscribe) Subscribe(ctx context.Context, name string, r service.
 
 // TestUnsubscribeDuringSubscribeLeavesNothing: calls of one connection run
 // concurrently. A channelUnsubscribe that runs while channelSubscribe is
-// inside the hub finds the subscription in c.subs, deletes it and asks the
+// inside the hub finds the subscription, deletes it and asks the
 // hub to unsubscribe a receiver that is not subscribed yet. The subscribe
 // must then not leave its receiver in the engine, where nothing could
 // remove it: unsubscribe would say not found, the connection's end would
@@ -34,7 +34,7 @@ func TestUnsubscribeDuringSubscribeLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	eng := &receivers{subs: map[service.Receiver]bool{}}
 	paused := &pausedSubscribe{Engine: eng, entered: make(chan struct{}), release: make(chan struct{})}
-	ss := newSubscriptions(service.NewHub(paused, service.HubLimits{}), HubConfig{MaxSubscriptions: 10, SendQueue: 16})
+	ss := New(service.NewHub(paused, service.HubLimits{}), Limits{MaxPerSession: 10, SendQueue: 16}, nil)
 	sess := &rpc.Session{ID: "conn1", Caller: service.Caller{User: "u", Permissions: service.Permissions{Admin: true}}}
 
 	done := make(chan error, 1)
@@ -43,7 +43,7 @@ func TestUnsubscribeDuringSubscribeLeavesNothing(t *testing.T) {
 		done <- err
 	}()
 	<-paused.entered
-	if err := ss.unsubscribe(sess, "room"); err != nil {
+	if err := ss.Unsubscribe(sess, "room"); err != nil {
 		t.Fatalf("unsubscribe: %v", err)
 	}
 	close(paused.release)
@@ -54,7 +54,7 @@ func TestUnsubscribeDuringSubscribeLeavesNothing(t *testing.T) {
 	}
 	// The connection ends: its subscriptions are ended.
 	ss.mu.Lock()
-	c := ss.clients[sess]
+	c := ss.sessions[sess]
 	ss.mu.Unlock()
 	ss.closed(sess, c)
 
@@ -64,7 +64,7 @@ func TestUnsubscribeDuringSubscribeLeavesNothing(t *testing.T) {
 }
 
 // receivers is an engine that only keeps subscriptions, of one channel:
-// the api package knows no real engine.
+// this package knows no real engine.
 type receivers struct {
 	service.Engine // the rest is not called
 	mu             sync.Mutex
