@@ -1,30 +1,3 @@
-// Package client is a Go client for a Switchboard server.
-//
-// A Client makes one-shot calls over HTTP POST (or, for the methods that
-// need one, over a WebSocket of their own), and keeps one WebSocket for
-// its subscriptions. Subscriptions survive
-// dropped connections and server restarts: the client reconnects with
-// backoff and recovers what was published meanwhile from the channel's
-// history, so that a Subscription yields every publication once, in
-// offset order, or says which ones were lost.
-//
-//	c, err := client.New("ws://127.0.0.1:8080/rpc", client.Options{Token: token})
-//	...
-//	defer c.Close()
-//	sub, err := c.Subscribe(ctx, "chat.lobby", nil)
-//	...
-//	for {
-//		p, err := sub.Next(ctx)
-//		var lost *client.LostError
-//		switch {
-//		case errors.As(err, &lost):
-//			log.Print(lost) // and reload what the missing publications held
-//			continue
-//		case err != nil:
-//			return err
-//		}
-//		fmt.Printf("%d: %s\n", p.Offset, p.Data)
-//	}
 package client
 
 import (
