@@ -31,8 +31,9 @@ type Options struct {
 	// certificate from a private CA, or a self-signed one. It cannot be
 	// combined with HTTPClient, whose transport has its own TLS settings.
 	RootCAs *x509.CertPool
-	// Logger hears about reconnections and about subscriptions the
-	// server ended; DefaultOptions' discards.
+	// Logger hears about reconnections, about subscriptions the server
+	// ended, and (at debug level) about subscribing again from a
+	// position; DefaultOptions' discards.
 	Logger *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait between reconnection
 	// attempts, which doubles from one to the other, with jitter. A
@@ -107,8 +108,9 @@ const (
 	readLimit = 32 << 20
 )
 
-// Client is a connection to a Switchboard server. Its methods may be
-// called from several goroutines.
+// Client is a client of one Switchboard server: calls over HTTP, and
+// subscriptions over one WebSocket. Its methods may be called from
+// several goroutines.
 type Client struct {
 	ep   endpoint
 	opts Options
@@ -125,8 +127,10 @@ type Client struct {
 }
 
 // New returns a client of the server at rawURL: ws://, wss://, http:// or
-// https://, with or without the /rpc path, or "" for DefaultURL. It
-// connects on first use.
+// https://, or host:port for http://, or "" for DefaultURL. /rpc is added
+// to a path that does not end in it (a proxy's prefix, say). New does not
+// connect: the first call or Subscribe does. It fails on a URL it cannot
+// use, and on Options giving both RootCAs and HTTPClient.
 func New(rawURL string, opts Options) (*Client, error) {
 	ep, err := parseEndpoint(rawURL)
 	if err != nil {
@@ -146,7 +150,9 @@ func New(rawURL string, opts Options) (*Client, error) {
 	}, nil
 }
 
-// Close ends every subscription and closes the connection.
+// Close ends every subscription, with ErrClosed, and closes their
+// WebSocket; later calls return ErrClosed. Closing again does nothing;
+// the error is always nil.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -177,7 +183,8 @@ func (c *Client) Close() error {
 // It goes over HTTP; a method that answers there that it needs a
 // WebSocket (-32010) is called again over a socket of its own. A JSON-RPC
 // error comes back as an *Error; a failure to reach the server, or a
-// refused token, as a *ConnectionError.
+// refused token, as a *ConnectionError; ErrClosed after Close. When ctx
+// ends the call, errors.Is(err, ctx.Err()) holds.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
 	c.mu.Lock()
 	closed := c.closed

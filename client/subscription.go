@@ -18,8 +18,6 @@ import (
 // from its position, which recovers the gap from the channel's history.
 // The same happens after a reconnection. Only what the history no longer
 // holds is lost, and Next says so with a *LostError.
-//
-// subState describes how it goes from subscribed to not and back.
 type Subscription struct {
 	c       *Client
 	channel string
@@ -28,8 +26,8 @@ type Subscription struct {
 	done    chan struct{} // closed when the subscription ends
 
 	mu    sync.Mutex
-	state subState
-	sock  *socket // the socket a subscribe was made on
+	state subState // its moves are listed at subState
+	sock  *socket  // the socket a subscribe was made on
 	// have says pos is meaningful. It is not part of state: a
 	// subscription given no since has no position until its first
 	// subscribe is answered, whichever states it goes through meanwhile.
@@ -54,9 +52,11 @@ type item struct {
 // Subscribe subscribes to channel, from since when it is not nil (and
 // recovers what was published after it), or else from now. It returns
 // once the server has answered, with the server's *Error if it refused,
-// or a *ConnectionError if it could not be reached. Afterwards the
-// subscription survives lost connections. A client has at most one
-// subscription per channel.
+// or a *ConnectionError if it could not be reached or refused the token;
+// if ctx ends first, it closes the subscription and returns ctx's error.
+// Afterwards the subscription survives lost connections. A client has at
+// most one subscription per channel: a second one is an error, as is any
+// Subscribe after Close (ErrClosed).
 func (c *Client) Subscribe(ctx context.Context, channel string, since *Position) (*Subscription, error) {
 	s := newSubscription(c, channel, since)
 	c.mu.Lock()
@@ -105,21 +105,26 @@ func newSubscription(c *Client, channel string, since *Position) *Subscription {
 func (s *Subscription) Channel() string { return s.channel }
 
 // Position is where the reader is: the position of the publication Next
-// returned last (or where a LostError said it goes on from), or the
-// since given to Subscribe before that. A program that keeps it can
-// subscribe from it after a restart of its own and miss nothing.
+// returned last, or where a LostError said it goes on from. Before Next
+// has returned either, it is the since given to Subscribe, or without one
+// the channel's position when it was subscribed. A program that keeps it
+// can subscribe from it after a restart of its own, and miss nothing that
+// the channel's history still holds.
 func (s *Subscription) Position() Position {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.delivered
 }
 
-// Next returns the next publication. After lost publications, it returns
-// a *LostError once, and then goes on with the publications after them.
-// The error of ctx leaves the subscription as it is; any other error ends
-// it: ErrClosed after Close, a *ConnectionError wrapping ErrUnauthorized
-// when the server refused the token, or the server's *Error if it refused
-// to subscribe again.
+// Next returns the next publication, waiting for it until ctx ends. After
+// lost publications, it returns a *LostError once, and then goes on with
+// the publications after them. The error of ctx leaves the subscription
+// as it is; any other error ends it: ErrClosed after Close (the
+// Subscription's or the Client's), a *ConnectionError wrapping
+// ErrUnauthorized when the server refused the token, or the server's
+// *Error if it refused to subscribe again. After those last two, Next
+// first returns the publications queued before the end; after Close, it
+// drops them.
 func (s *Subscription) Next(ctx context.Context) (Publication, error) {
 	select {
 	case <-s.done:
@@ -167,7 +172,9 @@ func (s *Subscription) deliver(it item) (Publication, error) {
 	return it.pub, nil
 }
 
-// Close ends the subscription.
+// Close ends the subscription, and, if it is subscribed at the time, tells
+// the server, waiting up to a second for its answer. Next then returns
+// ErrClosed. Closing again does nothing; the error is always nil.
 func (s *Subscription) Close() error {
 	sock, live := s.c.endSubscription(s, ErrClosed)
 	if live {
