@@ -114,7 +114,6 @@ const (
 type Client struct {
 	ep   endpoint
 	opts Options
-	log  *slog.Logger
 
 	mu      sync.Mutex
 	subs    map[string]*Subscription
@@ -142,7 +141,7 @@ func New(rawURL string, opts Options) (*Client, error) {
 	opts = opts.withDefaults()
 	ctx, stop := context.WithCancel(context.Background())
 	return &Client{
-		ep: ep, opts: opts, log: opts.Logger,
+		ep: ep, opts: opts,
 		subs: map[string]*Subscription{},
 		wake: make(chan struct{}, 1),
 		ctx:  ctx, stop: stop,

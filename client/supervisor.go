@@ -25,7 +25,7 @@ func (c *Client) supervise() {
 		var failed *Subscription
 		if dialed {
 			if retrying {
-				c.log.Info("switchboard: reconnected", "url", sock.url)
+				c.opts.Logger.Info("switchboard: reconnected", "url", sock.url)
 			}
 			var good bool
 			good, failed, err = c.serve(sock)
@@ -51,7 +51,7 @@ func (c *Client) supervise() {
 		}
 		retrying = true
 		delay := backoff/2 + rand.N(backoff/2+1)
-		c.log.Warn("switchboard: disconnected; reconnecting", "error", err, "in", delay.Round(time.Millisecond))
+		c.opts.Logger.Warn("switchboard: disconnected; reconnecting", "error", err, "in", delay.Round(time.Millisecond))
 		backoff = min(2*backoff, c.opts.MaxBackoff)
 		select {
 		case <-time.After(delay):
@@ -136,7 +136,7 @@ func (c *Client) subscribeOn(sock *socket, s *Subscription) error {
 		return nil
 	}
 	if since != nil {
-		c.log.Debug("switchboard: subscribed", "channel", s.channel, "since", since.Offset, "recovered", len(res.Publications))
+		c.opts.Logger.Debug("switchboard: subscribed", "channel", s.channel, "since", since.Offset, "recovered", len(res.Publications))
 	}
 	return nil
 }
@@ -158,7 +158,7 @@ func (c *Client) notified(sock *socket, method string, params json.RawMessage) {
 			return
 		}
 		if s := c.subscription(u.Channel); s != nil {
-			c.log.Info("switchboard: the server ended a subscription; subscribing again", "channel", u.Channel, "reason", u.Reason)
+			c.opts.Logger.Info("switchboard: the server ended a subscription; subscribing again", "channel", u.Channel, "reason", u.Reason)
 			s.unsubscribed(sock)
 		}
 	}
