@@ -16,13 +16,13 @@ import (
 //		         unsubscribed first, on the same socket
 //	a live publication that pending has no room for, or
 //	channelUnsubscribed, while subscribing:
-//		subscribing → stale
+//		subscribing → stale (stale → stale again)
 //	the channelSubscribe's reply (subscribed):
 //		subscribing, stale → live
 //		then live → broken if what it recovered, or pending, left a gap,
 //		and always from stale
-//	a live publication that is not the next one or finds the reader's
-//	buffer full, or channelUnsubscribed, while live (breakOff):
+//	a live publication past the next offset, or the next one finding the
+//	reader's buffer full, or channelUnsubscribed, while live (breakOff):
 //		live → broken (broken → broken again: a kick if the reader has
 //		caught up)
 //	the socket lost, or a subscribe failed (detach):
@@ -52,13 +52,14 @@ func (st subState) String() string {
 }
 
 // subMoves lists the states each state may move to; see subState.
-var subMoves = map[subState][]subState{
+var subMoves = [...][]subState{
 	stateIdle:        {stateSubscribing, stateEnded},
 	stateBehind:      {stateSubscribing, stateEnded},
 	stateSubscribing: {stateStale, stateLive, stateIdle, stateEnded},
 	stateStale:       {stateStale, stateLive, stateIdle, stateEnded},
 	stateLive:        {stateBroken, stateIdle, stateEnded},
 	stateBroken:      {stateBroken, stateSubscribing, stateBehind, stateEnded},
+	stateEnded:       nil, // for good
 }
 
 // to moves s to next. s.mu is held.
