@@ -1,30 +1,3 @@
-// Package client is a Go client for a Switchboard server.
-//
-// A Client makes one-shot calls over HTTP POST (or, for the methods that
-// need one, over a WebSocket of their own), and keeps one WebSocket for
-// its subscriptions. Subscriptions survive
-// dropped connections and server restarts: the client reconnects with
-// backoff and recovers what was published meanwhile from the channel's
-// history, so that a Subscription yields every publication once, in
-// offset order, or says which ones were lost.
-//
-//	c, err := client.New("ws://127.0.0.1:8080/rpc", client.Options{Token: token})
-//	...
-//	defer c.Close()
-//	sub, err := c.Subscribe(ctx, "chat.lobby", nil)
-//	...
-//	for {
-//		p, err := sub.Next(ctx)
-//		var lost *client.LostError
-//		switch {
-//		case errors.As(err, &lost):
-//			log.Print(lost) // and reload what the missing publications held
-//			continue
-//		case err != nil:
-//			return err
-//		}
-//		fmt.Printf("%d: %s\n", p.Offset, p.Data)
-//	}
 package client
 
 import (
@@ -43,34 +16,83 @@ import (
 	"time"
 )
 
-// Options configure a Client. The zero value works against a server that
-// lets anonymous callers in.
+// Options configure a Client. Zero fields take DefaultOptions' values,
+// so the zero Options work against a server that lets anonymous callers
+// in.
 type Options struct {
 	// Token is the access token, sent as "Authorization: Bearer Token".
 	Token string
-	// HTTPClient makes the HTTP calls and the WebSocket handshakes; nil
-	// means http.DefaultClient, or a client trusting RootCAs.
+	// HTTPClient makes the HTTP calls and the WebSocket handshakes. When
+	// nil, it is a client of its own trusting RootCAs if they are set, or
+	// else DefaultOptions' (http.DefaultClient).
 	HTTPClient *http.Client
 	// RootCAs, when set, are the certificate authorities trusted for
 	// https:// and wss:// instead of the system's: a server with a
 	// certificate from a private CA, or a self-signed one. It cannot be
 	// combined with HTTPClient, whose transport has its own TLS settings.
 	RootCAs *x509.CertPool
-	// Logger hears about reconnections; nil discards.
+	// Logger hears about reconnections, about subscriptions the server
+	// ended, and (at debug level) about subscribing again from a
+	// position; DefaultOptions' discards.
 	Logger *slog.Logger
 	// MinBackoff and MaxBackoff bound the wait between reconnection
-	// attempts, which doubles from one to the other, with jitter.
-	// Defaults: 250ms and 10s.
+	// attempts, which doubles from one to the other, with jitter. A
+	// MaxBackoff below MinBackoff is taken as MinBackoff.
 	MinBackoff, MaxBackoff time.Duration
-	// Buffer is how many publications a Subscription holds for its reader
-	// (default 1024). A reader that falls further behind stops the
-	// subscription taking live publications; once the reader has caught
-	// up, it recovers the rest from the channel's history. Only what the
-	// history no longer holds by then is lost.
+	// Buffer is how many publications a Subscription holds for its reader.
+	// A reader that falls further behind stops the subscription taking
+	// live publications; once the reader has caught up, it recovers the
+	// rest from the channel's history. Only what the history no longer
+	// holds by then is lost.
 	Buffer int
-	// Timeout bounds each call, and each attempt to connect (default
-	// 30s), besides the contexts given.
+	// Timeout bounds each call, and each attempt to connect or to
+	// subscribe, besides the contexts given.
 	Timeout time.Duration
+}
+
+// DefaultOptions are the values New takes for fields of Options left
+// zero (or negative). Token and RootCAs have none; the server's URL has
+// its own default, DefaultURL.
+var DefaultOptions = Options{
+	HTTPClient: http.DefaultClient,
+	Logger:     slog.New(slog.DiscardHandler),
+	MinBackoff: 250 * time.Millisecond,
+	MaxBackoff: 10 * time.Second,
+	Buffer:     1024,
+	Timeout:    30 * time.Second,
+}
+
+// withDefaults fills o's zero fields from DefaultOptions. An HTTPClient
+// for RootCAs is made here, as it cannot be shared: it has its own
+// transport, which Close closes the idle connections of.
+func (o Options) withDefaults() Options {
+	d := DefaultOptions
+	d.Token, d.RootCAs = o.Token, o.RootCAs
+	switch {
+	case o.HTTPClient != nil:
+		d.HTTPClient = o.HTTPClient
+	case o.RootCAs != nil:
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{RootCAs: o.RootCAs}
+		d.HTTPClient = &http.Client{Transport: t}
+	}
+	if o.Logger != nil {
+		d.Logger = o.Logger
+	}
+	if o.MinBackoff > 0 {
+		d.MinBackoff = o.MinBackoff
+	}
+	if o.MaxBackoff != 0 {
+		d.MaxBackoff = o.MaxBackoff
+	}
+	d.MaxBackoff = max(d.MaxBackoff, d.MinBackoff)
+	if o.Buffer > 0 {
+		d.Buffer = o.Buffer
+	}
+	if o.Timeout > 0 {
+		d.Timeout = o.Timeout
+	}
+	return d
 }
 
 // pingInterval is how often the client pings the server to find a dead
@@ -86,12 +108,12 @@ const (
 	readLimit = 32 << 20
 )
 
-// Client is a connection to a Switchboard server. Its methods may be
-// called from several goroutines.
+// Client is a client of one Switchboard server: calls over HTTP, and
+// subscriptions over one WebSocket. Its methods may be called from
+// several goroutines.
 type Client struct {
 	ep   endpoint
 	opts Options
-	log  *slog.Logger
 
 	mu      sync.Mutex
 	subs    map[string]*Subscription
@@ -104,43 +126,22 @@ type Client struct {
 }
 
 // New returns a client of the server at rawURL: ws://, wss://, http:// or
-// https://, with or without the /rpc path, or "" for DefaultURL. It
-// connects on first use.
+// https://, or host:port for http://, or "" for DefaultURL. /rpc is added
+// to a path that does not end in it (a proxy's prefix, say). New does not
+// connect: the first call or Subscribe does. It fails on a URL it cannot
+// use, and on Options giving both RootCAs and HTTPClient.
 func New(rawURL string, opts Options) (*Client, error) {
 	ep, err := parseEndpoint(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case opts.RootCAs != nil && opts.HTTPClient != nil:
+	if opts.RootCAs != nil && opts.HTTPClient != nil {
 		return nil, errors.New("client options: give RootCAs or HTTPClient, not both")
-	case opts.RootCAs != nil:
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs}
-		opts.HTTPClient = &http.Client{Transport: t}
-	case opts.HTTPClient == nil:
-		opts.HTTPClient = http.DefaultClient
 	}
-	if opts.MinBackoff <= 0 {
-		opts.MinBackoff = 250 * time.Millisecond
-	}
-	if opts.MaxBackoff == 0 {
-		opts.MaxBackoff = 10 * time.Second
-	}
-	opts.MaxBackoff = max(opts.MaxBackoff, opts.MinBackoff)
-	if opts.Timeout <= 0 {
-		opts.Timeout = 30 * time.Second
-	}
-	if opts.Buffer <= 0 {
-		opts.Buffer = 1024
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.withDefaults()
 	ctx, stop := context.WithCancel(context.Background())
 	return &Client{
-		ep: ep, opts: opts, log: log,
+		ep: ep, opts: opts,
 		subs: map[string]*Subscription{},
 		wake: make(chan struct{}, 1),
 		ctx:  ctx, stop: stop,
@@ -148,7 +149,9 @@ func New(rawURL string, opts Options) (*Client, error) {
 	}, nil
 }
 
-// Close ends every subscription and closes the connection.
+// Close ends every subscription, with ErrClosed, and closes their
+// WebSocket; later calls return ErrClosed. Closing again does nothing;
+// the error is always nil.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -179,7 +182,8 @@ func (c *Client) Close() error {
 // It goes over HTTP; a method that answers there that it needs a
 // WebSocket (-32010) is called again over a socket of its own. A JSON-RPC
 // error comes back as an *Error; a failure to reach the server, or a
-// refused token, as a *ConnectionError.
+// refused token, as a *ConnectionError; ErrClosed after Close. When ctx
+// ends the call, errors.Is(err, ctx.Err()) holds.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
 	c.mu.Lock()
 	closed := c.closed

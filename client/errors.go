@@ -49,14 +49,14 @@ func isCode(err error, code int) bool {
 var ErrUnauthorized = errors.New("the server refused the token")
 
 // ErrClosed is returned by calls on a closed Client, and by Next on a
-// Subscription that was closed.
+// Subscription that was closed, or whose Client was.
 var ErrClosed = errors.New("client closed")
 
 // ConnectionError reports that the server could not be reached, that the
 // connection failed, or that the server refused the token.
 type ConnectionError struct {
-	URL string
-	Err error
+	URL string // the endpoint: http(s):// for calls, ws(s):// for the WebSocket
+	Err error  // why, wrapping ErrUnauthorized when the token was refused
 }
 
 func (e *ConnectionError) Error() string { return fmt.Sprintf("%s: %v", e.URL, e.Err) }

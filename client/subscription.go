@@ -25,31 +25,22 @@ type Subscription struct {
 	first   chan error    // cap 1: the outcome of the first subscribe
 	done    chan struct{} // closed when the subscription ends
 
-	mu      sync.Mutex
-	state   subState
-	sock    *socket // the socket a subscribe was made on
-	have    bool    // pos is meaningful
-	pos     Position
-	pending []Publication // live publications that came before the subscribe reply was handled
-	// redo says that the subscribe under way may leave a gap: pending had
-	// no more room, or the server ended a subscription meanwhile. It is
-	// made again once answered.
-	redo      bool
-	delivered Position // what Next returned last
-	broken    bool     // a gap: resubscribe once the reader has caught up
-	answered  bool     // first has been sent to
-	tried     bool     // a subscribe has been made
-	err       error    // why it ended
+	mu    sync.Mutex
+	state subState // its moves are listed at subState
+	sock  *socket  // the socket a subscribe was made on
+	// have says pos is meaningful. It is not part of state: a
+	// subscription given no since has no position until its first
+	// subscribe is answered, whichever states it goes through meanwhile.
+	have      bool
+	pos       Position      // of the last publication queued
+	pending   []Publication // live publications that came before the subscribe reply was handled
+	delivered Position      // what Next returned last
+	// answered says first has been sent to, by the first subscribe's
+	// reply or by the end. It is not part of state either: it holds
+	// across the states that every reconnection goes through again.
+	answered bool
+	err      error // why it ended
 }
-
-type subState int
-
-const (
-	stateIdle        subState = iota // to be subscribed on the next socket
-	stateSubscribing                 // a channelSubscribe call is out
-	stateLive                        // subscribed on sock
-	stateEnded
-)
 
 // item is what Next returns: a publication, or news of lost ones.
 type item struct {
@@ -61,9 +52,11 @@ type item struct {
 // Subscribe subscribes to channel, from since when it is not nil (and
 // recovers what was published after it), or else from now. It returns
 // once the server has answered, with the server's *Error if it refused,
-// or a *ConnectionError if it could not be reached. Afterwards the
-// subscription survives lost connections. A client has at most one
-// subscription per channel.
+// or a *ConnectionError if it could not be reached or refused the token;
+// if ctx ends first, it closes the subscription and returns ctx's error.
+// Afterwards the subscription survives lost connections. A client has at
+// most one subscription per channel: a second one is an error, as is any
+// Subscribe after Close (ErrClosed).
 func (c *Client) Subscribe(ctx context.Context, channel string, since *Position) (*Subscription, error) {
 	s := newSubscription(c, channel, since)
 	c.mu.Lock()
@@ -112,21 +105,26 @@ func newSubscription(c *Client, channel string, since *Position) *Subscription {
 func (s *Subscription) Channel() string { return s.channel }
 
 // Position is where the reader is: the position of the publication Next
-// returned last (or where a LostError said it goes on from), or the
-// since given to Subscribe before that. A program that keeps it can
-// subscribe from it after a restart of its own and miss nothing.
+// returned last, or where a LostError said it goes on from. Before Next
+// has returned either, it is the since given to Subscribe, or without one
+// the channel's position when it was subscribed. A program that keeps it
+// can subscribe from it after a restart of its own, and miss nothing that
+// the channel's history still holds.
 func (s *Subscription) Position() Position {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.delivered
 }
 
-// Next returns the next publication. After lost publications, it returns
-// a *LostError once, and then goes on with the publications after them.
-// The error of ctx leaves the subscription as it is; any other error ends
-// it: ErrClosed after Close, a *ConnectionError wrapping ErrUnauthorized
-// when the server refused the token, or the server's *Error if it refused
-// to subscribe again.
+// Next returns the next publication, waiting for it until ctx ends. After
+// lost publications, it returns a *LostError once, and then goes on with
+// the publications after them. The error of ctx leaves the subscription
+// as it is; any other error ends it: ErrClosed after Close (the
+// Subscription's or the Client's), a *ConnectionError wrapping
+// ErrUnauthorized when the server refused the token, or the server's
+// *Error if it refused to subscribe again. After those last two, Next
+// first returns the publications queued before the end; after Close, it
+// drops them.
 func (s *Subscription) Next(ctx context.Context) (Publication, error) {
 	select {
 	case <-s.done:
@@ -158,7 +156,7 @@ func (s *Subscription) Next(ctx context.Context) (Publication, error) {
 
 func (s *Subscription) deliver(it item) (Publication, error) {
 	s.mu.Lock()
-	caughtUp := s.broken && len(s.items) == 0
+	caughtUp := s.broken() && len(s.items) == 0
 	if it.lost != nil {
 		s.delivered = it.lost.Resumed
 	} else {
@@ -174,7 +172,9 @@ func (s *Subscription) deliver(it item) (Publication, error) {
 	return it.pub, nil
 }
 
-// Close ends the subscription.
+// Close ends the subscription, and, if it is subscribed at the time, tells
+// the server, waiting up to a second for its answer. Next then returns
+// ErrClosed. Closing again does nothing; the error is always nil.
 func (s *Subscription) Close() error {
 	sock, live := s.c.endSubscription(s, ErrClosed)
 	if live {
@@ -196,8 +196,9 @@ func (s *Subscription) end(err error) (sock *socket, live bool) {
 	if s.state == stateEnded {
 		return nil, false
 	}
-	live = s.state == stateLive
-	s.state, s.err = stateEnded, err
+	live = s.subscribedOn()
+	s.to(stateEnded)
+	s.err = err
 	close(s.done)
 	if !s.answered {
 		s.answered = true
@@ -214,21 +215,22 @@ func (s *Subscription) offer(sock *socket, p Publication) {
 		return
 	}
 	switch s.state {
-	case stateSubscribing:
+	case stateSubscribing, stateStale:
 		if len(s.pending) < cap(s.items) {
 			s.pending = append(s.pending, p)
 		} else {
-			s.redo = true
+			s.to(stateStale)
 		}
-	case stateLive:
+	case stateLive, stateBroken:
 		s.accept(p)
 	}
 }
 
-// accept queues p if it is the next publication. s.mu is held.
+// accept queues p if it is the next publication. s is live or broken,
+// and s.mu is held.
 func (s *Subscription) accept(p Publication) {
 	switch {
-	case s.broken || p.Offset <= s.pos.Offset:
+	case s.state == stateBroken || p.Offset <= s.pos.Offset:
 	case p.Offset != s.pos.Offset+1 || len(s.items) == cap(s.items):
 		s.breakOff()
 	default:
@@ -238,9 +240,9 @@ func (s *Subscription) accept(p Publication) {
 }
 
 // breakOff stops taking live publications until s is subscribed again.
-// s.mu is held.
+// s is live or broken, and s.mu is held.
 func (s *Subscription) breakOff() {
-	s.broken = true
+	s.to(stateBroken)
 	if len(s.items) == 0 {
 		s.c.kick()
 	}
@@ -254,13 +256,13 @@ func (s *Subscription) unsubscribed(sock *socket) {
 		return
 	}
 	switch s.state {
-	case stateLive:
+	case stateLive, stateBroken:
 		s.breakOff()
-	case stateSubscribing:
+	case stateSubscribing, stateStale:
 		// jsonrpc2 reads on while the reply it has just read is being
 		// handled, so this may end the subscription being made: make it
 		// again. If it was the old one's, that costs one subscribe.
-		s.redo = true
+		s.to(stateStale)
 	}
 }
 
@@ -271,39 +273,44 @@ func (s *Subscription) starting(sock *socket) (due bool, since *Position, resubs
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.state == stateIdle:
-	case s.state == stateLive && s.sock == sock && s.broken:
+	case s.state == stateIdle, s.state == stateBehind:
+	case s.state == stateBroken && s.sock == sock:
 		resubscribe = true
 	default:
 		return false, nil, false
 	}
-	if s.broken && len(s.items) > 0 {
+	if s.broken() && len(s.items) > 0 {
 		return false, nil, false // wait for the reader to catch up
 	}
 	if s.have {
 		p := s.pos
 		since = &p
 	}
-	s.state, s.sock, s.tried = stateSubscribing, sock, true
-	s.pending, s.redo, s.broken = nil, false, false
+	s.to(stateSubscribing)
+	s.sock, s.pending = sock, nil
 	return true, since, resubscribe
 }
 
-// progress reports whether s's first subscribe was answered, and whether
-// one was made.
-func (s *Subscription) progress() (answered, tried bool) {
+// waiting reports whether Subscribe still waits for s's first subscribe.
+func (s *Subscription) waiting() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.answered, s.tried
+	return !s.answered
 }
 
 // detach is s losing its socket: it is to be subscribed again on the next.
 func (s *Subscription) detach() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state != stateEnded {
-		s.state, s.sock, s.pending = stateIdle, nil, nil
+	switch s.state {
+	case stateEnded:
+		return
+	case stateSubscribing, stateStale, stateLive:
+		s.to(stateIdle)
+	case stateBroken:
+		s.to(stateBehind)
 	}
+	s.sock, s.pending = nil, nil
 }
 
 // subscribed applies the answer to a channelSubscribe made from since.
@@ -311,10 +318,11 @@ func (s *Subscription) detach() {
 func (s *Subscription) subscribed(since *Position, res subscribed) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state != stateSubscribing {
+	if s.state != stateSubscribing && s.state != stateStale {
 		return false
 	}
-	s.state = stateLive
+	stale := s.state == stateStale
+	s.to(stateLive)
 	if !s.answered {
 		s.answered = true
 		s.first <- nil
@@ -325,7 +333,7 @@ func (s *Subscription) subscribed(since *Position, res subscribed) bool {
 	for _, p := range pending {
 		s.accept(p)
 	}
-	if s.redo {
+	if stale {
 		s.breakOff()
 	}
 	return true
@@ -367,7 +375,7 @@ func (s *Subscription) recover(since *Position, res subscribed) {
 	for _, p := range pubs {
 		s.accept(p)
 	}
-	if !s.broken && s.pos.Offset < res.Offset {
+	if s.state != stateBroken && s.pos.Offset < res.Offset {
 		s.breakOff()
 	}
 }

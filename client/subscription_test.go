@@ -85,7 +85,7 @@ func kicked(c *Client) bool {
 func (s *Subscription) snapshotState() (st subState, pos Position, have, broken bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state, s.pos, s.have, s.broken
+	return s.state, s.pos, s.have, s.broken()
 }
 
 func TestAcceptTakesOnlyTheNextOffset(t *testing.T) {
@@ -227,7 +227,7 @@ func TestStartingStates(t *testing.T) {
 	})
 	t.Run("live on another socket", func(t *testing.T) {
 		s := newTestSub(t, 4, stateLive, &socket{}, &Position{Offset: 9, Epoch: "e"})
-		s.broken = true
+		s.state = stateBroken
 		if due, _, _ := s.starting(sock); due {
 			t.Fatal("starting: due on a socket it is not subscribed on")
 		}

@@ -22,12 +22,13 @@ func (c *Client) supervise() {
 		sock, err := c.dial(dialCtx)
 		cancel()
 		dialed := err == nil
+		var failed *Subscription
 		if dialed {
 			if retrying {
-				c.log.Info("switchboard: reconnected", "url", sock.url)
+				c.opts.Logger.Info("switchboard: reconnected", "url", sock.url)
 			}
 			var good bool
-			good, err = c.serve(sock)
+			good, failed, err = c.serve(sock)
 			sock.close()
 			for _, s := range c.snapshot() {
 				s.detach()
@@ -42,7 +43,7 @@ func (c *Client) supervise() {
 		// A Subscribe fails rather than wait when the server cannot be
 		// reached, or when its subscribe failed; not when the socket went
 		// before it was tried.
-		c.failUnanswered(err, dialed)
+		c.failWaiting(err, dialed, failed)
 		if errors.Is(err, ErrUnauthorized) {
 			// Retrying cannot help: the token will not do.
 			c.endAll(err)
@@ -50,7 +51,7 @@ func (c *Client) supervise() {
 		}
 		retrying = true
 		delay := backoff/2 + rand.N(backoff/2+1)
-		c.log.Warn("switchboard: disconnected; reconnecting", "error", err, "in", delay.Round(time.Millisecond))
+		c.opts.Logger.Warn("switchboard: disconnected; reconnecting", "error", err, "in", delay.Round(time.Millisecond))
 		backoff = min(2*backoff, c.opts.MaxBackoff)
 		select {
 		case <-time.After(delay):
@@ -62,33 +63,34 @@ func (c *Client) supervise() {
 
 // serve keeps the subscriptions subscribed on sock until it fails or the
 // client is closed. It reports whether every subscription was made on
-// sock (the connection was good, so backoff starts over), and why it
-// ended.
-func (c *Client) serve(sock *socket) (good bool, err error) {
+// sock (the connection was good, so backoff starts over), the one whose
+// subscribe failed if that is how it ended, and why it ended.
+func (c *Client) serve(sock *socket) (good bool, failed *Subscription, err error) {
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
 	for {
-		if err := c.subscribeAll(sock); err != nil {
-			return good, err
+		if failed, err := c.subscribeAll(sock); err != nil {
+			return good, failed, err
 		}
 		good = true
 		select {
 		case <-sock.closed():
-			return good, sock.err()
+			return good, nil, sock.err()
 		case <-c.wake:
 		case <-ping.C:
 			if err := sock.ping(c.ctx); err != nil {
-				return good, &ConnectionError{URL: sock.url, Err: fmt.Errorf("ping: %w", err)}
+				return good, nil, &ConnectionError{URL: sock.url, Err: fmt.Errorf("ping: %w", err)}
 			}
 		case <-c.ctx.Done():
-			return good, c.ctx.Err()
+			return good, nil, c.ctx.Err()
 		}
 	}
 }
 
 // subscribeAll makes every subscription that is due one on sock. It
-// returns an error when sock is no good any more.
-func (c *Client) subscribeAll(sock *socket) error {
+// returns an error, and the subscription it came from, when sock is no
+// good any more.
+func (c *Client) subscribeAll(sock *socket) (failed *Subscription, err error) {
 	for _, s := range c.snapshot() {
 		err := c.subscribeOn(sock, s)
 		var rpcErr *Error
@@ -98,10 +100,10 @@ func (c *Client) subscribeAll(sock *socket) error {
 			// The server will not have it: the subscription ends.
 			c.endSubscription(s, err)
 		default:
-			return err
+			return s, err
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // subscribeOn subscribes s on sock if it is due.
@@ -134,7 +136,7 @@ func (c *Client) subscribeOn(sock *socket, s *Subscription) error {
 		return nil
 	}
 	if since != nil {
-		c.log.Debug("switchboard: subscribed", "channel", s.channel, "since", since.Offset, "recovered", len(res.Publications))
+		c.opts.Logger.Debug("switchboard: subscribed", "channel", s.channel, "since", since.Offset, "recovered", len(res.Publications))
 	}
 	return nil
 }
@@ -156,7 +158,7 @@ func (c *Client) notified(sock *socket, method string, params json.RawMessage) {
 			return
 		}
 		if s := c.subscription(u.Channel); s != nil {
-			c.log.Info("switchboard: the server ended a subscription; subscribing again", "channel", u.Channel, "reason", u.Reason)
+			c.opts.Logger.Info("switchboard: the server ended a subscription; subscribing again", "channel", u.Channel, "reason", u.Reason)
 			s.unsubscribed(sock)
 		}
 	}
@@ -204,12 +206,14 @@ func (c *Client) endSubscription(s *Subscription, err error) (sock *socket, live
 	return s.end(err)
 }
 
-// failUnanswered ends the subscriptions still waiting for their first
-// subscribe, those tried on the socket only when triedOnly: Subscribe
-// reports the error rather than retry.
-func (c *Client) failUnanswered(err error, triedOnly bool) {
+// failWaiting ends with err the subscriptions whose Subscribe still
+// waits, so that it reports err rather than retry: all of them when the
+// server could not be reached, or else failed, if its first subscribe was
+// the one that failed. Those a socket went before trying wait on: no
+// other can have been tried, as serve returns on the first failure.
+func (c *Client) failWaiting(err error, dialed bool, failed *Subscription) {
 	for _, s := range c.snapshot() {
-		if answered, tried := s.progress(); !answered && (tried || !triedOnly) {
+		if (!dialed || s == failed) && s.waiting() {
 			c.endSubscription(s, err)
 		}
 	}
