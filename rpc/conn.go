@@ -3,9 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,13 +16,12 @@ import (
 
 // Conn is one WebSocket connection being served. Its goroutines are the
 // jsonrpc2 read loop (which owns reading), one goroutine per running call
-// (at most MaxConcurrentCalls), at most one draining the outbox, and
+// (at most MaxConcurrentCalls), at most one running its writer, and
 // short-lived ones for pings and the closing handshake. All of them end
 // when the connection does.
 type Conn struct {
 	srv  *Server
 	ws   *websocket.Conn
-	cork *corkConn // nil when the socket was accepted by someone else
 	sess Session
 
 	// ctx is cancelled when the connection ends; every call's context
@@ -33,16 +30,13 @@ type Conn struct {
 	cancel context.CancelFunc
 
 	in    inbox
-	out   outbox
+	w     writer
 	sem   chan struct{}     // one slot per running call
 	heavy chan struct{}     // one slot per running call of a Heavy method; made on first use
 	calls *ratelimit.Single // nil without Limits.CallRate
 	// waits is odd while the read loop waits for a free slot and counts
 	// up with every such wait; see ping.
 	waits atomic.Uint64
-	// held is set while replies of inline calls wait in the outbox for
-	// the read loop to finish what it has read; see holdReply.
-	held atomic.Bool
 	// closing is set once the connection starts to close: no call starts
 	// after it, though the read loop may still hand over calls it had
 	// already read (the rest of a batch).
@@ -53,31 +47,29 @@ type Conn struct {
 	closer chan struct{} // non-nil once closeWith has begun; closed when its handshake is over
 	ended  sync.Once
 
-	done    chan struct{} // closed once everything is released
-	pinger  *time.Timer
-	expiry  *time.Timer
-	onClose func() // see Server.Upgrade
+	released chan struct{} // closed once end has released everything
+	pinger   *time.Timer
+	expiry   *time.Timer
+	onClose  func() // see Server.Upgrade
 }
 
-func newConn(s *Server, ws *websocket.Conn, cork *corkConn, sess Session) *Conn {
+func newConn(s *Server, ws *websocket.Conn, sock *corkConn, sess Session) *Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{
-		srv:    s,
-		ws:     ws,
-		cork:   cork,
-		sess:   sess,
-		ctx:    ctx,
-		cancel: cancel,
-		out:    newOutbox(s.limits.SendQueue, s.limits.SendQueueBytes),
-		sem:    make(chan struct{}, s.limits.MaxConcurrentCalls),
-		done:   make(chan struct{}),
+		srv:      s,
+		ws:       ws,
+		sess:     sess,
+		ctx:      ctx,
+		cancel:   cancel,
+		w:        newWriter(ctx, ws, sock, s.limits),
+		sem:      make(chan struct{}, s.limits.MaxConcurrentCalls),
+		released: make(chan struct{}),
 	}
 	c.sess.conn = c
+	c.w.failed = c.writeFailed
+	sock.beforeRead = c.w.release
 	if l := s.limits; l.CallRate > 0 {
 		c.calls = ratelimit.NewSingle(l.CallRate, l.CallBurst)
-	}
-	if cork != nil {
-		cork.beforeRead = c.releaseHeld
 	}
 	return c
 }
@@ -96,13 +88,12 @@ func (c *Conn) start() {
 
 // Notify queues n for this connection. See Session.Notify.
 func (c *Conn) Notify(n Notification) error {
-	drain, err := c.out.push(n.frame, false, c.ctx.Done())
+	run, err := c.w.enqueue(n.frame, notificationFrame)
 	switch {
 	case err == nil:
 		c.srv.obs.NotificationSent()
-		if drain {
-			// The notifier must not wait for this client's socket.
-			go c.drain()
+		if run {
+			c.w.run(bystander)
 		}
 	case errors.Is(err, ErrSlowConsumer):
 		c.srv.obs.NotificationDropped()
@@ -133,7 +124,7 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 	}
 	if reply, refused := c.admit(&cl.req); refused {
 		if c.deliver(cl, reply, nil) {
-			c.drainOnce()
+			c.w.run(readLoop)
 		}
 		return
 	}
@@ -152,20 +143,14 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		// let go before draining, which may go on as long as others
 		// keep queueing.
 		reply, after, heavy := c.run(ctx, cl, m)
-		drain := c.deliver(cl, reply, after)
+		write := c.deliver(cl, reply, after)
 		if heavy != nil {
 			release(heavy)
 		}
 		<-c.sem
 		c.srv.gate.leave()
-		if drain {
-			// Calls often finish together, as when a group commit
-			// answers a hundred publishes at once. Letting the goroutines
-			// already woken queue their replies first costs a trip
-			// through the scheduler and sends them all in one write, not
-			// one write each.
-			runtime.Gosched()
-			c.drain()
+		if write {
+			c.w.run(callGoroutine)
 		}
 	}()
 }
@@ -186,7 +171,7 @@ func (c *Conn) admit(req *request) (refusal []byte, refused bool) {
 }
 
 // runInline runs cl, a call of an Inline method m, on the read loop, and
-// holds its reply back for the calls read with it; see holdReply.
+// holds its reply back for the calls read with it; see heldReplyFrame.
 func (c *Conn) runInline(ctx context.Context, cl call, m *method) {
 	var reply []byte
 	var after func()
@@ -197,7 +182,9 @@ func (c *Conn) runInline(ctx context.Context, cl call, m *method) {
 	}
 	reply, after = cl.complete(reply, after)
 	if reply != nil {
-		c.holdReply(reply)
+		if run, _ := c.w.enqueue(reply, heldReplyFrame); run {
+			c.w.run(readLoop)
+		}
 	}
 	if after != nil {
 		after()
@@ -262,7 +249,7 @@ func (c *Conn) takeSlot(ctx context.Context) bool {
 	default:
 	}
 	// Replies held back must not wait for a slot to free up.
-	c.releaseHeld()
+	c.w.release()
 	c.waits.Add(1)
 	defer c.waits.Add(1)
 	select {
@@ -275,91 +262,27 @@ func (c *Conn) takeSlot(ctx context.Context) bool {
 
 // deliver queues reply, or files it with its batch and queues the batch's
 // reply once every call of it has finished, and then runs what was to run
-// after it. It reports whether the caller must drain the outbox.
-func (c *Conn) deliver(cl call, reply []byte, after func()) (drain bool) {
+// after it. It reports whether the caller must run the writer.
+func (c *Conn) deliver(cl call, reply []byte, after func()) (run bool) {
 	reply, after = cl.complete(reply, after)
 	if reply != nil {
-		drain = c.send(reply)
+		run = c.send(reply)
 	}
 	if after != nil {
 		after()
 	}
-	return drain
+	return run
 }
 
-// holdReply queues the reply of an inline call without writing it yet:
-// the calls that came in the same read are run first, and their replies
-// leave together, in one write, when the read loop next waits for the
-// network (releaseHeld). Anyone else who queues meanwhile writes them
-// along with their own. Without a corkConn to tell when the read loop
-// waits, or with the queue full, the reply is written at once.
-func (c *Conn) holdReply(reply []byte) {
-	if c.cork != nil && c.out.pushLater(reply) {
-		c.held.Store(true)
-		return
-	}
-	c.releaseHeld()
-	if c.send(reply) {
-		c.drainOnce()
-	}
+// send queues a reply, waiting for room, and reports whether the caller
+// must run the writer.
+func (c *Conn) send(frame []byte) (run bool) {
+	run, _ = c.w.enqueue(frame, replyFrame) // fails only once the connection is closing
+	return run
 }
 
-// releaseHeld writes the replies holdReply held back, if nobody has yet.
-func (c *Conn) releaseHeld() {
-	if c.held.Swap(false) && c.out.kick() {
-		c.drainOnce()
-	}
-}
-
-// send queues a reply, waiting for room: a client that pipelines calls
-// without reading the replies slows only itself. It reports whether the
-// caller must drain the outbox.
-func (c *Conn) send(frame []byte) (drain bool) {
-	drain, _ = c.out.push(frame, true, c.ctx.Done()) // fails only once the connection is closing
-	return drain
-}
-
-// drain writes what is queued until the outbox is empty. Only the caller
-// that push elected runs it.
-func (c *Conn) drain() {
-	c.drainFrom(c.out.next())
-}
-
-// drainOnce writes what is queued now, and leaves whatever is queued
-// meanwhile to a goroutine. The read loop drains this way: it must not be
-// kept from reading by a stream of notifications for its client.
-func (c *Conn) drainOnce() {
-	frames := c.out.next()
-	if frames == nil {
-		return
-	}
-	err := c.write(frames)
-	c.out.done(frames)
-	if err != nil {
-		c.writeFailed(err)
-		c.drain() // releases the drainer role: the outbox is empty now
-		return
-	}
-	if more := c.out.next(); more != nil {
-		go c.drainFrom(more)
-	}
-}
-
-// drainFrom writes frames, taken from next, then drains.
-func (c *Conn) drainFrom(frames [][]byte) {
-	for ; frames != nil; frames = c.out.next() {
-		err := c.write(frames)
-		c.out.done(frames)
-		if err != nil {
-			c.writeFailed(err)
-		}
-	}
-}
-
-// writeFailed gives up on writing to the connection.
+// writeFailed ends the connection whose writer gave up after err.
 func (c *Conn) writeFailed(err error) {
-	c.out.close()
-	c.out.discard()
 	// A write refused because the connection is already closing did not
 	// end it, and whoever is closing it will finish; cutting the socket
 	// now could lose the close frame on its way to the client.
@@ -371,33 +294,6 @@ func (c *Conn) writeFailed(err error) {
 		c.setReason(reason)
 		c.cancel()
 	}
-}
-
-// write writes frames within WriteTimeout. On a corked connection they
-// leave in one system call, and the deadline is the socket's: a context
-// with a deadline would cost the websocket library a timer per frame.
-func (c *Conn) write(frames [][]byte) error {
-	deadline := time.Now().Add(c.srv.limits.WriteTimeout)
-	ctx := context.Background()
-	if c.cork != nil {
-		c.cork.cork(deadline)
-	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
-	}
-	var err error
-	for _, f := range frames {
-		if err = c.ws.Write(ctx, websocket.MessageText, f); err != nil {
-			break
-		}
-	}
-	if c.cork != nil {
-		if uerr := c.cork.uncork(); err == nil && uerr != nil {
-			err = fmt.Errorf("write: %w", uerr)
-		}
-	}
-	return err
 }
 
 func (c *Conn) ping() {
@@ -436,18 +332,11 @@ func (c *Conn) closeWith(code websocket.StatusCode, text, reason string, flush b
 	c.mu.Unlock()
 	c.closing.Store(true)
 
-	c.out.close()
-	if !flush {
-		c.out.discard()
-	}
+	c.w.close(flush)
 	go func() {
 		defer close(closer)
 		if flush {
-			// Replies held back by the read loop leave too.
-			if c.out.kick() {
-				c.drain()
-			}
-			<-c.out.whenDrained()
+			<-c.w.whenDrained()
 		}
 		c.ws.Close(code, text)
 		c.cancel()
@@ -480,10 +369,9 @@ func (c *Conn) end() {
 			<-closer
 		}
 		c.cancel()
-		c.out.close()
-		c.out.discard()
+		c.w.close(false)
 		c.ws.CloseNow()
-		<-c.out.whenDrained()
+		<-c.w.whenDrained()
 		c.srv.forget(c)
 		c.mu.Lock()
 		reason := c.reason
@@ -493,6 +381,6 @@ func (c *Conn) end() {
 		if c.onClose != nil {
 			c.onClose()
 		}
-		close(c.done)
+		close(c.released)
 	})
 }

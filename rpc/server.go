@@ -89,15 +89,11 @@ func (s *Server) Connections() int {
 	return len(s.conns)
 }
 
-// ServeWebSocket serves JSON-RPC on ws for caller until the connection
-// ends. It returns at once: the connection is owned by the server from
-// here on, and Shutdown closes it.
-func (s *Server) ServeWebSocket(ws *websocket.Conn, caller service.Caller, remoteAddr string) {
-	s.serve(ws, nil, Session{ID: NewID(), Caller: caller, RemoteAddr: remoteAddr}, nil)
-}
-
-func (s *Server) serve(ws *websocket.Conn, cork *corkConn, sess Session, onClose func()) {
-	c := newConn(s, ws, cork, sess)
+// serve serves JSON-RPC on ws, whose network connection is sock, until
+// the connection ends. It returns at once: the connection is owned by the
+// server from here on, and Shutdown closes it.
+func (s *Server) serve(ws *websocket.Conn, sock *corkConn, sess Session, onClose func()) {
+	c := newConn(s, ws, sock, sess)
 	c.onClose = onClose
 	s.mu.Lock()
 	draining := s.gate.isClosed()
@@ -336,7 +332,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for _, c := range conns {
 		select {
-		case <-c.done:
+		case <-c.released:
 		case <-ctx.Done():
 			// Cancelling the connection ends its read, which makes the
 			// websocket library drop the socket even in the middle of a

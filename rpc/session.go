@@ -70,5 +70,5 @@ func (s *Session) Done() <-chan struct{} {
 	if s.conn == nil {
 		return nil
 	}
-	return s.conn.done
+	return s.conn.released
 }

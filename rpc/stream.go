@@ -188,14 +188,14 @@ func (s *stream) readMessage() error {
 		case it.reply != nil && b != nil:
 			reply, after := b.finish(i, it.reply, nil)
 			if reply != nil && c.send(reply) {
-				c.drainOnce()
+				c.w.run(readLoop)
 			}
 			if after != nil {
 				after() // the calls before it in the batch had hooks
 			}
 		case it.reply != nil:
 			if c.send(it.reply) {
-				c.drainOnce()
+				c.w.run(readLoop)
 			}
 		default:
 			c.in.queue = append(c.in.queue, call{req: it.req, batch: b, slot: i})
@@ -205,16 +205,16 @@ func (s *stream) readMessage() error {
 }
 
 // WriteObject implements jsonrpc2.ObjectStream. Switchboard sends through
-// the outbox directly; this path serves any use of jsonrpc2's own Reply or
+// the writer directly; this path serves any use of jsonrpc2's own Reply or
 // Notify and goes through the same bounded queue.
 func (s *stream) WriteObject(obj any) error {
 	b, err := json.Marshal(obj)
 	if err != nil {
 		return err
 	}
-	drain, err := s.c.out.push(b, true, s.c.ctx.Done())
-	if drain {
-		go s.c.drain()
+	run, err := s.c.w.enqueue(b, replyFrame)
+	if run {
+		s.c.w.run(bystander)
 	}
 	return err
 }
