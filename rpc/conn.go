@@ -14,12 +14,12 @@ import (
 	"github.com/switchboard/switchboard/ratelimit"
 )
 
-// Conn is one WebSocket connection being served. Its goroutines are the
+// conn is one WebSocket connection being served. Its goroutines are the
 // jsonrpc2 read loop (which owns reading), one goroutine per running call
 // (at most MaxConcurrentCalls), at most one running its writer, and
 // short-lived ones for pings and the closing handshake. All of them end
 // when the connection does.
-type Conn struct {
+type conn struct {
 	srv  *Server
 	ws   *websocket.Conn
 	sess Session
@@ -29,11 +29,11 @@ type Conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	in    inbox
-	w     writer
-	sem   chan struct{}     // one slot per running call
-	heavy chan struct{}     // one slot per running call of a Heavy method; made on first use
-	calls *ratelimit.Single // nil without Limits.CallRate
+	handover handover
+	w        writer
+	sem      chan struct{}     // one slot per running call
+	heavy    chan struct{}     // one slot per running call of a Heavy method; made on first use
+	calls    *ratelimit.Single // nil without Limits.CallRate
 	// waits is odd while the read loop waits for a free slot and counts
 	// up with every such wait; see ping.
 	waits atomic.Uint64
@@ -53,9 +53,9 @@ type Conn struct {
 	onClose  func() // see Server.Upgrade
 }
 
-func newConn(s *Server, ws *websocket.Conn, sock *corkConn, sess Session) *Conn {
+func newConn(s *Server, ws *websocket.Conn, sock *corkConn, sess Session) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Conn{
+	c := &conn{
 		srv:      s,
 		ws:       ws,
 		sess:     sess,
@@ -74,7 +74,7 @@ func newConn(s *Server, ws *websocket.Conn, sock *corkConn, sess Session) *Conn 
 	return c
 }
 
-func (c *Conn) start() {
+func (c *conn) start() {
 	c.ws.SetReadLimit(c.srv.limits.MaxMessageSize)
 	c.pinger = time.AfterFunc(c.srv.limits.PingInterval, c.ping)
 	if exp := c.sess.Caller.ExpiresAt; !exp.IsZero() {
@@ -83,11 +83,11 @@ func (c *Conn) start() {
 		})
 	}
 	c.srv.log.Debug("connection opened", "conn", c.sess.ID, "user", c.sess.Caller.User, "remote", c.sess.RemoteAddr)
-	jsonrpc2.NewConn(c.ctx, &stream{c: c}, c, jsonrpc2.SetLogger(c.srv.jsonrpc2Log))
+	jsonrpc2.NewConn(c.ctx, &parsingStream{c: c}, c, jsonrpc2.SetLogger(c.srv.jsonrpc2Log))
 }
 
-// Notify queues n for this connection. See Session.Notify.
-func (c *Conn) Notify(n Notification) error {
+// notify queues n for this connection. See Session.Notify.
+func (c *conn) notify(n Notification) error {
 	run, err := c.w.enqueue(n.frame, notificationFrame)
 	switch {
 	case err == nil:
@@ -106,15 +106,15 @@ func (c *Conn) Notify(n Notification) error {
 
 // closeSlow closes a client that cannot keep up with its notifications,
 // without waiting to write what is queued: the queue is what is too long.
-func (c *Conn) closeSlow() {
+func (c *conn) closeSlow() {
 	c.closeWith(CloseSlowConsumer, "slow consumer: reconnect and recover", ReasonSlowConsumer, false)
 }
 
 // Handle implements jsonrpc2.Handler. It runs in jsonrpc2's read loop, so
 // when MaxConcurrentCalls calls are running it waits, and the client's
 // further messages stay unread until a slot frees up.
-func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request) {
-	cl, ok := c.in.take(r.ID.Num)
+func (c *conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request) {
+	cl, ok := c.handover.take(r.ID.Num)
 	if !ok {
 		c.srv.log.Error("jsonrpc2 handed over a call the stream did not read", "conn", c.sess.ID, "id", r.ID.String())
 		return
@@ -158,7 +158,7 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 // admit lets a call in, counting it in the server's gate, or returns the
 // reply that refuses it (nil for a notification) and true: when the
 // connection calls too fast, or the server is shutting down.
-func (c *Conn) admit(req *request) (refusal []byte, refused bool) {
+func (c *conn) admit(req *request) (refusal []byte, refused bool) {
 	if c.calls != nil {
 		if ok, wait := c.calls.Allow(); !ok {
 			return c.srv.tooFast(req, wait), true
@@ -172,7 +172,7 @@ func (c *Conn) admit(req *request) (refusal []byte, refused bool) {
 
 // runInline runs cl, a call of an Inline method m, on the read loop, and
 // holds its reply back for the calls read with it; see heldReplyFrame.
-func (c *Conn) runInline(ctx context.Context, cl call, m *method) {
+func (c *conn) runInline(ctx context.Context, cl call, m *method) {
 	var reply []byte
 	var after func()
 	if cl.batch != nil && cl.batch.spent() {
@@ -203,7 +203,7 @@ func (c *Conn) runInline(ctx context.Context, cl call, m *method) {
 // of the server's while it runs, which bounds the memory that reads and
 // encoding take at once; not while its reply waits for room, or clients
 // that stop reading could keep everyone else's history reads waiting.
-func (c *Conn) run(ctx context.Context, cl call, m *method) (reply []byte, after func(), heavy chan struct{}) {
+func (c *conn) run(ctx context.Context, cl call, m *method) (reply []byte, after func(), heavy chan struct{}) {
 	if m != nil && m.Heavy {
 		slots := c.heavySlots()
 		if err := acquire(ctx, slots); err != nil {
@@ -227,7 +227,7 @@ func (c *Conn) run(ctx context.Context, cl call, m *method) (reply []byte, after
 
 // heavySlots returns the connection's slots for Heavy calls, made when
 // first needed: most connections never make one, and idle ones are many.
-func (c *Conn) heavySlots() chan struct{} {
+func (c *conn) heavySlots() chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.heavy == nil {
@@ -239,7 +239,7 @@ func (c *Conn) heavySlots() chan struct{} {
 // takeSlot takes a call slot, waiting for one if need be. While it waits
 // the read loop reads nothing, the client's pongs included, so the wait
 // is recorded in waits for ping to see.
-func (c *Conn) takeSlot(ctx context.Context) bool {
+func (c *conn) takeSlot(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return false
 	}
@@ -263,7 +263,7 @@ func (c *Conn) takeSlot(ctx context.Context) bool {
 // deliver queues reply, or files it with its batch and queues the batch's
 // reply once every call of it has finished, and then runs what was to run
 // after it. It reports whether the caller must run the writer.
-func (c *Conn) deliver(cl call, reply []byte, after func()) (run bool) {
+func (c *conn) deliver(cl call, reply []byte, after func()) (run bool) {
 	reply, after = cl.complete(reply, after)
 	if reply != nil {
 		run = c.send(reply)
@@ -276,13 +276,13 @@ func (c *Conn) deliver(cl call, reply []byte, after func()) (run bool) {
 
 // send queues a reply, waiting for room, and reports whether the caller
 // must run the writer.
-func (c *Conn) send(frame []byte) (run bool) {
+func (c *conn) send(frame []byte) (run bool) {
 	run, _ = c.w.enqueue(frame, replyFrame) // fails only once the connection is closing
 	return run
 }
 
 // writeFailed ends the connection whose writer gave up after err.
-func (c *Conn) writeFailed(err error) {
+func (c *conn) writeFailed(err error) {
 	// A write refused because the connection is already closing did not
 	// end it, and whoever is closing it will finish; cutting the socket
 	// now could lose the close frame on its way to the client.
@@ -296,7 +296,7 @@ func (c *Conn) writeFailed(err error) {
 	}
 }
 
-func (c *Conn) ping() {
+func (c *conn) ping() {
 	waits := c.waits.Load()
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.limits.PongTimeout)
 	err := c.ws.Ping(ctx)
@@ -318,7 +318,7 @@ func (c *Conn) ping() {
 // flush, messages already queued are written first. The handshake runs in
 // its own goroutine, bounded by the websocket library's timeouts, so that
 // callers on hot paths never wait for it.
-func (c *Conn) closeWith(code websocket.StatusCode, text, reason string, flush bool) {
+func (c *conn) closeWith(code websocket.StatusCode, text, reason string, flush bool) {
 	c.mu.Lock()
 	if c.closer != nil {
 		c.mu.Unlock()
@@ -343,7 +343,7 @@ func (c *Conn) closeWith(code websocket.StatusCode, text, reason string, flush b
 	}()
 }
 
-func (c *Conn) setReason(reason string) {
+func (c *conn) setReason(reason string) {
 	c.mu.Lock()
 	if c.reason == "" {
 		c.reason = reason
@@ -353,7 +353,7 @@ func (c *Conn) setReason(reason string) {
 
 // end releases everything the connection holds. It runs once, when the
 // read loop stops.
-func (c *Conn) end() {
+func (c *conn) end() {
 	c.ended.Do(func() {
 		c.setReason(ReasonClient)
 		c.closing.Store(true) // before stopping the timer: ping must not re-arm it

@@ -1,16 +1,3 @@
-// Package rpc serves JSON-RPC 2.0 over WebSocket and over HTTP POST. It
-// knows nothing of HTTP routing or authentication: the api package
-// upgrades and authenticates, then hands a *websocket.Conn or a request
-// body to a Server along with the caller's identity.
-//
-// Each WebSocket connection is a jsonrpc2.Conn (github.com/sourcegraph/
-// jsonrpc2) over an ObjectStream that reads one JSON value per text frame.
-// The stream does the parsing itself, because jsonrpc2 closes the
-// connection on malformed input, has no batches and cannot echo every id
-// the specification allows; jsonrpc2 keeps what it does well: the read
-// loop, dispatch to the handler and cancellation when the connection ends.
-// Replies and notifications bypass jsonrpc2's send path, which ignores
-// contexts, and go through a bounded queue per connection instead.
 package rpc
 
 import (
@@ -52,7 +39,7 @@ type Server struct {
 	httpCalls   *ratelimit.Keyed // calls over HTTP per client address; nil without CallRate
 
 	mu    sync.Mutex
-	conns map[*Conn]struct{}
+	conns map[*conn]struct{}
 }
 
 // NewServer returns a server for the methods in reg. Methods may still be
@@ -63,7 +50,7 @@ func NewServer(reg *Registry, opts Options) *Server {
 		limits: opts.Limits.withDefaults(),
 		log:    opts.Logger,
 		obs:    opts.Observer,
-		conns:  map[*Conn]struct{}{},
+		conns:  map[*conn]struct{}{},
 	}
 	s.heavy = make(chan struct{}, s.limits.MaxHeavyCalls)
 	if s.limits.CallRate > 0 {
@@ -320,7 +307,7 @@ func (s *Server) Draining() bool { return s.gate.isClosed() }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.gate.close()
-	conns := make([]*Conn, 0, len(s.conns))
+	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
@@ -347,7 +334,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-func (s *Server) forget(c *Conn) {
+func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
