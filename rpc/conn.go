@@ -189,7 +189,7 @@ func (c *conn) runInline(ctx context.Context, cl call, m *method) {
 	if after != nil {
 		after()
 	}
-	// Only now: Shutdown must not close the outbox between the call and
+	// Only now: Shutdown must not close the writer between the call and
 	// its reply.
 	c.srv.gate.leave()
 }
