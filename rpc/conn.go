@@ -61,12 +61,11 @@ func newConn(s *Server, ws *websocket.Conn, sock *corkConn, sess Session) *conn 
 		sess:     sess,
 		ctx:      ctx,
 		cancel:   cancel,
-		w:        newWriter(ctx, ws, sock, s.limits),
 		sem:      make(chan struct{}, s.limits.MaxConcurrentCalls),
 		released: make(chan struct{}),
 	}
 	c.sess.conn = c
-	c.w.failed = c.writeFailed
+	c.w = newWriter(c, sock)
 	sock.beforeRead = c.w.release
 	if l := s.limits; l.CallRate > 0 {
 		c.calls = ratelimit.NewSingle(l.CallRate, l.CallBurst)

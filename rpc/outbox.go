@@ -129,10 +129,9 @@ func (o *outbox) hold(frame []byte) bool {
 
 // mayHold reports whether a frame of n bytes may wait in the queue with
 // nobody writing. Such frames may take at most half the queue, in frames
-// and in bytes: then a full queue always has a drainer at work (whoever
-// pushed the rest), and push never waits for room that nobody will make;
-// notifications keep room too. Counting every frame queued, held or not,
-// keeps it so whatever else is queued.
+// and in bytes (counting whatever else is queued too): then a full queue
+// always has a drainer at work (whoever pushed the rest), and push never
+// waits for room that nobody will make; notifications keep room too.
 func (o *outbox) mayHold(n int) bool {
 	return len(o.queue) < o.limit/2 && o.held(true)+n <= o.maxBytes/2
 }

@@ -19,17 +19,15 @@ import (
 // Frames go in through enqueue, held replies out through release, and
 // close ends it all.
 type writer struct {
-	q       outbox
-	ws      *websocket.Conn
-	sock    *corkConn
-	timeout time.Duration
-	// ctx ends the connection; a reply waiting for room gives up then.
-	ctx context.Context
+	// c is the connection written to. The writer takes its socket,
+	// context and write timeout from there, rather than copies of them:
+	// idle connections are many.
+	c    *conn
+	q    outbox
+	sock *corkConn
 	// held is set while replies of inline calls wait in the queue with
 	// nobody elected to write them; see release.
 	held atomic.Bool
-	// failed is told of a failed write, after the queue is shut.
-	failed func(error)
 }
 
 // frameKind says what a frame is, which decides what enqueue does when
@@ -66,18 +64,20 @@ const (
 	bystander
 )
 
-func newWriter(ctx context.Context, ws *websocket.Conn, sock *corkConn, l Limits) writer {
-	return writer{q: newOutbox(l.SendQueue, l.SendQueueBytes), ws: ws, sock: sock, timeout: l.WriteTimeout, ctx: ctx}
+func newWriter(c *conn, sock *corkConn) writer {
+	l := c.srv.limits
+	return writer{c: c, q: newOutbox(l.SendQueue, l.SendQueueBytes), sock: sock}
 }
 
 // enqueue queues frame and reports whether the caller was elected to
 // write the queue: it must then call run. It fails with ErrSlowConsumer
 // for a notification that finds the queue full, and with errConnClosed
-// once the writer is closed.
+// once the writer is closed; a reply gives up waiting for room when the
+// connection ends.
 func (w *writer) enqueue(frame []byte, kind frameKind) (run bool, err error) {
 	switch kind {
 	case notificationFrame:
-		return w.q.push(frame, false, w.ctx.Done())
+		return w.q.push(frame, false, w.c.ctx.Done())
 	case heldReplyFrame:
 		if w.q.hold(frame) {
 			w.held.Store(true)
@@ -86,7 +86,7 @@ func (w *writer) enqueue(frame []byte, kind frameKind) (run bool, err error) {
 		// It leaves now, and the replies held before it along with it.
 		w.held.Store(false)
 	}
-	return w.q.push(frame, true, w.ctx.Done())
+	return w.q.push(frame, true, w.c.ctx.Done())
 }
 
 // run writes the queue, as the drainer enqueue (or release) elected.
@@ -160,7 +160,7 @@ func (w *writer) writeOut(frames [][]byte) {
 	if err != nil {
 		w.q.close()
 		w.q.discard()
-		w.failed(err)
+		w.c.writeFailed(err)
 	}
 }
 
@@ -168,10 +168,10 @@ func (w *writer) writeOut(frames [][]byte) {
 // deadline is the socket's: a context with a deadline would cost the
 // websocket library a timer per frame.
 func (w *writer) write(frames [][]byte) error {
-	w.sock.cork(time.Now().Add(w.timeout))
+	w.sock.cork(time.Now().Add(w.c.srv.limits.WriteTimeout))
 	var err error
 	for _, f := range frames {
-		if err = w.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
+		if err = w.c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
 			break
 		}
 	}
