@@ -3,9 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,15 +14,14 @@ import (
 	"github.com/switchboard/switchboard/ratelimit"
 )
 
-// Conn is one WebSocket connection being served. Its goroutines are the
+// conn is one WebSocket connection being served. Its goroutines are the
 // jsonrpc2 read loop (which owns reading), one goroutine per running call
-// (at most MaxConcurrentCalls), at most one draining the outbox, and
+// (at most MaxConcurrentCalls), at most one running its writer, and
 // short-lived ones for pings and the closing handshake. All of them end
 // when the connection does.
-type Conn struct {
+type conn struct {
 	srv  *Server
 	ws   *websocket.Conn
-	cork *corkConn // nil when the socket was accepted by someone else
 	sess Session
 
 	// ctx is cancelled when the connection ends; every call's context
@@ -32,17 +29,14 @@ type Conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	in    inbox
-	out   outbox
-	sem   chan struct{}     // one slot per running call
-	heavy chan struct{}     // one slot per running call of a Heavy method; made on first use
-	calls *ratelimit.Single // nil without Limits.CallRate
+	handover handover
+	w        writer
+	sem      chan struct{}     // one slot per running call
+	heavy    chan struct{}     // one slot per running call of a Heavy method; made on first use
+	calls    *ratelimit.Single // nil without Limits.CallRate
 	// waits is odd while the read loop waits for a free slot and counts
 	// up with every such wait; see ping.
 	waits atomic.Uint64
-	// held is set while replies of inline calls wait in the outbox for
-	// the read loop to finish what it has read; see holdReply.
-	held atomic.Bool
 	// closing is set once the connection starts to close: no call starts
 	// after it, though the read loop may still hand over calls it had
 	// already read (the rest of a batch).
@@ -53,36 +47,33 @@ type Conn struct {
 	closer chan struct{} // non-nil once closeWith has begun; closed when its handshake is over
 	ended  sync.Once
 
-	done    chan struct{} // closed once everything is released
-	pinger  *time.Timer
-	expiry  *time.Timer
-	onClose func() // see Server.Upgrade
+	released chan struct{} // closed once end has released everything
+	pinger   *time.Timer
+	expiry   *time.Timer
+	onClose  func() // see Server.Upgrade
 }
 
-func newConn(s *Server, ws *websocket.Conn, cork *corkConn, sess Session) *Conn {
+func newConn(s *Server, ws *websocket.Conn, sock *corkConn, sess Session) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Conn{
-		srv:    s,
-		ws:     ws,
-		cork:   cork,
-		sess:   sess,
-		ctx:    ctx,
-		cancel: cancel,
-		out:    newOutbox(s.limits.SendQueue, s.limits.SendQueueBytes),
-		sem:    make(chan struct{}, s.limits.MaxConcurrentCalls),
-		done:   make(chan struct{}),
+	c := &conn{
+		srv:      s,
+		ws:       ws,
+		sess:     sess,
+		ctx:      ctx,
+		cancel:   cancel,
+		sem:      make(chan struct{}, s.limits.MaxConcurrentCalls),
+		released: make(chan struct{}),
 	}
 	c.sess.conn = c
+	c.w = newWriter(c, sock)
+	sock.beforeRead = c.w.release
 	if l := s.limits; l.CallRate > 0 {
 		c.calls = ratelimit.NewSingle(l.CallRate, l.CallBurst)
-	}
-	if cork != nil {
-		cork.beforeRead = c.releaseHeld
 	}
 	return c
 }
 
-func (c *Conn) start() {
+func (c *conn) start() {
 	c.ws.SetReadLimit(c.srv.limits.MaxMessageSize)
 	c.pinger = time.AfterFunc(c.srv.limits.PingInterval, c.ping)
 	if exp := c.sess.Caller.ExpiresAt; !exp.IsZero() {
@@ -91,18 +82,17 @@ func (c *Conn) start() {
 		})
 	}
 	c.srv.log.Debug("connection opened", "conn", c.sess.ID, "user", c.sess.Caller.User, "remote", c.sess.RemoteAddr)
-	jsonrpc2.NewConn(c.ctx, &stream{c: c}, c, jsonrpc2.SetLogger(c.srv.jsonrpc2Log))
+	jsonrpc2.NewConn(c.ctx, &parsingStream{c: c}, c, jsonrpc2.SetLogger(c.srv.jsonrpc2Log))
 }
 
-// Notify queues n for this connection. See Session.Notify.
-func (c *Conn) Notify(n Notification) error {
-	drain, err := c.out.push(n.frame, false, c.ctx.Done())
+// notify queues n for this connection. See Session.Notify.
+func (c *conn) notify(n Notification) error {
+	run, err := c.w.enqueue(n.frame, notificationFrame)
 	switch {
 	case err == nil:
 		c.srv.obs.NotificationSent()
-		if drain {
-			// The notifier must not wait for this client's socket.
-			go c.drain()
+		if run {
+			c.w.run(bystander)
 		}
 	case errors.Is(err, ErrSlowConsumer):
 		c.srv.obs.NotificationDropped()
@@ -115,15 +105,15 @@ func (c *Conn) Notify(n Notification) error {
 
 // closeSlow closes a client that cannot keep up with its notifications,
 // without waiting to write what is queued: the queue is what is too long.
-func (c *Conn) closeSlow() {
+func (c *conn) closeSlow() {
 	c.closeWith(CloseSlowConsumer, "slow consumer: reconnect and recover", ReasonSlowConsumer, false)
 }
 
 // Handle implements jsonrpc2.Handler. It runs in jsonrpc2's read loop, so
 // when MaxConcurrentCalls calls are running it waits, and the client's
 // further messages stay unread until a slot frees up.
-func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request) {
-	cl, ok := c.in.take(r.ID.Num)
+func (c *conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request) {
+	cl, ok := c.handover.take(r.ID.Num)
 	if !ok {
 		c.srv.log.Error("jsonrpc2 handed over a call the stream did not read", "conn", c.sess.ID, "id", r.ID.String())
 		return
@@ -133,7 +123,7 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 	}
 	if reply, refused := c.admit(&cl.req); refused {
 		if c.deliver(cl, reply, nil) {
-			c.drainOnce()
+			c.w.run(readLoop)
 		}
 		return
 	}
@@ -152,20 +142,14 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		// let go before draining, which may go on as long as others
 		// keep queueing.
 		reply, after, heavy := c.run(ctx, cl, m)
-		drain := c.deliver(cl, reply, after)
+		write := c.deliver(cl, reply, after)
 		if heavy != nil {
 			release(heavy)
 		}
 		<-c.sem
 		c.srv.gate.leave()
-		if drain {
-			// Calls often finish together, as when a group commit
-			// answers a hundred publishes at once. Letting the goroutines
-			// already woken queue their replies first costs a trip
-			// through the scheduler and sends them all in one write, not
-			// one write each.
-			runtime.Gosched()
-			c.drain()
+		if write {
+			c.w.run(callGoroutine)
 		}
 	}()
 }
@@ -173,7 +157,7 @@ func (c *Conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 // admit lets a call in, counting it in the server's gate, or returns the
 // reply that refuses it (nil for a notification) and true: when the
 // connection calls too fast, or the server is shutting down.
-func (c *Conn) admit(req *request) (refusal []byte, refused bool) {
+func (c *conn) admit(req *request) (refusal []byte, refused bool) {
 	if c.calls != nil {
 		if ok, wait := c.calls.Allow(); !ok {
 			return c.srv.tooFast(req, wait), true
@@ -186,8 +170,8 @@ func (c *Conn) admit(req *request) (refusal []byte, refused bool) {
 }
 
 // runInline runs cl, a call of an Inline method m, on the read loop, and
-// holds its reply back for the calls read with it; see holdReply.
-func (c *Conn) runInline(ctx context.Context, cl call, m *method) {
+// holds its reply back for the calls read with it; see heldReplyFrame.
+func (c *conn) runInline(ctx context.Context, cl call, m *method) {
 	var reply []byte
 	var after func()
 	if cl.batch != nil && cl.batch.spent() {
@@ -197,12 +181,14 @@ func (c *Conn) runInline(ctx context.Context, cl call, m *method) {
 	}
 	reply, after = cl.complete(reply, after)
 	if reply != nil {
-		c.holdReply(reply)
+		if run, _ := c.w.enqueue(reply, heldReplyFrame); run {
+			c.w.run(readLoop)
+		}
 	}
 	if after != nil {
 		after()
 	}
-	// Only now: Shutdown must not close the outbox between the call and
+	// Only now: Shutdown must not close the writer between the call and
 	// its reply.
 	c.srv.gate.leave()
 }
@@ -216,7 +202,7 @@ func (c *Conn) runInline(ctx context.Context, cl call, m *method) {
 // of the server's while it runs, which bounds the memory that reads and
 // encoding take at once; not while its reply waits for room, or clients
 // that stop reading could keep everyone else's history reads waiting.
-func (c *Conn) run(ctx context.Context, cl call, m *method) (reply []byte, after func(), heavy chan struct{}) {
+func (c *conn) run(ctx context.Context, cl call, m *method) (reply []byte, after func(), heavy chan struct{}) {
 	if m != nil && m.Heavy {
 		slots := c.heavySlots()
 		if err := acquire(ctx, slots); err != nil {
@@ -240,7 +226,7 @@ func (c *Conn) run(ctx context.Context, cl call, m *method) (reply []byte, after
 
 // heavySlots returns the connection's slots for Heavy calls, made when
 // first needed: most connections never make one, and idle ones are many.
-func (c *Conn) heavySlots() chan struct{} {
+func (c *conn) heavySlots() chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.heavy == nil {
@@ -252,7 +238,7 @@ func (c *Conn) heavySlots() chan struct{} {
 // takeSlot takes a call slot, waiting for one if need be. While it waits
 // the read loop reads nothing, the client's pongs included, so the wait
 // is recorded in waits for ping to see.
-func (c *Conn) takeSlot(ctx context.Context) bool {
+func (c *conn) takeSlot(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return false
 	}
@@ -262,7 +248,7 @@ func (c *Conn) takeSlot(ctx context.Context) bool {
 	default:
 	}
 	// Replies held back must not wait for a slot to free up.
-	c.releaseHeld()
+	c.w.release()
 	c.waits.Add(1)
 	defer c.waits.Add(1)
 	select {
@@ -275,91 +261,27 @@ func (c *Conn) takeSlot(ctx context.Context) bool {
 
 // deliver queues reply, or files it with its batch and queues the batch's
 // reply once every call of it has finished, and then runs what was to run
-// after it. It reports whether the caller must drain the outbox.
-func (c *Conn) deliver(cl call, reply []byte, after func()) (drain bool) {
+// after it. It reports whether the caller must run the writer.
+func (c *conn) deliver(cl call, reply []byte, after func()) (run bool) {
 	reply, after = cl.complete(reply, after)
 	if reply != nil {
-		drain = c.send(reply)
+		run = c.send(reply)
 	}
 	if after != nil {
 		after()
 	}
-	return drain
+	return run
 }
 
-// holdReply queues the reply of an inline call without writing it yet:
-// the calls that came in the same read are run first, and their replies
-// leave together, in one write, when the read loop next waits for the
-// network (releaseHeld). Anyone else who queues meanwhile writes them
-// along with their own. Without a corkConn to tell when the read loop
-// waits, or with the queue full, the reply is written at once.
-func (c *Conn) holdReply(reply []byte) {
-	if c.cork != nil && c.out.pushLater(reply) {
-		c.held.Store(true)
-		return
-	}
-	c.releaseHeld()
-	if c.send(reply) {
-		c.drainOnce()
-	}
+// send queues a reply, waiting for room, and reports whether the caller
+// must run the writer.
+func (c *conn) send(frame []byte) (run bool) {
+	run, _ = c.w.enqueue(frame, replyFrame) // fails only once the connection is closing
+	return run
 }
 
-// releaseHeld writes the replies holdReply held back, if nobody has yet.
-func (c *Conn) releaseHeld() {
-	if c.held.Swap(false) && c.out.kick() {
-		c.drainOnce()
-	}
-}
-
-// send queues a reply, waiting for room: a client that pipelines calls
-// without reading the replies slows only itself. It reports whether the
-// caller must drain the outbox.
-func (c *Conn) send(frame []byte) (drain bool) {
-	drain, _ = c.out.push(frame, true, c.ctx.Done()) // fails only once the connection is closing
-	return drain
-}
-
-// drain writes what is queued until the outbox is empty. Only the caller
-// that push elected runs it.
-func (c *Conn) drain() {
-	c.drainFrom(c.out.next())
-}
-
-// drainOnce writes what is queued now, and leaves whatever is queued
-// meanwhile to a goroutine. The read loop drains this way: it must not be
-// kept from reading by a stream of notifications for its client.
-func (c *Conn) drainOnce() {
-	frames := c.out.next()
-	if frames == nil {
-		return
-	}
-	err := c.write(frames)
-	c.out.done(frames)
-	if err != nil {
-		c.writeFailed(err)
-		c.drain() // releases the drainer role: the outbox is empty now
-		return
-	}
-	if more := c.out.next(); more != nil {
-		go c.drainFrom(more)
-	}
-}
-
-// drainFrom writes frames, taken from next, then drains.
-func (c *Conn) drainFrom(frames [][]byte) {
-	for ; frames != nil; frames = c.out.next() {
-		err := c.write(frames)
-		c.out.done(frames)
-		if err != nil {
-			c.writeFailed(err)
-		}
-	}
-}
-
-// writeFailed gives up on writing to the connection.
-func (c *Conn) writeFailed(err error) {
-	c.out.close()
-	c.out.discard()
+// writeFailed ends the connection whose writer gave up after err.
+func (c *conn) writeFailed(err error) {
 	// A write refused because the connection is already closing did not
 	// end it, and whoever is closing it will finish; cutting the socket
 	// now could lose the close frame on its way to the client.
@@ -373,34 +295,7 @@ func (c *Conn) writeFailed(err error) {
 	}
 }
 
-// write writes frames within WriteTimeout. On a corked connection they
-// leave in one system call, and the deadline is the socket's: a context
-// with a deadline would cost the websocket library a timer per frame.
-func (c *Conn) write(frames [][]byte) error {
-	deadline := time.Now().Add(c.srv.limits.WriteTimeout)
-	ctx := context.Background()
-	if c.cork != nil {
-		c.cork.cork(deadline)
-	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
-	}
-	var err error
-	for _, f := range frames {
-		if err = c.ws.Write(ctx, websocket.MessageText, f); err != nil {
-			break
-		}
-	}
-	if c.cork != nil {
-		if uerr := c.cork.uncork(); err == nil && uerr != nil {
-			err = fmt.Errorf("write: %w", uerr)
-		}
-	}
-	return err
-}
-
-func (c *Conn) ping() {
+func (c *conn) ping() {
 	waits := c.waits.Load()
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.limits.PongTimeout)
 	err := c.ws.Ping(ctx)
@@ -422,7 +317,7 @@ func (c *Conn) ping() {
 // flush, messages already queued are written first. The handshake runs in
 // its own goroutine, bounded by the websocket library's timeouts, so that
 // callers on hot paths never wait for it.
-func (c *Conn) closeWith(code websocket.StatusCode, text, reason string, flush bool) {
+func (c *conn) closeWith(code websocket.StatusCode, text, reason string, flush bool) {
 	c.mu.Lock()
 	if c.closer != nil {
 		c.mu.Unlock()
@@ -436,25 +331,18 @@ func (c *Conn) closeWith(code websocket.StatusCode, text, reason string, flush b
 	c.mu.Unlock()
 	c.closing.Store(true)
 
-	c.out.close()
-	if !flush {
-		c.out.discard()
-	}
+	c.w.close(flush)
 	go func() {
 		defer close(closer)
 		if flush {
-			// Replies held back by the read loop leave too.
-			if c.out.kick() {
-				c.drain()
-			}
-			<-c.out.whenDrained()
+			<-c.w.whenDrained()
 		}
 		c.ws.Close(code, text)
 		c.cancel()
 	}()
 }
 
-func (c *Conn) setReason(reason string) {
+func (c *conn) setReason(reason string) {
 	c.mu.Lock()
 	if c.reason == "" {
 		c.reason = reason
@@ -464,7 +352,7 @@ func (c *Conn) setReason(reason string) {
 
 // end releases everything the connection holds. It runs once, when the
 // read loop stops.
-func (c *Conn) end() {
+func (c *conn) end() {
 	c.ended.Do(func() {
 		c.setReason(ReasonClient)
 		c.closing.Store(true) // before stopping the timer: ping must not re-arm it
@@ -480,10 +368,9 @@ func (c *Conn) end() {
 			<-closer
 		}
 		c.cancel()
-		c.out.close()
-		c.out.discard()
+		c.w.close(false)
 		c.ws.CloseNow()
-		<-c.out.whenDrained()
+		<-c.w.whenDrained()
 		c.srv.forget(c)
 		c.mu.Lock()
 		reason := c.reason
@@ -493,6 +380,6 @@ func (c *Conn) end() {
 		if c.onClose != nil {
 			c.onClose()
 		}
-		close(c.done)
+		close(c.released)
 	})
 }

@@ -16,17 +16,17 @@ import (
 // every message; corking around a drain of the send queue turns a burst
 // of replies into one system call instead of one per reply.
 //
-// It also tells its Conn when the reader is about to wait for the network:
-// the websocket library reads the connection only when its buffer cannot
-// satisfy a read, which is when replies held back for the calls that came
-// in the same read must go out.
+// It also tells its writer when the reader is about to wait for the
+// network: the websocket library reads the connection only when its
+// buffer cannot satisfy a read, which is when replies held back for the
+// calls that came in the same read must go out.
 type corkConn struct {
 	net.Conn
 	mu     sync.Mutex
 	corked bool
 	buf    *[]byte // taken from corkPool while corked
 
-	beforeRead func() // set before the connection is served
+	beforeRead func() // the writer's release; set before the connection is served
 }
 
 func (c *corkConn) Read(p []byte) (int, error) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"unicode/utf8"
 )
 
@@ -285,14 +284,3 @@ func (n Notification) Method() string { return n.method }
 
 // Size is the length of the notification's frame, in bytes.
 func (n Notification) Size() int { return len(n.frame) }
-
-// seqJSON renders the minimal request that hands a parsed call to
-// jsonrpc2 under the connection-local sequence number seq. The method is
-// left empty: Conn.Handle takes the parsed call, method and all, from the
-// stream, and a shorter message is cheaper for jsonrpc2 to decode.
-func seqJSON(seq uint64) []byte {
-	b := make([]byte, 0, 40)
-	b = append(b, `{"id":`...)
-	b = strconv.AppendUint(b, seq, 10)
-	return append(b, `,"method":""}`...)
-}

@@ -12,11 +12,11 @@ var ErrSlowConsumer = errors.New("rpc: client too slow, disconnected")
 var errConnClosed = errors.New("rpc: connection closed")
 
 // outbox is a connection's bounded queue of encoded messages waiting to be
-// written. There is no writer goroutine waiting on it: whoever queues a
-// message while nobody is writing becomes the drainer and writes until the
-// queue is empty, taking along whatever others queue meanwhile. An idle
-// connection thus holds neither a goroutine nor a buffer for writing, and
-// a burst of messages is written in one go.
+// written, the writer's. There is no goroutine waiting on it: whoever
+// queues a message while nobody is writing becomes the drainer and writes
+// until the queue is empty, taking along whatever others queue meanwhile.
+// An idle connection thus holds neither a goroutine nor a buffer for
+// writing, and a burst of messages is written in one go.
 type outbox struct {
 	mu    sync.Mutex
 	queue [][]byte
@@ -76,10 +76,10 @@ func (o *outbox) wake() {
 }
 
 // push queues frame and reports whether the caller must now drain the
-// queue (call drain until it returns nil). A reply waits for room until
-// done is closed; a notification (reply false) that finds the queue full
+// queue (call next until it returns nil). A reply waits for room until
+// stop is closed; a notification (reply false) that finds the queue full
 // fails with ErrSlowConsumer.
-func (o *outbox) push(frame []byte, reply bool, done <-chan struct{}) (drain bool, err error) {
+func (o *outbox) push(frame []byte, reply bool, stop <-chan struct{}) (drain bool, err error) {
 	wait := reply
 	o.mu.Lock()
 	for o.full(reply) && !o.closed {
@@ -94,7 +94,7 @@ func (o *outbox) push(frame []byte, reply bool, done <-chan struct{}) (drain boo
 		o.mu.Unlock()
 		select {
 		case <-space:
-		case <-done:
+		case <-stop:
 			return false, errConnClosed
 		}
 		o.mu.Lock()
@@ -112,24 +112,28 @@ func (o *outbox) push(frame []byte, reply bool, done <-chan struct{}) (drain boo
 	return true, nil
 }
 
-// pushLater queues frame without electing a drainer, for a reply that
-// should leave with the ones that follow it; a later kick starts the
-// drain, unless another push has already. It reports false, queueing
-// nothing, when the queue is closed or half full.
-//
-// Frames queued this way may wait with nobody writing, so they may only
-// take half the queue, in frames and in bytes: then a full queue always
-// has a drainer at work (whoever pushed the rest), and push never waits
-// for room that nobody will make; notifications keep room too.
-func (o *outbox) pushLater(frame []byte) bool {
+// hold queues frame without electing a drainer, for the reply of an
+// inline call that should leave with the ones that follow it; a later
+// kick starts the drain, unless a push has already. It reports false,
+// queueing nothing, when the queue is closed or mayHold refuses.
+func (o *outbox) hold(frame []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.closed || len(o.queue) >= o.limit/2 || o.held(true)+len(frame) > o.maxBytes/2 {
+	if o.closed || !o.mayHold(len(frame)) {
 		return false
 	}
 	o.queue = append(o.queue, frame)
 	o.queued.add(len(frame), true)
 	return true
+}
+
+// mayHold reports whether a frame of n bytes may wait in the queue with
+// nobody writing. Such frames may take at most half the queue, in frames
+// and in bytes (counting whatever else is queued too): then a full queue
+// always has a drainer at work (whoever pushed the rest), and push never
+// waits for room that nobody will make; notifications keep room too.
+func (o *outbox) mayHold(n int) bool {
+	return len(o.queue) < o.limit/2 && o.held(true)+n <= o.maxBytes/2
 }
 
 // kick reports whether the caller must drain the queue: something waits in
@@ -166,10 +170,10 @@ func (o *outbox) next() [][]byte {
 	return q
 }
 
-// done tells the outbox that a batch from next is written, and returns it
-// to be reused. An idle connection keeps no batch: only a drainer that
-// finds more work reuses it.
-func (o *outbox) done(batch [][]byte) {
+// written tells the outbox that a batch from next is written, which frees
+// its bytes, and takes the batch back to reuse it. An idle connection
+// keeps no batch: only a drainer that finds more work reuses it.
+func (o *outbox) written(batch [][]byte) {
 	clear(batch)
 	o.mu.Lock()
 	o.out = byteCount{}

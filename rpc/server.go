@@ -1,16 +1,3 @@
-// Package rpc serves JSON-RPC 2.0 over WebSocket and over HTTP POST. It
-// knows nothing of HTTP routing or authentication: the api package
-// upgrades and authenticates, then hands a *websocket.Conn or a request
-// body to a Server along with the caller's identity.
-//
-// Each WebSocket connection is a jsonrpc2.Conn (github.com/sourcegraph/
-// jsonrpc2) over an ObjectStream that reads one JSON value per text frame.
-// The stream does the parsing itself, because jsonrpc2 closes the
-// connection on malformed input, has no batches and cannot echo every id
-// the specification allows; jsonrpc2 keeps what it does well: the read
-// loop, dispatch to the handler and cancellation when the connection ends.
-// Replies and notifications bypass jsonrpc2's send path, which ignores
-// contexts, and go through a bounded queue per connection instead.
 package rpc
 
 import (
@@ -52,7 +39,7 @@ type Server struct {
 	httpCalls   *ratelimit.Keyed // calls over HTTP per client address; nil without CallRate
 
 	mu    sync.Mutex
-	conns map[*Conn]struct{}
+	conns map[*conn]struct{}
 }
 
 // NewServer returns a server for the methods in reg. Methods may still be
@@ -63,7 +50,7 @@ func NewServer(reg *Registry, opts Options) *Server {
 		limits: opts.Limits.withDefaults(),
 		log:    opts.Logger,
 		obs:    opts.Observer,
-		conns:  map[*Conn]struct{}{},
+		conns:  map[*conn]struct{}{},
 	}
 	s.heavy = make(chan struct{}, s.limits.MaxHeavyCalls)
 	if s.limits.CallRate > 0 {
@@ -89,15 +76,11 @@ func (s *Server) Connections() int {
 	return len(s.conns)
 }
 
-// ServeWebSocket serves JSON-RPC on ws for caller until the connection
-// ends. It returns at once: the connection is owned by the server from
-// here on, and Shutdown closes it.
-func (s *Server) ServeWebSocket(ws *websocket.Conn, caller service.Caller, remoteAddr string) {
-	s.serve(ws, nil, Session{ID: NewID(), Caller: caller, RemoteAddr: remoteAddr}, nil)
-}
-
-func (s *Server) serve(ws *websocket.Conn, cork *corkConn, sess Session, onClose func()) {
-	c := newConn(s, ws, cork, sess)
+// serve serves JSON-RPC on ws, whose network connection is sock, until
+// the connection ends. It returns at once: the connection is owned by the
+// server from here on, and Shutdown closes it.
+func (s *Server) serve(ws *websocket.Conn, sock *corkConn, sess Session, onClose func()) {
+	c := newConn(s, ws, sock, sess)
 	c.onClose = onClose
 	s.mu.Lock()
 	draining := s.gate.isClosed()
@@ -326,7 +309,7 @@ func (s *Server) Draining() bool { return s.gate.isClosed() }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.gate.close()
-	conns := make([]*Conn, 0, len(s.conns))
+	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
@@ -338,7 +321,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for _, c := range conns {
 		select {
-		case <-c.done:
+		case <-c.released:
 		case <-ctx.Done():
 			// Cancelling the connection ends its read, which makes the
 			// websocket library drop the socket even in the middle of a
@@ -353,7 +336,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-func (s *Server) forget(c *Conn) {
+func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

@@ -22,7 +22,7 @@ type Session struct {
 	// RemoteAddr is the client's address as the server sees it.
 	RemoteAddr string
 
-	conn *Conn // nil over HTTP
+	conn *conn // nil over HTTP
 }
 
 // Transport returns "websocket" or "http".
@@ -40,7 +40,7 @@ func (s *Session) Notify(n Notification) error {
 	if s.conn == nil {
 		return ErrNoSocket
 	}
-	return s.conn.Notify(n)
+	return s.conn.notify(n)
 }
 
 // AfterClose arranges for f to run, in a goroutine of its own, once the
@@ -70,5 +70,5 @@ func (s *Session) Done() <-chan struct{} {
 	if s.conn == nil {
 		return nil
 	}
-	return s.conn.done
+	return s.conn.released
 }
