@@ -19,23 +19,27 @@ import (
 // Hooks tell an engine when a channel's local subscribers begin and end,
 // as centrifuge subscribes its broker on a channel's first local
 // subscriber and unsubscribes it on the last. Both run with the
-// channel's lock held, so they alternate for a channel, and First runs
-// before the first subscriber's position is read: a broker subscribed
-// in First delivers every change after that position. They hold up only
+// channel's lock held, so they alternate for a channel, and no change
+// is delivered while First runs: a broker engine subscribes there, then
+// reads the channel's position from the broker, and every change it
+// delivers after that position reaches the subscriber. They hold up only
 // their own channel, and must not call back into Local for it. Zero
 // fields take DefaultHooks' values.
 type Hooks struct {
-	// First runs before a channel without local subscribers gets one; an
-	// error refuses the subscription.
-	First func(ctx context.Context, channel string) error
+	// First runs before a channel without local subscribers gets one,
+	// with the position Local knows; the channel goes on from the one it
+	// returns, which the subscriber is given. An error refuses the
+	// subscription.
+	First func(ctx context.Context, channel string, pos service.Position) (service.Position, error)
 	// Last runs once a channel's last local subscriber has gone, by
 	// Unsubscribe or by the channel's removal.
 	Last func(channel string)
 }
 
-// DefaultHooks do nothing: the embedded engine's log is in the process.
+// DefaultHooks do nothing: the embedded engine's log is in the process,
+// and tells Local of every change whether or not anyone here listens.
 var DefaultHooks = Hooks{
-	First: func(context.Context, string) error { return nil },
+	First: func(_ context.Context, _ string, pos service.Position) (service.Position, error) { return pos, nil },
 	Last:  func(string) {},
 }
 
@@ -182,9 +186,11 @@ func (l *Local) join(ctx context.Context, ch *channel, name string, r service.Re
 		return service.Position{}, service.Errorf(service.ECONFLICT, "already subscribed to %q", name)
 	}
 	if len(ch.subs) == 0 {
-		if err := l.hooks.First(ctx, name); err != nil {
+		pos, err := l.hooks.First(ctx, name, ch.pos)
+		if err != nil {
 			return service.Position{}, err
 		}
+		ch.pos = pos
 	}
 	m := r.Member()
 	ch.announce(service.EventJoin, name, m)

@@ -38,15 +38,19 @@ type hooks struct {
 	mu    sync.Mutex
 	calls []string
 	fail  error
+	from  *service.Position // the broker's position, if First reads one
 }
 
 func (h *hooks) Hooks() fanout.Hooks {
 	return fanout.Hooks{
-		First: func(_ context.Context, channel string) error {
+		First: func(_ context.Context, channel string, pos service.Position) (service.Position, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.calls = append(h.calls, "first "+channel)
-			return h.fail
+			if h.from != nil {
+				pos = *h.from
+			}
+			return pos, h.fail
 		},
 		Last: func(channel string) {
 			h.mu.Lock()
@@ -132,5 +136,22 @@ func TestPublishedInOrder(t *testing.T) {
 	}
 	if pos := l.Position("never"); pos != (service.Position{Epoch: "e0"}) {
 		t.Errorf("Position of an unknown channel = %+v", pos)
+	}
+}
+
+// A broker engine's First reads the channel's position from the broker:
+// the first subscriber is given it, and so are later ones until a change
+// is delivered.
+func TestHooksFirstGivesThePosition(t *testing.T) {
+	h := hooks{from: &service.Position{Offset: 7, Epoch: "b"}}
+	l := fanout.New("e0", map[string]service.Position{"a": {Offset: 2, Epoch: "e0"}}, h.Hooks())
+	for _, conn := range []string{"c1", "c2"} {
+		if pos, err := l.Subscribe(context.Background(), "a", newReceiver(conn), false); err != nil || pos != *h.from {
+			t.Errorf("%s: Subscribe = %+v, %v; want %+v", conn, pos, err, *h.from)
+		}
+	}
+	l.Published(service.Position{Offset: 8, Epoch: "b"}, &service.Publication{Channel: "a", Offset: 8})
+	if pos := l.Position("a"); pos != (service.Position{Offset: 8, Epoch: "b"}) {
+		t.Errorf("Position = %+v, want offset 8 in b", pos)
 	}
 }
