@@ -5,7 +5,8 @@ import "context"
 // Engine keeps channels' histories and carries their events to
 // subscribers. The embedded engine keeps history in SQLite and fans out
 // within the process; an engine backed by a shared broker would let
-// several nodes serve the same channels. The Hub checks names and
+// several nodes serve the same channels. Both fan out to a node's own
+// subscribers through package fanout. The Hub checks names and
 // permissions before it calls the engine, so engines trust their input.
 type Engine interface {
 	// Publish appends p (its Channel, Data, Publisher and Time) to the

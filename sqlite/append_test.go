@@ -223,9 +223,9 @@ func TestAppendCancelledAfterQueueing(t *testing.T) {
 		errc <- err
 	}()
 	eventually(t, "the publication to be queued", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return len(s.queue) == 1
+		s.seq.mu.Lock()
+		defer s.seq.mu.Unlock()
+		return len(s.seq.queue) == 1
 	})
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {

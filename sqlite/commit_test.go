@@ -20,7 +20,7 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 	ctx := context.Background()
 	// Any commit failure will do (disk full, I/O error); a trigger makes
 	// one on demand: inserting the data "boom" fails.
-	if _, err := s.w.ExecContext(ctx, `CREATE TRIGGER review_boom BEFORE INSERT ON publications
+	if _, err := s.db.w.ExecContext(ctx, `CREATE TRIGGER review_boom BEFORE INSERT ON publications
 		WHEN NEW.data = X'22626F6F6D22' BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +47,10 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 		first <- err
 	}()
 	eventually(t, "the committer to take offset 1", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		ch := s.channels["c"]
-		return ch != nil && ch.last == 1 && len(s.queue) == 0
+		s.seq.mu.Lock()
+		defer s.seq.mu.Unlock()
+		ch := s.seq.channels["c"]
+		return ch != nil && ch.last == 1 && len(s.seq.queue) == 0
 	})
 	type result struct {
 		res service.Published
@@ -62,9 +62,9 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 		second <- result{res, err}
 	}()
 	eventually(t, "offset 2 to queue", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return len(s.queue) == 1
+		s.seq.mu.Lock()
+		defer s.seq.mu.Unlock()
+		return len(s.seq.queue) == 1
 	})
 	time.Sleep(20 * time.Millisecond)
 	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {

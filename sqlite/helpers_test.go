@@ -90,22 +90,31 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-type change struct {
+// told is a change the watcher was told of: a publication (pub
+// non-nil) or a removal (pub nil).
+type told struct {
 	channel string
 	pos     service.Position
 	pub     *service.Publication
 }
 
+// watchFunc is a Watcher made of one function, told of a removal with p
+// nil.
+type watchFunc func(channel string, pos service.Position, p *service.Publication)
+
+func (f watchFunc) Published(pos service.Position, p *service.Publication) { f(p.Channel, pos, p) }
+func (f watchFunc) Removed(channel string, pos service.Position)           { f(channel, pos, nil) }
+
 // watch records the store's changes.
-func watch(s *Store) func() []change {
+func watch(s *Store) func() []told {
 	var mu sync.Mutex
-	var changes []change
-	s.Watch(func(channel string, pos service.Position, p *service.Publication) {
+	var changes []told
+	s.Watch(watchFunc(func(channel string, pos service.Position, p *service.Publication) {
 		mu.Lock()
 		defer mu.Unlock()
-		changes = append(changes, change{channel, pos, p})
-	})
-	return func() []change {
+		changes = append(changes, told{channel, pos, p})
+	}))
+	return func() []told {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(changes)
@@ -134,11 +143,11 @@ func holdCommitter(t *testing.T, s *Store) (entered <-chan struct{}, letGo func(
 	var held, released sync.Once
 	letGo = func() { released.Do(func() { close(release) }) }
 	t.Cleanup(letGo)
-	s.Watch(func(string, service.Position, *service.Publication) {
+	s.Watch(watchFunc(func(string, service.Position, *service.Publication) {
 		held.Do(func() {
 			close(in)
 			<-release
 		})
-	})
+	}))
 	return in, letGo
 }

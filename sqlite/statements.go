@@ -63,16 +63,16 @@ func (st *statements) close() {
 	}
 }
 
-// insert writes ws, all publications, with their idempotency keys when
+// insert writes cs, all publications, with their idempotency keys when
 // keys are kept.
-func (st *statements) insert(ctx context.Context, ws []*write, keys bool) error {
-	args := make([]any, 0, 5*len(ws))
-	for _, w := range ws {
-		p := &w.pub
+func (st *statements) insert(ctx context.Context, cs []*change, keys bool) error {
+	args := make([]any, 0, 5*len(cs))
+	for _, c := range cs {
+		p := &c.pub
 		args = append(args, p.Channel, int64(p.Offset), []byte(p.Data), p.Publisher, p.Time.UnixMicro())
 	}
 	var err error
-	if len(ws) == insertRows {
+	if len(cs) == insertRows {
 		_, err = st.insertMany.ExecContext(ctx, args...)
 	} else {
 		for i := 0; i < len(args) && err == nil; i += 5 {
@@ -85,12 +85,12 @@ func (st *statements) insert(ctx context.Context, ws []*write, keys bool) error 
 	if !keys {
 		return nil
 	}
-	for _, w := range ws {
-		if w.key == "" {
+	for _, c := range cs {
+		if c.key == "" {
 			continue
 		}
-		p := &w.pub
-		if _, err := st.key.ExecContext(ctx, p.Channel, w.key, int64(p.Offset), p.Time.UnixMicro()); err != nil {
+		p := &c.pub
+		if _, err := st.key.ExecContext(ctx, p.Channel, c.key, int64(p.Offset), p.Time.UnixMicro()); err != nil {
 			return fmt.Errorf("insert idempotency key: %w", err)
 		}
 	}

@@ -8,28 +8,26 @@
 // once its transaction is on disk. Many publications share a transaction
 // (group commit), so the cost of that sync is paid per batch, not per
 // publication.
+//
+// A Store is three parts with one owner each: the sequencer gives every
+// change its place (offsets, epochs, times, idempotency keys) in memory,
+// the committer goroutine writes what queued up in one transaction and
+// then tells the Watcher and the publishers, and the database stores,
+// reads and trims.
 package sqlite
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"sync"
 	"time"
-	"unicode/utf8"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/switchboard/switchboard/service"
 )
 
-// Options configure a Store. Zero values mean no limit.
+// Options configure a Store. Zero fields take DefaultOptions' values;
+// for MaxPublications, MaxAge and IdempotencyWindow that is 0: no limit,
+// and no keys remembered.
 type Options struct {
 	// MaxPublications is the most publications kept per channel.
 	MaxPublications int
@@ -38,324 +36,185 @@ type Options struct {
 	// IdempotencyWindow is how long an idempotency key is remembered.
 	IdempotencyWindow time.Duration
 	// QueueSize bounds the publications waiting to be committed; further
-	// publishers wait. Default 65536.
+	// publishers wait.
 	QueueSize int
-	// Logger gets the store's errors; nil discards them.
+	// Logger gets the store's errors.
 	Logger *slog.Logger
+}
+
+// DefaultOptions are the values of Options' zero fields. A queue of
+// 65536 holds about a second of the most one node commits.
+var DefaultOptions = Options{
+	QueueSize: 65536,
+	Logger:    slog.New(slog.DiscardHandler),
+}
+
+func (o Options) withDefaults() Options {
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultOptions.QueueSize
+	}
+	if o.Logger == nil {
+		o.Logger = DefaultOptions.Logger
+	}
+	return o
+}
+
+// Watcher is told of each committed change, in commit order, on the
+// committing goroutine, before the publishers are answered; it must not
+// block. The embedded engine's fan-out is one.
+type Watcher interface {
+	// Published reports p committed at pos.
+	Published(pos service.Position, p *service.Publication)
+	// Removed reports the channel's removal: pos is its new epoch, at
+	// offset 0.
+	Removed(channel string, pos service.Position)
 }
 
 // Store is a SQLite-backed history of publications. Offsets are assigned
 // in memory, in publish order, and made durable in batches by one
 // committing goroutine; see Append.
 type Store struct {
-	w, r  *sql.DB // w has one connection: SQLite has one writer at a time
-	stmts *statements
+	db    *database
+	seq   *sequencer
 	opts  Options
-	log   *slog.Logger
-	epoch string // the database's own; channels start with it
-
-	slots chan struct{} // one per queued write: bounds the queue
+	slots slots         // one per queued change: bounds the queue
 	wake  chan struct{} // tells the committer there is work
-	stop  chan struct{}
+	stop  chan struct{} // closed by Close, once the sequencer refuses changes
 	ended chan struct{} // closed when the committer has returned
 
-	mu       sync.Mutex
-	channels map[string]*channel
-	queue    []*write
-	failed   error // set when a commit failed: offsets given out were lost
-	onChange func(channel string, pos service.Position, p *service.Publication)
-}
-
-// channel is what the store remembers of a channel between commits.
-type channel struct {
-	last     uint64    // the last offset given out, committed or not
-	lastTime time.Time // the time of publication last
-	epoch    string
-	keys     map[string]*keyed
-}
-
-// keyed is a publication made with an idempotency key.
-type keyed struct {
-	w      *write // nil once committed
-	offset uint64
-	at     time.Time
+	watcher Watcher // set by Watch, before the first change
 }
 
 // Open opens (creating if need be) the database at path.
 func Open(path string, opts Options) (*Store, error) {
-	if opts.QueueSize <= 0 {
-		opts.QueueSize = 65536
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	w, err := openDB(path, 1, "")
+	opts = opts.withDefaults()
+	db, st, err := openDatabase(path, opts.IdempotencyWindow)
 	if err != nil {
-		return nil, err
-	}
-	r, err := openDB(path, 4, "&_pragma=query_only(1)")
-	if err != nil {
-		w.Close()
 		return nil, err
 	}
 	s := &Store{
-		w: w, r: r, opts: opts, log: opts.Logger,
-		slots:    make(chan struct{}, opts.QueueSize),
-		wake:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		ended:    make(chan struct{}),
-		channels: map[string]*channel{},
-		onChange: func(string, service.Position, *service.Publication) {},
-	}
-	err = s.load(context.Background())
-	if err == nil {
-		s.stmts, err = prepare(context.Background(), w)
-	}
-	if err != nil {
-		w.Close()
-		r.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		db: db, seq: newSequencer(st, opts.IdempotencyWindow), opts: opts,
+		slots:   make(slots, opts.QueueSize),
+		wake:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		ended:   make(chan struct{}),
+		watcher: ignore{},
 	}
 	go s.commitLoop()
 	return s, nil
 }
 
-func openDB(path string, conns int, extra string) (*sql.DB, error) {
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate" + extra
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(conns)
-	db.SetMaxIdleConns(conns)
-	db.SetConnMaxIdleTime(0)
-	return db, nil
-}
+// ignore is the Watcher of a store nobody watches.
+type ignore struct{}
 
-const schema = `
-CREATE TABLE IF NOT EXISTS meta (
-	key   TEXT PRIMARY KEY,
-	value TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS channels (
-	name        TEXT PRIMARY KEY,
-	epoch       TEXT NOT NULL,
-	last_offset INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS publications (
-	channel   TEXT NOT NULL,
-	offset    INTEGER NOT NULL,
-	data      BLOB NOT NULL,
-	publisher TEXT NOT NULL,
-	time      INTEGER NOT NULL, -- Unix microseconds
-	PRIMARY KEY (channel, offset)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-	channel TEXT NOT NULL,
-	key     TEXT NOT NULL,
-	offset  INTEGER NOT NULL,
-	time    INTEGER NOT NULL, -- Unix microseconds
-	PRIMARY KEY (channel, key)
-) WITHOUT ROWID;
--- Trimming by age finds what to delete through these, instead of reading
--- every row; times never go down along a channel's offsets, so what it
--- deletes is always each channel's oldest.
-CREATE INDEX IF NOT EXISTS publications_by_time ON publications (time);
-CREATE INDEX IF NOT EXISTS idempotency_keys_by_time ON idempotency_keys (time);
-`
+func (ignore) Published(service.Position, *service.Publication) {}
+func (ignore) Removed(string, service.Position)                 {}
 
-// load creates the schema and reads what the store keeps in memory.
-func (s *Store) load(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, schema); err != nil {
-		return fmt.Errorf("create schema: %w", err)
-	}
-	err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'epoch'`).Scan(&s.epoch)
-	if errors.Is(err, sql.ErrNoRows) {
-		// A new database is a new incarnation of every channel's history.
-		s.epoch = newEpoch()
-		_, err = s.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('epoch', ?)`, s.epoch)
-	}
-	if err != nil {
-		return fmt.Errorf("read epoch: %w", err)
-	}
-	rows, err := s.w.QueryContext(ctx, `SELECT name, epoch, last_offset FROM channels`)
-	if err != nil {
-		return fmt.Errorf("read channels: %w", err)
-	}
-	for rows.Next() {
-		var name string
-		ch := &channel{keys: map[string]*keyed{}}
-		if err := rows.Scan(&name, &ch.epoch, &ch.last); err != nil {
-			rows.Close()
-			return fmt.Errorf("read channels: %w", err)
-		}
-		s.channels[name] = ch
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("read channels: %w", err)
-	}
-	if err := s.loadTimes(ctx); err != nil {
-		return err
-	}
-	return s.loadKeys(ctx)
-}
-
-// loadTimes reads the time of each channel's latest publication, below
-// which no later publication's time may go.
-func (s *Store) loadTimes(ctx context.Context) error {
-	rows, err := s.w.QueryContext(ctx, `SELECT c.name, p.time FROM channels c
-		JOIN publications p ON p.channel = c.name AND p.offset = c.last_offset`)
-	if err != nil {
-		return fmt.Errorf("read channels' latest times: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name string
-		var at int64
-		if err := rows.Scan(&name, &at); err != nil {
-			return fmt.Errorf("read channels' latest times: %w", err)
-		}
-		if ch := s.channels[name]; ch != nil {
-			ch.lastTime = time.UnixMicro(at).UTC()
-		}
-	}
-	return rows.Err()
-}
-
-func (s *Store) loadKeys(ctx context.Context) error {
-	if s.opts.IdempotencyWindow <= 0 {
-		return nil
-	}
-	cutoff := time.Now().Add(-s.opts.IdempotencyWindow).UnixMicro()
-	rows, err := s.w.QueryContext(ctx, `SELECT channel, key, offset, time FROM idempotency_keys WHERE time >= ?`, cutoff)
-	if err != nil {
-		return fmt.Errorf("read idempotency keys: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name, key string
-		var offset uint64
-		var at int64
-		if err := rows.Scan(&name, &key, &offset, &at); err != nil {
-			return fmt.Errorf("read idempotency keys: %w", err)
-		}
-		if ch := s.channels[name]; ch != nil {
-			ch.keys[key] = &keyed{offset: offset, at: time.UnixMicro(at)}
-		}
-	}
-	return rows.Err()
-}
-
-func newEpoch() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// Watch sets the function told of each change once it is committed, in
-// commit order: a publication (p non-nil, pos its offset and epoch), or a
-// channel's removal (p nil, pos the channel's new epoch at offset 0). f
-// runs on the committing goroutine and must not block. Call Watch before
+// Watch sets the Watcher told of each committed change. Call it before
 // the first Append.
-func (s *Store) Watch(f func(channel string, pos service.Position, p *service.Publication)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onChange = f
+func (s *Store) Watch(w Watcher) {
+	s.watcher = w
+}
+
+// Append gives p the channel's next offset and returns once p is
+// committed. Offsets are given out in the order Append is called, and the
+// committer writes in that order, so a channel's history has no holes.
+//
+// When ctx ends first Append returns its error, but p is committed all
+// the same: once given, an offset is never taken back. Publishers that
+// retry should use idempotency keys.
+func (s *Store) Append(ctx context.Context, p service.Publication, key string) (service.Published, error) {
+	release, err := s.slots.reserve(ctx)
+	if err != nil {
+		return service.Published{}, err
+	}
+	c, again, err := s.seq.publish(p, key, release)
+	if c == nil {
+		release()
+	}
+	if err != nil {
+		return service.Published{}, err
+	}
+	if again != nil {
+		return again.answer(ctx)
+	}
+	s.wakeCommitter()
+	if err := c.wait(ctx); err != nil {
+		return service.Published{}, err
+	}
+	return service.Published{Position: service.Position{Offset: c.pub.Offset, Epoch: c.epoch}}, nil
+}
+
+// answer answers a repeated key with its first publication's place, once
+// that is committed: a client told "offset N" must find N in what it
+// reads next.
+func (r *repeat) answer(ctx context.Context) (service.Published, error) {
+	pos := r.pos
+	if r.first != nil {
+		if err := r.first.wait(ctx); err != nil {
+			return service.Published{}, err
+		}
+		pos.Epoch = r.first.epoch
+	}
+	return service.Published{Position: pos, Duplicate: true}, nil
+}
+
+// Remove deletes channel's history and starts it again in a new epoch.
+func (s *Store) Remove(ctx context.Context, name string) (service.Position, error) {
+	release, err := s.slots.reserve(ctx)
+	if err != nil {
+		return service.Position{}, err
+	}
+	c, err := s.seq.remove(name, release)
+	if err != nil {
+		release()
+		return service.Position{}, err
+	}
+	s.wakeCommitter()
+	<-c.done // a removal is quick, and must not look undone while it is not
+	return service.Position{Epoch: c.epoch}, c.err
+}
+
+// wakeCommitter tells the committer that a change is queued. A wake it
+// finds with nothing queued is harmless.
+func (s *Store) wakeCommitter() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Err reports why the store refuses writes: a commit failed. It is nil
 // while the store works.
 func (s *Store) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failed != nil {
-		return fmt.Errorf("history storage failed: %w", s.failed)
+	if err := s.seq.failure(); err != nil {
+		return fmt.Errorf("history storage failed: %w", err)
 	}
 	return nil
 }
 
 // Epoch is the epoch of channels that were never removed.
-func (s *Store) Epoch() string { return s.epoch }
+func (s *Store) Epoch() string { return s.seq.epoch }
 
 // Positions returns the position of every channel the store knows: the
 // committed ones, while no Append or Remove is under way. Open has read
 // them already.
 func (s *Store) Positions() map[string]service.Position {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	pos := make(map[string]service.Position, len(s.channels))
-	for name, ch := range s.channels {
-		pos[name] = service.Position{Offset: ch.last, Epoch: ch.epoch}
-	}
-	return pos
+	return s.seq.positions()
 }
 
 // Read returns publications of channel as q selects them. Limit 0 reads
 // none.
 func (s *Store) Read(ctx context.Context, channel string, q service.HistoryQuery) ([]service.Publication, error) {
-	if q.Limit <= 0 || q.After >= 1<<63-1 {
-		return nil, nil // SQLite's integers stop at 2^63-1
-	}
-	before := int64(q.Before)
-	if q.Before == 0 || q.Before > 1<<63-1 {
-		before = 1<<63 - 1
-	}
-	order := "ASC"
-	if q.Reverse {
-		order = "DESC"
-	}
-	query := `SELECT offset, data, publisher, time FROM publications
-		WHERE channel = ? AND offset > ? AND offset < ? ORDER BY offset ` + order + ` LIMIT ?`
-	rows, err := s.r.QueryContext(ctx, query, channel, int64(q.After), before, q.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("read history of %s: %w", channel, err)
-	}
-	defer rows.Close()
-	pubs := make([]service.Publication, 0, min(q.Limit, 64))
-	size := 0
-	for rows.Next() && (q.MaxBytes <= 0 || len(pubs) == 0 || size < q.MaxBytes) {
-		p := service.Publication{Channel: channel}
-		var data []byte
-		var at int64
-		if err := rows.Scan(&p.Offset, &data, &p.Publisher, &at); err != nil {
-			return nil, fmt.Errorf("read history of %s: %w", channel, err)
-		}
-		p.Data = repairUTF8(data)
-		p.Time = time.UnixMicro(at).UTC()
-		pubs = append(pubs, p)
-		size += len(data)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read history of %s: %w", channel, err)
-	}
-	return pubs, nil
-}
-
-// repairUTF8 returns data with every byte that is not valid UTF-8
-// replaced by U+FFFD. Publications are checked before they are stored, but
-// older servers stored whatever came, and one bad byte in a text frame
-// makes clients drop the connection. Such bytes can only be within JSON
-// strings (anywhere else the data would not have been JSON), so the
-// result is still JSON, with the same shape.
-func repairUTF8(data []byte) []byte {
-	if utf8.Valid(data) {
-		return data
-	}
-	return bytes.ToValidUTF8(data, []byte("\uFFFD"))
+	return s.db.read(ctx, channel, q)
 }
 
 // Close stops committing, once what is queued is committed, and closes
 // the database. Appends after Close fail.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	select {
-	case <-s.stop:
-	default:
+	if s.seq.stop() {
 		close(s.stop)
 	}
-	s.mu.Unlock()
 	<-s.ended
-	s.stmts.close()
-	return errors.Join(s.w.Close(), s.r.Close())
+	return s.db.close()
 }

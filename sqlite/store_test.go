@@ -60,10 +60,10 @@ func TestWatchAfterCommit(t *testing.T) {
 	// The watcher is told of a publication once it can be read.
 	s := openStore(t, tempPath(t), Options{})
 	readable := make(chan bool, 10)
-	s.Watch(func(channel string, pos service.Position, p *service.Publication) {
+	s.Watch(watchFunc(func(channel string, pos service.Position, p *service.Publication) {
 		pubs, err := s.Read(context.Background(), channel, service.HistoryQuery{After: pos.Offset - 1, Limit: 1})
 		readable <- err == nil && len(pubs) == 1 && pubs[0].Offset == pos.Offset
-	})
+	}))
 	for i := 0; i < 3; i++ {
 		mustAppend(t, s, pub("a", i), "")
 		if !<-readable {

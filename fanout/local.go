@@ -1,0 +1,320 @@
+// Package fanout carries channels' events to the subscribers on this
+// node: the channel → receivers table, joins and leaves, the presence of
+// local subscribers, and the delivery of committed changes in order.
+// Every engine needs it, whatever keeps its history: the embedded engine
+// feeds it what its log commits; an engine over a shared broker would
+// feed it what the broker delivers, subscribing to a channel there only
+// while this node has subscribers to it (see Hooks).
+package fanout
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// Hooks tell an engine when a channel's local subscribers begin and end,
+// as centrifuge subscribes its broker on a channel's first local
+// subscriber and unsubscribes it on the last. Both run with the
+// channel's lock held, so they alternate for a channel, and no change
+// is delivered while First runs: a broker engine subscribes there, then
+// reads the channel's position from the broker, and every change it
+// delivers after that position reaches the subscriber. They hold up only
+// their own channel, and must not call back into Local for it. Zero
+// fields take DefaultHooks' values.
+type Hooks struct {
+	// First runs before a channel without local subscribers gets one,
+	// with the position Local knows; the channel goes on from the one it
+	// returns, which the subscriber is given. An error refuses the
+	// subscription.
+	First func(ctx context.Context, channel string, pos service.Position) (service.Position, error)
+	// Last runs once a channel's last local subscriber has gone, by
+	// Unsubscribe or by the channel's removal.
+	Last func(channel string)
+}
+
+// DefaultHooks do nothing: the embedded engine's log is in the process,
+// and tells Local of every change whether or not anyone here listens.
+var DefaultHooks = Hooks{
+	First: func(_ context.Context, _ string, pos service.Position) (service.Position, error) { return pos, nil },
+	Last:  func(string) {},
+}
+
+func (h Hooks) withDefaults() Hooks {
+	if h.First == nil {
+		h.First = DefaultHooks.First
+	}
+	if h.Last == nil {
+		h.Last = DefaultHooks.Last
+	}
+	return h
+}
+
+// Local is the subscribers on this node of every channel, and each
+// channel's position as far as they have been told.
+type Local struct {
+	epoch string // of channels never removed
+	hooks Hooks
+
+	mu       sync.Mutex
+	channels map[string]*channel
+}
+
+// channel is a channel's live state. Its position moves only as the
+// engine reports committed changes, under mu, which Subscribe also
+// holds: a receiver that joins sees every publication after the
+// position it was given, and none up to it.
+type channel struct {
+	mu        sync.Mutex
+	pos       service.Position
+	subs      map[service.Receiver]*subscription
+	listeners int  // subscriptions that asked for joins and leaves
+	forgotten bool // dropped from the map; see lock
+}
+
+type subscription struct {
+	member    service.Member
+	joinLeave bool
+}
+
+// New returns the table for channels whose committed positions are
+// known, the others being at offset 0 in epoch.
+func New(epoch string, known map[string]service.Position, hooks Hooks) *Local {
+	l := &Local{epoch: epoch, hooks: hooks.withDefaults(), channels: make(map[string]*channel, len(known))}
+	for name, p := range known {
+		l.channels[name] = newChannel(p)
+	}
+	return l
+}
+
+func newChannel(pos service.Position) *channel {
+	return &channel{pos: pos, subs: map[service.Receiver]*subscription{}}
+}
+
+// lock returns the named channel's state, created if need be, locked.
+// forget may drop the state between the map's lookup and the lock; the
+// caller would then change state nobody holds, so lock looks again. It
+// does not hold l.mu while it waits for the channel: one busy channel
+// must not hold up the others.
+func (l *Local) lock(name string) *channel {
+	for {
+		l.mu.Lock()
+		ch := l.channels[name]
+		if ch == nil {
+			ch = newChannel(service.Position{Epoch: l.epoch})
+			l.channels[name] = ch
+		}
+		l.mu.Unlock()
+		ch.mu.Lock()
+		if !ch.forgotten {
+			return ch
+		}
+		ch.mu.Unlock()
+	}
+}
+
+// find returns the named channel's state, or nil, without creating it.
+func (l *Local) find(name string) *channel {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.channels[name]
+}
+
+// Published moves the channel to pos and delivers p, committed at pos,
+// to its subscribers. Changes must come in commit order; receivers get
+// them in that order.
+func (l *Local) Published(pos service.Position, p *service.Publication) {
+	ch := l.lock(p.Channel)
+	defer ch.mu.Unlock()
+	ch.pos = pos
+	ev := &service.Event{Kind: service.EventPublication, Channel: p.Channel, Publication: p}
+	for r := range ch.subs {
+		r.Receive(ev)
+	}
+}
+
+// Removed moves the channel to pos, its new epoch at offset 0, and ends
+// its subscriptions with EventUnsubscribed and ReasonRemoved.
+func (l *Local) Removed(name string, pos service.Position) {
+	ch := l.lock(name)
+	defer ch.mu.Unlock()
+	ch.pos = pos
+	if len(ch.subs) == 0 {
+		return
+	}
+	ev := &service.Event{Kind: service.EventUnsubscribed, Channel: name, Reason: service.ReasonRemoved}
+	for r := range ch.subs {
+		r.Receive(ev)
+	}
+	clear(ch.subs)
+	ch.listeners = 0
+	l.hooks.Last(name)
+}
+
+// Position returns the channel's position without creating its state.
+func (l *Local) Position(name string) service.Position {
+	ch := l.find(name)
+	if ch == nil {
+		return service.Position{Epoch: l.epoch}
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.pos
+}
+
+// Subscribe joins r to the channel and returns the channel's position:
+// r receives every change after it. See service.Engine.
+func (l *Local) Subscribe(ctx context.Context, name string, r service.Receiver, joinLeave bool) (service.Position, error) {
+	ch := l.lock(name)
+	pos, err := l.join(ctx, ch, name, r, joinLeave)
+	// A channel made for a subscription that First refused is forgotten
+	// like any idle one.
+	idle := err != nil && l.idle(ch)
+	ch.mu.Unlock()
+	if idle {
+		l.forget(name, ch)
+	}
+	return pos, err
+}
+
+// join adds r to ch. ch.mu is held.
+func (l *Local) join(ctx context.Context, ch *channel, name string, r service.Receiver, joinLeave bool) (service.Position, error) {
+	if _, ok := ch.subs[r]; ok {
+		return service.Position{}, service.Errorf(service.ECONFLICT, "already subscribed to %q", name)
+	}
+	if len(ch.subs) == 0 {
+		pos, err := l.hooks.First(ctx, name, ch.pos)
+		if err != nil {
+			return service.Position{}, err
+		}
+		ch.pos = pos
+	}
+	m := r.Member()
+	ch.announce(service.EventJoin, name, m)
+	ch.subs[r] = &subscription{member: m, joinLeave: joinLeave}
+	if joinLeave {
+		ch.listeners++
+	}
+	return ch.pos, nil
+}
+
+// announce tells the subscriptions that asked about joins and leaves
+// that m joined or left. ch.mu is held.
+func (ch *channel) announce(kind service.EventKind, name string, m service.Member) {
+	if ch.listeners == 0 {
+		return
+	}
+	ev := &service.Event{Kind: kind, Channel: name, Member: &m}
+	for r, s := range ch.subs {
+		if s.joinLeave {
+			r.Receive(ev)
+		}
+	}
+}
+
+// Unsubscribe takes r off the channel. It reports false when r was not
+// subscribed.
+func (l *Local) Unsubscribe(name string, r service.Receiver) bool {
+	ch := l.find(name)
+	if ch == nil {
+		return false
+	}
+	ch.mu.Lock()
+	s, ok := ch.subs[r]
+	if ok {
+		delete(ch.subs, r)
+		if s.joinLeave {
+			ch.listeners--
+		}
+		ch.announce(service.EventLeave, name, s.member)
+		if len(ch.subs) == 0 {
+			l.hooks.Last(name)
+		}
+	}
+	idle := l.idle(ch)
+	ch.mu.Unlock()
+	if idle {
+		l.forget(name, ch)
+	}
+	return ok
+}
+
+// idle reports that the channel has neither history nor subscribers, nor
+// an epoch of its own: its state says nothing that a new one would not.
+// ch.mu is held.
+func (l *Local) idle(ch *channel) bool {
+	return len(ch.subs) == 0 && ch.pos.Offset == 0 && ch.pos.Epoch == l.epoch
+}
+
+// forget drops the state of an idle channel, so that subscribing to
+// made-up names does not fill memory.
+func (l *Local) forget(name string, ch *channel) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if l.channels[name] == ch && l.idle(ch) {
+		delete(l.channels, name)
+		ch.forgotten = true
+	}
+}
+
+// Presence lists the channel's local subscribers, longest subscribed
+// first.
+func (l *Local) Presence(name string) []service.Member {
+	members := []service.Member{}
+	ch := l.find(name)
+	if ch == nil {
+		return members
+	}
+	ch.mu.Lock()
+	for _, s := range ch.subs {
+		members = append(members, s.member)
+	}
+	ch.mu.Unlock()
+	slices.SortFunc(members, func(a, b service.Member) int {
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ConnectionID, b.ConnectionID)
+	})
+	return members
+}
+
+// Channels lists channels as service.Engine's Channels does, from what
+// this node knows.
+func (l *Local) Channels(prefix string, visible func(string) bool, limit int) ([]service.ChannelInfo, bool) {
+	type named struct {
+		name string
+		ch   *channel
+	}
+	var found []named
+	l.mu.Lock()
+	for name, ch := range l.channels {
+		if strings.HasPrefix(name, prefix) {
+			found = append(found, named{name, ch})
+		}
+	}
+	l.mu.Unlock()
+	// Permissions are matched without l.mu: every channel's commits and
+	// subscriptions need it.
+	found = slices.DeleteFunc(found, func(f named) bool { return !visible(f.name) })
+	slices.SortFunc(found, func(a, b named) int { return strings.Compare(a.name, b.name) })
+	infos := make([]service.ChannelInfo, 0, min(len(found), limit))
+	for _, f := range found {
+		f.ch.mu.Lock()
+		info := service.ChannelInfo{Name: f.name, Subscribers: len(f.ch.subs), Offset: f.ch.pos.Offset}
+		f.ch.mu.Unlock()
+		if info.Offset == 0 && info.Subscribers == 0 {
+			continue // removed, and nothing since
+		}
+		if len(infos) == limit {
+			return infos, true
+		}
+		infos = append(infos, info)
+	}
+	return infos, false
+}

@@ -1,0 +1,322 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+	"unicode/utf8"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// database is the storage: it appends committed changes in one
+// transaction per batch, reads and trims history, and loads what it
+// holds. It gives out no offsets: the sequencer does.
+type database struct {
+	w, r  *sql.DB // w has one connection: SQLite has one writer at a time
+	stmts *statements
+}
+
+// stored is what a database holds that sequencing goes on from.
+type stored struct {
+	epoch     string // the database's own
+	positions map[string]service.Position
+	lastTimes map[string]time.Time // of each channel's latest publication
+	keys      []storedKey          // those within the window
+}
+
+type storedKey struct {
+	channel, key string
+	offset       uint64
+	at           time.Time
+}
+
+// openDatabase opens (creating if need be) the database at path and
+// loads it, with the idempotency keys newer than window (none for 0).
+func openDatabase(path string, window time.Duration) (*database, stored, error) {
+	w, err := openDB(path, 1, "")
+	if err != nil {
+		return nil, stored{}, err
+	}
+	r, err := openDB(path, 4, "&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, stored{}, err
+	}
+	db := &database{w: w, r: r}
+	st, err := db.load(context.Background(), window)
+	if err == nil {
+		db.stmts, err = prepare(context.Background(), w)
+	}
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, stored{}, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, st, nil
+}
+
+func openDB(path string, conns int, extra string) (*sql.DB, error) {
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate" + extra
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS channels (
+	name        TEXT PRIMARY KEY,
+	epoch       TEXT NOT NULL,
+	last_offset INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS publications (
+	channel   TEXT NOT NULL,
+	offset    INTEGER NOT NULL,
+	data      BLOB NOT NULL,
+	publisher TEXT NOT NULL,
+	time      INTEGER NOT NULL, -- Unix microseconds
+	PRIMARY KEY (channel, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+	channel TEXT NOT NULL,
+	key     TEXT NOT NULL,
+	offset  INTEGER NOT NULL,
+	time    INTEGER NOT NULL, -- Unix microseconds
+	PRIMARY KEY (channel, key)
+) WITHOUT ROWID;
+-- Trimming by age finds what to delete through these, instead of reading
+-- every row; times never go down along a channel's offsets, so what it
+-- deletes is always each channel's oldest.
+CREATE INDEX IF NOT EXISTS publications_by_time ON publications (time);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_time ON idempotency_keys (time);
+`
+
+// load creates the schema and reads what sequencing goes on from.
+func (db *database) load(ctx context.Context, window time.Duration) (stored, error) {
+	st := stored{positions: map[string]service.Position{}, lastTimes: map[string]time.Time{}}
+	if _, err := db.w.ExecContext(ctx, schema); err != nil {
+		return st, fmt.Errorf("create schema: %w", err)
+	}
+	err := db.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'epoch'`).Scan(&st.epoch)
+	if errors.Is(err, sql.ErrNoRows) {
+		// A new database is a new incarnation of every channel's history.
+		st.epoch = newEpoch()
+		_, err = db.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('epoch', ?)`, st.epoch)
+	}
+	if err != nil {
+		return st, fmt.Errorf("read epoch: %w", err)
+	}
+	rows, err := db.w.QueryContext(ctx, `SELECT name, epoch, last_offset FROM channels`)
+	if err != nil {
+		return st, fmt.Errorf("read channels: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		var pos service.Position
+		if err := rows.Scan(&name, &pos.Epoch, &pos.Offset); err != nil {
+			rows.Close()
+			return st, fmt.Errorf("read channels: %w", err)
+		}
+		st.positions[name] = pos
+	}
+	if err := rows.Close(); err != nil {
+		return st, fmt.Errorf("read channels: %w", err)
+	}
+	if err := db.loadTimes(ctx, st.lastTimes); err != nil {
+		return st, err
+	}
+	if window > 0 {
+		st.keys, err = db.loadKeys(ctx, time.Now().Add(-window))
+	}
+	return st, err
+}
+
+// loadTimes reads the time of each channel's latest publication, below
+// which no later publication's time may go.
+func (db *database) loadTimes(ctx context.Context, into map[string]time.Time) error {
+	rows, err := db.w.QueryContext(ctx, `SELECT c.name, p.time FROM channels c
+		JOIN publications p ON p.channel = c.name AND p.offset = c.last_offset`)
+	if err != nil {
+		return fmt.Errorf("read channels' latest times: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var at int64
+		if err := rows.Scan(&name, &at); err != nil {
+			return fmt.Errorf("read channels' latest times: %w", err)
+		}
+		into[name] = time.UnixMicro(at).UTC()
+	}
+	return rows.Err()
+}
+
+// loadKeys reads the idempotency keys seen since cutoff.
+func (db *database) loadKeys(ctx context.Context, cutoff time.Time) ([]storedKey, error) {
+	rows, err := db.w.QueryContext(ctx, `SELECT channel, key, offset, time FROM idempotency_keys WHERE time >= ?`, cutoff.UnixMicro())
+	if err != nil {
+		return nil, fmt.Errorf("read idempotency keys: %w", err)
+	}
+	defer rows.Close()
+	var keys []storedKey
+	for rows.Next() {
+		var k storedKey
+		var at int64
+		if err := rows.Scan(&k.channel, &k.key, &k.offset, &at); err != nil {
+			return nil, fmt.Errorf("read idempotency keys: %w", err)
+		}
+		k.at = time.UnixMicro(at)
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
+
+func newEpoch() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// append writes batch in one transaction, with the idempotency keys when
+// keys is set, trimming each channel it touches to maxPublications (0
+// keeps all).
+func (db *database) append(batch []*change, keys bool, maxPublications int) error {
+	ctx := context.Background()
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	st := db.stmts.in(ctx, tx)
+	last := map[string]*change{} // each channel's last change
+	for _, c := range batch {
+		last[c.pub.Channel] = c
+	}
+	for i := 0; i < len(batch); {
+		if batch[i].kind == removal {
+			if err := st.remove(ctx, batch[i].pub.Channel); err != nil {
+				return err
+			}
+			i++
+			continue
+		}
+		// Runs of publications go in as multi-row inserts: SQLite's cost
+		// is mostly per statement, not per row.
+		j := i + 1
+		for j < len(batch) && j-i < insertRows && batch[j].kind == publication {
+			j++
+		}
+		if err := st.insert(ctx, batch[i:j], keys); err != nil {
+			return err
+		}
+		i = j
+	}
+	for name, c := range last {
+		// A removal's channel is at offset 0, its publication's Offset.
+		if _, err := st.upsertChannel.ExecContext(ctx, name, c.epoch, int64(c.pub.Offset)); err != nil {
+			return fmt.Errorf("update channel %s: %w", name, err)
+		}
+		if max := uint64(maxPublications); max > 0 && c.pub.Offset > max {
+			if _, err := st.trim.ExecContext(ctx, name, int64(c.pub.Offset-max)); err != nil {
+				return fmt.Errorf("trim %s: %w", name, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// trimBefore deletes the publications older than cutoff.
+func (db *database) trimBefore(cutoff time.Time) error {
+	if _, err := db.w.ExecContext(context.Background(), `DELETE FROM publications WHERE time < ?`, cutoff.UnixMicro()); err != nil {
+		return fmt.Errorf("trim history: %w", err)
+	}
+	return nil
+}
+
+// forgetKeys deletes the idempotency keys older than cutoff.
+func (db *database) forgetKeys(cutoff time.Time) error {
+	if _, err := db.w.ExecContext(context.Background(), `DELETE FROM idempotency_keys WHERE time < ?`, cutoff.UnixMicro()); err != nil {
+		return fmt.Errorf("forget idempotency keys: %w", err)
+	}
+	return nil
+}
+
+// read returns publications of channel as q selects them. Limit 0 reads
+// none.
+func (db *database) read(ctx context.Context, channel string, q service.HistoryQuery) ([]service.Publication, error) {
+	if q.Limit <= 0 || q.After >= 1<<63-1 {
+		return nil, nil // SQLite's integers stop at 2^63-1
+	}
+	before := int64(q.Before)
+	if q.Before == 0 || q.Before > 1<<63-1 {
+		before = 1<<63 - 1
+	}
+	order := "ASC"
+	if q.Reverse {
+		order = "DESC"
+	}
+	query := `SELECT offset, data, publisher, time FROM publications
+		WHERE channel = ? AND offset > ? AND offset < ? ORDER BY offset ` + order + ` LIMIT ?`
+	rows, err := db.r.QueryContext(ctx, query, channel, int64(q.After), before, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", channel, err)
+	}
+	defer rows.Close()
+	pubs := make([]service.Publication, 0, min(q.Limit, 64))
+	size := 0
+	for rows.Next() && (q.MaxBytes <= 0 || len(pubs) == 0 || size < q.MaxBytes) {
+		p := service.Publication{Channel: channel}
+		var data []byte
+		var at int64
+		if err := rows.Scan(&p.Offset, &data, &p.Publisher, &at); err != nil {
+			return nil, fmt.Errorf("read history of %s: %w", channel, err)
+		}
+		p.Data = repairUTF8(data)
+		p.Time = time.UnixMicro(at).UTC()
+		pubs = append(pubs, p)
+		size += len(data)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", channel, err)
+	}
+	return pubs, nil
+}
+
+// repairUTF8 returns data with every byte that is not valid UTF-8
+// replaced by U+FFFD. Publications are checked before they are stored, but
+// older servers stored whatever came, and one bad byte in a text frame
+// makes clients drop the connection. Such bytes can only be within JSON
+// strings (anywhere else the data would not have been JSON), so the
+// result is still JSON, with the same shape.
+func repairUTF8(data []byte) []byte {
+	if utf8.Valid(data) {
+		return data
+	}
+	return bytes.ToValidUTF8(data, []byte("\uFFFD"))
+}
+
+func (db *database) close() error {
+	db.stmts.close()
+	return errors.Join(db.w.Close(), db.r.Close())
+}
