@@ -11,6 +11,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/servertest"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -34,9 +36,9 @@ func expiredToken(t *testing.T, secret, sub string) string {
 // with a JSON body, both on the WebSocket upgrade (which must not happen)
 // and on POST /rpc.
 func TestAuthRefusals(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 
-	otherAuthority, err := auth.New([]byte(randomSecret()))
+	otherAuthority, err := auth.New([]byte(servertest.RandomSecret()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +46,7 @@ func TestAuthRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired := expiredToken(t, ta.secret, "alice")
+	expired := expiredToken(t, ta.Secret, "alice")
 
 	cases := []struct {
 		name        string
@@ -56,20 +58,20 @@ func TestAuthRefusals(t *testing.T) {
 		{name: "malformed header: wrong scheme", header: http.Header{"Authorization": {"Basic YWxpY2U6c2VjcmV0"}}, wantMessage: "malformed"},
 		{name: "malformed header: no token", header: http.Header{"Authorization": {"Bearer"}}, wantMessage: "malformed"},
 		{name: "malformed header: blank token", header: http.Header{"Authorization": {"Bearer   "}}, wantMessage: "malformed"},
-		{name: "garbage token", header: bearer("not-a-jwt"), wantMessage: "malformed"},
-		{name: "wrong signature", header: bearer(forged), wantMessage: "signature"},
-		{name: "expired", header: bearer(expired), wantMessage: "expired"},
+		{name: "garbage token", header: servertest.Bearer("not-a-jwt"), wantMessage: "malformed"},
+		{name: "wrong signature", header: servertest.Bearer(forged), wantMessage: "signature"},
+		{name: "expired", header: servertest.Bearer(expired), wantMessage: "expired"},
 		{name: "expired, in the query", query: expired, wantMessage: "expired"},
 		{name: "wrong signature, in the query", query: forged, wantMessage: "signature"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			u := ta.wsURL()
+			u := ta.WSURL()
 			if tc.query != "" {
 				u += "?access_token=" + url.QueryEscape(tc.query)
 			}
-			ws, resp, err := dialRaw(t, u, tc.header)
-			msg := wantRefusedUpgrade(t, "GET /rpc", ws, resp, err, http.StatusUnauthorized, "unauthorized")
+			ws, resp, err := servertest.DialRaw(t, u, tc.header)
+			msg := servertest.WantRefusedUpgrade(t, "GET /rpc", ws, resp, err, http.StatusUnauthorized, "unauthorized")
 			if !strings.Contains(strings.ToLower(msg), tc.wantMessage) {
 				t.Errorf("GET /rpc: message %q does not mention %q", msg, tc.wantMessage)
 			}
@@ -82,8 +84,8 @@ func TestAuthRefusals(t *testing.T) {
 			}
 			// POST /rpc answers a JSON-RPC error, for JSON-RPC clients,
 			// with the request's id, and keeps the 401.
-			body, id := request("sessionWhoami", nil)
-			msg = wantUnauthorizedRPC(t, "POST /rpc", ta.post(tc.header, body), id)
+			body, id := servertest.Request("sessionWhoami", nil)
+			msg = wantUnauthorizedRPC(t, "POST /rpc", ta.Post(tc.header, body), id)
 			if !strings.Contains(strings.ToLower(msg), tc.wantMessage) {
 				t.Errorf("POST /rpc: message %q does not mention %q", msg, tc.wantMessage)
 			}
@@ -94,12 +96,12 @@ func TestAuthRefusals(t *testing.T) {
 // wantUnauthorizedRPC checks that res, the answer to a POST /rpc of the
 // call id, is HTTP 401 with a JSON-RPC error -32001 for that id, and
 // returns its message.
-func wantUnauthorizedRPC(t *testing.T, what string, res httpResult, id int64) string {
+func wantUnauthorizedRPC(t *testing.T, what string, res servertest.HTTPResult, id int64) string {
 	t.Helper()
-	if res.status != http.StatusUnauthorized || !strings.HasPrefix(res.header.Get("Content-Type"), "application/json") {
-		t.Fatalf("%s: HTTP %d %q, want 401 with JSON", what, res.status, res.header.Get("Content-Type"))
+	if res.Status != http.StatusUnauthorized || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("%s: HTTP %d %q, want 401 with JSON", what, res.Status, res.Header.Get("Content-Type"))
 	}
-	r := decodeReply(t, what, res.body, id)
+	r := servertest.DecodeReply(t, what, res.Body, id)
 	if r.Error == nil || r.Error.Code != -32001 {
 		t.Fatalf("%s: error %+v, want -32001", what, r.Error)
 	}
@@ -109,14 +111,14 @@ func wantUnauthorizedRPC(t *testing.T, what string, res httpResult, id int64) st
 // A refused batch gets one error per call with an id; a body that does
 // not arrive in time, one error with a null id.
 func TestUnauthorizedPOSTIsJSONRPC(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	res := ta.post(nil, []byte(`[{"jsonrpc":"2.0","id":"a","method":"serverPing"},{"jsonrpc":"2.0","method":"serverPing"},{"jsonrpc":"2.0","id":7,"method":"serverInfo"}]`))
-	var replies []rpcReply
-	if err := json.Unmarshal(res.body, &replies); err != nil || res.status != http.StatusUnauthorized {
-		t.Fatalf("batch: HTTP %d %s: %v", res.status, res.body, err)
+	ta := servertest.Start(t, server.Config{})
+	res := ta.Post(nil, []byte(`[{"jsonrpc":"2.0","id":"a","method":"serverPing"},{"jsonrpc":"2.0","method":"serverPing"},{"jsonrpc":"2.0","id":7,"method":"serverInfo"}]`))
+	var replies []servertest.Reply
+	if err := json.Unmarshal(res.Body, &replies); err != nil || res.Status != http.StatusUnauthorized {
+		t.Fatalf("batch: HTTP %d %s: %v", res.Status, res.Body, err)
 	}
 	if len(replies) != 2 || string(replies[0].ID) != `"a"` || string(replies[1].ID) != `7` || replies[0].Error.Code != -32001 {
-		t.Fatalf("batch: replies %s, want -32001 for \"a\" and 7", res.body)
+		t.Fatalf("batch: replies %s, want -32001 for \"a\" and 7", res.Body)
 	}
 
 	conn := slowBody(t, ta, http.MethodPost, "/rpc", "", 200000)
@@ -130,40 +132,40 @@ func TestUnauthorizedPOSTIsJSONRPC(t *testing.T) {
 // Authorization header (WebSocket and POST) and from the access_token query
 // parameter (WebSocket), and that the caller is the token's subject.
 func TestAuthAccepted(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", service.Permissions{Subscribe: []string{"chat.>"}}, time.Hour)
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", service.Permissions{Subscribe: []string{"chat.>"}}, time.Hour)
 
 	t.Run("websocket, header", func(t *testing.T) {
-		ws := ta.dial(bearer(tok))
-		var w whoamiResult
-		wsCall(t, ws, "sessionWhoami", nil).decode(t, &w)
+		ws := ta.Dial(servertest.Bearer(tok))
+		var w servertest.WhoamiResult
+		servertest.WSCall(t, ws, "sessionWhoami", nil).Decode(t, &w)
 		if w.User != "alice" || w.Anonymous {
 			t.Errorf("whoami = %+v, want user alice, not anonymous", w)
 		}
 	})
 	t.Run("websocket, query", func(t *testing.T) {
-		ws, _, err := dialRaw(t, ta.wsURL()+"?access_token="+url.QueryEscape(tok), nil)
+		ws, _, err := servertest.DialRaw(t, ta.WSURL()+"?access_token="+url.QueryEscape(tok), nil)
 		if err != nil {
 			t.Fatalf("dial with access_token: %v", err)
 		}
-		var w whoamiResult
-		wsCall(t, ws, "sessionWhoami", nil).decode(t, &w)
+		var w servertest.WhoamiResult
+		servertest.WSCall(t, ws, "sessionWhoami", nil).Decode(t, &w)
 		if w.User != "alice" || w.Anonymous {
 			t.Errorf("whoami = %+v, want user alice, not anonymous", w)
 		}
 	})
 	t.Run("http, header", func(t *testing.T) {
-		r, _ := ta.httpCall(bearer(tok), "sessionWhoami", nil)
-		var w whoamiResult
-		r.decode(t, &w)
+		r, _ := ta.Call(servertest.Bearer(tok), "sessionWhoami", nil)
+		var w servertest.WhoamiResult
+		r.Decode(t, &w)
 		if w.User != "alice" || w.Anonymous {
 			t.Errorf("whoami = %+v, want user alice, not anonymous", w)
 		}
 	})
 	t.Run("lower-case scheme", func(t *testing.T) {
-		r, _ := ta.httpCall(http.Header{"Authorization": {"bearer " + tok}}, "sessionWhoami", nil)
-		var w whoamiResult
-		r.decode(t, &w)
+		r, _ := ta.Call(http.Header{"Authorization": {"bearer " + tok}}, "sessionWhoami", nil)
+		var w servertest.WhoamiResult
+		r.Decode(t, &w)
 		if w.User != "alice" {
 			t.Errorf("whoami user %q, want alice", w.User)
 		}
@@ -175,11 +177,11 @@ func TestAuthAccepted(t *testing.T) {
 // bad token is still refused rather than downgraded to anonymous.
 func TestAnonymous(t *testing.T) {
 	subscribe := listFlag{"news.*", "chat.>"}
-	ta := startApp(t, serveConfig{anonymous: true, anonymousSubscribe: subscribe})
+	ta := servertest.Start(t, server.Config{Anonymous: true, AnonymousSubscribe: subscribe})
 
-	ws := ta.dial(nil)
-	var w whoamiResult
-	wsCall(t, ws, "sessionWhoami", nil).decode(t, &w)
+	ws := ta.Dial(nil)
+	var w servertest.WhoamiResult
+	servertest.WSCall(t, ws, "sessionWhoami", nil).Decode(t, &w)
 	if !w.Anonymous || w.User != "" {
 		t.Errorf("whoami: anonymous=%v user=%q, want anonymous with no user", w.Anonymous, w.User)
 	}
@@ -200,41 +202,41 @@ func TestAnonymous(t *testing.T) {
 	}
 
 	// Over HTTP as well.
-	r, _ := ta.httpCall(nil, "sessionWhoami", nil)
-	var hw whoamiResult
-	r.decode(t, &hw)
+	r, _ := ta.Call(nil, "sessionWhoami", nil)
+	var hw servertest.WhoamiResult
+	r.Decode(t, &hw)
 	if !hw.Anonymous || !slices.Equal(hw.Permissions.Subscribe, subscribe) {
 		t.Errorf("POST whoami = %+v, want anonymous with subscribe %q", hw, subscribe)
 	}
 
 	// A token that fails verification is an error, not anonymity.
-	expired := expiredToken(t, ta.secret, "alice")
-	ws2, resp, err := dialRaw(t, ta.wsURL(), bearer(expired))
-	wantRefusedUpgrade(t, "expired token with anonymous on", ws2, resp, err, http.StatusUnauthorized, "unauthorized")
-	body, id := request("sessionWhoami", nil)
-	wantUnauthorizedRPC(t, "POST with expired token, anonymous on", ta.post(bearer(expired), body), id)
+	expired := expiredToken(t, ta.Secret, "alice")
+	ws2, resp, err := servertest.DialRaw(t, ta.WSURL(), servertest.Bearer(expired))
+	servertest.WantRefusedUpgrade(t, "expired token with anonymous on", ws2, resp, err, http.StatusUnauthorized, "unauthorized")
+	body, id := servertest.Request("sessionWhoami", nil)
+	wantUnauthorizedRPC(t, "POST with expired token, anonymous on", ta.Post(servertest.Bearer(expired), body), id)
 }
 
 // TestTokenExpiryClosesSocket checks that a WebSocket opened with a token
 // is closed with 4001 when the token expires, rather than living on.
 func TestTokenExpiryClosesSocket(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	// exp has one-second resolution; 3s leaves room for the handshake.
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
 		Subject:   "alice",
 		IssuedAt:  jwt.NewNumericDate(time.Now()),
 		ExpiresAt: jwt.NewNumericDate(time.Now().Add(3 * time.Second)),
-	}).SignedString([]byte(ta.secret))
+	}).SignedString([]byte(ta.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := ta.dial(bearer(tok))
-	wsCall(t, ws, "serverPing", nil).decode(t, new(pingResult))
-	if code := readClose(t, ws); code != 4001 {
+	ws := ta.Dial(servertest.Bearer(tok))
+	servertest.WSCall(t, ws, "serverPing", nil).Decode(t, new(servertest.PingResult))
+	if code := servertest.ReadClose(t, ws); code != 4001 {
 		t.Errorf("close code %v, want 4001 (token expired)", code)
 	}
 	expired := map[string]string{"reason": "token_expired"}
-	eventually(t, "the disconnect to be counted as token_expired", func() bool {
-		return ta.scrape().value("switchboard_disconnects_total", expired) == 1
+	servertest.Eventually(t, "the disconnect to be counted as token_expired", func() bool {
+		return scrape(ta).value("switchboard_disconnects_total", expired) == 1
 	})
 }

@@ -16,12 +16,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/internal/servertest"
 )
 
 // cliServer is a "switchboard serve" with its data directory, and the
 // environment that points the client commands at it with an admin token.
 type cliServer struct {
-	*server
+	*serverProc
 	dir string
 	env []string
 }
@@ -38,7 +40,7 @@ func startCLIServer(t *testing.T, addr, dir string, args ...string) *cliServer {
 	}
 	s := startServer(t, nil, append([]string{"--listen", addr, "--data", dir}, args...)...)
 	admin := cliToken(t, dir, "--sub", "admin", "--admin")
-	return &cliServer{server: s, dir: dir, env: []string{"SWITCHBOARD_URL=ws://" + s.addr, "SWITCHBOARD_TOKEN=" + admin}}
+	return &cliServer{serverProc: s, dir: dir, env: []string{"SWITCHBOARD_URL=ws://" + s.addr, "SWITCHBOARD_TOKEN=" + admin}}
 }
 
 // cliToken makes a token with "switchboard token create".
@@ -76,7 +78,7 @@ func mustRun(t *testing.T, env []string, stdin string, args ...string) string {
 // waitSubscribed waits until channel has n subscribers.
 func (s *cliServer) waitSubscribed(t *testing.T, channel string, n int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d subscribers on %s", n, channel), func() bool {
+	servertest.Eventually(t, fmt.Sprintf("%d subscribers on %s", n, channel), func() bool {
 		var p struct {
 			Members []json.RawMessage `json:"members"`
 		}
@@ -86,14 +88,14 @@ func (s *cliServer) waitSubscribed(t *testing.T, channel string, n int) {
 }
 
 // publications decodes NDJSON publications.
-func publications(t *testing.T, ndjson string) []publicationNote {
+func publications(t *testing.T, ndjson string) []servertest.PublicationNote {
 	t.Helper()
-	var out []publicationNote
+	var out []servertest.PublicationNote
 	for _, l := range strings.Split(strings.TrimSpace(ndjson), "\n") {
 		if l == "" {
 			continue
 		}
-		var p publicationNote
+		var p servertest.PublicationNote
 		if err := json.Unmarshal([]byte(l), &p); err != nil {
 			t.Fatalf("line %q: %v", l, err)
 		}
@@ -116,7 +118,7 @@ func TestCLISubscriberPipedIntoPublisher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var subErr, pubOut, pubErr syncBuffer
+	var subErr, pubOut, pubErr servertest.Buffer
 	sub.Stdout, sub.Stderr = w, &subErr
 	pub.Stdin, pub.Stdout, pub.Stderr = r, &pubOut, &pubErr
 	if err := sub.Start(); err != nil {
@@ -146,13 +148,13 @@ func TestCLISubscriberPipedIntoPublisher(t *testing.T) {
 			if err != nil {
 				t.Fatalf("pipeline: %v\nsubscribe stderr: %s\npublish stderr: %s", err, subErr.String(), pubErr.String())
 			}
-		case <-time.After(waitTimeout):
+		case <-time.After(servertest.WaitTimeout):
 			t.Fatalf("the pipeline did not end; subscribe stderr: %s", subErr.String())
 		}
 	}
-	var results []publishResult
+	var results []servertest.PublishResult
 	for _, l := range strings.Split(strings.TrimSpace(pubOut.String()), "\n") {
-		var pr publishResult
+		var pr servertest.PublishResult
 		if err := json.Unmarshal([]byte(l), &pr); err != nil {
 			t.Fatalf("publish output %q: %v", l, err)
 		}
@@ -230,7 +232,7 @@ func TestCLIExitCodes(t *testing.T) {
 				t.Errorf("a failure wrote to stdout: %q", r.stdout)
 			}
 			if c.rpcCode != 0 {
-				var e rpcError
+				var e servertest.RPCError
 				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 				if err := json.Unmarshal([]byte(lines[len(lines)-1]), &e); err != nil || e.Code != c.rpcCode || e.Message == "" {
 					t.Errorf("stderr %q: want the JSON-RPC error %d as JSON on its own line (%v)", r.stderr, c.rpcCode, err)
@@ -274,14 +276,14 @@ func TestCLISignals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr servertest.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
 	io.WriteString(in, "1\n")
-	eventually(t, "the first line published", func() bool {
+	servertest.Eventually(t, "the first line published", func() bool {
 		return len(publications(t, mustRun(t, s.env, "", "history", "sig"))) == 1
 	})
 	cmd.Process.Signal(syscall.SIGINT)
@@ -289,7 +291,7 @@ func TestCLISignals(t *testing.T) {
 	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(waitTimeout):
+	case <-time.After(servertest.WaitTimeout):
 		cmd.Process.Kill()
 		t.Fatal("publish --lines did not stop on SIGINT")
 	}
@@ -303,7 +305,7 @@ func TestCLISignals(t *testing.T) {
 func TestCLIStandardInput(t *testing.T) {
 	s := startCLIServer(t, "", "")
 	out := mustRun(t, s.env, `{"channel":"in","data":{"from":"stdin"}}`, "call", "channelPublish", "-")
-	var pr publishResult
+	var pr servertest.PublishResult
 	if err := json.Unmarshal([]byte(out), &pr); err != nil || pr.Channel != "in" || pr.Offset != 1 {
 		t.Fatalf("call channelPublish - printed %q (%v)", out, err)
 	}
@@ -409,7 +411,7 @@ func TestCLISubscriberSurvivesRestarts(t *testing.T) {
 	read := func(upto uint64) {
 		t.Helper()
 		for uint64(len(got)) < upto {
-			var p publicationNote
+			var p servertest.PublicationNote
 			l := sub.next(fmt.Sprintf("publication %d", len(got)+1))
 			if err := json.Unmarshal([]byte(l), &p); err != nil {
 				t.Fatalf("subscriber line %q: %v", l, err)
@@ -478,7 +480,7 @@ func TestCLIPresenceMethodsAndURLs(t *testing.T) {
 	mustRun(t, s.env, "", "publish", "room.1", `"a"`)
 	seen := map[string]string{}
 	for range 2 {
-		var pub publicationNote
+		var pub servertest.PublicationNote
 		json.Unmarshal([]byte(sub.next("a publication")), &pub)
 		seen[pub.Channel] = string(pub.Data)
 	}

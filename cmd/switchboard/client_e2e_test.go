@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/client"
+	"github.com/switchboard/switchboard/internal/servertest"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -33,7 +35,7 @@ func sdkClient(t *testing.T, url, tok string, opts client.Options) *client.Clien
 	t.Helper()
 	opts.Token = tok
 	if opts.HTTPClient == nil && opts.RootCAs == nil {
-		opts.HTTPClient = &http.Client{Timeout: ioTimeout}
+		opts.HTTPClient = &http.Client{Timeout: servertest.IOTimeout}
 	}
 	if opts.MinBackoff == 0 {
 		opts.MinBackoff, opts.MaxBackoff = 50*time.Millisecond, 200*time.Millisecond
@@ -47,14 +49,14 @@ func sdkClient(t *testing.T, url, tok string, opts client.Options) *client.Clien
 }
 
 // sdkLogger is a client logger at debug level, and what it wrote.
-func sdkLogger() (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
+func sdkLogger() (*slog.Logger, *servertest.Buffer) {
+	buf := &servertest.Buffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 
 // sdkResubscriptions counts the subscribes from a position that a client
 // logged.
-func sdkResubscriptions(log *syncBuffer) int {
+func sdkResubscriptions(log *servertest.Buffer) int {
 	return strings.Count(log.String(), `msg="switchboard: subscribed"`)
 }
 
@@ -91,7 +93,7 @@ func sdkPublish(t *testing.T, ctx context.Context, c *client.Client, channel str
 func sdkPublishBatches(t *testing.T, addr, tok, channel string, n int) map[uint64]string {
 	t.Helper()
 	const batch, workers = 100, 4
-	hc := &http.Client{Timeout: ioTimeout}
+	hc := &http.Client{Timeout: servertest.IOTimeout}
 	var (
 		mu   sync.Mutex
 		held = map[uint64]string{}
@@ -151,9 +153,9 @@ func sdkPostBatch(hc *http.Client, addr, tok, channel string, start, n int, mu *
 	}
 	defer resp.Body.Close()
 	var replies []struct {
-		ID     int             `json:"id"`
-		Result publishResult   `json:"result"`
-		Error  json.RawMessage `json:"error"`
+		ID     int                      `json:"id"`
+		Result servertest.PublishResult `json:"result"`
+		Error  json.RawMessage          `json:"error"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&replies); err != nil {
 		return fmt.Errorf("batch from %d: HTTP %d: %w", start, resp.StatusCode, err)
@@ -237,19 +239,19 @@ func wantUnauthorized(t *testing.T, what string, err error) {
 
 // TestClientCalls: one-shot calls over HTTP, with their typed results.
 func TestClientCalls(t *testing.T) {
-	ta := startApp(t, serveConfig{idempotencyWindow: time.Minute})
+	ta := servertest.Start(t, server.Config{IdempotencyWindow: time.Minute})
 	ctx := sdkContext(t, 30*time.Second)
-	tok := ta.token("alice", sdkPerms, time.Hour)
-	for _, url := range []string{"http://" + ta.addr, "ws://" + ta.addr + "/rpc"} {
+	tok := ta.Token("alice", sdkPerms, time.Hour)
+	for _, url := range []string{"http://" + ta.Addr, "ws://" + ta.Addr + "/rpc"} {
 		c := sdkClient(t, url, tok, client.Options{})
-		var ping pingResult
+		var ping servertest.PingResult
 		if err := c.Call(ctx, "serverPing", nil, &ping); err != nil {
 			t.Fatalf("%s: serverPing: %v", url, err)
 		}
 		if d := time.Since(ping.Time); d < -time.Minute || d > time.Minute {
 			t.Fatalf("%s: serverPing: time %v", url, ping.Time)
 		}
-		var who whoamiResult
+		var who servertest.WhoamiResult
 		if err := c.Call(ctx, "sessionWhoami", nil, &who); err != nil {
 			t.Fatalf("%s: sessionWhoami: %v", url, err)
 		}
@@ -261,7 +263,7 @@ func TestClientCalls(t *testing.T) {
 		}
 	}
 
-	c := sdkClient(t, "http://"+ta.addr, tok, client.Options{})
+	c := sdkClient(t, "http://"+ta.Addr, tok, client.Options{})
 	p1, err := c.Publish(ctx, "calls.x", json.RawMessage(`{"a":1}`), "")
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
@@ -314,7 +316,7 @@ func TestClientCalls(t *testing.T) {
 	if err != nil || pr.Channel != "calls.x" || len(pr.Members) != 0 {
 		t.Fatalf("Presence with no subscribers: %+v, %v", pr, err)
 	}
-	bob := sdkClient(t, "ws://"+ta.addr, ta.token("bob", sdkPerms, time.Hour), client.Options{})
+	bob := sdkClient(t, "ws://"+ta.Addr, ta.Token("bob", sdkPerms, time.Hour), client.Options{})
 	if _, err := bob.Subscribe(ctx, "calls.x", nil); err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -341,9 +343,9 @@ func TestClientCalls(t *testing.T) {
 // TestClientCallErrors: the server's JSON-RPC errors, refused tokens and
 // unreachable servers, each as its own error type.
 func TestClientCallErrors(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	ctx := sdkContext(t, 30*time.Second)
-	reader := sdkClient(t, "http://"+ta.addr, ta.token("reader", service.Permissions{Subscribe: []string{">"}}, time.Hour), client.Options{})
+	reader := sdkClient(t, "http://"+ta.Addr, ta.Token("reader", service.Permissions{Subscribe: []string{">"}}, time.Hour), client.Options{})
 
 	_, err := reader.Publish(ctx, "errs.x", json.RawMessage(`1`), "")
 	wantRPCError(t, "Publish without permission", err, -32003)
@@ -360,7 +362,7 @@ func TestClientCallErrors(t *testing.T) {
 
 	// channelSubscribe needs a WebSocket: Call takes one rather than
 	// report -32010.
-	var sub subscribeResult
+	var sub servertest.SubscribeResult
 	if err := reader.Call(ctx, "channelSubscribe", map[string]any{"channel": "errs.x"}, &sub); err != nil {
 		t.Fatalf("Call channelSubscribe: %v", err)
 	}
@@ -370,16 +372,16 @@ func TestClientCallErrors(t *testing.T) {
 
 	// Refused tokens, for calls and for subscriptions.
 	for name, tok := range map[string]string{
-		"expired":   expiredToken(t, ta.secret, "alice"),
+		"expired":   expiredToken(t, ta.Secret, "alice"),
 		"malformed": "not-a-token",
 		"none":      "",
 	} {
-		bad := sdkClient(t, "http://"+ta.addr, tok, client.Options{})
+		bad := sdkClient(t, "http://"+ta.Addr, tok, client.Options{})
 		err := bad.Call(ctx, "serverPing", nil, nil)
 		wantUnauthorized(t, name+" token: Call", err)
 		var ce *client.ConnectionError
 		errors.As(err, &ce)
-		if ce.URL != "http://"+ta.addr+"/rpc" {
+		if ce.URL != "http://"+ta.Addr+"/rpc" {
 			t.Errorf("%s token: ConnectionError.URL %q", name, ce.URL)
 		}
 		s, err := bad.Subscribe(ctx, "errs.x", nil)
@@ -414,11 +416,11 @@ func TestClientCallErrors(t *testing.T) {
 // TestClientSubscribe: live publications, and a subscription from a
 // position, which recovers exactly what was published after it.
 func TestClientSubscribe(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	ctx := sdkContext(t, 60*time.Second)
-	tok := ta.token("alice", sdkPerms, time.Hour)
-	pub := sdkClient(t, "http://"+ta.addr, tok, client.Options{})
-	c := sdkClient(t, "ws://"+ta.addr, tok, client.Options{})
+	tok := ta.Token("alice", sdkPerms, time.Hour)
+	pub := sdkClient(t, "http://"+ta.Addr, tok, client.Options{})
+	c := sdkClient(t, "ws://"+ta.Addr, tok, client.Options{})
 
 	sub, err := c.Subscribe(ctx, "sub.live", nil)
 	if err != nil {
@@ -476,13 +478,13 @@ func latestEpoch(t *testing.T, ctx context.Context, c *client.Client, channel st
 // nothing said lost: the client comes back for the rest.
 func TestClientRecoveryBeyondTheLimit(t *testing.T) {
 	const total = 2500
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	ctx := sdkContext(t, 90*time.Second)
-	tok := ta.token("alice", sdkPerms, time.Hour)
-	held := sdkPublishBatches(t, ta.addr, tok, "far.x", total)
+	tok := ta.Token("alice", sdkPerms, time.Hour)
+	held := sdkPublishBatches(t, ta.Addr, tok, "far.x", total)
 	logger, log := sdkLogger()
-	c := sdkClient(t, "ws://"+ta.addr, tok, client.Options{Logger: logger})
-	pub := sdkClient(t, "http://"+ta.addr, tok, client.Options{})
+	c := sdkClient(t, "ws://"+ta.Addr, tok, client.Options{Logger: logger})
+	pub := sdkClient(t, "http://"+ta.Addr, tok, client.Options{})
 	sub, err := c.Subscribe(ctx, "far.x", &client.Position{Offset: 0, Epoch: latestEpoch(t, ctx, pub, "far.x")})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
@@ -500,16 +502,16 @@ func TestClientRecoveryBeyondTheLimit(t *testing.T) {
 // 500 publications arrive loses nothing and sees nothing twice.
 func TestClientSlowReader(t *testing.T) {
 	const total, publishers = 500, 4
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	ctx := sdkContext(t, 90*time.Second)
-	tok := ta.token("alice", sdkPerms, time.Hour)
+	tok := ta.Token("alice", sdkPerms, time.Hour)
 	logger, log := sdkLogger()
-	c := sdkClient(t, "ws://"+ta.addr, tok, client.Options{Buffer: 8, Logger: logger})
+	c := sdkClient(t, "ws://"+ta.Addr, tok, client.Options{Buffer: 8, Logger: logger})
 	sub, err := c.Subscribe(ctx, "slow.x", nil)
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
-	pub := sdkClient(t, "http://"+ta.addr, tok, client.Options{})
+	pub := sdkClient(t, "http://"+ta.Addr, tok, client.Options{})
 	var (
 		mu   sync.Mutex
 		held = map[uint64]string{}
@@ -532,7 +534,7 @@ func TestClientSlowReader(t *testing.T) {
 		})
 	}
 	// The reader starts once 100 are out: its buffer has overflowed.
-	eventually(t, "100 publications", func() bool {
+	servertest.Eventually(t, "100 publications", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(held) >= 100
@@ -578,13 +580,13 @@ func offsetsOfPubs(ps []client.Publication) []uint64 {
 // TestClientTrimmedHistory: from a position the history no longer reaches,
 // Next says which publications were lost, then yields the ones kept.
 func TestClientTrimmedHistory(t *testing.T) {
-	ta := startApp(t, serveConfig{historySize: 10})
+	ta := servertest.Start(t, server.Config{HistorySize: 10})
 	ctx := sdkContext(t, 30*time.Second)
-	tok := ta.token("alice", sdkPerms, time.Hour)
-	pub := sdkClient(t, "http://"+ta.addr, tok, client.Options{})
+	tok := ta.Token("alice", sdkPerms, time.Hour)
+	pub := sdkClient(t, "http://"+ta.Addr, tok, client.Options{})
 	held := sdkPublish(t, ctx, pub, "trimmed.x", 1, 30)
 	epoch := latestEpoch(t, ctx, pub, "trimmed.x")
-	c := sdkClient(t, "ws://"+ta.addr, tok, client.Options{})
+	c := sdkClient(t, "ws://"+ta.Addr, tok, client.Options{})
 	sub, err := c.Subscribe(ctx, "trimmed.x", &client.Position{Offset: 5, Epoch: epoch})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
@@ -605,12 +607,12 @@ func TestClientTrimmedHistory(t *testing.T) {
 // TestClientChannelRemoved: removing a channel changes its epoch; the
 // subscription says so and goes on in the new epoch from offset 1.
 func TestClientChannelRemoved(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	ctx := sdkContext(t, 30*time.Second)
-	tok := ta.token("alice", sdkPerms, time.Hour)
-	admin := sdkClient(t, "http://"+ta.addr, ta.token("root", service.Permissions{Admin: true}, time.Hour), client.Options{})
-	pub := sdkClient(t, "http://"+ta.addr, tok, client.Options{})
-	c := sdkClient(t, "ws://"+ta.addr, tok, client.Options{})
+	tok := ta.Token("alice", sdkPerms, time.Hour)
+	admin := sdkClient(t, "http://"+ta.Addr, ta.Token("root", service.Permissions{Admin: true}, time.Hour), client.Options{})
+	pub := sdkClient(t, "http://"+ta.Addr, tok, client.Options{})
+	c := sdkClient(t, "ws://"+ta.Addr, tok, client.Options{})
 	sub, err := c.Subscribe(ctx, "removed.x", nil)
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
@@ -647,9 +649,9 @@ func TestClientChannelRemoved(t *testing.T) {
 // TestClientSubscribeRefusals: a forbidden subscription, and a second one
 // to the same channel.
 func TestClientSubscribeRefusals(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	ctx := sdkContext(t, 30*time.Second)
-	c := sdkClient(t, "ws://"+ta.addr, ta.token("alice", service.Permissions{Subscribe: []string{"open.>"}}, time.Hour), client.Options{})
+	c := sdkClient(t, "ws://"+ta.Addr, ta.Token("alice", service.Permissions{Subscribe: []string{"open.>"}}, time.Hour), client.Options{})
 
 	s, err := c.Subscribe(ctx, "secret.x", nil)
 	if s != nil {
@@ -676,7 +678,7 @@ func TestClientSubscribeRefusals(t *testing.T) {
 	if _, err := open.Next(ctx); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("Next after Close: %v, want ErrClosed", err)
 	}
-	eventually(t, "the closed subscription to leave the channel", func() bool {
+	servertest.Eventually(t, "the closed subscription to leave the channel", func() bool {
 		pr, err := c.Presence(ctx, "open.x")
 		return err == nil && len(pr.Members) == 0
 	})
@@ -700,10 +702,10 @@ func TestClientSubscribeRefusals(t *testing.T) {
 // TestClientClose: closing the client ends every subscription's Next with
 // ErrClosed, a Next already waiting included, and refuses new ones.
 func TestClientClose(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	ctx := sdkContext(t, 30*time.Second)
-	tok := ta.token("alice", sdkPerms, time.Hour)
-	c := sdkClient(t, "ws://"+ta.addr, tok, client.Options{})
+	tok := ta.Token("alice", sdkPerms, time.Hour)
+	c := sdkClient(t, "ws://"+ta.Addr, tok, client.Options{})
 	a, err := c.Subscribe(ctx, "close.a", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -734,8 +736,8 @@ func TestClientClose(t *testing.T) {
 	if _, err := c.Subscribe(ctx, "close.c", nil); !errors.Is(err, client.ErrClosed) {
 		t.Fatalf("Subscribe after Close: %v, want ErrClosed", err)
 	}
-	pub := sdkClient(t, "http://"+ta.addr, tok, client.Options{})
-	eventually(t, "the closed client's subscriptions to leave", func() bool {
+	pub := sdkClient(t, "http://"+ta.Addr, tok, client.Options{})
+	servertest.Eventually(t, "the closed client's subscriptions to leave", func() bool {
 		pr, err := pub.Presence(ctx, "close.a")
 		return err == nil && len(pr.Members) == 0
 	})
@@ -744,9 +746,9 @@ func TestClientClose(t *testing.T) {
 // TestClientCallAfterClose: ErrClosed "is returned by calls on a closed
 // Client", says its doc.
 func TestClientCallAfterClose(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	ctx := sdkContext(t, 30*time.Second)
-	c := sdkClient(t, "http://"+ta.addr, ta.token("alice", sdkPerms, time.Hour), client.Options{})
+	c := sdkClient(t, "http://"+ta.Addr, ta.Token("alice", sdkPerms, time.Hour), client.Options{})
 	c.Close()
 	if err := c.Call(ctx, "serverPing", nil, nil); !errors.Is(err, client.ErrClosed) {
 		t.Errorf("Call on a closed client: %v, want ErrClosed", err)
@@ -763,11 +765,11 @@ func TestClientCallAfterClose(t *testing.T) {
 // -32009, and channelUnsubscribe through Call would silently stop a
 // Subscription for good.
 func TestClientCallLeavesSubscriptionsAlone(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	ctx := sdkContext(t, 30*time.Second)
-	tok := ta.token("alice", sdkPerms, time.Hour)
-	c := sdkClient(t, "ws://"+ta.addr, tok, client.Options{})
-	pub := sdkClient(t, "http://"+ta.addr, tok, client.Options{})
+	tok := ta.Token("alice", sdkPerms, time.Hour)
+	c := sdkClient(t, "ws://"+ta.Addr, tok, client.Options{})
+	pub := sdkClient(t, "http://"+ta.Addr, tok, client.Options{})
 	a, err := c.Subscribe(ctx, "alone.a", nil)
 	if err != nil {
 		t.Fatalf("Subscribe alone.a: %v", err)
@@ -801,10 +803,10 @@ func TestClientCallLeavesSubscriptionsAlone(t *testing.T) {
 // expires, the server closes it with 4001 and Next reports the refused
 // token rather than reconnect forever.
 func TestClientTokenExpiry(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	ctx := sdkContext(t, 30*time.Second)
-	tok := ta.token("alice", sdkPerms, 3*time.Second)
-	c := sdkClient(t, "ws://"+ta.addr, tok, client.Options{})
+	tok := ta.Token("alice", sdkPerms, 3*time.Second)
+	c := sdkClient(t, "ws://"+ta.Addr, tok, client.Options{})
 	sub, err := c.Subscribe(ctx, "expiry.x", nil)
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
@@ -831,116 +833,21 @@ func TestClientTokenExpiry(t *testing.T) {
 	}
 }
 
-// sdkServer is the real server on a fixed address, which can be stopped
-// and started again on the same address and data directory.
-type sdkServer struct {
-	t      *testing.T
-	cfg    serveConfig
-	addr   string
-	logs   *syncBuffer
-	app    *app
-	served chan error
-}
-
-// startSDKServer starts a server on a free loopback port.
-func startSDKServer(t *testing.T, cfg serveConfig) *sdkServer {
-	t.Helper()
-	if cfg.dataDir == "" {
-		cfg.dataDir = t.TempDir()
-	}
-	if cfg.tokenSecret == "" {
-		cfg.tokenSecret = randomSecret()
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sdkServer{t: t, cfg: cfg, addr: ln.Addr().String(), logs: &syncBuffer{}}
-	s.serve(ln)
-	t.Cleanup(func() {
-		if s.app != nil {
-			s.stop()
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.logs.String())
-		}
-	})
-	return s
-}
-
-func (s *sdkServer) serve(ln net.Listener) {
-	s.t.Helper()
-	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := newApp(s.cfg, logger)
-	if err != nil {
-		ln.Close()
-		s.t.Fatalf("newApp: %v", err)
-	}
-	s.app, s.served = a, make(chan error, 1)
-	go func() { s.served <- a.api.Serve(ln) }()
-}
-
-// start starts the server again on its address.
-func (s *sdkServer) start() {
-	s.t.Helper()
-	var ln net.Listener
-	var err error
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		if ln, err = net.Listen("tcp", s.addr); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("listen on %s again: %v", s.addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.serve(ln)
-}
-
-// stop shuts the server down as serve does on SIGTERM.
-func (s *sdkServer) stop() {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := s.app.shutdown(ctx); err != nil {
-		s.t.Errorf("shutdown: %v", err)
-	}
-	select {
-	case err := <-s.served:
-		if err != nil {
-			s.t.Errorf("Serve: %v", err)
-		}
-	case <-time.After(waitTimeout):
-		s.t.Errorf("Serve did not return after Shutdown")
-	}
-	s.app = nil
-}
-
-func (s *sdkServer) token(sub string, perms service.Permissions, ttl time.Duration) string {
-	s.t.Helper()
-	tok, err := s.app.authority.Issue(sub, perms, ttl)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return tok
-}
-
 // TestClientSurvivesRestarts: the server restarts under a subscription,
 // twice, and publications are made while it is down for the client (right
 // after it comes back, before the client has reconnected): Next yields
 // every one once, in order, and nothing is said lost.
 func TestClientSurvivesRestarts(t *testing.T) {
-	srv := startSDKServer(t, serveConfig{})
+	srv := servertest.Start(t, server.Config{})
 	ctx := sdkContext(t, 60*time.Second)
-	tok := srv.token("alice", sdkPerms, time.Hour)
+	tok := srv.Token("alice", sdkPerms, time.Hour)
 	logger, log := sdkLogger()
 	opts := client.Options{MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: logger}
-	c := sdkClient(t, "ws://"+srv.addr, tok, opts)
+	c := sdkClient(t, "ws://"+srv.Addr, tok, opts)
 	// The publisher makes a new connection for each call: no idle
 	// connection to a stopped server is reused.
-	pub := sdkClient(t, "http://"+srv.addr, tok, client.Options{HTTPClient: &http.Client{
-		Timeout:   ioTimeout,
+	pub := sdkClient(t, "http://"+srv.Addr, tok, client.Options{HTTPClient: &http.Client{
+		Timeout:   servertest.IOTimeout,
 		Transport: &http.Transport{DisableKeepAlives: true},
 	}})
 	sub, err := c.Subscribe(ctx, "restart.x", nil)
@@ -951,7 +858,7 @@ func TestClientSurvivesRestarts(t *testing.T) {
 	// subscription is broken off when the server goes.
 	slowOpts := opts
 	slowOpts.Logger, slowOpts.Buffer = nil, 4
-	slow, err := sdkClient(t, "ws://"+srv.addr, tok, slowOpts).Subscribe(ctx, "restart.x", nil)
+	slow, err := sdkClient(t, "ws://"+srv.Addr, tok, slowOpts).Subscribe(ctx, "restart.x", nil)
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -967,8 +874,8 @@ func TestClientSurvivesRestarts(t *testing.T) {
 		for o, d := range sdkPublish(t, ctx, pub, "restart.x", int(next), 5) {
 			held[o] = d
 		}
-		srv.stop()
-		srv.start()
+		srv.Stop()
+		srv.Restart()
 		for o, d := range sdkPublish(t, ctx, pub, "restart.x", int(next)+5, 10) {
 			held[o] = d
 		}

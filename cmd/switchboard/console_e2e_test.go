@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/internal/servertest"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 	"github.com/switchboard/switchboard/web"
 )
@@ -23,8 +25,8 @@ const wantConsoleCSP = "default-src 'none'; script-src 'self'; style-src 'self';
 // web/console, with the headers that keep what the server shows from
 // running as code.
 func TestServedConsole(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	wantHeaders := func(t *testing.T, what string, res httpResult) {
+	ta := servertest.Start(t, server.Config{})
+	wantHeaders := func(t *testing.T, what string, res servertest.HTTPResult) {
 		t.Helper()
 		for k, want := range map[string]string{
 			"Content-Security-Policy":     wantConsoleCSP,
@@ -33,7 +35,7 @@ func TestServedConsole(t *testing.T) {
 			"Referrer-Policy":             "no-referrer",
 			"Access-Control-Allow-Origin": "",
 		} {
-			if got := res.header.Get(k); got != want {
+			if got := res.Header.Get(k); got != want {
 				t.Errorf("%s: %s %q, want %q", what, k, got, want)
 			}
 		}
@@ -58,14 +60,14 @@ func TestServedConsole(t *testing.T) {
 		if base == "index.html" {
 			path = "/"
 		}
-		res := ta.do(http.MethodGet, path, http.Header{"Accept-Encoding": {"identity"}}, nil)
-		if res.status != http.StatusOK || !bytes.Equal(res.body, onDisk) {
-			t.Errorf("GET %s: HTTP %d, %d bytes; want 200 and web/console/%s's %d", path, res.status, len(res.body), base, len(onDisk))
+		res := ta.Do(http.MethodGet, path, http.Header{"Accept-Encoding": {"identity"}}, nil)
+		if res.Status != http.StatusOK || !bytes.Equal(res.Body, onDisk) {
+			t.Errorf("GET %s: HTTP %d, %d bytes; want 200 and web/console/%s's %d", path, res.Status, len(res.Body), base, len(onDisk))
 			continue
 		}
-		if want := web.Console[base].ContentType; res.header.Get("Content-Type") != want || !strings.HasPrefix(want, map[string]string{
+		if want := web.Console[base].ContentType; res.Header.Get("Content-Type") != want || !strings.HasPrefix(want, map[string]string{
 			".html": "text/html", ".js": "text/javascript", ".css": "text/css"}[ext]) {
-			t.Errorf("GET %s: Content-Type %q, want %q", path, res.header.Get("Content-Type"), want)
+			t.Errorf("GET %s: Content-Type %q, want %q", path, res.Header.Get("Content-Type"), want)
 		}
 		wantHeaders(t, "GET "+path, res)
 		served++
@@ -75,14 +77,14 @@ func TestServedConsole(t *testing.T) {
 	}
 
 	for _, path := range []string{"/console/nothing.js", "/console/index.html", "/console/tsconfig.json", "/console/"} {
-		res := ta.do(http.MethodGet, path, nil, nil)
-		if res.status != http.StatusNotFound {
-			t.Errorf("GET %s: HTTP %d, want 404", path, res.status)
+		res := ta.Do(http.MethodGet, path, nil, nil)
+		if res.Status != http.StatusNotFound {
+			t.Errorf("GET %s: HTTP %d, want 404", path, res.Status)
 		}
 	}
-	head := ta.do(http.MethodHead, "/", nil, nil)
-	if head.status != http.StatusOK || len(head.body) != 0 {
-		t.Errorf("HEAD /: HTTP %d with %d bytes", head.status, len(head.body))
+	head := ta.Do(http.MethodHead, "/", nil, nil)
+	if head.Status != http.StatusOK || len(head.Body) != 0 {
+		t.Errorf("HEAD /: HTTP %d with %d bytes", head.Status, len(head.Body))
 	}
 	wantHeaders(t, "HEAD /", head)
 }
@@ -90,32 +92,32 @@ func TestServedConsole(t *testing.T) {
 // TestServerInfoTotals checks the counters serverInfo gives a dashboard to
 // draw rates with: they count what /metrics counts.
 func TestServerInfoTotals(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	admin := bearer(ta.token("admin", service.Permissions{Admin: true}, time.Hour))
+	ta := servertest.Start(t, server.Config{})
+	admin := servertest.Bearer(ta.Token("admin", service.Permissions{Admin: true}, time.Hour))
 	info := func() api.ServerInfoResult {
-		reply, _ := ta.httpCall(admin, "serverInfo", nil)
+		reply, _ := ta.Call(admin, "serverInfo", nil)
 		var r api.ServerInfoResult
-		reply.decode(t, &r)
+		reply.Decode(t, &r)
 		return r
 	}
 	first := info()
 	for range 5 {
-		ta.httpCall(admin, "serverPing", nil)
+		ta.Call(admin, "serverPing", nil)
 	}
-	ws := ta.dial(admin)
-	wsCall(t, ws, "channelSubscribe", map[string]any{"channel": "totals.a"})
+	ws := ta.Dial(admin)
+	servertest.WSCall(t, ws, "channelSubscribe", map[string]any{"channel": "totals.a"})
 	for range 3 {
-		ta.httpCall(admin, "channelPublish", map[string]any{"channel": "totals.a", "data": 1})
+		ta.Call(admin, "channelPublish", map[string]any{"channel": "totals.a", "data": 1})
 	}
-	eventually(t, "three notifications counted", func() bool { return info().NotificationsTotal-first.NotificationsTotal == 3 })
+	servertest.Eventually(t, "three notifications counted", func() bool { return info().NotificationsTotal-first.NotificationsTotal == 3 })
 	second := info()
 	// serverInfo, 5 pings, the subscribe, 3 publishes and every serverInfo
 	// the wait made in between.
 	if got := second.CallsTotal - first.CallsTotal; got < 10 {
 		t.Errorf("callsTotal rose by %d, want at least 10", got)
 	}
-	metrics := ta.do(http.MethodGet, "/metrics", admin, nil)
-	if !strings.Contains(string(metrics.body), "switchboard_notifications_sent_total "+strconv.FormatUint(second.NotificationsTotal, 10)+"\n") {
+	metrics := ta.Do(http.MethodGet, "/metrics", admin, nil)
+	if !strings.Contains(string(metrics.Body), "switchboard_notifications_sent_total "+strconv.FormatUint(second.NotificationsTotal, 10)+"\n") {
 		t.Errorf("notificationsTotal %d is not /metrics' switchboard_notifications_sent_total", second.NotificationsTotal)
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/internal/servertest"
 	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -27,36 +29,36 @@ func pad(t *testing.T, req []byte, n int) []byte {
 // type, the size limit, notifications and request ids.
 func TestPOSTRequests(t *testing.T) {
 	const limit = 512
-	ta := startApp(t, serveConfig{limits: rpc.Limits{MaxMessageSize: limit}})
-	tok := ta.token("alice", service.Permissions{}, time.Hour)
-	ping, _ := request("serverPing", nil)
+	ta := servertest.Start(t, server.Config{Limits: rpc.Limits{MaxMessageSize: limit}})
+	tok := ta.Token("alice", service.Permissions{}, time.Hour)
+	ping, _ := servertest.Request("serverPing", nil)
 
 	t.Run("content type", func(t *testing.T) {
 		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
-			h := bearer(tok)
+			h := servertest.Bearer(tok)
 			h.Set("Content-Type", ct)
-			res := ta.do(http.MethodPost, "/rpc", h, ping)
-			wantHTTPError(t, "Content-Type "+ct, res.status, res.header, res.body, http.StatusUnsupportedMediaType, "unsupported_media_type")
+			res := ta.Do(http.MethodPost, "/rpc", h, ping)
+			servertest.WantHTTPError(t, "Content-Type "+ct, res.Status, res.Header, res.Body, http.StatusUnsupportedMediaType, "unsupported_media_type")
 		}
-		h := bearer(tok)
+		h := servertest.Bearer(tok)
 		h.Set("Content-Type", "application/json; charset=utf-8")
-		if res := ta.do(http.MethodPost, "/rpc", h, ping); res.status != http.StatusOK {
-			t.Errorf("Content-Type with charset: HTTP %d: %s", res.status, res.body)
+		if res := ta.Do(http.MethodPost, "/rpc", h, ping); res.Status != http.StatusOK {
+			t.Errorf("Content-Type with charset: HTTP %d: %s", res.Status, res.Body)
 		}
 	})
 
 	t.Run("size limit", func(t *testing.T) {
-		req, id := request("serverPing", nil)
-		res := ta.post(bearer(tok), pad(t, req, limit))
-		if res.status != http.StatusOK {
-			t.Fatalf("body of exactly the limit: HTTP %d: %s", res.status, res.body)
+		req, id := servertest.Request("serverPing", nil)
+		res := ta.Post(servertest.Bearer(tok), pad(t, req, limit))
+		if res.Status != http.StatusOK {
+			t.Fatalf("body of exactly the limit: HTTP %d: %s", res.Status, res.Body)
 		}
-		decodeReply(t, "serverPing", res.body, id).decode(t, new(pingResult))
+		servertest.DecodeReply(t, "serverPing", res.Body, id).Decode(t, new(servertest.PingResult))
 
 		for _, n := range []int{limit + 1, 4 * limit} {
-			req, _ := request("serverPing", nil)
-			res := ta.post(bearer(tok), pad(t, req, n))
-			wantHTTPError(t, "oversized body", res.status, res.header, res.body, http.StatusRequestEntityTooLarge, "too_large")
+			req, _ := servertest.Request("serverPing", nil)
+			res := ta.Post(servertest.Bearer(tok), pad(t, req, n))
+			servertest.WantHTTPError(t, "oversized body", res.Status, res.Header, res.Body, http.StatusRequestEntityTooLarge, "too_large")
 		}
 	})
 
@@ -65,22 +67,22 @@ func TestPOSTRequests(t *testing.T) {
 			"one":   `{"jsonrpc":"2.0","method":"serverPing"}`,
 			"batch": `[{"jsonrpc":"2.0","method":"serverPing"},{"jsonrpc":"2.0","method":"sessionWhoami"}]`,
 		} {
-			res := ta.post(bearer(tok), []byte(body))
-			if res.status != http.StatusNoContent || len(res.body) != 0 {
-				t.Errorf("%s: HTTP %d with %q, want 204 and no body", name, res.status, res.body)
+			res := ta.Post(servertest.Bearer(tok), []byte(body))
+			if res.Status != http.StatusNoContent || len(res.Body) != 0 {
+				t.Errorf("%s: HTTP %d with %q, want 204 and no body", name, res.Status, res.Body)
 			}
 		}
 	})
 
 	t.Run("batch", func(t *testing.T) {
 		body := `[{"jsonrpc":"2.0","id":"a","method":"serverPing"},{"jsonrpc":"2.0","method":"serverPing"},{"jsonrpc":"2.0","id":"b","method":"sessionWhoami"}]`
-		res := ta.post(bearer(tok), []byte(body))
-		if res.status != http.StatusOK {
-			t.Fatalf("HTTP %d: %s", res.status, res.body)
+		res := ta.Post(servertest.Bearer(tok), []byte(body))
+		if res.Status != http.StatusOK {
+			t.Fatalf("HTTP %d: %s", res.Status, res.Body)
 		}
-		var replies []rpcReply
-		if err := json.Unmarshal(res.body, &replies); err != nil {
-			t.Fatalf("batch reply %s: %v", res.body, err)
+		var replies []servertest.Reply
+		if err := json.Unmarshal(res.Body, &replies); err != nil {
+			t.Fatalf("batch reply %s: %v", res.Body, err)
 		}
 		ids := map[string]bool{}
 		for _, r := range replies {
@@ -90,15 +92,15 @@ func TestPOSTRequests(t *testing.T) {
 			ids[string(r.ID)] = true
 		}
 		if len(replies) != 2 || !ids[`"a"`] || !ids[`"b"`] {
-			t.Errorf("batch reply %s, want replies to a and b only", res.body)
+			t.Errorf("batch reply %s, want replies to a and b only", res.Body)
 		}
 	})
 
 	t.Run("request id", func(t *testing.T) {
 		seen := map[string]bool{}
-		check := func(what string, res httpResult) {
+		check := func(what string, res servertest.HTTPResult) {
 			t.Helper()
-			id := res.header.Get("X-Request-Id")
+			id := res.Header.Get("X-Request-Id")
 			if id == "" {
 				t.Errorf("%s: no X-Request-Id", what)
 			}
@@ -107,12 +109,12 @@ func TestPOSTRequests(t *testing.T) {
 			}
 			seen[id] = true
 		}
-		check("200", ta.post(bearer(tok), ping))
-		check("204", ta.post(bearer(tok), []byte(`{"jsonrpc":"2.0","method":"serverPing"}`)))
-		check("401", ta.post(nil, ping))
-		check("415", ta.do(http.MethodPost, "/rpc", bearer(tok), ping))
-		check("413", ta.post(bearer(tok), pad(t, nil, 2*limit)))
-		check("healthz", ta.do(http.MethodGet, "/healthz", nil, nil))
+		check("200", ta.Post(servertest.Bearer(tok), ping))
+		check("204", ta.Post(servertest.Bearer(tok), []byte(`{"jsonrpc":"2.0","method":"serverPing"}`)))
+		check("401", ta.Post(nil, ping))
+		check("415", ta.Do(http.MethodPost, "/rpc", servertest.Bearer(tok), ping))
+		check("413", ta.Post(servertest.Bearer(tok), pad(t, nil, 2*limit)))
+		check("healthz", ta.Do(http.MethodGet, "/healthz", nil, nil))
 	})
 }
 
@@ -121,16 +123,16 @@ func TestPOSTRequests(t *testing.T) {
 // new ones, are still served.
 func TestWebSocketMessageTooBig(t *testing.T) {
 	const limit = 1024
-	ta := startApp(t, serveConfig{limits: rpc.Limits{MaxMessageSize: limit}})
-	tok := ta.token("alice", service.Permissions{}, time.Hour)
+	ta := servertest.Start(t, server.Config{Limits: rpc.Limits{MaxMessageSize: limit}})
+	tok := ta.Token("alice", service.Permissions{}, time.Hour)
 
-	bystander := ta.dial(bearer(tok))
-	wsCall(t, bystander, "serverPing", nil)
+	bystander := ta.Dial(servertest.Bearer(tok))
+	servertest.WSCall(t, bystander, "serverPing", nil)
 
 	// A message of exactly the limit is served.
-	offender := ta.dial(bearer(tok))
-	req, id := request("serverPing", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	offender := ta.Dial(servertest.Bearer(tok))
+	req, id := servertest.Request("serverPing", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), servertest.IOTimeout)
 	defer cancel()
 	if err := offender.Write(ctx, websocket.MessageText, pad(t, req, limit)); err != nil {
 		t.Fatal(err)
@@ -139,38 +141,38 @@ func TestWebSocketMessageTooBig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a message of exactly the limit was not answered: %v", err)
 	}
-	decodeReply(t, "serverPing", b, id)
+	servertest.DecodeReply(t, "serverPing", b, id)
 
 	// One over the limit closes the connection with 1009.
-	req, _ = request("serverPing", nil)
+	req, _ = servertest.Request("serverPing", nil)
 	if err := offender.Write(ctx, websocket.MessageText, pad(t, req, 2*limit)); err != nil {
 		t.Fatal(err)
 	}
-	if code := readClose(t, offender); code != websocket.StatusMessageTooBig {
+	if code := servertest.ReadClose(t, offender); code != websocket.StatusMessageTooBig {
 		t.Errorf("close code %v, want %v", code, websocket.StatusMessageTooBig)
 	}
 
-	wsCall(t, bystander, "serverPing", nil).decode(t, new(pingResult))
-	wsCall(t, ta.dial(bearer(tok)), "serverPing", nil).decode(t, new(pingResult))
+	servertest.WSCall(t, bystander, "serverPing", nil).Decode(t, new(servertest.PingResult))
+	servertest.WSCall(t, ta.Dial(servertest.Bearer(tok)), "serverPing", nil).Decode(t, new(servertest.PingResult))
 
 	tooBig := map[string]string{"reason": "message_too_big"}
-	eventually(t, "the disconnect to be counted as message_too_big", func() bool {
-		return ta.scrape().value("switchboard_disconnects_total", tooBig) == 1
+	servertest.Eventually(t, "the disconnect to be counted as message_too_big", func() bool {
+		return scrape(ta).value("switchboard_disconnects_total", tooBig) == 1
 	})
 }
 
 // Every HTTP failure has a JSON body with a snake_case code, including a
 // plain GET of the WebSocket endpoint and the router's own 404 and 405.
 func TestHTTPErrorsAreJSON(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", service.Permissions{}, time.Hour)
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", service.Permissions{}, time.Hour)
 
-	res := ta.do(http.MethodGet, "/rpc", bearer(tok), nil)
-	wantHTTPError(t, "GET /rpc without a handshake", res.status, res.header, res.body, http.StatusUpgradeRequired, "upgrade_required")
+	res := ta.Do(http.MethodGet, "/rpc", servertest.Bearer(tok), nil)
+	servertest.WantHTTPError(t, "GET /rpc without a handshake", res.Status, res.Header, res.Body, http.StatusUpgradeRequired, "upgrade_required")
 
-	res = ta.do(http.MethodGet, "/no-such-route", nil, nil)
-	wantHTTPError(t, "unknown route", res.status, res.header, res.body, http.StatusNotFound, "not_found")
+	res = ta.Do(http.MethodGet, "/no-such-route", nil, nil)
+	servertest.WantHTTPError(t, "unknown route", res.Status, res.Header, res.Body, http.StatusNotFound, "not_found")
 
-	res = ta.do(http.MethodDelete, "/rpc", bearer(tok), nil)
-	wantHTTPError(t, "DELETE /rpc", res.status, res.header, res.body, http.StatusMethodNotAllowed, "method_not_allowed")
+	res = ta.Do(http.MethodDelete, "/rpc", servertest.Bearer(tok), nil)
+	servertest.WantHTTPError(t, "DELETE /rpc", res.Status, res.Header, res.Body, http.StatusMethodNotAllowed, "method_not_allowed")
 }

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/internal/servertest"
 	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -22,10 +24,10 @@ import (
 // sessionWhoami reports, and only subscriptions made with joinLeave hear
 // of joins and leaves, never their own.
 func TestPresenceJoinLeave(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	client := func(user string) (*hubClient, string) {
-		c := ta.hubClient(ta.token(user, allPerms, time.Hour))
-		return c, c.whoami().ConnectionID
+	ta := servertest.Start(t, server.Config{})
+	client := func(user string) (*servertest.Client, string) {
+		c := ta.HubClient(ta.Token(user, allPerms, time.Hour))
+		return c, c.Whoami().ConnectionID
 	}
 	alice, aliceID := client("alice")
 	bob, bobID := client("bob")
@@ -36,20 +38,20 @@ func TestPresenceJoinLeave(t *testing.T) {
 	room := map[string]any{"channel": "room.1"}
 	withJoinLeave := map[string]any{"channel": "room.1", "joinLeave": true}
 
-	presence := func() []memberJSON {
+	presence := func() []servertest.MemberJSON {
 		t.Helper()
-		var p presenceResult
-		r := eve.call("channelPresence", room)
-		r.decode(t, &p)
+		var p servertest.PresenceResult
+		r := eve.Call("channelPresence", room)
+		r.Decode(t, &p)
 		if p.Channel != "room.1" || !strings.Contains(string(r.Result), `"members":[`) {
 			t.Fatalf("presence: %s", r.Result)
 		}
 		return p.Members
 	}
-	wantEvent := func(c *hubClient, method, user, connID string) memberJSON {
+	wantEvent := func(c *servertest.Client, method, user, connID string) servertest.MemberJSON {
 		t.Helper()
-		var m memberJSON
-		c.nextNote(method, &m)
+		var m servertest.MemberJSON
+		c.NextNote(method, &m)
 		if m.Channel != "room.1" || m.User != user || m.ConnectionID != connID || m.Since.IsZero() {
 			t.Fatalf("%s: %+v, want user %q connection %s", method, m, user, connID)
 		}
@@ -59,13 +61,13 @@ func TestPresenceJoinLeave(t *testing.T) {
 	if got := presence(); len(got) != 0 {
 		t.Fatalf("presence of an empty channel: %+v", got)
 	}
-	dave.subscribe(map[string]any{"channel": "room.2", "joinLeave": true})
-	alice.subscribe(withJoinLeave)
-	bob.subscribe(room)
+	dave.Subscribe(map[string]any{"channel": "room.2", "joinLeave": true})
+	alice.Subscribe(withJoinLeave)
+	bob.Subscribe(room)
 	bobJoined := wantEvent(alice, "channelJoin", "bob", bobID)
-	carol.subscribe(withJoinLeave)
+	carol.Subscribe(withJoinLeave)
 	carolJoined := wantEvent(alice, "channelJoin", "carol", carolID)
-	alice2.subscribe(room)
+	alice2.Subscribe(room)
 	alice2Joined := wantEvent(alice, "channelJoin", "alice", alice2ID)
 	wantEvent(carol, "channelJoin", "alice", alice2ID) // carol heard of none before her, nor of herself
 
@@ -82,7 +84,7 @@ func TestPresenceJoinLeave(t *testing.T) {
 			t.Fatalf("presence is not oldest first: %+v", members)
 		}
 	}
-	for _, j := range []memberJSON{bobJoined, carolJoined, alice2Joined} {
+	for _, j := range []servertest.MemberJSON{bobJoined, carolJoined, alice2Joined} {
 		for _, m := range members {
 			if m.ConnectionID == j.ConnectionID && !m.Since.Equal(j.Since) {
 				t.Errorf("%s joined since %v, presence says %v", m.ConnectionID, j.Since, m.Since)
@@ -91,44 +93,44 @@ func TestPresenceJoinLeave(t *testing.T) {
 	}
 
 	var u map[string]any
-	bob.ok("channelUnsubscribe", room, &u)
+	bob.OK("channelUnsubscribe", room, &u)
 	if left := wantEvent(alice, "channelLeave", "bob", bobID); !left.Since.Equal(bobJoined.Since) {
 		t.Errorf("bob's leave says since %v, his join %v", left.Since, bobJoined.Since)
 	}
 	wantEvent(carol, "channelLeave", "bob", bobID)
 
-	carol.disconnect() // leaving by disconnecting
+	carol.Disconnect() // leaving by disconnecting
 	wantEvent(alice, "channelLeave", "carol", carolID)
-	alice2.disconnect()
+	alice2.Disconnect()
 	wantEvent(alice, "channelLeave", "alice", alice2ID)
 	if got := presence(); len(got) != 1 || got[0].ConnectionID != aliceID {
 		t.Fatalf("presence after the others left: %+v, want alice alone", got)
 	}
 
-	alice.ok("channelUnsubscribe", room, &u)
+	alice.OK("channelUnsubscribe", room, &u)
 	if got := presence(); len(got) != 0 {
 		t.Fatalf("presence after everyone left: %+v", got)
 	}
-	for _, c := range []*hubClient{alice, bob, dave} {
-		c.quiet(200 * time.Millisecond)
+	for _, c := range []*servertest.Client{alice, bob, dave} {
+		c.Quiet(200 * time.Millisecond)
 	}
 }
 
 // TestAnonymousPresence: anonymous members have no user.
 func TestAnonymousPresence(t *testing.T) {
-	ta := startApp(t, serveConfig{anonymous: true, anonymousSubscribe: listFlag{"lobby"}})
-	watcher := ta.hubClient(ta.token("alice", allPerms, time.Hour))
-	watcher.subscribe(map[string]any{"channel": "lobby", "joinLeave": true})
-	anon := ta.anonHubClient()
-	anonID := anon.whoami().ConnectionID
-	anon.subscribe(map[string]any{"channel": "lobby"})
-	var j memberJSON
-	watcher.nextNote("channelJoin", &j)
+	ta := servertest.Start(t, server.Config{Anonymous: true, AnonymousSubscribe: []string{"lobby"}})
+	watcher := ta.HubClient(ta.Token("alice", allPerms, time.Hour))
+	watcher.Subscribe(map[string]any{"channel": "lobby", "joinLeave": true})
+	anon := ta.AnonHubClient()
+	anonID := anon.Whoami().ConnectionID
+	anon.Subscribe(map[string]any{"channel": "lobby"})
+	var j servertest.MemberJSON
+	watcher.NextNote("channelJoin", &j)
 	if j.User != "" || j.ConnectionID != anonID {
 		t.Fatalf("anonymous join: %+v, want no user and connection %s", j, anonID)
 	}
-	var p presenceResult
-	anon.ok("channelPresence", map[string]any{"channel": "lobby"}, &p)
+	var p servertest.PresenceResult
+	anon.OK("channelPresence", map[string]any{"channel": "lobby"}, &p)
 	if len(p.Members) != 2 || p.Members[1].User != "" || p.Members[1].ConnectionID != anonID {
 		t.Fatalf("presence: %+v", p.Members)
 	}
@@ -138,85 +140,85 @@ func TestAnonymousPresence(t *testing.T) {
 // channel starts again at offset 0 in a new epoch, so old positions
 // cannot be recovered from.
 func TestRemoveChannel(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	admin := ta.hubClient(ta.token("root", service.Permissions{Admin: true}, time.Hour))
-	pub := ta.hubClient(ta.token("alice", allPerms, time.Hour))
-	subs := []*hubClient{ta.hubClient(ta.token("bob", allPerms, time.Hour)), ta.hubClient(ta.token("carol", allPerms, time.Hour))}
+	ta := servertest.Start(t, server.Config{})
+	admin := ta.HubClient(ta.Token("root", service.Permissions{Admin: true}, time.Hour))
+	pub := ta.HubClient(ta.Token("alice", allPerms, time.Hour))
+	subs := []*servertest.Client{ta.HubClient(ta.Token("bob", allPerms, time.Hour)), ta.HubClient(ta.Token("carol", allPerms, time.Hour))}
 	ch := map[string]any{"channel": "gone.x"}
-	var old subscribeResult
+	var old servertest.SubscribeResult
 	for _, s := range subs {
-		old = s.subscribe(map[string]any{"channel": "gone.x", "joinLeave": true})
+		old = s.Subscribe(map[string]any{"channel": "gone.x", "joinLeave": true})
 	}
-	subs[0].nextNote("channelJoin", &memberJSON{})
+	subs[0].NextNote("channelJoin", &servertest.MemberJSON{})
 	for i := 1; i <= 3; i++ {
-		pub.publish("gone.x", i)
+		pub.Publish("gone.x", i)
 	}
 	for _, s := range subs {
 		for i := 1; i <= 3; i++ {
-			s.nextPublication()
+			s.NextPublication()
 		}
 	}
 
-	msg := pub.fails("channelRemove", ch, rpc.CodeForbidden)
+	msg := pub.Fails("channelRemove", ch, rpc.CodeForbidden)
 	if !strings.Contains(msg, "admin") {
 		t.Errorf("non-admin remove: message %q", msg)
 	}
-	var h historyResult
-	pub.ok("channelHistory", ch, &h)
+	var h servertest.HistoryResult
+	pub.OK("channelHistory", ch, &h)
 	if h.Offset != 3 || len(h.Publications) != 3 {
 		t.Fatalf("history after a refused removal: %+v", h)
 	}
 
-	var rm removeResult
-	admin.ok("channelRemove", ch, &rm)
+	var rm servertest.RemoveResult
+	admin.OK("channelRemove", ch, &rm)
 	if rm.Channel != "gone.x" || rm.Offset != 0 || rm.Epoch == "" || rm.Epoch == old.Epoch {
 		t.Fatalf("remove: %+v (old epoch %s)", rm, old.Epoch)
 	}
 	for i, s := range subs {
-		var u unsubscribedNote
-		s.nextNote("channelUnsubscribed", &u)
+		var u servertest.UnsubscribedNote
+		s.NextNote("channelUnsubscribed", &u)
 		if u.Channel != "gone.x" || u.Reason != "removed" {
 			t.Fatalf("subscriber %d: channelUnsubscribed %+v", i, u)
 		}
 	}
 
-	pub.ok("channelHistory", ch, &h)
+	pub.OK("channelHistory", ch, &h)
 	if h.Offset != 0 || h.Epoch != rm.Epoch || len(h.Publications) != 0 {
 		t.Fatalf("history after removal: %+v, want empty at offset 0 in epoch %s", h, rm.Epoch)
 	}
-	pub.fails("channelHistory", map[string]any{"channel": "gone.x", "since": map[string]any{"offset": 1, "epoch": old.Epoch}}, rpc.CodeConflict)
-	var p presenceResult
-	pub.ok("channelPresence", ch, &p)
+	pub.Fails("channelHistory", map[string]any{"channel": "gone.x", "since": map[string]any{"offset": 1, "epoch": old.Epoch}}, rpc.CodeConflict)
+	var p servertest.PresenceResult
+	pub.OK("channelPresence", ch, &p)
 	if len(p.Members) != 0 {
 		t.Fatalf("presence after removal: %+v", p.Members)
 	}
-	subs[0].fails("channelUnsubscribe", ch, rpc.CodeNotFound) // the server ended it
+	subs[0].Fails("channelUnsubscribe", ch, rpc.CodeNotFound) // the server ended it
 
-	np := pub.publish("gone.x", "again")
+	np := pub.Publish("gone.x", "again")
 	if np.Offset != 1 || np.Epoch != rm.Epoch {
 		t.Fatalf("publication after removal: %+v, want offset 1 in epoch %s", np, rm.Epoch)
 	}
 	for _, s := range subs {
-		s.quiet(200 * time.Millisecond) // no longer subscribed, no leave either
+		s.Quiet(200 * time.Millisecond) // no longer subscribed, no leave either
 	}
 
-	r := subs[0].subscribe(map[string]any{"channel": "gone.x", "since": map[string]any{"offset": 3, "epoch": old.Epoch}})
+	r := subs[0].Subscribe(map[string]any{"channel": "gone.x", "since": map[string]any{"offset": 3, "epoch": old.Epoch}})
 	if r.Recovered || len(r.Publications) != 0 || r.Offset != 1 || r.Epoch != rm.Epoch {
 		t.Fatalf("recovery from the old epoch: %+v, want recovered false at offset 1 in epoch %s", r, rm.Epoch)
 	}
-	r = subs[1].subscribe(map[string]any{"channel": "gone.x", "since": map[string]any{"offset": 0, "epoch": rm.Epoch}})
+	r = subs[1].Subscribe(map[string]any{"channel": "gone.x", "since": map[string]any{"offset": 0, "epoch": rm.Epoch}})
 	if !r.Recovered || len(r.Publications) != 1 || string(r.Publications[0].Data) != `"again"` {
 		t.Fatalf("recovery in the new epoch: %+v", r)
 	}
-	pub.publish("gone.x", "live")
+	pub.Publish("gone.x", "live")
 	for _, s := range subs {
-		if n := s.nextPublication(); n.Offset != 2 {
+		if n := s.NextPublication(); n.Offset != 2 {
 			t.Fatalf("live publication after resubscribing: %+v", n)
 		}
 	}
-	var l channelListResult
-	admin.ok("channelList", map[string]any{"prefix": "gone."}, &l)
-	if want := (channelSummaryJSON{"gone.x", 2, 2}); len(l.Channels) != 1 || l.Channels[0] != want {
+	var l servertest.ChannelListResult
+	admin.OK("channelList", map[string]any{"prefix": "gone."}, &l)
+	if want := (servertest.ChannelSummaryJSON{Channel: "gone.x", Subscribers: 2, Offset: 2}); len(l.Channels) != 1 || l.Channels[0] != want {
 		t.Fatalf("list: %+v, want %+v", l.Channels, want)
 	}
 }
@@ -225,28 +227,28 @@ func TestRemoveChannel(t *testing.T) {
 // channel is in its new epoch: history says so, and a subscription made
 // afterwards belongs to the new epoch and is not ended by the removal.
 func TestRemoveIsVisibleOnceAnswered(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	admin := ta.hubClient(ta.token("root", service.Permissions{Admin: true}, time.Hour))
-	c := ta.hubClient(ta.token("alice", allPerms, time.Hour))
+	ta := servertest.Start(t, server.Config{})
+	admin := ta.HubClient(ta.Token("root", service.Permissions{Admin: true}, time.Hour))
+	c := ta.HubClient(ta.Token("alice", allPerms, time.Hour))
 	ch := map[string]any{"channel": "rm.x"}
 	for i := range 100 {
-		var rm removeResult
-		admin.ok("channelRemove", ch, &rm)
-		var h historyResult
-		c.ok("channelHistory", ch, &h)
+		var rm servertest.RemoveResult
+		admin.OK("channelRemove", ch, &rm)
+		var h servertest.HistoryResult
+		c.OK("channelHistory", ch, &h)
 		if h.Epoch != rm.Epoch || h.Offset != 0 {
 			t.Fatalf("removal %d answered epoch %s; history read right after: offset %d epoch %s", i, rm.Epoch, h.Offset, h.Epoch)
 		}
-		s := c.subscribe(ch)
+		s := c.Subscribe(ch)
 		if s.Epoch != rm.Epoch {
 			t.Fatalf("removal %d answered epoch %s; subscription made right after is in epoch %s", i, rm.Epoch, s.Epoch)
 		}
-		p := admin.publish("rm.x", i)
-		if n := c.next(); n.Method != "channelPublication" {
+		p := admin.Publish("rm.x", i)
+		if n := c.Next(); n.Method != "channelPublication" {
 			t.Fatalf("removal %d: a subscription made after it got %s %s, want the next publication (offset %d)", i, n.Method, n.Params, p.Offset)
 		}
 		var u map[string]any
-		c.ok("channelUnsubscribe", ch, &u)
+		c.OK("channelUnsubscribe", ch, &u)
 	}
 }
 
@@ -256,27 +258,27 @@ func TestRemoveIsVisibleOnceAnswered(t *testing.T) {
 func TestSlowSubscriberIsClosed(t *testing.T) {
 	// A zero field of rpc.Limits means its default: only the send queue
 	// is shortened.
-	ta := startApp(t, serveConfig{limits: rpc.Limits{SendQueue: 16}})
-	tok := ta.token("alice", allPerms, time.Hour)
-	pub := ta.hubClient(tok)
-	good := ta.hubClient(tok)
-	good.subscribe(map[string]any{"channel": "big.x"})
+	ta := servertest.Start(t, server.Config{Limits: rpc.Limits{SendQueue: 16}})
+	tok := ta.Token("alice", allPerms, time.Hour)
+	pub := ta.HubClient(tok)
+	good := ta.HubClient(tok)
+	good.Subscribe(map[string]any{"channel": "big.x"})
 
-	slow := ta.dial(bearer(tok))
-	body, _ := request("channelSubscribe", map[string]any{"channel": "big.x"})
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	slow := ta.Dial(servertest.Bearer(tok))
+	body, _ := servertest.Request("channelSubscribe", map[string]any{"channel": "big.x"})
+	ctx, cancel := context.WithTimeout(context.Background(), servertest.IOTimeout)
 	defer cancel()
 	if err := slow.Write(ctx, websocket.MessageText, body); err != nil {
 		t.Fatal(err)
 	}
 	// From here on the slow client reads nothing until it is dropped.
-	eventually(t, "the slow client's subscription", func() bool {
-		var p presenceResult
-		pub.ok("channelPresence", map[string]any{"channel": "big.x"}, &p)
+	servertest.Eventually(t, "the slow client's subscription", func() bool {
+		var p servertest.PresenceResult
+		pub.OK("channelPresence", map[string]any{"channel": "big.x"}, &p)
 		return len(p.Members) == 2
 	})
 
-	dropped := func() float64 { return ta.scrape().value("switchboard_notifications_dropped_total", nil) }
+	dropped := func() float64 { return scrape(ta).value("switchboard_notifications_dropped_total", nil) }
 	if d := dropped(); d != 0 {
 		t.Fatalf("%v notifications dropped before the test began", d)
 	}
@@ -285,7 +287,7 @@ func TestSlowSubscriberIsClosed(t *testing.T) {
 	// Socket buffers take a few MiB; 500 publications of 60 KiB are far
 	// beyond them and the queue.
 	for published < 500 {
-		published = pub.publish("big.x", data).Offset
+		published = pub.Publish("big.x", data).Offset
 		if published%4 == 0 && dropped() > 0 {
 			break
 		}
@@ -297,7 +299,7 @@ func TestSlowSubscriberIsClosed(t *testing.T) {
 	// server is trying to send it (which it gives up on after 5s).
 	closed := make(chan websocket.StatusCode, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), servertest.WaitTimeout)
 		defer cancel()
 		for {
 			if _, _, err := slow.Read(ctx); err != nil {
@@ -308,22 +310,22 @@ func TestSlowSubscriberIsClosed(t *testing.T) {
 	}()
 	// The publisher goes on regardless.
 	for range 3 {
-		published = pub.publish("big.x", data).Offset
+		published = pub.Publish("big.x", data).Offset
 	}
 	for want := uint64(1); want <= published; want++ {
-		if n := good.nextPublication(); n.Offset != want || len(n.Data) != len(data)+2 {
+		if n := good.NextPublication(); n.Offset != want || len(n.Data) != len(data)+2 {
 			t.Fatalf("good subscriber: publication %d (%d bytes), want %d", n.Offset, len(n.Data), want)
 		}
 	}
 	if code := <-closed; code != rpc.CloseSlowConsumer {
 		t.Fatalf("slow subscriber closed with %v, want %v", code, rpc.CloseSlowConsumer)
 	}
-	eventually(t, "the slow subscriber to leave", func() bool {
-		var p presenceResult
-		pub.ok("channelPresence", map[string]any{"channel": "big.x"}, &p)
+	servertest.Eventually(t, "the slow subscriber to leave", func() bool {
+		var p servertest.PresenceResult
+		pub.OK("channelPresence", map[string]any{"channel": "big.x"}, &p)
 		return len(p.Members) == 1
 	})
-	if n := ta.scrape().value("switchboard_disconnects_total", map[string]string{"reason": rpc.ReasonSlowConsumer}); n != 1 {
+	if n := scrape(ta).value("switchboard_disconnects_total", map[string]string{"reason": rpc.ReasonSlowConsumer}); n != 1 {
 		t.Errorf("%v slow_consumer disconnects counted, want 1", n)
 	}
 }
@@ -331,27 +333,27 @@ func TestSlowSubscriberIsClosed(t *testing.T) {
 // TestChannelList checks prefixes, visibility, subscriber counts, offsets
 // and order.
 func TestChannelList(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	admin := ta.hubClient(ta.token("root", service.Permissions{Admin: true}, time.Hour))
+	ta := servertest.Start(t, server.Config{})
+	admin := ta.HubClient(ta.Token("root", service.Permissions{Admin: true}, time.Hour))
 	for ch, n := range map[string]int{"app.b": 1, "app.a": 2, "app.c.x": 1, "other.z": 3, "zeta": 1} {
 		data := make([]any, n)
 		for i := range data {
 			data[i] = i
 		}
-		admin.publishSeen(ch, data...)
+		admin.PublishSeen(ch, data...)
 	}
 	perms := service.Permissions{Subscribe: []string{"app.*"}, Publish: []string{"other.>"}}
-	c := ta.hubClient(ta.token("alice", perms, time.Hour))
-	d := ta.hubClient(ta.token("dave", perms, time.Hour))
-	c.subscribe(map[string]any{"channel": "app.a"})
-	d.subscribe(map[string]any{"channel": "app.a"})
-	d.subscribe(map[string]any{"channel": "app.d"}) // exists only by its subscriber
+	c := ta.HubClient(ta.Token("alice", perms, time.Hour))
+	d := ta.HubClient(ta.Token("dave", perms, time.Hour))
+	c.Subscribe(map[string]any{"channel": "app.a"})
+	d.Subscribe(map[string]any{"channel": "app.a"})
+	d.Subscribe(map[string]any{"channel": "app.d"}) // exists only by its subscriber
 
-	list := func(c *hubClient, prefix string) []channelSummaryJSON {
+	list := func(c *servertest.Client, prefix string) []servertest.ChannelSummaryJSON {
 		t.Helper()
-		var l channelListResult
-		r := c.call("channelList", map[string]any{"prefix": prefix})
-		r.decode(t, &l)
+		var l servertest.ChannelListResult
+		r := c.Call("channelList", map[string]any{"prefix": prefix})
+		r.Decode(t, &l)
 		if !strings.Contains(string(r.Result), `"channels":[`) {
 			t.Fatalf("channelList %q: %s, want channels to be an array", prefix, r.Result)
 		}
@@ -360,8 +362,8 @@ func TestChannelList(t *testing.T) {
 		}
 		return l.Channels
 	}
-	want := []channelSummaryJSON{
-		{"app.a", 2, 2}, {"app.b", 0, 1}, {"app.d", 1, 0}, {"other.z", 0, 3},
+	want := []servertest.ChannelSummaryJSON{
+		{Channel: "app.a", Subscribers: 2, Offset: 2}, {Channel: "app.b", Subscribers: 0, Offset: 1}, {Channel: "app.d", Subscribers: 1, Offset: 0}, {Channel: "other.z", Subscribers: 0, Offset: 3},
 	}
 	if got := list(c, ""); !slices.Equal(got, want) {
 		t.Errorf("channelList: %+v, want %+v", got, want)
@@ -387,15 +389,15 @@ func TestChannelList(t *testing.T) {
 	// Counts follow unsubscriptions; a channel with neither history nor
 	// subscribers is gone.
 	var u map[string]any
-	d.ok("channelUnsubscribe", map[string]any{"channel": "app.a"}, &u)
-	d.ok("channelUnsubscribe", map[string]any{"channel": "app.d"}, &u)
-	want = []channelSummaryJSON{{"app.a", 1, 2}, {"app.b", 0, 1}}
+	d.OK("channelUnsubscribe", map[string]any{"channel": "app.a"}, &u)
+	d.OK("channelUnsubscribe", map[string]any{"channel": "app.d"}, &u)
+	want = []servertest.ChannelSummaryJSON{{Channel: "app.a", Subscribers: 1, Offset: 2}, {Channel: "app.b", Subscribers: 0, Offset: 1}}
 	if got := list(c, "app."); !slices.Equal(got, want) {
 		t.Errorf("channelList app. after unsubscribing: %+v, want %+v", got, want)
 	}
 
 	for _, bad := range []string{"a b", "é", "app/", strings.Repeat("a", 256)} {
-		msg := c.fails("channelList", map[string]any{"prefix": bad}, rpc.CodeInvalidParams)
+		msg := c.Fails("channelList", map[string]any{"prefix": bad}, rpc.CodeInvalidParams)
 		if !strings.Contains(msg, "prefix") {
 			t.Errorf("channelList %q: message %q does not mention the prefix", bad, msg)
 		}
@@ -405,8 +407,8 @@ func TestChannelList(t *testing.T) {
 // TestChannelListMore: a listing holds at most 1000 channels (the
 // server's list limit), the first ones by name, and says there are more.
 func TestChannelListMore(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", allPerms, time.Hour)
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", allPerms, time.Hour)
 	// Subscriptions make channels without writing anything; a connection
 	// holds at most 1000 of them.
 	var names []string
@@ -414,18 +416,18 @@ func TestChannelListMore(t *testing.T) {
 		names = append(names, fmt.Sprintf("many.%04d", i))
 	}
 	for _, part := range [][]string{names[:500], names[500:]} {
-		c := ta.hubClient(tok)
+		c := ta.HubClient(tok)
 		for _, name := range part {
-			c.subscribe(map[string]any{"channel": name})
+			c.Subscribe(map[string]any{"channel": name})
 		}
 	}
-	c := ta.hubClient(tok)
-	var l channelListResult
-	c.ok("channelList", map[string]any{"prefix": "many."}, &l)
+	c := ta.HubClient(tok)
+	var l servertest.ChannelListResult
+	c.OK("channelList", map[string]any{"prefix": "many."}, &l)
 	if !l.More || len(l.Channels) != 1000 || l.Channels[0].Channel != names[0] || l.Channels[999].Channel != names[999] {
 		t.Fatalf("list of 1001 channels: more %v, %d channels", l.More, len(l.Channels))
 	}
-	c.ok("channelList", map[string]any{"prefix": "many.1"}, &l)
+	c.OK("channelList", map[string]any{"prefix": "many.1"}, &l)
 	if l.More || len(l.Channels) != 1 || l.Channels[0].Channel != names[1000] {
 		t.Fatalf("narrower list: more %v, %+v", l.More, l.Channels)
 	}
@@ -434,50 +436,50 @@ func TestChannelListMore(t *testing.T) {
 // TestHubOverHTTP: publish, history, presence and list work over HTTP
 // POST; subscribe and unsubscribe need a WebSocket.
 func TestHubOverHTTP(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	perms := service.Permissions{Publish: []string{"h.*"}, Subscribe: []string{"h.*"}}
-	tok := ta.token("alice", perms, time.Hour)
-	ws := ta.hubClient(ta.token("bob", perms, time.Hour))
-	s := ws.subscribe(map[string]any{"channel": "h.room"})
-	me := ws.whoami()
-	hdr := bearer(tok)
+	tok := ta.Token("alice", perms, time.Hour)
+	ws := ta.HubClient(ta.Token("bob", perms, time.Hour))
+	s := ws.Subscribe(map[string]any{"channel": "h.room"})
+	me := ws.Whoami()
+	hdr := servertest.Bearer(tok)
 
 	ok := func(method string, params, v any) {
 		t.Helper()
-		r, _ := ta.httpCall(hdr, method, params)
-		r.decode(t, v)
+		r, _ := ta.Call(hdr, method, params)
+		r.Decode(t, v)
 	}
-	var p publishResult
+	var p servertest.PublishResult
 	ok("channelPublish", map[string]any{"channel": "h.room", "data": map[string]string{"text": "hi"}}, &p)
 	if p.Offset != 1 || p.Epoch != s.Epoch || p.Channel != "h.room" {
 		t.Fatalf("publish over HTTP: %+v", p)
 	}
-	if n := ws.nextPublication(); n.Offset != 1 || n.Publisher != "alice" || string(n.Data) != `{"text":"hi"}` {
+	if n := ws.NextPublication(); n.Offset != 1 || n.Publisher != "alice" || string(n.Data) != `{"text":"hi"}` {
 		t.Fatalf("WebSocket subscriber got %+v data %s", n, n.Data)
 	}
-	var h historyResult
+	var h servertest.HistoryResult
 	ok("channelHistory", map[string]any{"channel": "h.room"}, &h)
 	if h.Offset != 1 || h.Epoch != s.Epoch || len(h.Publications) != 1 || h.Publications[0].Publisher != "alice" {
 		t.Fatalf("history over HTTP: %+v", h)
 	}
-	var pr presenceResult
+	var pr servertest.PresenceResult
 	ok("channelPresence", map[string]any{"channel": "h.room"}, &pr)
 	if len(pr.Members) != 1 || pr.Members[0].User != "bob" || pr.Members[0].ConnectionID != me.ConnectionID {
 		t.Fatalf("presence over HTTP: %+v, want bob on %s", pr, me.ConnectionID)
 	}
-	var l channelListResult
+	var l servertest.ChannelListResult
 	ok("channelList", map[string]any{"prefix": "h."}, &l)
-	if want := []channelSummaryJSON{{"h.room", 1, 1}}; !slices.Equal(l.Channels, want) {
+	if want := []servertest.ChannelSummaryJSON{{Channel: "h.room", Subscribers: 1, Offset: 1}}; !slices.Equal(l.Channels, want) {
 		t.Fatalf("list over HTTP: %+v, want %+v", l.Channels, want)
 	}
 	for _, m := range []string{"channelSubscribe", "channelUnsubscribe"} {
-		r, _ := ta.httpCall(hdr, m, map[string]any{"channel": "h.room"})
+		r, _ := ta.Call(hdr, m, map[string]any{"channel": "h.room"})
 		if r.Error == nil || r.Error.Code != rpc.CodeSocketRequired {
 			t.Errorf("%s over HTTP: %s %+v, want error -32010", m, r.Result, r.Error)
 		}
 	}
 	// Refusals are the same over HTTP.
-	r, _ := ta.httpCall(hdr, "channelPublish", map[string]any{"channel": "x.room", "data": 1})
+	r, _ := ta.Call(hdr, "channelPublish", map[string]any{"channel": "x.room", "data": 1})
 	if r.Error == nil || r.Error.Code != rpc.CodeForbidden {
 		t.Errorf("forbidden publish over HTTP: %s %+v, want -32003", r.Result, r.Error)
 	}

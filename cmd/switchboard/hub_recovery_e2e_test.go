@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/servertest"
 	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -27,30 +29,30 @@ var allPerms = service.Permissions{Publish: []string{">"}, Subscribe: []string{"
 // few hundred publications, which keeps the server busy between taking
 // the subscription and sending its reply.
 func TestSubscribeReplyPrecedesPublications(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", allPerms, time.Hour)
-	var bps []*backgroundPublisher
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", allPerms, time.Hour)
+	var bps []*servertest.Publisher
 	for range 3 {
-		bps = append(bps, startPublisher(t, ta.hubClient(tok), "race.x"))
+		bps = append(bps, servertest.StartPublisher(t, ta.HubClient(tok), "race.x"))
 	}
-	bps[0].waitFor(t, 300)
+	bps[0].WaitFor(t, 300)
 	var epoch string
 	for i := range 8 {
-		c := ta.hubClient(tok)
+		c := ta.HubClient(tok)
 		params := map[string]any{"channel": "race.x"}
 		if i > 0 {
-			latest := bps[0].last.Load()
+			latest := bps[0].Last.Load()
 			params["since"] = map[string]any{"offset": max(latest, 300) - 300, "epoch": epoch}
 		}
-		r := c.call("channelSubscribe", params)
-		var s subscribeResult
-		r.decode(t, &s)
+		r := c.Call("channelSubscribe", params)
+		var s servertest.SubscribeResult
+		r.Decode(t, &s)
 		epoch = s.Epoch
 		if i > 0 && (!s.Recovered || len(s.Publications) == 0) {
 			t.Fatalf("subscription %d recovered nothing: %+v", i, s)
 		}
-		first := c.nextPublication() // there is always a next one
-		frames := c.frames()
+		first := c.NextPublication() // there is always a next one
+		frames := c.Frames()
 		reply := slices.Index(frames, "reply:"+string(r.ID))
 		pub := slices.Index(frames, "channelPublication")
 		if reply < 0 || pub < reply {
@@ -60,14 +62,14 @@ func TestSubscribeReplyPrecedesPublications(t *testing.T) {
 			t.Fatalf("subscription %d: reply at offset %d, first publication %d", i, s.Offset, first.Offset)
 		}
 		for want := first.Offset + 1; want < first.Offset+20; want++ {
-			if n := c.nextPublication(); n.Offset != want {
+			if n := c.NextPublication(); n.Offset != want {
 				t.Fatalf("subscription %d: publication %d after %d", i, n.Offset, want-1)
 			}
 		}
-		c.disconnect()
+		c.Disconnect()
 	}
 	for _, bp := range bps {
-		bp.finish(t)
+		bp.Finish(t)
 	}
 }
 
@@ -78,12 +80,12 @@ func TestSubscribeReplyPrecedesPublications(t *testing.T) {
 func TestConcurrentPublishersOneOrder(t *testing.T) {
 	const publishers, each = 8, 200
 	const total = publishers * each
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", allPerms, time.Hour)
-	subs := make([]*hubClient, 3)
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", allPerms, time.Hour)
+	subs := make([]*servertest.Client, 3)
 	for i := range subs {
-		subs[i] = ta.hubClient(tok)
-		subs[i].subscribe(map[string]any{"channel": "load.x"})
+		subs[i] = ta.HubClient(tok)
+		subs[i].Subscribe(map[string]any{"channel": "load.x"})
 	}
 
 	told := make([]string, total+1) // offset -> data, as publishers were told
@@ -91,11 +93,11 @@ func TestConcurrentPublishersOneOrder(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers)
 	for p := range publishers {
-		c := ta.hubClient(tok)
+		c := ta.HubClient(tok)
 		wg.Go(func() {
 			for i := range each {
 				data := fmt.Sprintf("p%d-%d", p, i)
-				res, err := c.tryPublish("load.x", data)
+				res, err := c.TryPublish("load.x", data)
 				if err != nil {
 					errs <- err
 					return
@@ -118,14 +120,14 @@ func TestConcurrentPublishersOneOrder(t *testing.T) {
 	}
 	for i, s := range subs {
 		for want := uint64(1); want <= total; want++ {
-			n := s.nextPublication()
+			n := s.NextPublication()
 			if n.Offset != want || string(n.Data) != told[want] {
 				t.Fatalf("subscriber %d: got offset %d data %s, want offset %d data %s", i, n.Offset, n.Data, want, told[want])
 			}
 		}
 	}
 	for _, s := range subs {
-		s.quiet(200 * time.Millisecond)
+		s.Quiet(200 * time.Millisecond)
 	}
 }
 
@@ -133,23 +135,23 @@ func TestConcurrentPublishersOneOrder(t *testing.T) {
 // of the last publication it got receives exactly what it missed in the
 // reply, and then the live publications, with no gap and no repeat.
 func TestRecoveryAfterReconnect(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", allPerms, time.Hour)
-	pub := ta.hubClient(tok)
-	c := ta.hubClient(tok)
-	s := c.subscribe(map[string]any{"channel": "rec.x"})
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", allPerms, time.Hour)
+	pub := ta.HubClient(tok)
+	c := ta.HubClient(tok)
+	s := c.Subscribe(map[string]any{"channel": "rec.x"})
 	for i := 1; i <= 3; i++ {
-		pub.publish("rec.x", i)
+		pub.Publish("rec.x", i)
 	}
-	var last publicationNote
+	var last servertest.PublicationNote
 	for range 3 {
-		last = c.nextPublication()
+		last = c.NextPublication()
 	}
-	c.disconnect()
-	pub.publishSeen("rec.x", 4, 5, 6, 7)
+	c.Disconnect()
+	pub.PublishSeen("rec.x", 4, 5, 6, 7)
 
-	c = ta.hubClient(tok)
-	r := c.subscribe(map[string]any{"channel": "rec.x", "since": map[string]any{"offset": last.Offset, "epoch": s.Epoch}})
+	c = ta.HubClient(tok)
+	r := c.Subscribe(map[string]any{"channel": "rec.x", "since": map[string]any{"offset": last.Offset, "epoch": s.Epoch}})
 	if !r.Recovered || r.Offset != 7 || r.Epoch != s.Epoch {
 		t.Fatalf("recovery: %+v", r)
 	}
@@ -161,22 +163,22 @@ func TestRecoveryAfterReconnect(t *testing.T) {
 			t.Fatalf("recovered publication %+v", p)
 		}
 	}
-	pub.publish("rec.x", 8)
-	if n := c.nextPublication(); n.Offset != 8 {
+	pub.Publish("rec.x", 8)
+	if n := c.NextPublication(); n.Offset != 8 {
 		t.Fatalf("first live publication after recovery: %d, want 8", n.Offset)
 	}
-	c.quiet(200 * time.Millisecond)
+	c.Quiet(200 * time.Millisecond)
 
 	// Already up to date: recovered, nothing to recover.
-	d := ta.hubClient(tok)
-	r = d.subscribe(map[string]any{"channel": "rec.x", "since": map[string]any{"offset": 8, "epoch": s.Epoch}})
+	d := ta.HubClient(tok)
+	r = d.Subscribe(map[string]any{"channel": "rec.x", "since": map[string]any{"offset": 8, "epoch": s.Epoch}})
 	if !r.Recovered || len(r.Publications) != 0 || r.Offset != 8 {
 		t.Fatalf("recovery from the latest offset: %+v", r)
 	}
 	// From the very start.
-	d.disconnect()
-	d = ta.hubClient(tok)
-	r = d.subscribe(map[string]any{"channel": "rec.x", "since": map[string]any{"offset": 0, "epoch": s.Epoch}})
+	d.Disconnect()
+	d = ta.HubClient(tok)
+	r = d.Subscribe(map[string]any{"channel": "rec.x", "since": map[string]any{"offset": 0, "epoch": s.Epoch}})
 	if got := offsetsOf(r.Publications); !r.Recovered || !slices.Equal(got, seq(1, 8)) {
 		t.Fatalf("recovery from offset 0: recovered %v, offsets %v", r.Recovered, got)
 	}
@@ -186,20 +188,20 @@ func TestRecoveryAfterReconnect(t *testing.T) {
 // publisher publishes without pause: over all its connections, the
 // client sees every offset exactly once, in order.
 func TestRecoveryWhilePublishing(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", allPerms, time.Hour)
-	bp := startPublisher(t, ta.hubClient(tok), "rec.live")
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", allPerms, time.Hour)
+	bp := servertest.StartPublisher(t, ta.HubClient(tok), "rec.live")
 
-	c := ta.hubClient(tok)
-	s := c.subscribe(map[string]any{"channel": "rec.live"})
+	c := ta.HubClient(tok)
+	s := c.Subscribe(map[string]any{"channel": "rec.live"})
 	var seen []uint64
 	for range 5 {
 		for range 10 {
-			seen = append(seen, c.nextPublication().Offset)
+			seen = append(seen, c.NextPublication().Offset)
 		}
-		c.disconnect()
-		c = ta.hubClient(tok)
-		r := c.subscribe(map[string]any{"channel": "rec.live", "since": map[string]any{"offset": seen[len(seen)-1], "epoch": s.Epoch}})
+		c.Disconnect()
+		c = ta.HubClient(tok)
+		r := c.Subscribe(map[string]any{"channel": "rec.live", "since": map[string]any{"offset": seen[len(seen)-1], "epoch": s.Epoch}})
 		if !r.Recovered {
 			t.Fatalf("reconnect after offset %d: not recovered: %+v", seen[len(seen)-1], r)
 		}
@@ -208,11 +210,11 @@ func TestRecoveryWhilePublishing(t *testing.T) {
 		}
 		seen = append(seen, offsetsOf(r.Publications)...)
 	}
-	last := bp.finish(t)
+	last := bp.Finish(t)
 	for seen[len(seen)-1] < last {
-		seen = append(seen, c.nextPublication().Offset)
+		seen = append(seen, c.NextPublication().Offset)
 	}
-	c.quiet(200 * time.Millisecond)
+	c.Quiet(200 * time.Millisecond)
 	if want := seq(s.Offset+1, last); !slices.Equal(seen, want) {
 		t.Fatalf("offsets seen over the reconnections: %v, want %d..%d", seen, s.Offset+1, last)
 	}
@@ -221,10 +223,10 @@ func TestRecoveryWhilePublishing(t *testing.T) {
 // TestRecoveryRefused: positions that cannot be recovered from are told
 // so with recovered false, and the subscription still works.
 func TestRecoveryRefused(t *testing.T) {
-	ta := startApp(t, serveConfig{historySize: 3})
-	tok := ta.token("alice", allPerms, time.Hour)
-	pub := ta.hubClient(tok)
-	epoch := pub.publishSeen("refuse.x", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)[0].Epoch
+	ta := servertest.Start(t, server.Config{HistorySize: 3})
+	tok := ta.Token("alice", allPerms, time.Hour)
+	pub := ta.HubClient(tok)
+	epoch := pub.PublishSeen("refuse.x", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)[0].Epoch
 	// Each case publishes once more, moving the channel's offset (cur)
 	// and the 3 publications it keeps (cur-2..cur).
 	cases := []struct {
@@ -247,8 +249,8 @@ func TestRecoveryRefused(t *testing.T) {
 		if tc.epoch != "" {
 			since["epoch"] = tc.epoch
 		}
-		c := ta.hubClient(tok)
-		r := c.subscribe(map[string]any{"channel": "refuse.x", "since": since})
+		c := ta.HubClient(tok)
+		r := c.Subscribe(map[string]any{"channel": "refuse.x", "since": since})
 		if r.Recovered != tc.recovered || r.Offset != cur || r.Epoch != epoch {
 			t.Errorf("%s: %+v, want recovered %v at offset %d", tc.name, r, tc.recovered, cur)
 		}
@@ -260,12 +262,12 @@ func TestRecoveryRefused(t *testing.T) {
 			t.Errorf("%s: publications %v, want %v", tc.name, got, want)
 		}
 		// Live publications follow all the same.
-		p := pub.publish("refuse.x", "live")
-		if n := c.nextPublication(); n.Offset != p.Offset || p.Offset != cur+1 {
+		p := pub.Publish("refuse.x", "live")
+		if n := c.NextPublication(); n.Offset != p.Offset || p.Offset != cur+1 {
 			t.Errorf("%s: live publication %d, published %d, want %d", tc.name, n.Offset, p.Offset, cur+1)
 		}
 		cur = p.Offset
-		c.disconnect()
+		c.Disconnect()
 	}
 }
 
@@ -274,17 +276,17 @@ func TestRecoveryRefused(t *testing.T) {
 // 1000 and recovered false.
 func TestRecoveryLimit(t *testing.T) {
 	const total, publishers = 1005, 5
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", allPerms, time.Hour)
-	watcher := ta.hubClient(tok)
-	w := watcher.subscribe(map[string]any{"channel": "many.x"})
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", allPerms, time.Hour)
+	watcher := ta.HubClient(tok)
+	w := watcher.Subscribe(map[string]any{"channel": "many.x"})
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers)
 	for range publishers {
-		c := ta.hubClient(tok)
+		c := ta.HubClient(tok)
 		wg.Go(func() {
 			for range total / publishers {
-				if _, err := c.tryPublish("many.x", 1); err != nil {
+				if _, err := c.TryPublish("many.x", 1); err != nil {
 					errs <- err
 					return
 				}
@@ -297,7 +299,7 @@ func TestRecoveryLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	for want := uint64(1); want <= total; want++ {
-		if n := watcher.nextPublication(); n.Offset != want {
+		if n := watcher.NextPublication(); n.Offset != want {
 			t.Fatalf("watcher: publication %d, want %d", n.Offset, want)
 		}
 	}
@@ -305,33 +307,33 @@ func TestRecoveryLimit(t *testing.T) {
 		since     uint64
 		recovered bool
 	}{{0, false}, {total - 1001, false}, {total - 1000, true}} {
-		c := ta.hubClient(tok)
-		r := c.subscribe(map[string]any{"channel": "many.x", "since": map[string]any{"offset": tc.since, "epoch": w.Epoch}})
+		c := ta.HubClient(tok)
+		r := c.Subscribe(map[string]any{"channel": "many.x", "since": map[string]any{"offset": tc.since, "epoch": w.Epoch}})
 		if r.Recovered != tc.recovered || r.Offset != total {
 			t.Errorf("since %d: recovered %v at offset %d, want %v at %d", tc.since, r.Recovered, r.Offset, tc.recovered, total)
 		}
 		if got := offsetsOf(r.Publications); !slices.Equal(got, seq(tc.since+1, tc.since+1000)) {
 			t.Errorf("since %d: %d publications, %v…, want %d..%d", tc.since, len(got), got[:min(len(got), 3)], tc.since+1, tc.since+1000)
 		}
-		c.disconnect()
+		c.Disconnect()
 	}
 }
 
 // TestHistoryPaging pages through 150 publications both ways.
 func TestHistoryPaging(t *testing.T) {
 	const total = 150
-	ta := startApp(t, serveConfig{})
-	c := ta.hubClient(ta.token("alice", allPerms, time.Hour))
+	ta := servertest.Start(t, server.Config{})
+	c := ta.HubClient(ta.Token("alice", allPerms, time.Hour))
 	data := make([]any, total)
 	for i := range data {
 		data[i] = i + 1
 	}
-	epoch := c.publishSeen("hist.x", data...)[0].Epoch
-	history := func(params map[string]any) historyResult {
+	epoch := c.PublishSeen("hist.x", data...)[0].Epoch
+	history := func(params map[string]any) servertest.HistoryResult {
 		t.Helper()
 		params["channel"] = "hist.x"
-		var h historyResult
-		c.ok("channelHistory", params, &h)
+		var h servertest.HistoryResult
+		c.OK("channelHistory", params, &h)
 		if h.Channel != "hist.x" || h.Offset != total || h.Epoch != epoch {
 			t.Fatalf("history %v: channel %q offset %d epoch %q", params, h.Channel, h.Offset, h.Epoch)
 		}
@@ -354,7 +356,7 @@ func TestHistoryPaging(t *testing.T) {
 		t.Errorf("limit 1000: %v, want all %d", got, total)
 	}
 	for _, limit := range []int{1001, -1} {
-		msg := c.fails("channelHistory", map[string]any{"channel": "hist.x", "limit": limit}, rpc.CodeInvalidParams)
+		msg := c.Fails("channelHistory", map[string]any{"channel": "hist.x", "limit": limit}, rpc.CodeInvalidParams)
 		if !strings.Contains(msg, "limit") {
 			t.Errorf("limit %d: message %q does not mention the limit", limit, msg)
 		}
@@ -406,11 +408,11 @@ func TestHistoryPaging(t *testing.T) {
 		{"since": map[string]any{"offset": 0, "epoch": "0000000000000000"}, "newestFirst": true},
 	} {
 		params["channel"] = "hist.x"
-		c.fails("channelHistory", params, rpc.CodeConflict)
+		c.Fails("channelHistory", params, rpc.CodeConflict)
 	}
 
-	var h historyResult
-	c.ok("channelHistory", map[string]any{"channel": "hist.never"}, &h)
+	var h servertest.HistoryResult
+	c.OK("channelHistory", map[string]any{"channel": "hist.never"}, &h)
 	if len(h.Publications) != 0 || h.Offset != 0 || h.Epoch == "" {
 		t.Errorf("history of a channel never published to: %+v", h)
 	}
@@ -419,11 +421,11 @@ func TestHistoryPaging(t *testing.T) {
 // TestHistorySizeKeepsOffsets: trimming to historySize drops the oldest
 // publications and renumbers nothing.
 func TestHistorySizeKeepsOffsets(t *testing.T) {
-	ta := startApp(t, serveConfig{historySize: 5})
-	c := ta.hubClient(ta.token("alice", allPerms, time.Hour))
-	c.publishSeen("trim.x", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
-	var h historyResult
-	c.ok("channelHistory", map[string]any{"channel": "trim.x"}, &h)
+	ta := servertest.Start(t, server.Config{HistorySize: 5})
+	c := ta.HubClient(ta.Token("alice", allPerms, time.Hour))
+	c.PublishSeen("trim.x", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+	var h servertest.HistoryResult
+	c.OK("channelHistory", map[string]any{"channel": "trim.x"}, &h)
 	if got := offsetsOf(h.Publications); !slices.Equal(got, seq(8, 12)) || h.Offset != 12 {
 		t.Fatalf("history after 12 publications: offsets %v, channel offset %d; want 8..12 and 12", got, h.Offset)
 	}
@@ -432,12 +434,12 @@ func TestHistorySizeKeepsOffsets(t *testing.T) {
 			t.Fatalf("publication %d holds %s", p.Offset, p.Data)
 		}
 	}
-	var l channelListResult
-	c.ok("channelList", map[string]any{"prefix": "trim."}, &l)
+	var l servertest.ChannelListResult
+	c.OK("channelList", map[string]any{"prefix": "trim."}, &l)
 	if len(l.Channels) != 1 || l.Channels[0].Offset != 12 {
 		t.Fatalf("list: %+v", l.Channels)
 	}
-	if p := c.publish("trim.x", 13); p.Offset != 13 {
+	if p := c.Publish("trim.x", 13); p.Offset != 13 {
 		t.Fatalf("publication after trimming: %+v", p)
 	}
 }
@@ -447,38 +449,38 @@ func TestHistorySizeKeepsOffsets(t *testing.T) {
 func TestHistoryTTL(t *testing.T) {
 	// Three seconds: long enough that a loaded machine reads the history
 	// back before it expires, short enough to wait for.
-	ta := startApp(t, serveConfig{historyTTL: 3 * time.Second})
-	c := ta.hubClient(ta.token("alice", allPerms, time.Hour))
-	epoch := c.publishSeen("ttl.x", 1, 2, 3)[0].Epoch
-	history := func() historyResult {
-		var h historyResult
-		c.ok("channelHistory", map[string]any{"channel": "ttl.x"}, &h)
+	ta := servertest.Start(t, server.Config{HistoryTTL: 3 * time.Second})
+	c := ta.HubClient(ta.Token("alice", allPerms, time.Hour))
+	epoch := c.PublishSeen("ttl.x", 1, 2, 3)[0].Epoch
+	history := func() servertest.HistoryResult {
+		var h servertest.HistoryResult
+		c.OK("channelHistory", map[string]any{"channel": "ttl.x"}, &h)
 		return h
 	}
 	if got := offsetsOf(history().Publications); !slices.Equal(got, seq(1, 3)) {
 		t.Fatalf("history right after publishing: %v", got)
 	}
-	eventually(t, "history to expire", func() bool { return len(history().Publications) == 0 })
+	servertest.Eventually(t, "history to expire", func() bool { return len(history().Publications) == 0 })
 	if h := history(); h.Offset != 3 || h.Epoch != epoch {
 		t.Fatalf("expired history: offset %d epoch %q, want 3 %q", h.Offset, h.Epoch, epoch)
 	}
 	// Recovery across the expiry: from the latest offset nothing was lost;
 	// from before it, the expired publications were.
-	r := c.subscribe(map[string]any{"channel": "ttl.x", "since": map[string]any{"offset": 3, "epoch": epoch}})
+	r := c.Subscribe(map[string]any{"channel": "ttl.x", "since": map[string]any{"offset": 3, "epoch": epoch}})
 	if !r.Recovered || len(r.Publications) != 0 {
 		t.Fatalf("recovery from the latest offset after expiry: %+v", r)
 	}
-	if p := c.publish("ttl.x", 4); p.Offset != 4 || p.Epoch != epoch {
+	if p := c.Publish("ttl.x", 4); p.Offset != 4 || p.Epoch != epoch {
 		t.Fatalf("publication after expiry: %+v, want offset 4", p)
 	}
-	if n := c.nextPublication(); n.Offset != 4 {
+	if n := c.NextPublication(); n.Offset != 4 {
 		t.Fatalf("live publication after expiry: %d", n.Offset)
 	}
 	if got := offsetsOf(history().Publications); !slices.Equal(got, []uint64{4}) {
 		t.Fatalf("history after a new publication: %v, want [4]", got)
 	}
-	d := ta.hubClient(ta.token("bob", allPerms, time.Hour))
-	r = d.subscribe(map[string]any{"channel": "ttl.x", "since": map[string]any{"offset": 2, "epoch": epoch}})
+	d := ta.HubClient(ta.Token("bob", allPerms, time.Hour))
+	r = d.Subscribe(map[string]any{"channel": "ttl.x", "since": map[string]any{"offset": 2, "epoch": epoch}})
 	if r.Recovered {
 		t.Fatalf("recovery from before the expiry: %+v, want recovered false", r)
 	}

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/servertest"
 	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -32,15 +34,15 @@ var matrixChannels = []string{
 // channelList shows exactly the channels the caller may publish or
 // subscribe to.
 func TestPermissionMatrix(t *testing.T) {
-	ta := startApp(t, serveConfig{
-		anonymous:          true,
-		anonymousPublish:   listFlag{"pub.>"},
-		anonymousSubscribe: listFlag{"sub.*"},
+	ta := servertest.Start(t, server.Config{
+		Anonymous:          true,
+		AnonymousPublish:   []string{"pub.>"},
+		AnonymousSubscribe: []string{"sub.*"},
 	})
-	admin := ta.hubClient(ta.token("root", service.Permissions{Admin: true}, time.Hour))
+	admin := ta.HubClient(ta.Token("root", service.Permissions{Admin: true}, time.Hour))
 	// Every channel exists, with history, so that channelList can show it.
 	for _, ch := range matrixChannels {
-		admin.publishSeen(ch, "seed")
+		admin.PublishSeen(ch, "seed")
 	}
 
 	cases := []struct {
@@ -90,12 +92,12 @@ func TestPermissionMatrix(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			sub := *ta // the subtest's clients are the subtest's
-			sub.t = t
-			var c *hubClient
+			sub.T = t
+			var c *servertest.Client
 			if tc.anon {
-				c = sub.anonHubClient()
+				c = sub.AnonHubClient()
 			} else {
-				c = sub.hubClient(sub.token("user", tc.perms, time.Hour))
+				c = sub.HubClient(sub.Token("user", tc.perms, time.Hour))
 			}
 			var visible []string
 			for _, ch := range matrixChannels {
@@ -106,8 +108,8 @@ func TestPermissionMatrix(t *testing.T) {
 				pubParams := map[string]any{"channel": ch, "data": tc.name}
 				chParams := map[string]any{"channel": ch}
 				if canPub {
-					var p publishResult
-					c.ok("channelPublish", pubParams, &p)
+					var p servertest.PublishResult
+					c.OK("channelPublish", pubParams, &p)
 					if p.Channel != ch || p.Offset < 2 || p.Epoch == "" {
 						t.Errorf("publish to %s: %+v", ch, p)
 					}
@@ -119,20 +121,20 @@ func TestPermissionMatrix(t *testing.T) {
 						wantForbidden(t, c, m, chParams, ch)
 						continue
 					}
-					r := c.call(m, chParams)
+					r := c.Call(m, chParams)
 					if r.Error != nil {
 						t.Errorf("%s %s: error %d %s, want a result", m, ch, r.Error.Code, r.Error.Message)
 					}
 				}
 				if canSub {
 					var u map[string]any
-					c.ok("channelUnsubscribe", chParams, &u)
+					c.OK("channelUnsubscribe", chParams, &u)
 				}
 			}
 
 			slices.Sort(visible) // listings are in name order
-			var list channelListResult
-			c.ok("channelList", nil, &list)
+			var list servertest.ChannelListResult
+			c.OK("channelList", nil, &list)
 			var listed []string
 			for _, s := range list.Channels {
 				listed = append(listed, s.Channel)
@@ -142,8 +144,8 @@ func TestPermissionMatrix(t *testing.T) {
 			}
 
 			if tc.perms.Admin {
-				var rm removeResult
-				c.ok("channelRemove", map[string]any{"channel": "chat.lobby2"}, &rm)
+				var rm servertest.RemoveResult
+				c.OK("channelRemove", map[string]any{"channel": "chat.lobby2"}, &rm)
 				if rm.Channel != "chat.lobby2" || rm.Offset != 0 || rm.Epoch == "" {
 					t.Errorf("admin's channelRemove: %+v", rm)
 				}
@@ -155,8 +157,8 @@ func TestPermissionMatrix(t *testing.T) {
 
 	// The anonymous publication is in history with no publisher; the
 	// others name theirs.
-	var h historyResult
-	admin.ok("channelHistory", map[string]any{"channel": "pub.x.y"}, &h)
+	var h servertest.HistoryResult
+	admin.OK("channelHistory", map[string]any{"channel": "pub.x.y"}, &h)
 	anonymous := 0
 	for _, p := range h.Publications {
 		want := "user"
@@ -178,9 +180,9 @@ func TestPermissionMatrix(t *testing.T) {
 
 // wantForbidden checks that method fails with -32003 and, when channel is
 // not "", that the message names the channel.
-func wantForbidden(t *testing.T, c *hubClient, method string, params map[string]any, channel string) {
+func wantForbidden(t *testing.T, c *servertest.Client, method string, params map[string]any, channel string) {
 	t.Helper()
-	r := c.call(method, params)
+	r := c.Call(method, params)
 	switch {
 	case r.Error == nil:
 		t.Errorf("%s %v: got result %s, want error -32003", method, params, r.Result)
@@ -195,8 +197,8 @@ func wantForbidden(t *testing.T, c *hubClient, method string, params map[string]
 // refuses names that break the rules with -32602 and a message that says
 // which rule, and that a name of exactly 255 characters is fine.
 func TestChannelNameRules(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	admin := ta.hubClient(ta.token("root", service.Permissions{Admin: true}, time.Hour))
+	ta := servertest.Start(t, server.Config{})
+	admin := ta.HubClient(ta.Token("root", service.Permissions{Admin: true}, time.Hour))
 
 	tooLong := strings.Repeat("a", 256)
 	cases := []struct{ name, want string }{
@@ -221,7 +223,7 @@ func TestChannelNameRules(t *testing.T) {
 			if m == "channelPublish" {
 				params["data"] = 1
 			}
-			msg := admin.fails(m, params, rpc.CodeInvalidParams)
+			msg := admin.Fails(m, params, rpc.CodeInvalidParams)
 			if !strings.Contains(msg, tc.want) {
 				t.Errorf("%s %q: message %q, want it to mention %q", m, tc.name, msg, tc.want)
 			}
@@ -232,16 +234,16 @@ func TestChannelNameRules(t *testing.T) {
 	if len(longest) != 255 {
 		t.Fatalf("test bug: name of %d characters", len(longest))
 	}
-	s := admin.subscribe(map[string]any{"channel": longest})
-	p := admin.publish(longest, "ok")
+	s := admin.Subscribe(map[string]any{"channel": longest})
+	p := admin.Publish(longest, "ok")
 	if p.Offset != 1 || p.Channel != longest {
 		t.Fatalf("publish to a 255-character name: %+v", p)
 	}
-	if n := admin.nextPublication(); n.Channel != longest || n.Offset != 1 {
+	if n := admin.NextPublication(); n.Channel != longest || n.Offset != 1 {
 		t.Fatalf("publication to a 255-character name: %+v", n)
 	}
-	var h historyResult
-	admin.ok("channelHistory", map[string]any{"channel": longest}, &h)
+	var h servertest.HistoryResult
+	admin.OK("channelHistory", map[string]any{"channel": longest}, &h)
 	if len(h.Publications) != 1 || h.Epoch != s.Epoch {
 		t.Fatalf("history of a 255-character name: %+v", h)
 	}
@@ -250,18 +252,18 @@ func TestChannelNameRules(t *testing.T) {
 // TestPublishDataRules checks the data size limit at its boundary, that
 // data is required, and the idempotency key's length limit.
 func TestPublishDataRules(t *testing.T) {
-	ta := startApp(t, serveConfig{maxDataSize: 100, idempotencyWindow: time.Minute})
-	c := ta.hubClient(ta.token("alice", service.Permissions{Publish: []string{"d.>"}}, time.Hour))
+	ta := servertest.Start(t, server.Config{MaxDataSize: 100, IdempotencyWindow: time.Minute})
+	c := ta.HubClient(ta.Token("alice", service.Permissions{Publish: []string{"d.>"}}, time.Hour))
 
 	fits := json.RawMessage(`"` + strings.Repeat("x", 98) + `"`) // 100 bytes of JSON
-	if p := c.publish("d.size", fits); p.Offset != 1 {
+	if p := c.Publish("d.size", fits); p.Offset != 1 {
 		t.Fatalf("publish of 100 bytes: %+v", p)
 	}
 	for _, data := range []json.RawMessage{
 		json.RawMessage(`"` + strings.Repeat("x", 99) + `"`),
 		json.RawMessage(`{"list":[` + strings.Repeat(`1,`, 50) + `1]}`),
 	} {
-		msg := c.fails("channelPublish", map[string]any{"channel": "d.size", "data": data}, rpc.CodeInvalidParams)
+		msg := c.Fails("channelPublish", map[string]any{"channel": "d.size", "data": data}, rpc.CodeInvalidParams)
 		if !strings.Contains(msg, fmt.Sprint(len(data))) || !strings.Contains(msg, "100") {
 			t.Errorf("publish of %d bytes: message %q, want the size and the limit", len(data), msg)
 		}
@@ -270,15 +272,15 @@ func TestPublishDataRules(t *testing.T) {
 		{"channel": "d.size"},
 		{"channel": "d.size", "data": nil},
 	} {
-		msg := c.fails("channelPublish", params, rpc.CodeInvalidParams)
+		msg := c.Fails("channelPublish", params, rpc.CodeInvalidParams)
 		if !strings.Contains(msg, `"data"`) {
 			t.Errorf("publish %v: message %q does not name data", params, msg)
 		}
 	}
 	key := strings.Repeat("k", service.MaxIdempotencyKeyLength)
-	c.fails("channelPublish", map[string]any{"channel": "d.size", "data": 1, "idempotencyKey": key + "k"}, rpc.CodeInvalidParams)
-	var p publishResult
-	c.ok("channelPublish", map[string]any{"channel": "d.size", "data": 1, "idempotencyKey": key}, &p)
+	c.Fails("channelPublish", map[string]any{"channel": "d.size", "data": 1, "idempotencyKey": key + "k"}, rpc.CodeInvalidParams)
+	var p servertest.PublishResult
+	c.OK("channelPublish", map[string]any{"channel": "d.size", "data": 1, "idempotencyKey": key}, &p)
 	// Nothing refused took an offset.
 	if p.Offset != 2 || p.Duplicate {
 		t.Fatalf("publish after the refused ones: %+v, want offset 2", p)
@@ -288,29 +290,29 @@ func TestPublishDataRules(t *testing.T) {
 // TestOffsetsStartAtOneAndRiseByOne checks offsets per channel, as
 // publishers are told them and as subscribers and history see them.
 func TestOffsetsStartAtOneAndRiseByOne(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	c := ta.hubClient(ta.token("alice", service.Permissions{Publish: []string{"o.*"}, Subscribe: []string{"o.*"}}, time.Hour))
-	s := c.subscribe(map[string]any{"channel": "o.a"})
+	ta := servertest.Start(t, server.Config{})
+	c := ta.HubClient(ta.Token("alice", service.Permissions{Publish: []string{"o.*"}, Subscribe: []string{"o.*"}}, time.Hour))
+	s := c.Subscribe(map[string]any{"channel": "o.a"})
 	for i := 1; i <= 5; i++ {
-		a := c.publish("o.a", i)
+		a := c.Publish("o.a", i)
 		if a.Offset != uint64(i) || a.Epoch != s.Epoch {
 			t.Fatalf("publication %d to o.a: %+v", i, a)
 		}
 		if i%2 == 0 {
 			// Another channel's publications do not move this one's.
-			if b := c.publish("o.b", i); b.Offset != uint64(i/2) {
+			if b := c.Publish("o.b", i); b.Offset != uint64(i/2) {
 				t.Fatalf("publication %d to o.b: %+v", i/2, b)
 			}
 		}
 	}
 	for i := 1; i <= 5; i++ {
-		if n := c.nextPublication(); n.Channel != "o.a" || n.Offset != uint64(i) || string(n.Data) != fmt.Sprint(i) || n.Publisher != "alice" {
+		if n := c.NextPublication(); n.Channel != "o.a" || n.Offset != uint64(i) || string(n.Data) != fmt.Sprint(i) || n.Publisher != "alice" {
 			t.Fatalf("notification %d: %+v", i, n)
 		}
 	}
-	c.quiet(200 * time.Millisecond)
-	var h historyResult
-	c.ok("channelHistory", map[string]any{"channel": "o.a"}, &h)
+	c.Quiet(200 * time.Millisecond)
+	var h servertest.HistoryResult
+	c.OK("channelHistory", map[string]any{"channel": "o.a"}, &h)
 	if got := offsetsOf(h.Publications); !slices.Equal(got, seq(1, 5)) || h.Offset != 5 {
 		t.Fatalf("history of o.a: offsets %v, channel offset %d", got, h.Offset)
 	}
@@ -320,13 +322,13 @@ func TestOffsetsStartAtOneAndRiseByOne(t *testing.T) {
 // window publishes nothing and answers the first offset, while the same
 // key on another channel is independent.
 func TestIdempotencyKeys(t *testing.T) {
-	ta := startApp(t, serveConfig{idempotencyWindow: time.Minute})
-	c := ta.hubClient(ta.token("alice", service.Permissions{Publish: []string{"i.*"}, Subscribe: []string{"i.*"}}, time.Hour))
-	c.subscribe(map[string]any{"channel": "i.a"})
-	pub := func(ch string, data any, key string) publishResult {
+	ta := servertest.Start(t, server.Config{IdempotencyWindow: time.Minute})
+	c := ta.HubClient(ta.Token("alice", service.Permissions{Publish: []string{"i.*"}, Subscribe: []string{"i.*"}}, time.Hour))
+	c.Subscribe(map[string]any{"channel": "i.a"})
+	pub := func(ch string, data any, key string) servertest.PublishResult {
 		t.Helper()
-		var p publishResult
-		c.ok("channelPublish", map[string]any{"channel": ch, "data": data, "idempotencyKey": key}, &p)
+		var p servertest.PublishResult
+		c.OK("channelPublish", map[string]any{"channel": ch, "data": data, "idempotencyKey": key}, &p)
 		return p
 	}
 
@@ -352,13 +354,13 @@ func TestIdempotencyKeys(t *testing.T) {
 		offset uint64
 		data   string
 	}{{1, `"first"`}, {2, `"other"`}} {
-		if n := c.nextPublication(); n.Offset != want.offset || string(n.Data) != want.data {
+		if n := c.NextPublication(); n.Offset != want.offset || string(n.Data) != want.data {
 			t.Fatalf("notification: %+v data %s, want offset %d data %s", n, n.Data, want.offset, want.data)
 		}
 	}
-	c.quiet(200 * time.Millisecond)
-	var h historyResult
-	c.ok("channelHistory", map[string]any{"channel": "i.a"}, &h)
+	c.Quiet(200 * time.Millisecond)
+	var h servertest.HistoryResult
+	c.OK("channelHistory", map[string]any{"channel": "i.a"}, &h)
 	if len(h.Publications) != 2 || string(h.Publications[0].Data) != `"first"` || h.Offset != 2 {
 		t.Fatalf("history of i.a: %+v", h)
 	}
@@ -367,11 +369,11 @@ func TestIdempotencyKeys(t *testing.T) {
 // TestIdempotencyKeysIgnoredWithoutWindow: with no window, keys mean
 // nothing and every publication is published.
 func TestIdempotencyKeysIgnoredWithoutWindow(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	c := ta.hubClient(ta.token("alice", service.Permissions{Publish: []string{"i.*"}}, time.Hour))
+	ta := servertest.Start(t, server.Config{})
+	c := ta.HubClient(ta.Token("alice", service.Permissions{Publish: []string{"i.*"}}, time.Hour))
 	for i := 1; i <= 2; i++ {
-		var p publishResult
-		c.ok("channelPublish", map[string]any{"channel": "i.a", "data": i, "idempotencyKey": "k"}, &p)
+		var p servertest.PublishResult
+		c.OK("channelPublish", map[string]any{"channel": "i.a", "data": i, "idempotencyKey": "k"}, &p)
 		if p.Offset != uint64(i) || p.Duplicate {
 			t.Fatalf("publication %d with key k: %+v", i, p)
 		}
@@ -383,34 +385,34 @@ func TestIdempotencyKeysIgnoredWithoutWindow(t *testing.T) {
 // counts it, and a client holding its position is up to date. Other
 // publishers and subscribers keep the channel busy meanwhile.
 func TestAcknowledgedPublicationIsVisible(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", allPerms, time.Hour)
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", allPerms, time.Hour)
 	for range 3 {
-		ta.hubClient(tok).subscribe(map[string]any{"channel": "ack.x"})
+		ta.HubClient(tok).Subscribe(map[string]any{"channel": "ack.x"})
 	}
 	for range 3 {
-		startPublisher(t, ta.hubClient(tok), "ack.x")
+		servertest.StartPublisher(t, ta.HubClient(tok), "ack.x")
 	}
-	c := ta.hubClient(tok)
+	c := ta.HubClient(tok)
 	var historyLags, subscribeLags int
 	for i := 0; i < 100 && (historyLags == 0 || subscribeLags == 0); i++ {
-		p := c.publish("ack.x", "probe")
-		var h historyResult
-		c.ok("channelHistory", map[string]any{"channel": "ack.x", "since": map[string]any{"offset": p.Offset - 1, "epoch": p.Epoch}, "limit": 1}, &h)
+		p := c.Publish("ack.x", "probe")
+		var h servertest.HistoryResult
+		c.OK("channelHistory", map[string]any{"channel": "ack.x", "since": map[string]any{"offset": p.Offset - 1, "epoch": p.Epoch}, "limit": 1}, &h)
 		if h.Offset < p.Offset || len(h.Publications) != 1 || h.Publications[0].Offset != p.Offset {
 			if historyLags++; historyLags == 1 {
 				t.Errorf("probe %d acknowledged at offset %d; history read right after: channel offset %d, publications %v", i, p.Offset, h.Offset, offsetsOf(h.Publications))
 			}
 		}
-		p = c.publish("ack.x", "probe")
-		s := c.subscribe(map[string]any{"channel": "ack.x", "since": map[string]any{"offset": p.Offset, "epoch": p.Epoch}})
+		p = c.Publish("ack.x", "probe")
+		s := c.Subscribe(map[string]any{"channel": "ack.x", "since": map[string]any{"offset": p.Offset, "epoch": p.Epoch}})
 		if !s.Recovered || s.Offset < p.Offset {
 			if subscribeLags++; subscribeLags == 1 {
 				t.Errorf("probe %d acknowledged at offset %d; subscribing from it right after: offset %d, recovered %v", i, p.Offset, s.Offset, s.Recovered)
 			}
 		}
 		var u map[string]any
-		c.ok("channelUnsubscribe", map[string]any{"channel": "ack.x"}, &u)
+		c.OK("channelUnsubscribe", map[string]any{"channel": "ack.x"}, &u)
 	}
 }
 
@@ -418,38 +420,38 @@ func TestAcknowledgedPublicationIsVisible(t *testing.T) {
 // unsubscribe is -32004, subscribing again works, subscribing twice is
 // -32009 and does not double the notifications.
 func TestSubscriptionBookkeeping(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	perms := service.Permissions{Publish: []string{"s.*"}, Subscribe: []string{"s.*"}}
-	c := ta.hubClient(ta.token("alice", perms, time.Hour))
-	pub := ta.hubClient(ta.token("bob", perms, time.Hour))
+	c := ta.HubClient(ta.Token("alice", perms, time.Hour))
+	pub := ta.HubClient(ta.Token("bob", perms, time.Hour))
 	one := map[string]any{"channel": "s.one"}
 
-	c.subscribe(one)
-	c.fails("channelSubscribe", one, rpc.CodeConflict)
-	pub.publish("s.one", 1)
-	if n := c.nextPublication(); n.Offset != 1 {
+	c.Subscribe(one)
+	c.Fails("channelSubscribe", one, rpc.CodeConflict)
+	pub.Publish("s.one", 1)
+	if n := c.NextPublication(); n.Offset != 1 {
 		t.Fatalf("publication: %+v", n)
 	}
-	c.quiet(200 * time.Millisecond) // once, though subscribed "twice"
+	c.Quiet(200 * time.Millisecond) // once, though subscribed "twice"
 
 	var u struct {
 		Channel string `json:"channel"`
 	}
-	c.ok("channelUnsubscribe", one, &u)
+	c.OK("channelUnsubscribe", one, &u)
 	if u.Channel != "s.one" {
 		t.Fatalf("unsubscribe result: %+v", u)
 	}
-	pub.publish("s.one", 2)
-	c.quiet(200 * time.Millisecond)
-	c.fails("channelUnsubscribe", one, rpc.CodeNotFound)
-	c.fails("channelUnsubscribe", map[string]any{"channel": "s.never"}, rpc.CodeNotFound)
+	pub.Publish("s.one", 2)
+	c.Quiet(200 * time.Millisecond)
+	c.Fails("channelUnsubscribe", one, rpc.CodeNotFound)
+	c.Fails("channelUnsubscribe", map[string]any{"channel": "s.never"}, rpc.CodeNotFound)
 
-	s := c.subscribe(one)
+	s := c.Subscribe(one)
 	if s.Offset != 2 {
 		t.Fatalf("subscribe again: %+v, want offset 2", s)
 	}
-	pub.publish("s.one", 3)
-	if n := c.nextPublication(); n.Offset != 3 {
+	pub.Publish("s.one", 3)
+	if n := c.NextPublication(); n.Offset != 3 {
 		t.Fatalf("after subscribing again: %+v, want offset 3", n)
 	}
 }
@@ -457,33 +459,33 @@ func TestSubscriptionBookkeeping(t *testing.T) {
 // TestMaxSubscriptions: a connection may hold maxSubscriptions
 // subscriptions; the limit is per connection and frees up on unsubscribe.
 func TestMaxSubscriptions(t *testing.T) {
-	ta := startApp(t, serveConfig{maxSubscriptions: 3})
-	tok := ta.token("alice", service.Permissions{Subscribe: []string{"m.*"}}, time.Hour)
-	c := ta.hubClient(tok)
+	ta := servertest.Start(t, server.Config{MaxSubscriptions: 3})
+	tok := ta.Token("alice", service.Permissions{Subscribe: []string{"m.*"}}, time.Hour)
+	c := ta.HubClient(tok)
 	for i := 1; i <= 3; i++ {
-		c.subscribe(map[string]any{"channel": fmt.Sprintf("m.%d", i)})
+		c.Subscribe(map[string]any{"channel": fmt.Sprintf("m.%d", i)})
 	}
-	msg := c.fails("channelSubscribe", map[string]any{"channel": "m.4"}, rpc.CodeLimitExceeded)
+	msg := c.Fails("channelSubscribe", map[string]any{"channel": "m.4"}, rpc.CodeLimitExceeded)
 	if !strings.Contains(msg, "3") {
 		t.Errorf("message %q does not state the limit", msg)
 	}
 	// A refused subscription to a channel already held is a conflict, not
 	// a limit.
-	c.fails("channelSubscribe", map[string]any{"channel": "m.1"}, rpc.CodeConflict)
+	c.Fails("channelSubscribe", map[string]any{"channel": "m.1"}, rpc.CodeConflict)
 
-	other := ta.hubClient(tok)
+	other := ta.HubClient(tok)
 	for i := 1; i <= 3; i++ {
-		other.subscribe(map[string]any{"channel": fmt.Sprintf("m.%d", i)})
+		other.Subscribe(map[string]any{"channel": fmt.Sprintf("m.%d", i)})
 	}
 
 	var u map[string]any
-	c.ok("channelUnsubscribe", map[string]any{"channel": "m.2"}, &u)
-	c.subscribe(map[string]any{"channel": "m.4"})
-	c.fails("channelSubscribe", map[string]any{"channel": "m.5"}, rpc.CodeLimitExceeded)
+	c.OK("channelUnsubscribe", map[string]any{"channel": "m.2"}, &u)
+	c.Subscribe(map[string]any{"channel": "m.4"})
+	c.Fails("channelSubscribe", map[string]any{"channel": "m.5"}, rpc.CodeLimitExceeded)
 }
 
 // offsetsOf lists the publications' offsets.
-func offsetsOf(ps []publicationNote) []uint64 {
+func offsetsOf(ps []servertest.PublicationNote) []uint64 {
 	out := make([]uint64, len(ps))
 	for i, p := range ps {
 		out[i] = p.Offset

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/internal/servertest"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -15,49 +17,49 @@ import (
 // every way a client can (accepted and refused, in the query and in the
 // header) and checks that no token reaches the log while the requests do.
 func TestTokensNeverLogged(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	good := ta.token("alice", service.Permissions{Subscribe: []string{"chat.>"}}, time.Hour)
-	expired := expiredToken(t, ta.secret, "alice")
+	ta := servertest.Start(t, server.Config{})
+	good := ta.Token("alice", service.Permissions{Subscribe: []string{"chat.>"}}, time.Hour)
+	expired := expiredToken(t, ta.Secret, "alice")
 	// A token from elsewhere: refused for its signature.
-	forged := ta.token("mallory", service.Permissions{Admin: true}, time.Hour)
+	forged := ta.Token("mallory", service.Permissions{Admin: true}, time.Hour)
 	forged = forged[:strings.LastIndexByte(forged, '.')+1] + "AAAA" + forged[strings.LastIndexByte(forged, '.')+1:]
 
-	ws, _, err := dialRaw(t, ta.wsURL()+"?access_token="+url.QueryEscape(good), nil)
+	ws, _, err := servertest.DialRaw(t, ta.WSURL()+"?access_token="+url.QueryEscape(good), nil)
 	if err != nil {
 		t.Fatalf("dial with access_token: %v", err)
 	}
-	wsCall(t, ws, "sessionWhoami", nil).decode(t, new(whoamiResult))
-	wsCall(t, ws, "no.such.method", nil)
+	servertest.WSCall(t, ws, "sessionWhoami", nil).Decode(t, new(servertest.WhoamiResult))
+	servertest.WSCall(t, ws, "no.such.method", nil)
 	ws.Close(websocket.StatusNormalClosure, "")
 
 	// Also as "token", which the redaction covers too, and next to other
 	// parameters.
-	ws2, _, err := dialRaw(t, ta.wsURL()+"?x=1&token=ignored-"+url.QueryEscape(good)+"&access_token="+url.QueryEscape(good), nil)
+	ws2, _, err := servertest.DialRaw(t, ta.WSURL()+"?x=1&token=ignored-"+url.QueryEscape(good)+"&access_token="+url.QueryEscape(good), nil)
 	if err != nil {
 		t.Fatalf("dial with access_token and token: %v", err)
 	}
-	wsCall(t, ws2, "serverPing", nil)
+	servertest.WSCall(t, ws2, "serverPing", nil)
 
 	// Under names of a client's own choosing: redacted for looking like
 	// a JWT (the token is refused: the server reads access_token only).
 	for _, name := range []string{"Access_Token", "jwt", "auth_token", "t"} {
-		dialRaw(t, ta.wsURL()+"?"+name+"="+url.QueryEscape(good), nil)
+		servertest.DialRaw(t, ta.WSURL()+"?"+name+"="+url.QueryEscape(good), nil)
 	}
 
 	for _, bad := range []string{expired, forged} {
-		ws, resp, err := dialRaw(t, ta.wsURL()+"?access_token="+url.QueryEscape(bad), nil)
-		wantRefusedUpgrade(t, "refused query token", ws, resp, err, http.StatusUnauthorized, "unauthorized")
+		ws, resp, err := servertest.DialRaw(t, ta.WSURL()+"?access_token="+url.QueryEscape(bad), nil)
+		servertest.WantRefusedUpgrade(t, "refused query token", ws, resp, err, http.StatusUnauthorized, "unauthorized")
 	}
-	r, _ := ta.httpCall(bearer(good), "sessionWhoami", nil)
-	r.decode(t, new(whoamiResult))
-	body, _ := request("serverPing", nil)
-	ta.post(bearer(expired), body)
+	r, _ := ta.Call(servertest.Bearer(good), "sessionWhoami", nil)
+	r.Decode(t, new(servertest.WhoamiResult))
+	body, _ := servertest.Request("serverPing", nil)
+	ta.Post(servertest.Bearer(expired), body)
 
 	// The upgrade's log line is written once the handler returns; give the
 	// server a moment by waiting for the second connection's request line.
 	logs := ""
-	eventually(t, "request log lines", func() bool {
-		logs = ta.logs.String()
+	servertest.Eventually(t, "request log lines", func() bool {
+		logs = ta.Logs.String()
 		return strings.Count(logs, "http request") >= 10
 	})
 	for name, tok := range map[string]string{"valid": good, "expired": expired, "forged": forged} {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/internal/servertest"
 )
 
 const (
@@ -74,14 +75,14 @@ func TestBigRepliesAreBounded(t *testing.T) {
 
 	// One batch: the replies stop at --max-batch-reply-size (8 MiB), and
 	// the calls after it are refused, not run.
-	checkBoundedBatch(t, c.post(bearer(tok), historyBatch(100, "big.x")).body)
+	checkBoundedBatch(t, c.Post(servertest.Bearer(tok), historyBatch(100, "big.x")).Body)
 	t.Logf("after one batch: peak RSS %d MiB", peakRSS(t, s.cmd.Process.Pid)>>20)
 
 	// Four at once.
 	var wg sync.WaitGroup
 	bodies := make([][]byte, 4)
 	for i := range bodies {
-		wg.Go(func() { bodies[i] = c.post(bearer(tok), historyBatch(100, "big.x")).body })
+		wg.Go(func() { bodies[i] = c.Post(servertest.Bearer(tok), historyBatch(100, "big.x")).Body })
 	}
 	wg.Wait()
 	for _, b := range bodies {
@@ -92,7 +93,7 @@ func TestBigRepliesAreBounded(t *testing.T) {
 	// 400 history calls pipelined on a socket that is never read: the
 	// server holds the send queue (4 MiB) and two replies, and stops
 	// reading the rest.
-	ws := s.client().dial(bearer(tok))
+	ws := s.client().Dial(servertest.Bearer(tok))
 	pipeline(t, ws, 400, "big.x")
 	time.Sleep(2 * time.Second) // time for the server to read, run and queue what it will
 	if grew := peakRSS(t, s.cmd.Process.Pid) - base; grew > peakBound {
@@ -103,9 +104,9 @@ func TestBigRepliesAreBounded(t *testing.T) {
 	ws.CloseNow()
 
 	// The server still answers, and the history is whole.
-	var h historyResult
-	r, _ := c.httpCall(bearer(tok), "channelHistory", map[string]any{"channel": "big.x", "limit": 1, "newestFirst": true})
-	r.decode(t, &h)
+	var h servertest.HistoryResult
+	r, _ := c.Call(servertest.Bearer(tok), "channelHistory", map[string]any{"channel": "big.x", "limit": 1, "newestFirst": true})
+	r.Decode(t, &h)
 	if h.Offset != bigPublications {
 		t.Fatalf("latest offset %d, want %d", h.Offset, bigPublications)
 	}
@@ -116,7 +117,7 @@ func TestBigRepliesAreBounded(t *testing.T) {
 // gets -32029.
 func checkBoundedBatch(t *testing.T, body []byte) {
 	t.Helper()
-	var replies []rpcReply
+	var replies []servertest.Reply
 	if err := json.Unmarshal(body, &replies); err != nil {
 		t.Fatalf("batch reply of %d bytes: %v", len(body), err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/switchboard/switchboard/internal/servertest"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -34,12 +36,12 @@ func tokenExpiry(t *testing.T, tok string) time.Time {
 // TestWhoami checks that sessionWhoami reports the token's subject,
 // permissions and expiry, the connection and the transport.
 func TestWhoami(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	perms := service.Permissions{Publish: []string{"chat.>"}, Subscribe: []string{"chat.>", "news.*"}}
-	tok := ta.token("alice", perms, time.Hour)
+	tok := ta.Token("alice", perms, time.Hour)
 	exp := tokenExpiry(t, tok)
 
-	check := func(t *testing.T, w whoamiResult, transport string) {
+	check := func(t *testing.T, w servertest.WhoamiResult, transport string) {
 		t.Helper()
 		if w.User != "alice" || w.Anonymous {
 			t.Errorf("user %q anonymous %v, want alice, not anonymous", w.User, w.Anonymous)
@@ -59,12 +61,12 @@ func TestWhoami(t *testing.T) {
 	}
 
 	t.Run("websocket", func(t *testing.T) {
-		ws1 := ta.dial(bearer(tok))
-		ws2 := ta.dial(bearer(tok))
-		var a, a2, b whoamiResult
-		wsCall(t, ws1, "sessionWhoami", nil).decode(t, &a)
-		wsCall(t, ws1, "sessionWhoami", nil).decode(t, &a2)
-		wsCall(t, ws2, "sessionWhoami", nil).decode(t, &b)
+		ws1 := ta.Dial(servertest.Bearer(tok))
+		ws2 := ta.Dial(servertest.Bearer(tok))
+		var a, a2, b servertest.WhoamiResult
+		servertest.WSCall(t, ws1, "sessionWhoami", nil).Decode(t, &a)
+		servertest.WSCall(t, ws1, "sessionWhoami", nil).Decode(t, &a2)
+		servertest.WSCall(t, ws2, "sessionWhoami", nil).Decode(t, &b)
 		check(t, a, "websocket")
 		check(t, b, "websocket")
 		if a.ConnectionID != a2.ConnectionID {
@@ -76,21 +78,21 @@ func TestWhoami(t *testing.T) {
 	})
 
 	t.Run("http", func(t *testing.T) {
-		r, res := ta.httpCall(bearer(tok), "sessionWhoami", nil)
-		var w whoamiResult
-		r.decode(t, &w)
+		r, res := ta.Call(servertest.Bearer(tok), "sessionWhoami", nil)
+		var w servertest.WhoamiResult
+		r.Decode(t, &w)
 		check(t, w, "http")
-		if rid := res.header.Get("X-Request-Id"); w.ConnectionID != rid {
+		if rid := res.Header.Get("X-Request-Id"); w.ConnectionID != rid {
 			t.Errorf("connectionId %q, want the request's id %q", w.ConnectionID, rid)
 		}
 	})
 
 	t.Run("admin, never expires", func(t *testing.T) {
-		admin := ta.token("root", service.Permissions{Admin: true}, 0)
-		ws := ta.dial(bearer(admin))
-		var w whoamiResult
-		r := wsCall(t, ws, "sessionWhoami", nil)
-		r.decode(t, &w)
+		admin := ta.Token("root", service.Permissions{Admin: true}, 0)
+		ws := ta.Dial(servertest.Bearer(admin))
+		var w servertest.WhoamiResult
+		r := servertest.WSCall(t, ws, "sessionWhoami", nil)
+		r.Decode(t, &w)
 		if w.User != "root" || !w.Permissions.Admin {
 			t.Errorf("whoami %+v, want user root, admin", w)
 		}
@@ -120,9 +122,9 @@ func TestWhoami(t *testing.T) {
 // TestServerInfo checks serverInfo against the data directory's node id,
 // the build's version and the number of open sockets.
 func TestServerInfo(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", service.Permissions{}, time.Hour)
-	b, err := os.ReadFile(filepath.Join(ta.cfg.dataDir, "node-id"))
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", service.Permissions{}, time.Hour)
+	b, err := os.ReadFile(filepath.Join(ta.Config.DataDir, "node-id"))
 	if err != nil {
 		t.Fatalf("data directory has no node-id: %v", err)
 	}
@@ -131,11 +133,11 @@ func TestServerInfo(t *testing.T) {
 		t.Fatal("node-id file is empty")
 	}
 
-	ws1 := ta.dial(bearer(tok))
-	ws2 := ta.dial(bearer(tok))
-	wsCall(t, ws1, "serverPing", nil) // ws1 is being served by now
-	var info infoResult
-	wsCall(t, ws2, "serverInfo", nil).decode(t, &info)
+	ws1 := ta.Dial(servertest.Bearer(tok))
+	ws2 := ta.Dial(servertest.Bearer(tok))
+	servertest.WSCall(t, ws1, "serverPing", nil) // ws1 is being served by now
+	var info servertest.InfoResult
+	servertest.WSCall(t, ws2, "serverInfo", nil).Decode(t, &info)
 	if info.NodeID != nodeID {
 		t.Errorf("nodeId %q, want the data directory's %q", info.NodeID, nodeID)
 	}
@@ -154,30 +156,30 @@ func TestServerInfo(t *testing.T) {
 	}
 
 	// HTTP calls are not connections.
-	r, _ := ta.httpCall(bearer(tok), "serverInfo", nil)
-	var hinfo infoResult
-	r.decode(t, &hinfo)
+	r, _ := ta.Call(servertest.Bearer(tok), "serverInfo", nil)
+	var hinfo servertest.InfoResult
+	r.Decode(t, &hinfo)
 	if hinfo.Connections != 2 || hinfo.NodeID != nodeID {
 		t.Errorf("over HTTP: connections %d nodeId %q, want 2 and %q", hinfo.Connections, hinfo.NodeID, nodeID)
 	}
 
 	// A closed socket stops counting.
 	ws1.Close(websocket.StatusNormalClosure, "")
-	eventually(t, "connections to drop to 1", func() bool {
-		var i infoResult
-		wsCall(t, ws2, "serverInfo", nil).decode(t, &i)
+	servertest.Eventually(t, "connections to drop to 1", func() bool {
+		var i servertest.InfoResult
+		servertest.WSCall(t, ws2, "serverInfo", nil).Decode(t, &i)
 		return i.Connections == 1
 	})
 }
 
 // TestPing checks that serverPing answers with the server's clock.
 func TestPing(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", service.Permissions{}, time.Hour)
-	ws := ta.dial(bearer(tok))
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", service.Permissions{}, time.Hour)
+	ws := ta.Dial(servertest.Bearer(tok))
 	before := time.Now()
-	var p pingResult
-	wsCall(t, ws, "serverPing", nil).decode(t, &p)
+	var p servertest.PingResult
+	servertest.WSCall(t, ws, "serverPing", nil).Decode(t, &p)
 	after := time.Now()
 	// Same machine, same clock; a minute's slack for clock steps.
 	if p.Time.Before(before.Add(-time.Minute)) || p.Time.After(after.Add(time.Minute)) {
@@ -186,8 +188,8 @@ func TestPing(t *testing.T) {
 	if _, off := p.Time.Zone(); off != 0 {
 		t.Errorf("ping time %v is not in UTC", p.Time)
 	}
-	r, _ := ta.httpCall(bearer(tok), "serverPing", map[string]any{})
-	r.decode(t, &p)
+	r, _ := ta.Call(servertest.Bearer(tok), "serverPing", map[string]any{})
+	r.Decode(t, &p)
 }
 
 // TestDiscover checks that rpc.discover, GET /openrpc.json and the
@@ -197,17 +199,17 @@ func TestDiscover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 
 	// GET /openrpc.json is public and byte-for-byte the committed file.
-	res := ta.do(http.MethodGet, "/openrpc.json", nil, nil)
-	if res.status != http.StatusOK {
-		t.Fatalf("GET /openrpc.json: HTTP %d", res.status)
+	res := ta.Do(http.MethodGet, "/openrpc.json", nil, nil)
+	if res.Status != http.StatusOK {
+		t.Fatalf("GET /openrpc.json: HTTP %d", res.Status)
 	}
-	if ct := res.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("GET /openrpc.json: Content-Type %q", ct)
 	}
-	if !bytes.Equal(res.body, committed) {
+	if !bytes.Equal(res.Body, committed) {
 		t.Errorf("GET /openrpc.json differs from the committed openrpc.json (run make openrpc)")
 	}
 
@@ -215,16 +217,16 @@ func TestDiscover(t *testing.T) {
 	if err := json.Unmarshal(committed, &want); err != nil {
 		t.Fatalf("openrpc.json: %v", err)
 	}
-	tok := ta.token("alice", service.Permissions{}, time.Hour)
+	tok := ta.Token("alice", service.Permissions{}, time.Hour)
 	for _, transport := range []string{"websocket", "http"} {
-		var r rpcReply
+		var r servertest.Reply
 		if transport == "websocket" {
-			r = wsCall(t, ta.dial(bearer(tok)), "rpc.discover", nil)
+			r = servertest.WSCall(t, ta.Dial(servertest.Bearer(tok)), "rpc.discover", nil)
 		} else {
-			r, _ = ta.httpCall(bearer(tok), "rpc.discover", nil)
+			r, _ = ta.Call(servertest.Bearer(tok), "rpc.discover", nil)
 		}
 		var got any
-		r.decode(t, &got)
+		r.Decode(t, &got)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("rpc.discover over %s differs from openrpc.json", transport)
 		}
@@ -235,12 +237,12 @@ func TestDiscover(t *testing.T) {
 // lines of the two can be matched; an id sent by the client is not used,
 // because connection ids must be unique and not of the client's choosing.
 func TestConnectionIDIsTheUpgradeRequestID(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", service.Permissions{}, time.Hour)
-	h := bearer(tok)
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", service.Permissions{}, time.Hour)
+	h := servertest.Bearer(tok)
 	h.Set("X-Request-Id", "chosen-by-client")
 
-	ws, resp, err := dialRaw(t, ta.wsURL(), h)
+	ws, resp, err := servertest.DialRaw(t, ta.WSURL(), h)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -248,8 +250,8 @@ func TestConnectionIDIsTheUpgradeRequestID(t *testing.T) {
 	if rid == "" || rid == "chosen-by-client" {
 		t.Fatalf("upgrade response X-Request-Id %q, want one of the server's making", rid)
 	}
-	var w whoamiResult
-	wsCall(t, ws, "sessionWhoami", nil).decode(t, &w)
+	var w servertest.WhoamiResult
+	servertest.WSCall(t, ws, "sessionWhoami", nil).Decode(t, &w)
 	if w.ConnectionID != rid {
 		t.Errorf("connectionId %q, want the upgrade request's id %q", w.ConnectionID, rid)
 	}

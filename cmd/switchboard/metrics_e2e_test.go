@@ -15,21 +15,23 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/switchboard/switchboard/internal/servertest"
 	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
 // TestHealthAndReadiness checks the probes of a running server.
 func TestHealthAndReadiness(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	for _, path := range []string{"/healthz", "/readyz"} {
-		res := ta.do(http.MethodGet, path, nil, nil)
-		if res.status != http.StatusOK {
-			t.Errorf("GET %s: HTTP %d: %s", path, res.status, res.body)
+		res := ta.Do(http.MethodGet, path, nil, nil)
+		if res.Status != http.StatusOK {
+			t.Errorf("GET %s: HTTP %d: %s", path, res.Status, res.Body)
 		}
 		var body map[string]string
-		if err := json.Unmarshal(res.body, &body); err != nil || body["status"] == "" {
-			t.Errorf("GET %s: body %q, want a JSON status", path, res.body)
+		if err := json.Unmarshal(res.Body, &body); err != nil || body["status"] == "" {
+			t.Errorf("GET %s: body %q, want a JSON status", path, res.Body)
 		}
 	}
 }
@@ -38,19 +40,19 @@ func TestHealthAndReadiness(t *testing.T) {
 type metricsSnapshot map[string]*dto.MetricFamily
 
 // scrape fetches /metrics and parses it as the Prometheus text format.
-func (ta *testApp) scrape() metricsSnapshot {
-	ta.t.Helper()
-	res := ta.do(http.MethodGet, "/metrics", bearer(ta.token("prometheus", service.Permissions{Admin: true}, time.Hour)), nil)
-	if res.status != http.StatusOK {
-		ta.t.Fatalf("GET /metrics: HTTP %d", res.status)
+func scrape(ta *servertest.Server) metricsSnapshot {
+	ta.T.Helper()
+	res := ta.Do(http.MethodGet, "/metrics", servertest.Bearer(ta.Token("prometheus", service.Permissions{Admin: true}, time.Hour)), nil)
+	if res.Status != http.StatusOK {
+		ta.T.Fatalf("GET /metrics: HTTP %d", res.Status)
 	}
-	if ct := res.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
-		ta.t.Fatalf("GET /metrics: Content-Type %q, want the text format", ct)
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		ta.T.Fatalf("GET /metrics: Content-Type %q, want the text format", ct)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(res.body))
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(res.Body))
 	if err != nil {
-		ta.t.Fatalf("GET /metrics is not in the Prometheus text format: %v", err)
+		ta.T.Fatalf("GET /metrics is not in the Prometheus text format: %v", err)
 	}
 	return fams
 }
@@ -117,10 +119,10 @@ func (s metricsSnapshot) wantFamily(t *testing.T, name string, typ dto.MetricTyp
 // TestMetrics checks that /metrics exposes Switchboard's metrics and that
 // they count what clients do.
 func TestMetrics(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	tok := ta.token("alice", service.Permissions{}, time.Hour)
+	ta := servertest.Start(t, server.Config{})
+	tok := ta.Token("alice", service.Permissions{}, time.Hour)
 
-	before := ta.scrape()
+	before := scrape(ta)
 	before.wantFamily(t, "switchboard_connections_open", dto.MetricType_GAUGE)
 	before.wantFamily(t, "switchboard_notifications_sent_total", dto.MetricType_COUNTER)
 	before.wantFamily(t, "switchboard_notifications_dropped_total", dto.MetricType_COUNTER)
@@ -134,17 +136,17 @@ func TestMetrics(t *testing.T) {
 
 	// Three pings: two over a WebSocket, one over HTTP; and one call of a
 	// method that does not exist.
-	ws := ta.dial(bearer(tok))
-	wsCall(t, ws, "serverPing", nil).decode(t, new(pingResult))
-	wsCall(t, ws, "serverPing", nil).decode(t, new(pingResult))
-	r, _ := ta.httpCall(bearer(tok), "serverPing", nil)
-	r.decode(t, new(pingResult))
+	ws := ta.Dial(servertest.Bearer(tok))
+	servertest.WSCall(t, ws, "serverPing", nil).Decode(t, new(servertest.PingResult))
+	servertest.WSCall(t, ws, "serverPing", nil).Decode(t, new(servertest.PingResult))
+	r, _ := ta.Call(servertest.Bearer(tok), "serverPing", nil)
+	r.Decode(t, new(servertest.PingResult))
 	const bogus = "no.such.method"
-	if r := wsCall(t, ws, bogus, nil); r.Error == nil || r.Error.Code != -32601 {
+	if r := servertest.WSCall(t, ws, bogus, nil); r.Error == nil || r.Error.Code != -32601 {
 		t.Fatalf("%s: reply %+v, want error -32601", bogus, r)
 	}
 
-	mid := ta.scrape()
+	mid := scrape(ta)
 	if d := mid.value("switchboard_rpc_calls_total", ping) - before.value("switchboard_rpc_calls_total", ping); d != 3 {
 		t.Errorf("rpc_calls_total%v grew by %v after 3 pings", ping, d)
 	}
@@ -172,8 +174,8 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 	var after metricsSnapshot
-	eventually(t, "the disconnect to be counted", func() bool {
-		after = ta.scrape()
+	servertest.Eventually(t, "the disconnect to be counted", func() bool {
+		after = scrape(ta)
 		return after.value("switchboard_disconnects_total", clientGone)-before.value("switchboard_disconnects_total", clientGone) == 1
 	})
 	after.wantFamily(t, "switchboard_disconnects_total", dto.MetricType_COUNTER)
@@ -186,13 +188,13 @@ func TestMetrics(t *testing.T) {
 // storage failed says so on /readyz, so that a load balancer stops sending
 // it clients, and answers publishes with -32013.
 func TestReadinessFailsWithTheHistory(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	pub := ta.hubClient(ta.token("alice", service.Permissions{Admin: true}, time.Hour))
-	pub.publish("ok", "before")
+	ta := servertest.Start(t, server.Config{})
+	pub := ta.HubClient(ta.Token("alice", service.Permissions{Admin: true}, time.Hour))
+	pub.Publish("ok", "before")
 
 	// Any commit failure will do (disk full, I/O error); a trigger makes
 	// one on demand, through a connection of the test's own.
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(ta.cfg.dataDir, historyFile)+"?_pragma=busy_timeout(5000)")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(ta.Config.DataDir, server.HistoryFile)+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,19 +202,19 @@ func TestReadinessFailsWithTheHistory(t *testing.T) {
 	if _, err := db.Exec(`CREATE TRIGGER fail BEFORE INSERT ON publications BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
 		t.Fatal(err)
 	}
-	pub.fails("channelPublish", map[string]any{"channel": "ok", "data": "after"}, rpc.CodeUnavailable)
-	pub.fails("channelPublish", map[string]any{"channel": "other", "data": "after"}, rpc.CodeUnavailable)
+	pub.Fails("channelPublish", map[string]any{"channel": "ok", "data": "after"}, rpc.CodeUnavailable)
+	pub.Fails("channelPublish", map[string]any{"channel": "other", "data": "after"}, rpc.CodeUnavailable)
 
-	res := ta.do(http.MethodGet, "/readyz", nil, nil)
+	res := ta.Do(http.MethodGet, "/readyz", nil, nil)
 	var body map[string]string
-	json.Unmarshal(res.body, &body)
-	if res.status != http.StatusServiceUnavailable || body["status"] != "unavailable" || !strings.Contains(body["error"], "disk on fire") {
-		t.Fatalf("/readyz after the history failed: HTTP %d %s, want 503 saying why", res.status, res.body)
+	json.Unmarshal(res.Body, &body)
+	if res.Status != http.StatusServiceUnavailable || body["status"] != "unavailable" || !strings.Contains(body["error"], "disk on fire") {
+		t.Fatalf("/readyz after the history failed: HTTP %d %s, want 503 saying why", res.Status, res.Body)
 	}
-	if res := ta.do(http.MethodGet, "/healthz", nil, nil); res.status != http.StatusOK {
-		t.Errorf("/healthz: HTTP %d; the process is alive and should say so", res.status)
+	if res := ta.Do(http.MethodGet, "/healthz", nil, nil); res.Status != http.StatusOK {
+		t.Errorf("/healthz: HTTP %d; the process is alive and should say so", res.Status)
 	}
-	if !strings.Contains(ta.logs.String(), "commit failed") {
+	if !strings.Contains(ta.Logs.String(), "commit failed") {
 		t.Errorf("the log does not say that a commit failed")
 	}
 }
@@ -221,28 +223,28 @@ func TestReadinessFailsWithTheHistory(t *testing.T) {
 // only admins may read it on the main address; --metrics-listen serves it
 // elsewhere, to anyone who reaches that address, and not on the main one.
 func TestMetricsAreNotPublic(t *testing.T) {
-	ta := startApp(t, serveConfig{})
-	res := ta.do(http.MethodGet, "/metrics", nil, nil)
-	wantHTTPError(t, "/metrics without a token", res.status, res.header, res.body, http.StatusUnauthorized, "unauthorized")
-	res = ta.do(http.MethodGet, "/metrics", bearer(ta.token("alice", service.Permissions{Subscribe: []string{">"}}, time.Hour)), nil)
-	wantHTTPError(t, "/metrics for a user", res.status, res.header, res.body, http.StatusForbidden, "forbidden")
-	ta.scrape().wantFamily(t, "switchboard_connections_open", dto.MetricType_GAUGE)
+	ta := servertest.Start(t, server.Config{})
+	res := ta.Do(http.MethodGet, "/metrics", nil, nil)
+	servertest.WantHTTPError(t, "/metrics without a token", res.Status, res.Header, res.Body, http.StatusUnauthorized, "unauthorized")
+	res = ta.Do(http.MethodGet, "/metrics", servertest.Bearer(ta.Token("alice", service.Permissions{Subscribe: []string{">"}}, time.Hour)), nil)
+	servertest.WantHTTPError(t, "/metrics for a user", res.Status, res.Header, res.Body, http.StatusForbidden, "forbidden")
+	scrape(ta).wantFamily(t, "switchboard_connections_open", dto.MetricType_GAUGE)
 
 	s := startServer(t, nil, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--metrics-listen", "127.0.0.1:0")
 	m := metricsLine.FindStringSubmatch(s.banner)
 	if m == nil {
 		t.Fatalf("the banner %q does not say where the metrics are", s.banner)
 	}
-	ops := &testApp{t: t, addr: m[1], client: &http.Client{Timeout: ioTimeout}}
-	if res := ops.do(http.MethodGet, "/metrics", nil, nil); res.status != http.StatusOK || !bytes.Contains(res.body, []byte("switchboard_connections_open")) {
-		t.Fatalf("/metrics on --metrics-listen: HTTP %d %.100s", res.status, res.body)
+	ops := &servertest.Server{T: t, Addr: m[1], HTTP: &http.Client{Timeout: servertest.IOTimeout}}
+	if res := ops.Do(http.MethodGet, "/metrics", nil, nil); res.Status != http.StatusOK || !bytes.Contains(res.Body, []byte("switchboard_connections_open")) {
+		t.Fatalf("/metrics on --metrics-listen: HTTP %d %.100s", res.Status, res.Body)
 	}
-	if res := ops.doHost(http.MethodGet, "/metrics", "attacker.test", nil); res.status != http.StatusForbidden {
-		t.Fatalf("/metrics on a loopback --metrics-listen, as Host attacker.test: HTTP %d, want 403", res.status)
+	if res := doHost(ops, http.MethodGet, "/metrics", "attacker.test", nil); res.Status != http.StatusForbidden {
+		t.Fatalf("/metrics on a loopback --metrics-listen, as Host attacker.test: HTTP %d, want 403", res.Status)
 	}
 	main := s.client()
-	res = main.do(http.MethodGet, "/metrics", bearer(s.readAdminToken()), nil)
-	wantHTTPError(t, "/metrics on --listen, with --metrics-listen", res.status, res.header, res.body, http.StatusNotFound, "not_found")
+	res = main.Do(http.MethodGet, "/metrics", servertest.Bearer(s.readAdminToken()), nil)
+	servertest.WantHTTPError(t, "/metrics on --listen, with --metrics-listen", res.Status, res.Header, res.Body, http.StatusNotFound, "not_found")
 }
 
 var metricsLine = regexp.MustCompile(`metrics: http://(\S+)/metrics`)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/switchboard/switchboard/internal/servertest"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -72,8 +74,8 @@ func validateJSON(t *testing.T, what string, schema map[string]any, raw json.Raw
 // result that follows the method's result schema.
 func TestOpenRPCExamplesReplay(t *testing.T) {
 	methods, _ := readDoc(t)
-	ta := startApp(t, serveConfig{})
-	admin := ta.token("alice", service.Permissions{Admin: true}, time.Hour)
+	ta := servertest.Start(t, server.Config{})
+	admin := ta.Token("alice", service.Permissions{Admin: true}, time.Hour)
 
 	// Some examples describe a connection in a state: these calls put a
 	// fresh connection in it first.
@@ -98,14 +100,14 @@ func TestOpenRPCExamplesReplay(t *testing.T) {
 			}
 			for form, params := range map[string]any{"by position": positional, "by name": named} {
 				t.Run(fmt.Sprintf("%s/%s/%s", m.Name, x.Name, form), func(t *testing.T) {
-					c := ta.hubClient(admin)
-					defer c.disconnect()
+					c := ta.HubClient(admin)
+					defer c.Disconnect()
 					for _, b := range before[m.Name] {
-						if r := c.call(b.method, b.params); r.Error != nil {
+						if r := c.Call(b.method, b.params); r.Error != nil {
 							t.Fatalf("%s %v, to prepare: %d %s", b.method, b.params, r.Error.Code, r.Error.Message)
 						}
 					}
-					r := c.call(m.Name, params)
+					r := c.Call(m.Name, params)
 					if r.Error != nil {
 						t.Fatalf("%s %s: error %d %s", m.Name, mustJSON(params), r.Error.Code, r.Error.Message)
 					}
@@ -135,16 +137,16 @@ func mustJSON(v any) string {
 // the params it lists, required ones present, nothing else.
 func TestOpenRPCNotifications(t *testing.T) {
 	_, notes := readDoc(t)
-	ta := startApp(t, serveConfig{})
-	admin := ta.token("alice", service.Permissions{Admin: true}, time.Hour)
+	ta := servertest.Start(t, server.Config{})
+	admin := ta.Token("alice", service.Permissions{Admin: true}, time.Hour)
 
-	watcher := ta.hubClient(admin)
-	watcher.subscribe(map[string]any{"channel": "doc.notes", "joinLeave": true})
-	other := ta.hubClient(ta.token("bob", service.Permissions{Admin: true}, time.Hour))
-	other.subscribe(map[string]any{"channel": "doc.notes"})                  // channelJoin
-	other.publish("doc.notes", map[string]any{"text": "hi"})                 // channelPublication
-	other.call("channelUnsubscribe", map[string]any{"channel": "doc.notes"}) // channelLeave
-	other.call("channelRemove", map[string]any{"channel": "doc.notes"})      // channelUnsubscribed
+	watcher := ta.HubClient(admin)
+	watcher.Subscribe(map[string]any{"channel": "doc.notes", "joinLeave": true})
+	other := ta.HubClient(ta.Token("bob", service.Permissions{Admin: true}, time.Hour))
+	other.Subscribe(map[string]any{"channel": "doc.notes"})                  // channelJoin
+	other.Publish("doc.notes", map[string]any{"text": "hi"})                 // channelPublication
+	other.Call("channelUnsubscribe", map[string]any{"channel": "doc.notes"}) // channelLeave
+	other.Call("channelRemove", map[string]any{"channel": "doc.notes"})      // channelUnsubscribed
 
 	byName := map[string]docEntry{}
 	for _, n := range notes {
@@ -152,7 +154,7 @@ func TestOpenRPCNotifications(t *testing.T) {
 	}
 	var seen []string
 	for range 4 {
-		n := watcher.next()
+		n := watcher.Next()
 		seen = append(seen, n.Method)
 		d, ok := byName[n.Method]
 		if !ok {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/servertest"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -17,13 +19,13 @@ func TestRateLimits(t *testing.T) {
 	// Slow rates, so that however slow the machine the tokens spent are
 	// not back before the refusals they are for: a handshake every 10 s,
 	// a publication every 4 s.
-	ta := startApp(t, serveConfig{publishRate: 0.25, publishBurst: 2, handshakeRate: 0.1, handshakeBurst: 2})
-	tok := ta.token("alice", service.Permissions{Publish: []string{">"}}, time.Hour)
+	ta := servertest.Start(t, server.Config{PublishRate: 0.25, PublishBurst: 2, HandshakeRate: 0.1, HandshakeBurst: 2})
+	tok := ta.Token("alice", service.Permissions{Publish: []string{">"}}, time.Hour)
 
-	c := ta.hubClient(tok) // handshake 1 of 2
-	ta.dial(bearer(tok))   // and 2
-	ws, resp, err := dialRaw(t, ta.wsURL(), bearer(tok))
-	wantRefusedUpgrade(t, "a third handshake", ws, resp, err, http.StatusTooManyRequests, "too_many_handshakes")
+	c := ta.HubClient(tok)          // handshake 1 of 2
+	ta.Dial(servertest.Bearer(tok)) // and 2
+	ws, resp, err := servertest.DialRaw(t, ta.WSURL(), servertest.Bearer(tok))
+	servertest.WantRefusedUpgrade(t, "a third handshake", ws, resp, err, http.StatusTooManyRequests, "too_many_handshakes")
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 {
 		t.Errorf("Retry-After %q, want whole seconds", resp.Header.Get("Retry-After"))
 	}
@@ -31,9 +33,9 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("another address: %v (%v)", err, resp)
 	}
 
-	c.publish("rate.a", 1)
-	c.publish("rate.a", 2)
-	r := c.call("channelPublish", map[string]any{"channel": "rate.a", "data": 3})
+	c.Publish("rate.a", 1)
+	c.Publish("rate.a", 2)
+	r := c.Call("channelPublish", map[string]any{"channel": "rate.a", "data": 3})
 	var data struct {
 		RetryAfterMs int64 `json:"retryAfterMs"`
 	}
@@ -48,7 +50,7 @@ func TestRateLimits(t *testing.T) {
 	}
 	// The connection goes on, and after the wait the user publishes again.
 	time.Sleep(time.Duration(data.RetryAfterMs) * time.Millisecond)
-	if p := c.publish("rate.a", 3); p.Offset != 3 {
+	if p := c.Publish("rate.a", 3); p.Offset != 3 {
 		t.Fatalf("after the wait: offset %d, want 3", p.Offset)
 	}
 

@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/switchboard/switchboard/internal/servertest"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/web"
 )
 
@@ -15,12 +17,12 @@ import (
 // a browser would import it: public, cacheable until it changes,
 // compressed when asked, readable from another origin.
 func TestServedClient(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 
 	// The server asks for tokens, so that the routes' needing none means
 	// something.
-	if res := ta.post(nil, []byte(`{"jsonrpc":"2.0","id":1,"method":"serverPing"}`)); res.status != http.StatusUnauthorized {
-		t.Fatalf("POST /rpc without a token: HTTP %d, want 401", res.status)
+	if res := ta.Post(nil, []byte(`{"jsonrpc":"2.0","id":1,"method":"serverPing"}`)); res.Status != http.StatusUnauthorized {
+		t.Fatalf("POST /rpc without a token: HTTP %d, want 401", res.Status)
 	}
 
 	for _, tc := range []struct {
@@ -41,13 +43,13 @@ func TestServedClient(t *testing.T) {
 			}
 
 			// No token, and another origin: as a page elsewhere imports it.
-			plain := ta.do(http.MethodGet, tc.path, http.Header{
+			plain := ta.Do(http.MethodGet, tc.path, http.Header{
 				"Accept-Encoding": {"identity"}, "Origin": {"https://app.example"}}, nil)
-			if plain.status != http.StatusOK {
-				t.Fatalf("GET without a token: HTTP %d: %s", plain.status, plain.body)
+			if plain.Status != http.StatusOK {
+				t.Fatalf("GET without a token: HTTP %d: %s", plain.Status, plain.Body)
 			}
-			if !bytes.Equal(plain.body, onDisk) {
-				t.Errorf("GET: body %q, want web/client/dist's %q", plain.body, onDisk)
+			if !bytes.Equal(plain.Body, onDisk) {
+				t.Errorf("GET: body %q, want web/client/dist's %q", plain.Body, onDisk)
 			}
 			for k, want := range map[string]string{
 				"Content-Type":                tc.contentType,
@@ -58,25 +60,25 @@ func TestServedClient(t *testing.T) {
 				"ETag":                        tc.file.ETag,
 				"Content-Encoding":            "",
 			} {
-				if got := plain.header.Get(k); got != want {
+				if got := plain.Header.Get(k); got != want {
 					t.Errorf("GET: %s %q, want %q", k, got, want)
 				}
 			}
 
 			// A token the server would refuse changes nothing: the route
 			// does not look.
-			if res := ta.do(http.MethodGet, tc.path, bearer("not-a-token"), nil); res.status != http.StatusOK {
-				t.Errorf("GET with an invalid token: HTTP %d, want 200", res.status)
+			if res := ta.Do(http.MethodGet, tc.path, servertest.Bearer("not-a-token"), nil); res.Status != http.StatusOK {
+				t.Errorf("GET with an invalid token: HTTP %d, want 200", res.Status)
 			}
 
-			zipped := ta.do(http.MethodGet, tc.path, http.Header{"Accept-Encoding": {"br, gzip;q=0.8"}}, nil)
-			if zipped.status != http.StatusOK || zipped.header.Get("Content-Encoding") != "gzip" {
-				t.Fatalf("GET accepting gzip: HTTP %d, Content-Encoding %q", zipped.status, zipped.header.Get("Content-Encoding"))
+			zipped := ta.Do(http.MethodGet, tc.path, http.Header{"Accept-Encoding": {"br, gzip;q=0.8"}}, nil)
+			if zipped.Status != http.StatusOK || zipped.Header.Get("Content-Encoding") != "gzip" {
+				t.Fatalf("GET accepting gzip: HTTP %d, Content-Encoding %q", zipped.Status, zipped.Header.Get("Content-Encoding"))
 			}
-			if got := zipped.header.Get("Vary"); got != "Accept-Encoding" {
+			if got := zipped.Header.Get("Vary"); got != "Accept-Encoding" {
 				t.Errorf("GET accepting gzip: Vary %q", got)
 			}
-			zr, err := gzip.NewReader(bytes.NewReader(zipped.body))
+			zr, err := gzip.NewReader(bytes.NewReader(zipped.Body))
 			if err != nil {
 				t.Fatalf("gzip body: %v", err)
 			}
@@ -87,38 +89,38 @@ func TestServedClient(t *testing.T) {
 			if !bytes.Equal(unzipped, onDisk) {
 				t.Errorf("gzip body decompresses to %q, want %q", unzipped, onDisk)
 			}
-			gzTag := zipped.header.Get("ETag")
+			gzTag := zipped.Header.Get("ETag")
 			if gzTag == "" || gzTag == tc.file.ETag {
 				t.Errorf("gzip ETag %q: want one of its own, not the identity encoding's %q", gzTag, tc.file.ETag)
 			}
 
 			// A revalidation of either encoding's copy costs a 304.
 			for _, rv := range []struct{ encoding, tag string }{{"identity", tc.file.ETag}, {"gzip", gzTag}} {
-				res := ta.do(http.MethodGet, tc.path, http.Header{
+				res := ta.Do(http.MethodGet, tc.path, http.Header{
 					"Accept-Encoding": {rv.encoding}, "If-None-Match": {`"stale", ` + rv.tag}}, nil)
-				if res.status != http.StatusNotModified || len(res.body) != 0 {
-					t.Errorf("If-None-Match %s (%s): HTTP %d with %d bytes, want 304 and none", rv.tag, rv.encoding, res.status, len(res.body))
+				if res.Status != http.StatusNotModified || len(res.Body) != 0 {
+					t.Errorf("If-None-Match %s (%s): HTTP %d with %d bytes, want 304 and none", rv.tag, rv.encoding, res.Status, len(res.Body))
 				}
-				if got := res.header.Get("ETag"); got != rv.tag {
+				if got := res.Header.Get("ETag"); got != rv.tag {
 					t.Errorf("304 (%s): ETag %q, want %q", rv.encoding, got, rv.tag)
 				}
 			}
-			if res := ta.do(http.MethodGet, tc.path, http.Header{"If-None-Match": {`"stale"`}}, nil); res.status != http.StatusOK {
-				t.Errorf("If-None-Match of another ETag: HTTP %d, want 200", res.status)
+			if res := ta.Do(http.MethodGet, tc.path, http.Header{"If-None-Match": {`"stale"`}}, nil); res.Status != http.StatusOK {
+				t.Errorf("If-None-Match of another ETag: HTTP %d, want 200", res.Status)
 			}
 
-			head := ta.do(http.MethodHead, tc.path, http.Header{"Accept-Encoding": {"identity"}}, nil)
-			if head.status != http.StatusOK || len(head.body) != 0 {
-				t.Errorf("HEAD: HTTP %d with %d bytes, want 200 and none", head.status, len(head.body))
+			head := ta.Do(http.MethodHead, tc.path, http.Header{"Accept-Encoding": {"identity"}}, nil)
+			if head.Status != http.StatusOK || len(head.Body) != 0 {
+				t.Errorf("HEAD: HTTP %d with %d bytes, want 200 and none", head.Status, len(head.Body))
 			}
 			for _, k := range []string{"Content-Type", "ETag", "Content-Length", "Access-Control-Allow-Origin"} {
-				if got, want := head.header.Get(k), plain.header.Get(k); got != want {
+				if got, want := head.Header.Get(k), plain.Header.Get(k); got != want {
 					t.Errorf("HEAD: %s %q, want GET's %q", k, got, want)
 				}
 			}
 
-			if res := ta.do(http.MethodPost, tc.path, nil, nil); res.status != http.StatusMethodNotAllowed {
-				t.Errorf("POST: HTTP %d, want 405", res.status)
+			if res := ta.Do(http.MethodPost, tc.path, nil, nil); res.Status != http.StatusMethodNotAllowed {
+				t.Errorf("POST: HTTP %d, want 405", res.Status)
 			}
 		})
 	}

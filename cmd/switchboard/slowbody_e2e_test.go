@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/servertest"
 	"github.com/switchboard/switchboard/rpc"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -20,15 +22,15 @@ import (
 // promising a body of contentLength bytes, then the body a byte every
 // 50ms, until the connection is closed (by the server, or when the test
 // ends).
-func slowBody(t *testing.T, ta *testApp, method, path, header string, contentLength int) net.Conn {
+func slowBody(t *testing.T, ta *servertest.Server, method, path, header string, contentLength int) net.Conn {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", ta.addr, ioTimeout)
+	conn, err := net.DialTimeout("tcp", ta.Addr, servertest.IOTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n{",
-		method, path, ta.addr, contentLength, header)
+		method, path, ta.Addr, contentLength, header)
 	go func() {
 		for {
 			time.Sleep(50 * time.Millisecond)
@@ -64,7 +66,7 @@ func readResponse(t *testing.T, conn net.Conn, d time.Duration) *http.Response {
 // connection is closed. (net/http used to read the rest first: a client
 // sending a byte a second held the connection for ever.)
 func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
-	ta := startApp(t, serveConfig{})
+	ta := servertest.Start(t, server.Config{})
 	for _, tc := range []struct {
 		name, method, path, header string
 		status                     int
@@ -87,8 +89,8 @@ func TestRefusalDoesNotWaitForTheBody(t *testing.T) {
 // An accepted request whose body is slower than --read-timeout gets 408,
 // and its connection is closed.
 func TestSlowBodyTimesOut(t *testing.T) {
-	ta := startApp(t, serveConfig{readTimeout: time.Second})
-	tok := ta.token("alice", service.Permissions{}, time.Hour)
+	ta := servertest.Start(t, server.Config{ReadTimeout: time.Second})
+	tok := ta.Token("alice", service.Permissions{}, time.Hour)
 	conn := slowBody(t, ta, http.MethodPost, "/rpc", "Authorization: Bearer "+tok+"\r\n", 200000)
 	start := time.Now()
 	resp := readResponse(t, conn, 10*time.Second)
@@ -97,10 +99,10 @@ func TestSlowBodyTimesOut(t *testing.T) {
 	}
 
 	// The server goes on serving others.
-	body, _ := request("serverPing", nil)
-	res := ta.post(bearer(tok), body)
-	if res.status != http.StatusOK || !strings.Contains(string(res.body), `"result"`) {
-		t.Fatalf("a quick request after the slow one: HTTP %d %s", res.status, res.body)
+	body, _ := servertest.Request("serverPing", nil)
+	res := ta.Post(servertest.Bearer(tok), body)
+	if res.Status != http.StatusOK || !strings.Contains(string(res.Body), `"result"`) {
+		t.Fatalf("a quick request after the slow one: HTTP %d %s", res.Status, res.Body)
 	}
 }
 
@@ -108,23 +110,23 @@ func TestSlowBodyTimesOut(t *testing.T) {
 // memory no longer than --write-timeout: then the server gives up on the
 // connection, and the client, reading at last, finds the reply cut short.
 func TestUnreadHTTPReplyIsCut(t *testing.T) {
-	ta := startApp(t, serveConfig{limits: rpc.Limits{WriteTimeout: time.Second}})
-	tok := ta.token("alice", service.Permissions{Admin: true}, time.Hour)
+	ta := servertest.Start(t, server.Config{Limits: rpc.Limits{WriteTimeout: time.Second}})
+	tok := ta.Token("alice", service.Permissions{Admin: true}, time.Hour)
 	data := `"` + strings.Repeat("x", 60<<10) + `"`
 	for range 100 {
 		publishHTTP(t, ta, tok, "big.x", data)
 	}
 	body := historyBatch(2, "big.x") // about 8 MiB of replies: more than the sockets hold
-	conn, err := net.DialTimeout("tcp", ta.addr, ioTimeout)
+	conn, err := net.DialTimeout("tcp", ta.Addr, servertest.IOTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	conn.(*net.TCPConn).SetReadBuffer(64 << 10)
 	fmt.Fprintf(conn, "POST /rpc HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		ta.addr, tok, len(body), body)
+		ta.Addr, tok, len(body), body)
 	time.Sleep(3 * time.Second) // and read nothing meanwhile
-	conn.SetReadDeadline(time.Now().Add(waitTimeout))
+	conn.SetReadDeadline(time.Now().Add(servertest.WaitTimeout))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("reading the response: %v", err)

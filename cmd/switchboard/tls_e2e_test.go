@@ -28,6 +28,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/switchboard/switchboard/client"
+	"github.com/switchboard/switchboard/internal/servertest"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -116,25 +118,25 @@ func replaceFile(t *testing.T, path string, b []byte) {
 
 // client is an HTTP client that trusts ca alone.
 func (ca *testCA) client() *http.Client {
-	c := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
+	c := &http.Client{Timeout: servertest.IOTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
 	ca.t.Cleanup(c.CloseIdleConnections)
 	return c
 }
 
 // startTLSApp starts the server with a certificate of serial 1 from ca,
 // in dir; ta.client trusts ca.
-func startTLSApp(t *testing.T, ca *testCA, dir string) *testApp {
+func startTLSApp(t *testing.T, ca *testCA, dir string) *servertest.Server {
 	t.Helper()
 	certFile, keyFile := ca.issue(dir, 1)
-	ta := startApp(t, serveConfig{tlsCert: certFile, tlsKey: keyFile})
-	ta.client = ca.client()
+	ta := servertest.Start(t, server.Config{TLSCert: certFile, TLSKey: keyFile})
+	ta.HTTP = ca.client()
 	return ta
 }
 
 // handshake makes a TLS handshake with addr and returns its state.
 func handshake(t *testing.T, addr string, cfg *tls.Config) (tls.ConnectionState, error) {
 	t.Helper()
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: ioTimeout}, "tcp", addr, cfg)
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: servertest.IOTimeout}, "tcp", addr, cfg)
 	if err != nil {
 		return tls.ConnectionState{}, err
 	}
@@ -155,35 +157,35 @@ func servedSerial(t *testing.T, addr string, roots *x509.CertPool) int64 {
 func TestTLSCallsAndSubscriptions(t *testing.T) {
 	ca := newTestCA(t)
 	ta := startTLSApp(t, ca, t.TempDir())
-	tok := ta.token("alice", service.Permissions{Publish: []string{"chat.>"}, Subscribe: []string{"chat.>"}}, time.Hour)
+	tok := ta.Token("alice", service.Permissions{Publish: []string{"chat.>"}, Subscribe: []string{"chat.>"}}, time.Hour)
 
-	var ping pingResult
-	r, _ := ta.httpCall(bearer(tok), "serverPing", nil)
-	r.decode(t, &ping)
+	var ping servertest.PingResult
+	r, _ := ta.Call(servertest.Bearer(tok), "serverPing", nil)
+	r.Decode(t, &ping)
 	if ping.Time.IsZero() {
 		t.Errorf("serverPing over HTTPS: no time")
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), servertest.IOTimeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, ta.wsURL(), &websocket.DialOptions{HTTPClient: ta.client, HTTPHeader: bearer(tok)})
+	ws, _, err := websocket.Dial(ctx, ta.WSURL(), &websocket.DialOptions{HTTPClient: ta.HTTP, HTTPHeader: servertest.Bearer(tok)})
 	if err != nil {
-		t.Fatalf("dial %s: %v", ta.wsURL(), err)
+		t.Fatalf("dial %s: %v", ta.WSURL(), err)
 	}
 	defer ws.CloseNow()
-	var sub subscribeResult
-	wsCall(t, ws, "channelSubscribe", map[string]any{"channel": "chat.lobby"}).decode(t, &sub)
-	r, _ = ta.httpCall(bearer(tok), "channelPublish", map[string]any{"channel": "chat.lobby", "data": map[string]string{"text": "over TLS"}})
-	var pub publishResult
-	r.decode(t, &pub)
+	var sub servertest.SubscribeResult
+	servertest.WSCall(t, ws, "channelSubscribe", map[string]any{"channel": "chat.lobby"}).Decode(t, &sub)
+	r, _ = ta.Call(servertest.Bearer(tok), "channelPublish", map[string]any{"channel": "chat.lobby", "data": map[string]string{"text": "over TLS"}})
+	var pub servertest.PublishResult
+	r.Decode(t, &pub)
 
 	_, b, err := ws.Read(ctx)
 	if err != nil {
 		t.Fatalf("reading the publication: %v", err)
 	}
 	var n struct {
-		Method string          `json:"method"`
-		Params publicationNote `json:"params"`
+		Method string                     `json:"method"`
+		Params servertest.PublicationNote `json:"params"`
 	}
 	if err := json.Unmarshal(b, &n); err != nil || n.Method != "channelPublication" ||
 		n.Params.Offset != pub.Offset || string(n.Params.Data) != `{"text":"over TLS"}` {
@@ -194,15 +196,15 @@ func TestTLSCallsAndSubscriptions(t *testing.T) {
 func TestTLSRefusesAnUntrustingClient(t *testing.T) {
 	ca := newTestCA(t)
 	ta := startTLSApp(t, ca, t.TempDir())
-	plain := &http.Client{Timeout: ioTimeout} // the system's roots
+	plain := &http.Client{Timeout: servertest.IOTimeout} // the system's roots
 	t.Cleanup(plain.CloseIdleConnections)
 	var unknown x509.UnknownAuthorityError
-	if _, err := plain.Get(ta.baseURL() + "/healthz"); !errors.As(err, &unknown) {
+	if _, err := plain.Get(ta.BaseURL() + "/healthz"); !errors.As(err, &unknown) {
 		t.Errorf("HTTPS without trusting the CA: %v, want an unknown authority", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), servertest.IOTimeout)
 	defer cancel()
-	if _, _, err := websocket.Dial(ctx, ta.wsURL(), &websocket.DialOptions{HTTPClient: plain}); !errors.As(err, &unknown) {
+	if _, _, err := websocket.Dial(ctx, ta.WSURL(), &websocket.DialOptions{HTTPClient: plain}); !errors.As(err, &unknown) {
 		t.Errorf("WSS without trusting the CA: %v, want an unknown authority", err)
 	}
 }
@@ -212,7 +214,7 @@ func TestTLSRefusesAnUntrustingClient(t *testing.T) {
 func TestTLSSpeaksHTTP1AndTLS12Up(t *testing.T) {
 	ca := newTestCA(t)
 	ta := startTLSApp(t, ca, t.TempDir())
-	st, err := handshake(t, ta.addr, &tls.Config{RootCAs: ca.pool, NextProtos: []string{"h2", "http/1.1"}})
+	st, err := handshake(t, ta.Addr, &tls.Config{RootCAs: ca.pool, NextProtos: []string{"h2", "http/1.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,15 +223,15 @@ func TestTLSSpeaksHTTP1AndTLS12Up(t *testing.T) {
 	}
 	// The server's own order would pick http/1.1 even with h2 enabled; a
 	// client offering h2 alone shows whether it is.
-	if st, err := handshake(t, ta.addr, &tls.Config{RootCAs: ca.pool, NextProtos: []string{"h2"}}); err == nil && st.NegotiatedProtocol == "h2" {
+	if st, err := handshake(t, ta.Addr, &tls.Config{RootCAs: ca.pool, NextProtos: []string{"h2"}}); err == nil && st.NegotiatedProtocol == "h2" {
 		t.Errorf("a client offering h2 alone negotiated it")
 	}
 
-	h2 := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{
+	h2 := &http.Client{Timeout: servertest.IOTimeout, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: ca.pool}, ForceAttemptHTTP2: true,
 	}}
 	t.Cleanup(h2.CloseIdleConnections)
-	resp, err := h2.Get(ta.baseURL() + "/healthz")
+	resp, err := h2.Get(ta.BaseURL() + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +240,7 @@ func TestTLSSpeaksHTTP1AndTLS12Up(t *testing.T) {
 		t.Errorf("a client that wants HTTP/2 got %s %s, want HTTP/1.1 200", resp.Proto, resp.Status)
 	}
 
-	if _, err := handshake(t, ta.addr, &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}); err == nil {
+	if _, err := handshake(t, ta.Addr, &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}); err == nil {
 		t.Errorf("a TLS 1.1 handshake succeeded")
 	}
 }
@@ -249,32 +251,32 @@ func TestTLSReloadsTheCertificate(t *testing.T) {
 	ca := newTestCA(t)
 	dir := t.TempDir()
 	ta := startTLSApp(t, ca, dir)
-	if s := servedSerial(t, ta.addr, ca.pool); s != 1 {
+	if s := servedSerial(t, ta.Addr, ca.pool); s != 1 {
 		t.Fatalf("serving serial %d, want 1", s)
 	}
 
 	certFile, _ := ca.issue(dir, 2)
-	eventually(t, "the renewed certificate", func() bool { return servedSerial(t, ta.addr, ca.pool) == 2 })
+	servertest.Eventually(t, "the renewed certificate", func() bool { return servedSerial(t, ta.Addr, ca.pool) == 2 })
 
 	const warning = "TLS certificate not reloaded"
-	warned := strings.Count(ta.logs.String(), warning)
+	warned := strings.Count(ta.Logs.String(), warning)
 	if err := os.WriteFile(certFile, []byte("half a certificate\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a warning about the broken certificate", func() bool {
-		if s := servedSerial(t, ta.addr, ca.pool); s != 2 { // the check is made on handshakes
+	servertest.Eventually(t, "a warning about the broken certificate", func() bool {
+		if s := servedSerial(t, ta.Addr, ca.pool); s != 2 { // the check is made on handshakes
 			t.Fatalf("after a broken renewal, serving serial %d, want 2 still", s)
 		}
-		return strings.Count(ta.logs.String(), warning) > warned
+		return strings.Count(ta.Logs.String(), warning) > warned
 	})
-	if s := servedSerial(t, ta.addr, ca.pool); s != 2 {
+	if s := servedSerial(t, ta.Addr, ca.pool); s != 2 {
 		t.Errorf("after the warning, serving serial %d, want 2 still", s)
 	}
-	r, _ := ta.httpCall(bearer(ta.token("bob", service.Permissions{}, time.Hour)), "serverPing", nil)
-	r.decode(t, &pingResult{})
+	r, _ := ta.Call(servertest.Bearer(ta.Token("bob", service.Permissions{}, time.Hour)), "serverPing", nil)
+	r.Decode(t, &servertest.PingResult{})
 
 	ca.issue(dir, 3)
-	eventually(t, "the mended certificate", func() bool { return servedSerial(t, ta.addr, ca.pool) == 3 })
+	servertest.Eventually(t, "the mended certificate", func() bool { return servedSerial(t, ta.Addr, ca.pool) == 3 })
 }
 
 // The Go client trusts Options.RootCAs for its calls and for the
@@ -282,9 +284,9 @@ func TestTLSReloadsTheCertificate(t *testing.T) {
 func TestTLSGoClient(t *testing.T) {
 	ca := newTestCA(t)
 	ta := startTLSApp(t, ca, t.TempDir())
-	tok := ta.token("carol", service.Permissions{Publish: []string{"chat.>"}, Subscribe: []string{"chat.>"}}, time.Hour)
-	ctx := sdkContext(t, waitTimeout)
-	c := sdkClient(t, "wss://"+ta.addr, tok, client.Options{RootCAs: ca.pool})
+	tok := ta.Token("carol", service.Permissions{Publish: []string{"chat.>"}, Subscribe: []string{"chat.>"}}, time.Hour)
+	ctx := sdkContext(t, servertest.WaitTimeout)
+	c := sdkClient(t, "wss://"+ta.Addr, tok, client.Options{RootCAs: ca.pool})
 	sub, err := c.Subscribe(ctx, "chat.go", nil)
 	if err != nil {
 		t.Fatalf("Subscribe over wss: %v", err)
@@ -296,7 +298,7 @@ func TestTLSGoClient(t *testing.T) {
 	if p := sdkNext(t, ctx, sub); p.Offset != pub.Offset {
 		t.Errorf("got offset %d, want %d", p.Offset, pub.Offset)
 	}
-	if _, err := client.New(ta.wsURL(), client.Options{RootCAs: ca.pool, HTTPClient: ta.client}); err == nil {
+	if _, err := client.New(ta.WSURL(), client.Options{RootCAs: ca.pool, HTTPClient: ta.HTTP}); err == nil {
 		t.Errorf("client.New took both RootCAs and HTTPClient")
 	}
 }
@@ -304,8 +306,8 @@ func TestTLSGoClient(t *testing.T) {
 func TestTLSCommandLineClient(t *testing.T) {
 	ca := newTestCA(t)
 	ta := startTLSApp(t, ca, t.TempDir())
-	tok := ta.token("admin", service.Permissions{Admin: true}, time.Hour)
-	url := "https://" + ta.addr
+	tok := ta.Token("admin", service.Permissions{Admin: true}, time.Hour)
+	url := "https://" + ta.Addr
 
 	out := mustRun(t, nil, "", "call", "serverPing", "--url", url, "--cacert", ca.file, "--token", tok)
 	if !strings.Contains(out, `"time"`) {
@@ -317,7 +319,7 @@ func TestTLSCommandLineClient(t *testing.T) {
 	}
 
 	// From the environment, and over wss: subscribe uses a WebSocket.
-	env := []string{"SWITCHBOARD_URL=wss://" + ta.addr, "SWITCHBOARD_TOKEN=" + tok, "SWITCHBOARD_CACERT=" + ca.file}
+	env := []string{"SWITCHBOARD_URL=wss://" + ta.Addr, "SWITCHBOARD_TOKEN=" + tok, "SWITCHBOARD_CACERT=" + ca.file}
 	mustRun(t, env, "", "publish", "builds.web", `{"status":"passed"}`)
 	out = mustRun(t, env, "", "subscribe", "builds.web", "--since", "0", "--count", "1")
 	if ps := publications(t, out); len(ps) != 1 || string(ps[0].Data) != `{"status":"passed"}` {
@@ -359,7 +361,7 @@ func TestTLSBanner(t *testing.T) {
 	ca := newTestCA(t)
 	certFile, keyFile := ca.issue(t.TempDir(), 1)
 	env := []string{"SWITCHBOARD_TLS_CERT=" + certFile, "SWITCHBOARD_TLS_KEY=" + keyFile}
-	s := &server{cliProc: startCLI(t, env, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir())}
+	s := &serverProc{cliProc: startCLI(t, env, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir())}
 	listening := regexp.MustCompile(`listening on https://(\S+) \(WebSocket: wss://(\S+)/rpc\)$`)
 	m := listening.FindStringSubmatch(s.line("the listening line", listening.MatchString))
 	if m[1] != m[2] {
@@ -372,10 +374,10 @@ func TestTLSBanner(t *testing.T) {
 		t.Errorf("curl line %q: want https://%s/rpc, and no -k", curl, s.addr)
 	}
 
-	c := &testApp{t: t, addr: s.addr, cfg: serveConfig{tlsCert: certFile}, client: ca.client()}
-	var info infoResult
-	r, _ := c.httpCall(bearer(tok), "serverInfo", nil)
-	r.decode(t, &info)
+	c := &servertest.Server{T: t, Addr: s.addr, Config: server.Config{TLSCert: certFile}, HTTP: ca.client()}
+	var info servertest.InfoResult
+	r, _ := c.Call(servertest.Bearer(tok), "serverInfo", nil)
+	r.Decode(t, &info)
 	if code := s.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("serve exited %d after SIGTERM", code)
 	}
@@ -425,7 +427,7 @@ func TestREADMETLSExample(t *testing.T) {
 		}
 		args = append(args, f)
 	}
-	s := &server{cliProc: startCLI(t, nil, args...)}
+	s := &serverProc{cliProc: startCLI(t, nil, args...)}
 	listening := regexp.MustCompile(`listening on https://(\S+) `)
 	s.addr = listening.FindStringSubmatch(s.line("the listening line", listening.MatchString))[1]
 	tok := s.readAdminToken()
@@ -467,7 +469,7 @@ func TestREADMEInternetExample(t *testing.T) {
 		}
 	}
 	p := startCLI(t, nil, args...)
-	s := &server{cliProc: p}
+	s := &serverProc{cliProc: p}
 	line := s.line("the listening line", regexp.MustCompile(`listening on https://`).MatchString)
 	addr := regexp.MustCompile(`listening on https://(\S+) `).FindStringSubmatch(line)[1]
 	metrics := metricsLine.FindStringSubmatch(line)

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package main
+package server
 
 // descriptorLimit is unknown here.
 func descriptorLimit() int { return 0 }

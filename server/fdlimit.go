@@ -1,4 +1,4 @@
-package main
+package server
 
 // connectionCeiling returns the most WebSocket connections the process can
 // hold with the file descriptors it may open, less a reserve for what else

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/rand"
@@ -15,9 +15,9 @@ import (
 const (
 	secretFile = "token-secret"
 	nodeIDFile = "node-id"
-	// historyFile is the SQLite database of channel history, with its
+	// HistoryFile is the SQLite database of channel history, with its
 	// -wal and -shm companions.
-	historyFile = "hub.db"
+	HistoryFile = "hub.db"
 )
 
 // loadOrCreate returns the trimmed contents of name in dir, creating the
@@ -65,9 +65,10 @@ func loadOrCreate(dir, name string, n int) (value string, created bool, err erro
 	return v, true, nil
 }
 
-// tokenSecret returns the secret given, or the data directory's, which is
-// generated on first use. fromDataDir tells which.
-func tokenSecret(given, dataDir string) (secret []byte, fromDataDir bool, err error) {
+// TokenSecret returns the secret given, or the data directory's, which is
+// generated on first use. fromDataDir tells which. The token command
+// signs with it as the server verifies.
+func TokenSecret(given, dataDir string) (secret []byte, fromDataDir bool, err error) {
 	if given != "" {
 		return []byte(given), false, nil
 	}

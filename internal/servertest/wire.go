@@ -1,0 +1,110 @@
+package servertest
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Result shapes, as openrpc.json describes them. They are declared here
+// rather than taken from package api so that a renamed JSON field breaks
+// the tests as it would break clients.
+type WhoamiResult struct {
+	User         string     `json:"user"`
+	Anonymous    bool       `json:"anonymous"`
+	ConnectionID string     `json:"connectionId"`
+	Transport    string     `json:"transport"`
+	Permissions  PermsJSON  `json:"permissions"`
+	ExpiresAt    *time.Time `json:"expiresAt"`
+}
+
+type PermsJSON struct {
+	Publish   []string `json:"publish"`
+	Subscribe []string `json:"subscribe"`
+	Admin     bool     `json:"admin"`
+}
+
+type InfoResult struct {
+	Version       string    `json:"version"`
+	NodeID        string    `json:"nodeId"`
+	StartedAt     time.Time `json:"startedAt"`
+	UptimeSeconds float64   `json:"uptimeSeconds"`
+	Connections   int       `json:"connections"`
+}
+
+type PingResult struct {
+	Time time.Time `json:"time"`
+}
+
+// PublicationNote is channelPublication's params.
+type PublicationNote struct {
+	Channel   string          `json:"channel"`
+	Offset    uint64          `json:"offset"`
+	Data      json.RawMessage `json:"data"`
+	Publisher string          `json:"publisher"`
+	Time      time.Time       `json:"time"`
+}
+
+// SubscribeResult is channelSubscribe's result.
+type SubscribeResult struct {
+	Channel      string            `json:"channel"`
+	Offset       uint64            `json:"offset"`
+	Epoch        string            `json:"epoch"`
+	Recovered    bool              `json:"recovered"`
+	Publications []PublicationNote `json:"publications"`
+}
+
+// PublishResult is channelPublish's result.
+type PublishResult struct {
+	Channel   string `json:"channel"`
+	Offset    uint64 `json:"offset"`
+	Epoch     string `json:"epoch"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// HistoryResult is channelHistory's result.
+type HistoryResult struct {
+	Channel      string            `json:"channel"`
+	Publications []PublicationNote `json:"publications"`
+	Offset       uint64            `json:"offset"`
+	Epoch        string            `json:"epoch"`
+}
+
+// PresenceResult is channelPresence's result.
+type PresenceResult struct {
+	Channel string       `json:"channel"`
+	Members []MemberJSON `json:"members"`
+}
+
+// MemberJSON is a presence member, and the params of channelJoin and
+// channelLeave (which add the channel).
+type MemberJSON struct {
+	Channel      string    `json:"channel,omitempty"`
+	User         string    `json:"user"`
+	ConnectionID string    `json:"connectionId"`
+	Since        time.Time `json:"since"`
+}
+
+// ChannelListResult is channelList's result.
+type ChannelListResult struct {
+	Channels []ChannelSummaryJSON `json:"channels"`
+	More     bool                 `json:"more"`
+}
+
+type ChannelSummaryJSON struct {
+	Channel     string `json:"channel"`
+	Subscribers int    `json:"subscribers"`
+	Offset      uint64 `json:"offset"`
+}
+
+// RemoveResult is channelRemove's result.
+type RemoveResult struct {
+	Channel string `json:"channel"`
+	Offset  uint64 `json:"offset"`
+	Epoch   string `json:"epoch"`
+}
+
+// UnsubscribedNote is channelUnsubscribed's params.
+type UnsubscribedNote struct {
+	Channel string `json:"channel"`
+	Reason  string `json:"reason"`
+}
