@@ -253,7 +253,7 @@ func TestCLIExitCodes(t *testing.T) {
 
 	// Without --strict, the loss is said and the subscriber goes on.
 	r := runCLI(t, s.env, "", "subscribe", "news.lost", "--since", "1", "--count", "2")
-	if r.code != 0 || !slices.Equal(offsetsOf(publications(t, r.stdout)), []uint64{4, 5}) || !strings.Contains(r.stderr, "publications 2 to 3 were lost") {
+	if r.code != 0 || !slices.Equal(servertest.OffsetsOf(publications(t, r.stdout)), []uint64{4, 5}) || !strings.Contains(r.stderr, "publications 2 to 3 were lost") {
 		t.Errorf("subscribe --since 1 without --strict: exit %d, stdout %q, stderr %q; want 4 and 5 after a warning", r.code, r.stdout, r.stderr)
 	}
 }
@@ -349,7 +349,7 @@ func TestCLIStandardInput(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "line 2") {
 		t.Errorf("a line that is not JSON: exit %d, stderr %q; want 2 and line 2 named", r.code, r.stderr)
 	}
-	if got := offsetsOf(publications(t, mustRun(t, s.env, "", "history", "stop"))); !slices.Equal(got, []uint64{1, 2, 3}) {
+	if got := servertest.OffsetsOf(publications(t, mustRun(t, s.env, "", "history", "stop"))); !slices.Equal(got, []uint64{1, 2, 3}) {
 		t.Errorf("stop's history has offsets %v, want 1 2 (first run) and 3 (the 5 of the second)", got)
 	}
 }
@@ -368,7 +368,7 @@ func TestCLIHistory(t *testing.T) {
 	check := func(want []uint64, args ...string) {
 		t.Helper()
 		pubs := publications(t, mustRun(t, s.env, "", append([]string{"history", "h"}, args...)...))
-		if got := offsetsOf(pubs); !slices.Equal(got, want) {
+		if got := servertest.OffsetsOf(pubs); !slices.Equal(got, want) {
 			t.Errorf("history %v: %d publications from %v, want %d from %v", args, len(got), first(got), len(want), first(want))
 		}
 		for _, p := range pubs {
@@ -377,12 +377,12 @@ func TestCLIHistory(t *testing.T) {
 			}
 		}
 	}
-	check(seq(1001, 1100))                  // the default: the latest 100
-	check(seq(1096, 1100), "--limit", "5")  // the latest 5, oldest first
-	check(seq(51, 1100), "--limit", "1050") // more than a page
-	check(seq(11, 13), "--since", "10", "--limit", "3")
-	check(seq(1, n), "--limit", "0") // everything
-	check(seq(1091, 1100), "--since", "1090", "--limit", "0")
+	check(servertest.Seq(1001, 1100))                  // the default: the latest 100
+	check(servertest.Seq(1096, 1100), "--limit", "5")  // the latest 5, oldest first
+	check(servertest.Seq(51, 1100), "--limit", "1050") // more than a page
+	check(servertest.Seq(11, 13), "--since", "10", "--limit", "3")
+	check(servertest.Seq(1, n), "--limit", "0") // everything
+	check(servertest.Seq(1091, 1100), "--since", "1090", "--limit", "0")
 	check(nil, "--since", "1100")
 }
 
@@ -421,7 +421,7 @@ func TestCLISubscriberSurvivesRestarts(t *testing.T) {
 			}
 			got = append(got, p.Offset)
 		}
-		if !slices.Equal(got, seq(1, upto)) {
+		if !slices.Equal(got, servertest.Seq(1, upto)) {
 			t.Fatalf("the subscriber printed offsets %v, want 1 to %d once each", got, upto)
 		}
 	}

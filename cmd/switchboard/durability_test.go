@@ -52,18 +52,6 @@ func durableToken(t *testing.T, secret string) string {
 	return tok
 }
 
-// publishHTTP publishes data (JSON) to channel over POST /rpc.
-func publishHTTP(t *testing.T, c *servertest.Server, tok, channel, data string) servertest.PublishResult {
-	t.Helper()
-	r, _ := c.Call(servertest.Bearer(tok), "channelPublish", map[string]any{"channel": channel, "data": json.RawMessage(data)})
-	var res servertest.PublishResult
-	r.Decode(t, &res)
-	if res.Channel != channel || res.Duplicate {
-		t.Fatalf("publish to %s: %+v", channel, res)
-	}
-	return res
-}
-
 // readHistory reads channel's whole history a page at a time, each page
 // since the previous one's last offset, and returns it with the channel's
 // offset and epoch.
@@ -305,7 +293,7 @@ func TestSIGKILLLosesNoAcknowledgedPublication(t *testing.T) {
 		extra += len(pubs) - len(l.acked[ch])
 
 		// The channel goes on from where its history ends, in its epoch.
-		res := publishHTTP(t, c, tok, ch, `{"after":"restart"}`)
+		res := servertest.PublishHTTP(t, c, tok, ch, `{"after":"restart"}`)
 		if res.Offset != offset+1 || res.Epoch != l.epochs[ch] {
 			t.Errorf("%s: publish after the restart got %d in %q, want %d in %q", ch, res.Offset, res.Epoch, offset+1, l.epochs[ch])
 		}
@@ -381,7 +369,7 @@ func TestRecoveryAcrossRestart(t *testing.T) {
 		t.Fatalf("new channel: subscribed at %d in %q", first.Offset, epoch)
 	}
 	for i := 1; i <= 5; i++ {
-		if res := publishHTTP(t, c1, tok, channel, data(i)); res.Offset != uint64(i) || res.Epoch != epoch {
+		if res := servertest.PublishHTTP(t, c1, tok, channel, data(i)); res.Offset != uint64(i) || res.Epoch != epoch {
 			t.Fatalf("publish %d: offset %d epoch %q", i, res.Offset, res.Epoch)
 		}
 	}
@@ -398,7 +386,7 @@ func TestRecoveryAcrossRestart(t *testing.T) {
 	s2 := startDurable(t, dir, secret)
 	c2 := s2.client()
 	for i := 6; i <= 12; i++ {
-		if res := publishHTTP(t, c2, tok, channel, data(i)); res.Offset != uint64(i) || res.Epoch != epoch {
+		if res := servertest.PublishHTTP(t, c2, tok, channel, data(i)); res.Offset != uint64(i) || res.Epoch != epoch {
 			t.Fatalf("publish %d after the restart: offset %d epoch %q, want %d %q", i, res.Offset, res.Epoch, i, epoch)
 		}
 	}
@@ -416,7 +404,7 @@ func TestRecoveryAcrossRestart(t *testing.T) {
 		}
 	}
 	// Live publications follow the recovered ones.
-	publishHTTP(t, c2, tok, channel, data(13))
+	servertest.PublishHTTP(t, c2, tok, channel, data(13))
 	if p := sub2.NextPublication(); p.Offset != 13 || string(p.Data) != data(13) {
 		t.Errorf("live publication after recovery: offset %d data %s, want 13 %s", p.Offset, p.Data, data(13))
 	}
@@ -434,7 +422,7 @@ func TestLostHistoryChangesEpoch(t *testing.T) {
 	c1 := s1.client()
 	var old servertest.PublishResult
 	for i := 1; i <= 3; i++ {
-		old = publishHTTP(t, c1, tok, channel, fmt.Sprintf(`{"n":%d}`, i))
+		old = servertest.PublishHTTP(t, c1, tok, channel, fmt.Sprintf(`{"n":%d}`, i))
 	}
 	if old.Offset != 3 || old.Epoch == "" {
 		t.Fatalf("third publication: %+v", old)
@@ -465,7 +453,7 @@ func TestLostHistoryChangesEpoch(t *testing.T) {
 		t.Errorf("subscribe since the lost epoch: recovered %v, offset %d, epoch %q, %d publications; want not recovered, at 0 in %q",
 			got.Recovered, got.Offset, got.Epoch, len(got.Publications), epoch)
 	}
-	if res := publishHTTP(t, c2, tok, channel, `{"n":1}`); res.Offset != 1 || res.Epoch != epoch {
+	if res := servertest.PublishHTTP(t, c2, tok, channel, `{"n":1}`); res.Offset != 1 || res.Epoch != epoch {
 		t.Errorf("first publication in the new history: offset %d epoch %q, want 1 %q", res.Offset, res.Epoch, epoch)
 	}
 	if p := sub.NextPublication(); p.Offset != 1 {

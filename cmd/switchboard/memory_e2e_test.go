@@ -52,37 +52,26 @@ func peakRSS(t *testing.T, pid int) int64 {
 	return 0
 }
 
-// historyBatch is a batch of n channelHistory calls of a page of 1000.
-func historyBatch(n int, channel string) []byte {
-	calls := make([]map[string]any, n)
-	for i := range calls {
-		calls[i] = map[string]any{"jsonrpc": "2.0", "id": i, "method": "channelHistory",
-			"params": map[string]any{"channel": channel, "limit": 1000}}
-	}
-	b, _ := json.Marshal(calls)
-	return b
-}
-
 func TestBigRepliesAreBounded(t *testing.T) {
 	s := startServer(t, nil, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
 	tok := s.readAdminToken()
 	c := s.client()
 	data := `"` + strings.Repeat("x", bigData-2) + `"`
 	for range bigPublications {
-		publishHTTP(t, c, tok, "big.x", data)
+		servertest.PublishHTTP(t, c, tok, "big.x", data)
 	}
 	base := peakRSS(t, s.cmd.Process.Pid)
 
 	// One batch: the replies stop at --max-batch-reply-size (8 MiB), and
 	// the calls after it are refused, not run.
-	checkBoundedBatch(t, c.Post(servertest.Bearer(tok), historyBatch(100, "big.x")).Body)
+	checkBoundedBatch(t, c.Post(servertest.Bearer(tok), servertest.HistoryBatch(100, "big.x")).Body)
 	t.Logf("after one batch: peak RSS %d MiB", peakRSS(t, s.cmd.Process.Pid)>>20)
 
 	// Four at once.
 	var wg sync.WaitGroup
 	bodies := make([][]byte, 4)
 	for i := range bodies {
-		wg.Go(func() { bodies[i] = c.Post(servertest.Bearer(tok), historyBatch(100, "big.x")).Body })
+		wg.Go(func() { bodies[i] = c.Post(servertest.Bearer(tok), servertest.HistoryBatch(100, "big.x")).Body })
 	}
 	wg.Wait()
 	for _, b := range bodies {

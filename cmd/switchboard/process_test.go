@@ -532,7 +532,7 @@ func TestBinaryEnvironment(t *testing.T) {
 	// The command line beats the environment.
 	s2 := startServer(t, env, "--anonymous=false")
 	body, id := servertest.Request("sessionWhoami", nil)
-	wantUnauthorizedRPC(t, "anonymous call with --anonymous=false", s2.client().Post(nil, body), id)
+	servertest.WantUnauthorizedRPC(t, "anonymous call with --anonymous=false", s2.client().Post(nil, body), id)
 	if code := s2.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("exit %d", code)
 	}

@@ -127,3 +127,58 @@ func WantRefusedUpgrade(t *testing.T, what string, ws *websocket.Conn, resp *htt
 	}
 	return WantHTTPError(t, what, resp.StatusCode, resp.Header, body, status, code)
 }
+
+// WantUnauthorizedRPC checks that res, the answer to a POST /rpc of the
+// call id, is HTTP 401 with a JSON-RPC error -32001 for that id, and
+// returns its message.
+func WantUnauthorizedRPC(t *testing.T, what string, res HTTPResult, id int64) string {
+	t.Helper()
+	if res.Status != http.StatusUnauthorized || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("%s: HTTP %d %q, want 401 with JSON", what, res.Status, res.Header.Get("Content-Type"))
+	}
+	r := DecodeReply(t, what, res.Body, id)
+	if r.Error == nil || r.Error.Code != -32001 {
+		t.Fatalf("%s: error %+v, want -32001", what, r.Error)
+	}
+	return r.Error.Message
+}
+
+// PublishHTTP publishes data (JSON) to channel over POST /rpc.
+func PublishHTTP(t *testing.T, c *Server, tok, channel, data string) PublishResult {
+	t.Helper()
+	r, _ := c.Call(Bearer(tok), "channelPublish", map[string]any{"channel": channel, "data": json.RawMessage(data)})
+	var res PublishResult
+	r.Decode(t, &res)
+	if res.Channel != channel || res.Duplicate {
+		t.Fatalf("publish to %s: %+v", channel, res)
+	}
+	return res
+}
+
+// HistoryBatch is a batch of n channelHistory calls of a page of 1000.
+func HistoryBatch(n int, channel string) []byte {
+	calls := make([]map[string]any, n)
+	for i := range calls {
+		calls[i] = map[string]any{"jsonrpc": "2.0", "id": i, "method": "channelHistory",
+			"params": map[string]any{"channel": channel, "limit": 1000}}
+	}
+	b, _ := json.Marshal(calls)
+	return b
+}
+
+// DoHost makes a request of the server with the Host header host.
+func (ta *Server) DoHost(method, path, host string, body []byte) HTTPResult {
+	ta.T.Helper()
+	req, err := http.NewRequest(method, ta.BaseURL()+path, bytes.NewReader(body))
+	if err != nil {
+		ta.T.Fatal(err)
+	}
+	req.Host = host
+	resp, err := ta.HTTP.Do(req)
+	if err != nil {
+		ta.T.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return HTTPResult{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}

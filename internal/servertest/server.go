@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
@@ -202,4 +203,20 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// ExpiredToken signs, with secret, an HS256 token for sub that expired an
+// hour ago: what a real client would hold after its token ran out.
+func ExpiredToken(t *testing.T, secret, sub string) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Subject:   sub,
+		IssuedAt:  jwt.NewNumericDate(now.Add(-2 * time.Hour)),
+		ExpiresAt: jwt.NewNumericDate(now.Add(-time.Hour)),
+	}).SignedString([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

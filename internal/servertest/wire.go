@@ -108,3 +108,21 @@ type UnsubscribedNote struct {
 	Channel string `json:"channel"`
 	Reason  string `json:"reason"`
 }
+
+// OffsetsOf lists the publications' offsets.
+func OffsetsOf(ps []PublicationNote) []uint64 {
+	out := make([]uint64, len(ps))
+	for i, p := range ps {
+		out[i] = p.Offset
+	}
+	return out
+}
+
+// Seq returns from, from+1, … to; nothing when to < from.
+func Seq(from, to uint64) []uint64 {
+	var out []uint64
+	for o := from; o <= to; o++ {
+		out = append(out, o)
+	}
+	return out
+}

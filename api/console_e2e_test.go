@@ -1,4 +1,4 @@
-package main
+package api_test
 
 import (
 	"bytes"
@@ -42,7 +42,7 @@ func TestServedConsole(t *testing.T) {
 	}
 
 	served := 0
-	names, err := filepath.Glob("../../web/console/*")
+	names, err := filepath.Glob("../web/console/*")
 	if err != nil {
 		t.Fatal(err)
 	}

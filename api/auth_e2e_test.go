@@ -1,4 +1,4 @@
-package main
+package api_test
 
 import (
 	"encoding/json"
@@ -16,22 +16,6 @@ import (
 	"github.com/switchboard/switchboard/service"
 )
 
-// expiredToken signs, with secret, an HS256 token for sub that expired an
-// hour ago: what a real client would hold after its token ran out.
-func expiredToken(t *testing.T, secret, sub string) string {
-	t.Helper()
-	now := time.Now()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
-		Subject:   sub,
-		IssuedAt:  jwt.NewNumericDate(now.Add(-2 * time.Hour)),
-		ExpiresAt: jwt.NewNumericDate(now.Add(-time.Hour)),
-	}).SignedString([]byte(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
 // TestAuthRefusals checks that every kind of bad credential gets HTTP 401
 // with a JSON body, both on the WebSocket upgrade (which must not happen)
 // and on POST /rpc.
@@ -46,7 +30,7 @@ func TestAuthRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expired := expiredToken(t, ta.Secret, "alice")
+	expired := servertest.ExpiredToken(t, ta.Secret, "alice")
 
 	cases := []struct {
 		name        string
@@ -85,27 +69,12 @@ func TestAuthRefusals(t *testing.T) {
 			// POST /rpc answers a JSON-RPC error, for JSON-RPC clients,
 			// with the request's id, and keeps the 401.
 			body, id := servertest.Request("sessionWhoami", nil)
-			msg = wantUnauthorizedRPC(t, "POST /rpc", ta.Post(tc.header, body), id)
+			msg = servertest.WantUnauthorizedRPC(t, "POST /rpc", ta.Post(tc.header, body), id)
 			if !strings.Contains(strings.ToLower(msg), tc.wantMessage) {
 				t.Errorf("POST /rpc: message %q does not mention %q", msg, tc.wantMessage)
 			}
 		})
 	}
-}
-
-// wantUnauthorizedRPC checks that res, the answer to a POST /rpc of the
-// call id, is HTTP 401 with a JSON-RPC error -32001 for that id, and
-// returns its message.
-func wantUnauthorizedRPC(t *testing.T, what string, res servertest.HTTPResult, id int64) string {
-	t.Helper()
-	if res.Status != http.StatusUnauthorized || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-		t.Fatalf("%s: HTTP %d %q, want 401 with JSON", what, res.Status, res.Header.Get("Content-Type"))
-	}
-	r := servertest.DecodeReply(t, what, res.Body, id)
-	if r.Error == nil || r.Error.Code != -32001 {
-		t.Fatalf("%s: error %+v, want -32001", what, r.Error)
-	}
-	return r.Error.Message
 }
 
 // A refused batch gets one error per call with an id; a body that does
@@ -176,7 +145,7 @@ func TestAuthAccepted(t *testing.T) {
 // configured anonymous permissions when anonymous access is on, and that a
 // bad token is still refused rather than downgraded to anonymous.
 func TestAnonymous(t *testing.T) {
-	subscribe := listFlag{"news.*", "chat.>"}
+	subscribe := []string{"news.*", "chat.>"}
 	ta := servertest.Start(t, server.Config{Anonymous: true, AnonymousSubscribe: subscribe})
 
 	ws := ta.Dial(nil)
@@ -210,11 +179,11 @@ func TestAnonymous(t *testing.T) {
 	}
 
 	// A token that fails verification is an error, not anonymity.
-	expired := expiredToken(t, ta.Secret, "alice")
+	expired := servertest.ExpiredToken(t, ta.Secret, "alice")
 	ws2, resp, err := servertest.DialRaw(t, ta.WSURL(), servertest.Bearer(expired))
 	servertest.WantRefusedUpgrade(t, "expired token with anonymous on", ws2, resp, err, http.StatusUnauthorized, "unauthorized")
 	body, id := servertest.Request("sessionWhoami", nil)
-	wantUnauthorizedRPC(t, "POST with expired token, anonymous on", ta.Post(servertest.Bearer(expired), body), id)
+	servertest.WantUnauthorizedRPC(t, "POST with expired token, anonymous on", ta.Post(servertest.Bearer(expired), body), id)
 }
 
 // TestTokenExpiryClosesSocket checks that a WebSocket opened with a token
@@ -237,6 +206,6 @@ func TestTokenExpiryClosesSocket(t *testing.T) {
 	}
 	expired := map[string]string{"reason": "token_expired"}
 	servertest.Eventually(t, "the disconnect to be counted as token_expired", func() bool {
-		return scrape(ta).value("switchboard_disconnects_total", expired) == 1
+		return ta.Scrape().Value("switchboard_disconnects_total", expired) == 1
 	})
 }

@@ -1,4 +1,4 @@
-package main
+package api_test
 
 // End-to-end tests of what the hub knows of its channels and
 // connections: presence, joins and leaves, channel removal, slow
@@ -278,7 +278,7 @@ func TestSlowSubscriberIsClosed(t *testing.T) {
 		return len(p.Members) == 2
 	})
 
-	dropped := func() float64 { return scrape(ta).value("switchboard_notifications_dropped_total", nil) }
+	dropped := func() float64 { return ta.Scrape().Value("switchboard_notifications_dropped_total", nil) }
 	if d := dropped(); d != 0 {
 		t.Fatalf("%v notifications dropped before the test began", d)
 	}
@@ -325,7 +325,7 @@ func TestSlowSubscriberIsClosed(t *testing.T) {
 		pub.OK("channelPresence", map[string]any{"channel": "big.x"}, &p)
 		return len(p.Members) == 1
 	})
-	if n := scrape(ta).value("switchboard_disconnects_total", map[string]string{"reason": rpc.ReasonSlowConsumer}); n != 1 {
+	if n := ta.Scrape().Value("switchboard_disconnects_total", map[string]string{"reason": rpc.ReasonSlowConsumer}); n != 1 {
 		t.Errorf("%v slow_consumer disconnects counted, want 1", n)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package api_test
 
 import (
 	"net/http"
@@ -19,7 +19,7 @@ import (
 func TestTokensNeverLogged(t *testing.T) {
 	ta := servertest.Start(t, server.Config{})
 	good := ta.Token("alice", service.Permissions{Subscribe: []string{"chat.>"}}, time.Hour)
-	expired := expiredToken(t, ta.Secret, "alice")
+	expired := servertest.ExpiredToken(t, ta.Secret, "alice")
 	// A token from elsewhere: refused for its signature.
 	forged := ta.Token("mallory", service.Permissions{Admin: true}, time.Hour)
 	forged = forged[:strings.LastIndexByte(forged, '.')+1] + "AAAA" + forged[strings.LastIndexByte(forged, '.')+1:]

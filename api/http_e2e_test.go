@@ -1,4 +1,4 @@
-package main
+package api_test
 
 import (
 	"bytes"
@@ -157,7 +157,7 @@ func TestWebSocketMessageTooBig(t *testing.T) {
 
 	tooBig := map[string]string{"reason": "message_too_big"}
 	servertest.Eventually(t, "the disconnect to be counted as message_too_big", func() bool {
-		return scrape(ta).value("switchboard_disconnects_total", tooBig) == 1
+		return ta.Scrape().Value("switchboard_disconnects_total", tooBig) == 1
 	})
 }
 

@@ -1,4 +1,4 @@
-package main
+package client_test
 
 // End-to-end tests of package client against the real server, in process:
 // calls over HTTP, subscriptions over a WebSocket, and the promise that a
@@ -372,7 +372,7 @@ func TestClientCallErrors(t *testing.T) {
 
 	// Refused tokens, for calls and for subscriptions.
 	for name, tok := range map[string]string{
-		"expired":   expiredToken(t, ta.Secret, "alice"),
+		"expired":   servertest.ExpiredToken(t, ta.Secret, "alice"),
 		"malformed": "not-a-token",
 		"none":      "",
 	} {

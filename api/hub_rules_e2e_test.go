@@ -1,4 +1,4 @@
-package main
+package api_test
 
 // End-to-end tests of the hub's rules: who may do what on which channel,
 // which names and data are accepted, how offsets are given out and when
@@ -313,7 +313,7 @@ func TestOffsetsStartAtOneAndRiseByOne(t *testing.T) {
 	c.Quiet(200 * time.Millisecond)
 	var h servertest.HistoryResult
 	c.OK("channelHistory", map[string]any{"channel": "o.a"}, &h)
-	if got := offsetsOf(h.Publications); !slices.Equal(got, seq(1, 5)) || h.Offset != 5 {
+	if got := servertest.OffsetsOf(h.Publications); !slices.Equal(got, servertest.Seq(1, 5)) || h.Offset != 5 {
 		t.Fatalf("history of o.a: offsets %v, channel offset %d", got, h.Offset)
 	}
 }
@@ -401,7 +401,7 @@ func TestAcknowledgedPublicationIsVisible(t *testing.T) {
 		c.OK("channelHistory", map[string]any{"channel": "ack.x", "since": map[string]any{"offset": p.Offset - 1, "epoch": p.Epoch}, "limit": 1}, &h)
 		if h.Offset < p.Offset || len(h.Publications) != 1 || h.Publications[0].Offset != p.Offset {
 			if historyLags++; historyLags == 1 {
-				t.Errorf("probe %d acknowledged at offset %d; history read right after: channel offset %d, publications %v", i, p.Offset, h.Offset, offsetsOf(h.Publications))
+				t.Errorf("probe %d acknowledged at offset %d; history read right after: channel offset %d, publications %v", i, p.Offset, h.Offset, servertest.OffsetsOf(h.Publications))
 			}
 		}
 		p = c.Publish("ack.x", "probe")
@@ -482,22 +482,4 @@ func TestMaxSubscriptions(t *testing.T) {
 	c.OK("channelUnsubscribe", map[string]any{"channel": "m.2"}, &u)
 	c.Subscribe(map[string]any{"channel": "m.4"})
 	c.Fails("channelSubscribe", map[string]any{"channel": "m.5"}, rpc.CodeLimitExceeded)
-}
-
-// offsetsOf lists the publications' offsets.
-func offsetsOf(ps []servertest.PublicationNote) []uint64 {
-	out := make([]uint64, len(ps))
-	for i, p := range ps {
-		out[i] = p.Offset
-	}
-	return out
-}
-
-// seq returns from, from+1, … to; nothing when to < from.
-func seq(from, to uint64) []uint64 {
-	var out []uint64
-	for o := from; o <= to; o++ {
-		out = append(out, o)
-	}
-	return out
 }

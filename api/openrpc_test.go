@@ -1,4 +1,4 @@
-package main
+package api_test
 
 import (
 	"bytes"
@@ -74,7 +74,7 @@ func TestOpenRPCMetaSchema(t *testing.T) {
 	if err != nil {
 		t.Fatalf("compile the OpenRPC meta-schema: %v", err)
 	}
-	if err := sch.Validate(loadJSON(t, "../../openrpc.json")); err != nil {
+	if err := sch.Validate(loadJSON(t, "../openrpc.json")); err != nil {
 		t.Fatalf("openrpc.json does not follow the OpenRPC meta-schema:\n%v", err)
 	}
 
@@ -104,7 +104,7 @@ func TestOpenRPCMetaSchema(t *testing.T) {
 // schemas, errors and examples for every method, and that the examples
 // follow the method's own schemas.
 func TestOpenRPCCompleteness(t *testing.T) {
-	doc, ok := loadJSON(t, "../../openrpc.json").(map[string]any)
+	doc, ok := loadJSON(t, "../openrpc.json").(map[string]any)
 	if !ok {
 		t.Fatal("openrpc.json is not an object")
 	}

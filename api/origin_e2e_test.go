@@ -1,9 +1,7 @@
-package main
+package api_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -101,7 +99,7 @@ func TestDNSRebinding(t *testing.T) {
 			ws, resp, err := dialHost(t, ta, host, asHost(host))
 			servertest.WantRefusedUpgrade(t, "upgrade with Host "+host, ws, resp, err, http.StatusForbidden, "forbidden_host")
 			for _, path := range []string{"/healthz", "/openrpc.json"} {
-				res := doHost(ta, http.MethodGet, path, host, nil)
+				res := ta.DoHost(http.MethodGet, path, host, nil)
 				servertest.WantHTTPError(t, path+" with Host "+host, res.Status, res.Header, res.Body, http.StatusForbidden, "forbidden_host")
 			}
 		}
@@ -127,7 +125,7 @@ func TestAllowedHosts(t *testing.T) {
 		"localhost":                    http.StatusForbidden,
 		"example.com":                  http.StatusForbidden,
 	} {
-		if res := doHost(ta, http.MethodGet, "/healthz", host, nil); res.Status != status {
+		if res := ta.DoHost(http.MethodGet, "/healthz", host, nil); res.Status != status {
 			t.Errorf("Host %s: HTTP %d, want %d", host, res.Status, status)
 		}
 	}
@@ -143,23 +141,6 @@ func dialHost(t *testing.T, ta *servertest.Server, host string, header http.Head
 		t.Cleanup(func() { ws.CloseNow() })
 	}
 	return ws, resp, err
-}
-
-// doHost makes a request of ta with the Host header host.
-func doHost(ta *servertest.Server, method, path, host string, body []byte) servertest.HTTPResult {
-	ta.T.Helper()
-	req, err := http.NewRequest(method, ta.BaseURL()+path, bytes.NewReader(body))
-	if err != nil {
-		ta.T.Fatal(err)
-	}
-	req.Host = host
-	resp, err := ta.HTTP.Do(req)
-	if err != nil {
-		ta.T.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return servertest.HTTPResult{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // TestCORS: pages of --allowed-origins may call POST /rpc with their

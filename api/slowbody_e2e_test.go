@@ -1,4 +1,4 @@
-package main
+package api_test
 
 import (
 	"bufio"
@@ -114,9 +114,9 @@ func TestUnreadHTTPReplyIsCut(t *testing.T) {
 	tok := ta.Token("alice", service.Permissions{Admin: true}, time.Hour)
 	data := `"` + strings.Repeat("x", 60<<10) + `"`
 	for range 100 {
-		publishHTTP(t, ta, tok, "big.x", data)
+		servertest.PublishHTTP(t, ta, tok, "big.x", data)
 	}
-	body := historyBatch(2, "big.x") // about 8 MiB of replies: more than the sockets hold
+	body := servertest.HistoryBatch(2, "big.x") // about 8 MiB of replies: more than the sockets hold
 	conn, err := net.DialTimeout("tcp", ta.Addr, servertest.IOTimeout)
 	if err != nil {
 		t.Fatal(err)

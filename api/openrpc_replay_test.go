@@ -1,4 +1,4 @@
-package main
+package api_test
 
 import (
 	"bytes"
@@ -38,7 +38,7 @@ type docEntry struct {
 
 func readDoc(t *testing.T) (methods, notifications []docEntry) {
 	t.Helper()
-	b, err := os.ReadFile("../../openrpc.json")
+	b, err := os.ReadFile("../openrpc.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package api_test
 
 // End-to-end tests of the hub's ordering and recovery promises: the
 // subscribe reply comes before the subscription's publications, every
@@ -155,7 +155,7 @@ func TestRecoveryAfterReconnect(t *testing.T) {
 	if !r.Recovered || r.Offset != 7 || r.Epoch != s.Epoch {
 		t.Fatalf("recovery: %+v", r)
 	}
-	if got := offsetsOf(r.Publications); !slices.Equal(got, seq(4, 7)) {
+	if got := servertest.OffsetsOf(r.Publications); !slices.Equal(got, servertest.Seq(4, 7)) {
 		t.Fatalf("recovered offsets %v, want 4..7", got)
 	}
 	for i, p := range r.Publications {
@@ -179,7 +179,7 @@ func TestRecoveryAfterReconnect(t *testing.T) {
 	d.Disconnect()
 	d = ta.HubClient(tok)
 	r = d.Subscribe(map[string]any{"channel": "rec.x", "since": map[string]any{"offset": 0, "epoch": s.Epoch}})
-	if got := offsetsOf(r.Publications); !r.Recovered || !slices.Equal(got, seq(1, 8)) {
+	if got := servertest.OffsetsOf(r.Publications); !r.Recovered || !slices.Equal(got, servertest.Seq(1, 8)) {
 		t.Fatalf("recovery from offset 0: recovered %v, offsets %v", r.Recovered, got)
 	}
 }
@@ -208,14 +208,14 @@ func TestRecoveryWhilePublishing(t *testing.T) {
 		if len(r.Publications) > 0 && r.Publications[len(r.Publications)-1].Offset != r.Offset {
 			t.Fatalf("recovered publications end at %d, the reply's offset is %d", r.Publications[len(r.Publications)-1].Offset, r.Offset)
 		}
-		seen = append(seen, offsetsOf(r.Publications)...)
+		seen = append(seen, servertest.OffsetsOf(r.Publications)...)
 	}
 	last := bp.Finish(t)
 	for seen[len(seen)-1] < last {
 		seen = append(seen, c.NextPublication().Offset)
 	}
 	c.Quiet(200 * time.Millisecond)
-	if want := seq(s.Offset+1, last); !slices.Equal(seen, want) {
+	if want := servertest.Seq(s.Offset+1, last); !slices.Equal(seen, want) {
 		t.Fatalf("offsets seen over the reconnections: %v, want %d..%d", seen, s.Offset+1, last)
 	}
 }
@@ -256,9 +256,9 @@ func TestRecoveryRefused(t *testing.T) {
 		}
 		var want []uint64
 		if tc.kept {
-			want = seq(cur-2, cur)
+			want = servertest.Seq(cur-2, cur)
 		}
-		if got := offsetsOf(r.Publications); !slices.Equal(got, want) {
+		if got := servertest.OffsetsOf(r.Publications); !slices.Equal(got, want) {
 			t.Errorf("%s: publications %v, want %v", tc.name, got, want)
 		}
 		// Live publications follow all the same.
@@ -312,7 +312,7 @@ func TestRecoveryLimit(t *testing.T) {
 		if r.Recovered != tc.recovered || r.Offset != total {
 			t.Errorf("since %d: recovered %v at offset %d, want %v at %d", tc.since, r.Recovered, r.Offset, tc.recovered, total)
 		}
-		if got := offsetsOf(r.Publications); !slices.Equal(got, seq(tc.since+1, tc.since+1000)) {
+		if got := servertest.OffsetsOf(r.Publications); !slices.Equal(got, servertest.Seq(tc.since+1, tc.since+1000)) {
 			t.Errorf("since %d: %d publications, %v…, want %d..%d", tc.since, len(got), got[:min(len(got), 3)], tc.since+1, tc.since+1000)
 		}
 		c.Disconnect()
@@ -346,13 +346,13 @@ func TestHistoryPaging(t *testing.T) {
 	}
 	since := func(offset uint64) map[string]any { return map[string]any{"offset": offset, "epoch": epoch} }
 
-	if got := offsetsOf(history(map[string]any{}).Publications); !slices.Equal(got, seq(1, 100)) {
+	if got := servertest.OffsetsOf(history(map[string]any{}).Publications); !slices.Equal(got, servertest.Seq(1, 100)) {
 		t.Errorf("default page: %v, want 1..100", got)
 	}
-	if got := offsetsOf(history(map[string]any{"limit": 0}).Publications); !slices.Equal(got, seq(1, 100)) {
+	if got := servertest.OffsetsOf(history(map[string]any{"limit": 0}).Publications); !slices.Equal(got, servertest.Seq(1, 100)) {
 		t.Errorf("limit 0: %v, want the default page", got)
 	}
-	if got := offsetsOf(history(map[string]any{"limit": 1000}).Publications); !slices.Equal(got, seq(1, total)) {
+	if got := servertest.OffsetsOf(history(map[string]any{"limit": 1000}).Publications); !slices.Equal(got, servertest.Seq(1, total)) {
 		t.Errorf("limit 1000: %v, want all %d", got, total)
 	}
 	for _, limit := range []int{1001, -1} {
@@ -365,7 +365,7 @@ func TestHistoryPaging(t *testing.T) {
 	var forward []uint64
 	var pos uint64
 	for {
-		page := offsetsOf(history(map[string]any{"since": since(pos), "limit": 40}).Publications)
+		page := servertest.OffsetsOf(history(map[string]any{"since": since(pos), "limit": 40}).Publications)
 		if len(page) == 0 {
 			break
 		}
@@ -375,32 +375,32 @@ func TestHistoryPaging(t *testing.T) {
 		forward = append(forward, page...)
 		pos = page[len(page)-1]
 	}
-	if !slices.Equal(forward, seq(1, total)) {
+	if !slices.Equal(forward, servertest.Seq(1, total)) {
 		t.Errorf("forward pages: %v", forward)
 	}
 
-	newest := offsetsOf(history(map[string]any{"newestFirst": true, "limit": 10}).Publications)
-	if want := reversed(seq(141, total)); !slices.Equal(newest, want) {
+	newest := servertest.OffsetsOf(history(map[string]any{"newestFirst": true, "limit": 10}).Publications)
+	if want := reversed(servertest.Seq(141, total)); !slices.Equal(newest, want) {
 		t.Errorf("reverse page: %v, want %v", newest, want)
 	}
 	var backward []uint64
 	pos = total + 1
 	for {
-		page := offsetsOf(history(map[string]any{"since": since(pos), "newestFirst": true, "limit": 64}).Publications)
+		page := servertest.OffsetsOf(history(map[string]any{"since": since(pos), "newestFirst": true, "limit": 64}).Publications)
 		if len(page) == 0 {
 			break
 		}
 		backward = append(backward, page...)
 		pos = page[len(page)-1]
 	}
-	if !slices.Equal(backward, reversed(seq(1, total))) {
+	if !slices.Equal(backward, reversed(servertest.Seq(1, total))) {
 		t.Errorf("reverse pages: %v", backward)
 	}
 	if got := history(map[string]any{"since": since(0), "newestFirst": true}).Publications; len(got) != 0 {
-		t.Errorf("reverse from offset 0: %v, want nothing", offsetsOf(got))
+		t.Errorf("reverse from offset 0: %v, want nothing", servertest.OffsetsOf(got))
 	}
 	if got := history(map[string]any{"since": since(total + 5)}).Publications; len(got) != 0 {
-		t.Errorf("forward from beyond the latest offset: %v, want nothing", offsetsOf(got))
+		t.Errorf("forward from beyond the latest offset: %v, want nothing", servertest.OffsetsOf(got))
 	}
 
 	for _, params := range []map[string]any{
@@ -426,7 +426,7 @@ func TestHistorySizeKeepsOffsets(t *testing.T) {
 	c.PublishSeen("trim.x", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
 	var h servertest.HistoryResult
 	c.OK("channelHistory", map[string]any{"channel": "trim.x"}, &h)
-	if got := offsetsOf(h.Publications); !slices.Equal(got, seq(8, 12)) || h.Offset != 12 {
+	if got := servertest.OffsetsOf(h.Publications); !slices.Equal(got, servertest.Seq(8, 12)) || h.Offset != 12 {
 		t.Fatalf("history after 12 publications: offsets %v, channel offset %d; want 8..12 and 12", got, h.Offset)
 	}
 	for _, p := range h.Publications {
@@ -457,7 +457,7 @@ func TestHistoryTTL(t *testing.T) {
 		c.OK("channelHistory", map[string]any{"channel": "ttl.x"}, &h)
 		return h
 	}
-	if got := offsetsOf(history().Publications); !slices.Equal(got, seq(1, 3)) {
+	if got := servertest.OffsetsOf(history().Publications); !slices.Equal(got, servertest.Seq(1, 3)) {
 		t.Fatalf("history right after publishing: %v", got)
 	}
 	servertest.Eventually(t, "history to expire", func() bool { return len(history().Publications) == 0 })
@@ -476,7 +476,7 @@ func TestHistoryTTL(t *testing.T) {
 	if n := c.NextPublication(); n.Offset != 4 {
 		t.Fatalf("live publication after expiry: %d", n.Offset)
 	}
-	if got := offsetsOf(history().Publications); !slices.Equal(got, []uint64{4}) {
+	if got := servertest.OffsetsOf(history().Publications); !slices.Equal(got, []uint64{4}) {
 		t.Fatalf("history after a new publication: %v, want [4]", got)
 	}
 	d := ta.HubClient(ta.Token("bob", allPerms, time.Hour))

@@ -1,4 +1,4 @@
-package main
+package api_test
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ func TestServedClient(t *testing.T) {
 		{"/sdk/switchboard.d.ts", web.ClientTypes, "application/typescript; charset=utf-8"},
 	} {
 		t.Run(tc.file.Name, func(t *testing.T) {
-			onDisk, err := os.ReadFile("../../web/client/dist/" + tc.file.Name)
+			onDisk, err := os.ReadFile("../web/client/dist/" + tc.file.Name)
 			if err != nil {
 				t.Fatal(err)
 			}
