@@ -17,7 +17,7 @@ import (
 // A publication whose data is not UTF-8 used to be stored and fanned out,
 // and every subscriber's client then dropped its connection, again on
 // each recovery. It is refused over both transports, and subscribers see
-// only what follows. (Every frame a hubClient reads is checked to be
+// only what follows. (Every frame a servertest.Client reads is checked to be
 // UTF-8.)
 func TestInvalidUTF8IsRefused(t *testing.T) {
 	ta := servertest.Start(t, server.Config{})

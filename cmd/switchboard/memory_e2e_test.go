@@ -101,7 +101,7 @@ func TestBigRepliesAreBounded(t *testing.T) {
 	}
 }
 
-// checkBoundedBatch checks the reply to historyBatch: the first calls get
+// checkBoundedBatch checks the reply to servertest.HistoryBatch: the first calls get
 // their pages until the replies pass 8 MiB, and every call after that
 // gets -32029.
 func checkBoundedBatch(t *testing.T, body []byte) {

@@ -175,9 +175,7 @@ func (s *serverProc) readAdminToken() string {
 
 // client returns the HTTP helpers of servertest, aimed at this server.
 func (s *serverProc) client() *servertest.Server {
-	c := &servertest.Server{T: s.t, Addr: s.addr, HTTP: &http.Client{Timeout: servertest.IOTimeout}}
-	s.t.Cleanup(c.HTTP.CloseIdleConnections)
-	return c
+	return servertest.At(s.t, s.addr)
 }
 
 // stop sends sig and returns the exit code, failing the test if the

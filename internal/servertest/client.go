@@ -1,5 +1,10 @@
 package servertest
 
+// The raw WebSocket JSON-RPC client of the tests, in two forms: functions
+// on a bare *websocket.Conn (DialRaw, WSCall, ReadClose) for tests that
+// write frames and read close codes by hand, and Client, which reads every
+// frame as it comes, for tests of calls and notifications.
+
 import (
 	"context"
 	"encoding/json"
@@ -31,15 +36,15 @@ func DialRaw(t *testing.T, url string, header http.Header) (*websocket.Conn, *ht
 }
 
 // Dial opens a WebSocket with header, failing the test if it cannot.
-func (ta *Server) Dial(header http.Header) *websocket.Conn {
-	ta.T.Helper()
-	ws, resp, err := DialRaw(ta.T, ta.WSURL(), header)
+func (s *Server) Dial(header http.Header) *websocket.Conn {
+	s.T.Helper()
+	ws, resp, err := DialRaw(s.T, s.WSURL(), header)
 	if err != nil {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		ta.T.Fatalf("dial %s: %v (HTTP status %d)", ta.WSURL(), err, status)
+		s.T.Fatalf("dial %s: %v (HTTP status %d)", s.WSURL(), err, status)
 	}
 	return ws
 }
@@ -52,6 +57,7 @@ type Reply struct {
 	Error   *RPCError       `json:"error"`
 }
 
+// RPCError is a JSON-RPC error object as it arrives.
 type RPCError struct {
 	Code    int             `json:"code"`
 	Message string          `json:"message"`
@@ -146,7 +152,7 @@ func ReadClose(t *testing.T, ws *websocket.Conn) websocket.StatusCode {
 
 // Client is a WebSocket client for hub tests: it reads every frame as
 // it comes, routing replies to their calls and keeping notifications, in
-// the order they arrived, for next.
+// the order they arrived, for Next.
 type Client struct {
 	T  *testing.T
 	ws *websocket.Conn
@@ -170,30 +176,31 @@ type Notification struct {
 const notesBuffer = 100000
 
 // HubClient dials the server with tok.
-func (ta *Server) HubClient(tok string) *Client {
-	ta.T.Helper()
-	return ta.NewHubClient(Bearer(tok))
+func (s *Server) HubClient(tok string) *Client {
+	s.T.Helper()
+	return s.newHubClient(Bearer(tok))
 }
 
 // AnonHubClient is a Client that connects without a token, for servers
 // that let anonymous callers in.
-func (ta *Server) AnonHubClient() *Client {
-	ta.T.Helper()
-	return ta.NewHubClient(nil)
+func (s *Server) AnonHubClient() *Client {
+	s.T.Helper()
+	return s.newHubClient(nil)
 }
 
-func (ta *Server) NewHubClient(header http.Header) *Client {
-	ta.T.Helper()
-	ws := ta.Dial(header)
+// newHubClient dials the server with header and starts reading.
+func (s *Server) newHubClient(header http.Header) *Client {
+	s.T.Helper()
+	ws := s.Dial(header)
 	ws.SetReadLimit(64 << 20)
 	c := &Client{
-		T: ta.T, ws: ws,
+		T: s.T, ws: ws,
 		waiting: map[string]chan Reply{},
 		notes:   make(chan Notification, notesBuffer),
 		ended:   make(chan struct{}),
 	}
 	go c.readLoop()
-	ta.T.Cleanup(func() {
+	s.T.Cleanup(func() {
 		ws.Close(websocket.StatusNormalClosure, "")
 		<-c.ended
 	})

@@ -167,16 +167,16 @@ func HistoryBatch(n int, channel string) []byte {
 }
 
 // DoHost makes a request of the server with the Host header host.
-func (ta *Server) DoHost(method, path, host string, body []byte) HTTPResult {
-	ta.T.Helper()
-	req, err := http.NewRequest(method, ta.BaseURL()+path, bytes.NewReader(body))
+func (s *Server) DoHost(method, path, host string, body []byte) HTTPResult {
+	s.T.Helper()
+	req, err := http.NewRequest(method, s.BaseURL()+path, bytes.NewReader(body))
 	if err != nil {
-		ta.T.Fatal(err)
+		s.T.Fatal(err)
 	}
 	req.Host = host
-	resp, err := ta.HTTP.Do(req)
+	resp, err := s.HTTP.Do(req)
 	if err != nil {
-		ta.T.Fatalf("%s %s: %v", method, path, err)
+		s.T.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

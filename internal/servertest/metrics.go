@@ -17,19 +17,19 @@ import (
 type Metrics map[string]*dto.MetricFamily
 
 // Scrape fetches /metrics, as an admin, and parses it as the Prometheus text format.
-func (ta *Server) Scrape() Metrics {
-	ta.T.Helper()
-	res := ta.Do(http.MethodGet, "/metrics", Bearer(ta.Token("prometheus", service.Permissions{Admin: true}, time.Hour)), nil)
+func (s *Server) Scrape() Metrics {
+	s.T.Helper()
+	res := s.Do(http.MethodGet, "/metrics", Bearer(s.Token("prometheus", service.Permissions{Admin: true}, time.Hour)), nil)
 	if res.Status != http.StatusOK {
-		ta.T.Fatalf("GET /metrics: HTTP %d", res.Status)
+		s.T.Fatalf("GET /metrics: HTTP %d", res.Status)
 	}
 	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
-		ta.T.Fatalf("GET /metrics: Content-Type %q, want the text format", ct)
+		s.T.Fatalf("GET /metrics: Content-Type %q, want the text format", ct)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(res.Body))
 	if err != nil {
-		ta.T.Fatalf("GET /metrics is not in the Prometheus text format: %v", err)
+		s.T.Fatalf("GET /metrics is not in the Prometheus text format: %v", err)
 	}
 	return fams
 }

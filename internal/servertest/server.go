@@ -175,18 +175,6 @@ func (s *Server) Token(sub string, perms service.Permissions, ttl time.Duration)
 	return tok
 }
 
-// Eventually polls cond until it holds or WaitTimeout passes.
-func Eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(WaitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Buffer is a bytes.Buffer safe for concurrent use, for logs.
 type Buffer struct {
 	mu  sync.Mutex

@@ -8,6 +8,8 @@ import (
 // Result shapes, as openrpc.json describes them. They are declared here
 // rather than taken from package api so that a renamed JSON field breaks
 // the tests as it would break clients.
+
+// WhoamiResult is sessionWhoami's result.
 type WhoamiResult struct {
 	User         string     `json:"user"`
 	Anonymous    bool       `json:"anonymous"`
@@ -17,12 +19,14 @@ type WhoamiResult struct {
 	ExpiresAt    *time.Time `json:"expiresAt"`
 }
 
+// PermsJSON is a caller's permissions.
 type PermsJSON struct {
 	Publish   []string `json:"publish"`
 	Subscribe []string `json:"subscribe"`
 	Admin     bool     `json:"admin"`
 }
 
+// InfoResult is serverInfo's result.
 type InfoResult struct {
 	Version       string    `json:"version"`
 	NodeID        string    `json:"nodeId"`
@@ -31,6 +35,7 @@ type InfoResult struct {
 	Connections   int       `json:"connections"`
 }
 
+// PingResult is serverPing's result.
 type PingResult struct {
 	Time time.Time `json:"time"`
 }
@@ -90,6 +95,7 @@ type ChannelListResult struct {
 	More     bool                 `json:"more"`
 }
 
+// ChannelSummaryJSON is one channel of channelList.
 type ChannelSummaryJSON struct {
 	Channel     string `json:"channel"`
 	Subscribers int    `json:"subscribers"`
