@@ -97,15 +97,7 @@ type Server struct {
 // and node id if need be and opens the history, but listens on nothing
 // until Open.
 func New(cfg Config, logger *slog.Logger) (*Server, error) {
-	tlsConfig, err := serverTLS(cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	proxies, err := parseCIDRs(cfg.TrustedProxies)
-	if err != nil {
-		return nil, err
-	}
-	proxyHeader, err := parseProxyHeader(cfg.ProxyHeader)
+	tlsConfig, proxies, proxyHeader, err := cfg.network(logger)
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +233,21 @@ func (s *Server) Authority() *auth.Authority { return s.authority }
 // rather than one given, so that whoever reads the data directory may
 // also be handed an admin token.
 func (s *Server) SecretInDataDir() bool { return s.secretInDataDir }
+
+// network checks and loads what of cfg says how clients reach the
+// server, before New touches the data directory.
+func (cfg Config) network(logger *slog.Logger) (tlsConfig *tls.Config, proxies []*net.IPNet, proxyHeader string, err error) {
+	if tlsConfig, err = serverTLS(cfg, logger); err != nil {
+		return nil, nil, "", err
+	}
+	if proxies, err = parseCIDRs(cfg.TrustedProxies); err != nil {
+		return nil, nil, "", err
+	}
+	if proxyHeader, err = parseProxyHeader(cfg.ProxyHeader); err != nil {
+		return nil, nil, "", err
+	}
+	return tlsConfig, proxies, proxyHeader, nil
+}
 
 // httpConfig is the HTTP server's configuration as cfg gives it.
 func (cfg Config) httpConfig(logger *slog.Logger) api.Config {
