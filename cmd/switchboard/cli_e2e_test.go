@@ -16,12 +16,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/internal/servertest"
 )
 
 // cliServer is a "switchboard serve" with its data directory, and the
 // environment that points the client commands at it with an admin token.
 type cliServer struct {
-	*server
+	*serverProc
 	dir string
 	env []string
 }
@@ -38,7 +40,7 @@ func startCLIServer(t *testing.T, addr, dir string, args ...string) *cliServer {
 	}
 	s := startServer(t, nil, append([]string{"--listen", addr, "--data", dir}, args...)...)
 	admin := cliToken(t, dir, "--sub", "admin", "--admin")
-	return &cliServer{server: s, dir: dir, env: []string{"SWITCHBOARD_URL=ws://" + s.addr, "SWITCHBOARD_TOKEN=" + admin}}
+	return &cliServer{serverProc: s, dir: dir, env: []string{"SWITCHBOARD_URL=ws://" + s.addr, "SWITCHBOARD_TOKEN=" + admin}}
 }
 
 // cliToken makes a token with "switchboard token create".
@@ -76,7 +78,7 @@ func mustRun(t *testing.T, env []string, stdin string, args ...string) string {
 // waitSubscribed waits until channel has n subscribers.
 func (s *cliServer) waitSubscribed(t *testing.T, channel string, n int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d subscribers on %s", n, channel), func() bool {
+	servertest.Eventually(t, fmt.Sprintf("%d subscribers on %s", n, channel), func() bool {
 		var p struct {
 			Members []json.RawMessage `json:"members"`
 		}
@@ -86,14 +88,14 @@ func (s *cliServer) waitSubscribed(t *testing.T, channel string, n int) {
 }
 
 // publications decodes NDJSON publications.
-func publications(t *testing.T, ndjson string) []publicationNote {
+func publications(t *testing.T, ndjson string) []servertest.PublicationNote {
 	t.Helper()
-	var out []publicationNote
+	var out []servertest.PublicationNote
 	for _, l := range strings.Split(strings.TrimSpace(ndjson), "\n") {
 		if l == "" {
 			continue
 		}
-		var p publicationNote
+		var p servertest.PublicationNote
 		if err := json.Unmarshal([]byte(l), &p); err != nil {
 			t.Fatalf("line %q: %v", l, err)
 		}
@@ -116,7 +118,7 @@ func TestCLISubscriberPipedIntoPublisher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var subErr, pubOut, pubErr syncBuffer
+	var subErr, pubOut, pubErr servertest.Buffer
 	sub.Stdout, sub.Stderr = w, &subErr
 	pub.Stdin, pub.Stdout, pub.Stderr = r, &pubOut, &pubErr
 	if err := sub.Start(); err != nil {
@@ -146,13 +148,13 @@ func TestCLISubscriberPipedIntoPublisher(t *testing.T) {
 			if err != nil {
 				t.Fatalf("pipeline: %v\nsubscribe stderr: %s\npublish stderr: %s", err, subErr.String(), pubErr.String())
 			}
-		case <-time.After(waitTimeout):
+		case <-time.After(servertest.WaitTimeout):
 			t.Fatalf("the pipeline did not end; subscribe stderr: %s", subErr.String())
 		}
 	}
-	var results []publishResult
+	var results []servertest.PublishResult
 	for _, l := range strings.Split(strings.TrimSpace(pubOut.String()), "\n") {
-		var pr publishResult
+		var pr servertest.PublishResult
 		if err := json.Unmarshal([]byte(l), &pr); err != nil {
 			t.Fatalf("publish output %q: %v", l, err)
 		}
@@ -230,7 +232,7 @@ func TestCLIExitCodes(t *testing.T) {
 				t.Errorf("a failure wrote to stdout: %q", r.stdout)
 			}
 			if c.rpcCode != 0 {
-				var e rpcError
+				var e servertest.RPCError
 				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 				if err := json.Unmarshal([]byte(lines[len(lines)-1]), &e); err != nil || e.Code != c.rpcCode || e.Message == "" {
 					t.Errorf("stderr %q: want the JSON-RPC error %d as JSON on its own line (%v)", r.stderr, c.rpcCode, err)
@@ -251,7 +253,7 @@ func TestCLIExitCodes(t *testing.T) {
 
 	// Without --strict, the loss is said and the subscriber goes on.
 	r := runCLI(t, s.env, "", "subscribe", "news.lost", "--since", "1", "--count", "2")
-	if r.code != 0 || !slices.Equal(offsetsOf(publications(t, r.stdout)), []uint64{4, 5}) || !strings.Contains(r.stderr, "publications 2 to 3 were lost") {
+	if r.code != 0 || !slices.Equal(servertest.OffsetsOf(publications(t, r.stdout)), []uint64{4, 5}) || !strings.Contains(r.stderr, "publications 2 to 3 were lost") {
 		t.Errorf("subscribe --since 1 without --strict: exit %d, stdout %q, stderr %q; want 4 and 5 after a warning", r.code, r.stdout, r.stderr)
 	}
 }
@@ -274,14 +276,14 @@ func TestCLISignals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr servertest.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
 	io.WriteString(in, "1\n")
-	eventually(t, "the first line published", func() bool {
+	servertest.Eventually(t, "the first line published", func() bool {
 		return len(publications(t, mustRun(t, s.env, "", "history", "sig"))) == 1
 	})
 	cmd.Process.Signal(syscall.SIGINT)
@@ -289,7 +291,7 @@ func TestCLISignals(t *testing.T) {
 	go func() { cmd.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(waitTimeout):
+	case <-time.After(servertest.WaitTimeout):
 		cmd.Process.Kill()
 		t.Fatal("publish --lines did not stop on SIGINT")
 	}
@@ -303,7 +305,7 @@ func TestCLISignals(t *testing.T) {
 func TestCLIStandardInput(t *testing.T) {
 	s := startCLIServer(t, "", "")
 	out := mustRun(t, s.env, `{"channel":"in","data":{"from":"stdin"}}`, "call", "channelPublish", "-")
-	var pr publishResult
+	var pr servertest.PublishResult
 	if err := json.Unmarshal([]byte(out), &pr); err != nil || pr.Channel != "in" || pr.Offset != 1 {
 		t.Fatalf("call channelPublish - printed %q (%v)", out, err)
 	}
@@ -347,7 +349,7 @@ func TestCLIStandardInput(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "line 2") {
 		t.Errorf("a line that is not JSON: exit %d, stderr %q; want 2 and line 2 named", r.code, r.stderr)
 	}
-	if got := offsetsOf(publications(t, mustRun(t, s.env, "", "history", "stop"))); !slices.Equal(got, []uint64{1, 2, 3}) {
+	if got := servertest.OffsetsOf(publications(t, mustRun(t, s.env, "", "history", "stop"))); !slices.Equal(got, []uint64{1, 2, 3}) {
 		t.Errorf("stop's history has offsets %v, want 1 2 (first run) and 3 (the 5 of the second)", got)
 	}
 }
@@ -366,7 +368,7 @@ func TestCLIHistory(t *testing.T) {
 	check := func(want []uint64, args ...string) {
 		t.Helper()
 		pubs := publications(t, mustRun(t, s.env, "", append([]string{"history", "h"}, args...)...))
-		if got := offsetsOf(pubs); !slices.Equal(got, want) {
+		if got := servertest.OffsetsOf(pubs); !slices.Equal(got, want) {
 			t.Errorf("history %v: %d publications from %v, want %d from %v", args, len(got), first(got), len(want), first(want))
 		}
 		for _, p := range pubs {
@@ -375,12 +377,12 @@ func TestCLIHistory(t *testing.T) {
 			}
 		}
 	}
-	check(seq(1001, 1100))                  // the default: the latest 100
-	check(seq(1096, 1100), "--limit", "5")  // the latest 5, oldest first
-	check(seq(51, 1100), "--limit", "1050") // more than a page
-	check(seq(11, 13), "--since", "10", "--limit", "3")
-	check(seq(1, n), "--limit", "0") // everything
-	check(seq(1091, 1100), "--since", "1090", "--limit", "0")
+	check(servertest.Seq(1001, 1100))                  // the default: the latest 100
+	check(servertest.Seq(1096, 1100), "--limit", "5")  // the latest 5, oldest first
+	check(servertest.Seq(51, 1100), "--limit", "1050") // more than a page
+	check(servertest.Seq(11, 13), "--since", "10", "--limit", "3")
+	check(servertest.Seq(1, n), "--limit", "0") // everything
+	check(servertest.Seq(1091, 1100), "--since", "1090", "--limit", "0")
 	check(nil, "--since", "1100")
 }
 
@@ -409,7 +411,7 @@ func TestCLISubscriberSurvivesRestarts(t *testing.T) {
 	read := func(upto uint64) {
 		t.Helper()
 		for uint64(len(got)) < upto {
-			var p publicationNote
+			var p servertest.PublicationNote
 			l := sub.next(fmt.Sprintf("publication %d", len(got)+1))
 			if err := json.Unmarshal([]byte(l), &p); err != nil {
 				t.Fatalf("subscriber line %q: %v", l, err)
@@ -419,7 +421,7 @@ func TestCLISubscriberSurvivesRestarts(t *testing.T) {
 			}
 			got = append(got, p.Offset)
 		}
-		if !slices.Equal(got, seq(1, upto)) {
+		if !slices.Equal(got, servertest.Seq(1, upto)) {
 			t.Fatalf("the subscriber printed offsets %v, want 1 to %d once each", got, upto)
 		}
 	}
@@ -478,7 +480,7 @@ func TestCLIPresenceMethodsAndURLs(t *testing.T) {
 	mustRun(t, s.env, "", "publish", "room.1", `"a"`)
 	seen := map[string]string{}
 	for range 2 {
-		var pub publicationNote
+		var pub servertest.PublicationNote
 		json.Unmarshal([]byte(sub.next("a publication")), &pub)
 		seen[pub.Channel] = string(pub.Data)
 	}

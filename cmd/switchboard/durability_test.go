@@ -23,13 +23,14 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/servertest"
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
 )
 
 // startDurable starts the binary on dir with secret and no history limits,
 // so that nothing these tests check is trimmed.
-func startDurable(t *testing.T, dir, secret string, extra ...string) *server {
+func startDurable(t *testing.T, dir, secret string, extra ...string) *serverProc {
 	t.Helper()
 	args := append([]string{"--listen", "127.0.0.1:0", "--data", dir, "--token-secret", secret,
 		"--history-size", "0", "--history-ttl", "0"}, extra...)
@@ -51,28 +52,16 @@ func durableToken(t *testing.T, secret string) string {
 	return tok
 }
 
-// publishHTTP publishes data (JSON) to channel over POST /rpc.
-func publishHTTP(t *testing.T, c *testApp, tok, channel, data string) publishResult {
-	t.Helper()
-	r, _ := c.httpCall(bearer(tok), "channelPublish", map[string]any{"channel": channel, "data": json.RawMessage(data)})
-	var res publishResult
-	r.decode(t, &res)
-	if res.Channel != channel || res.Duplicate {
-		t.Fatalf("publish to %s: %+v", channel, res)
-	}
-	return res
-}
-
 // readHistory reads channel's whole history a page at a time, each page
 // since the previous one's last offset, and returns it with the channel's
 // offset and epoch.
-func readHistory(t *testing.T, c *testApp, tok, channel string) (pubs []publicationNote, offset uint64, epoch string) {
+func readHistory(t *testing.T, c *servertest.Server, tok, channel string) (pubs []servertest.PublicationNote, offset uint64, epoch string) {
 	t.Helper()
 	params := map[string]any{"channel": channel, "limit": 1000}
 	for page := 0; page < 100; page++ {
-		r, _ := c.httpCall(bearer(tok), "channelHistory", params)
-		var h historyResult
-		r.decode(t, &h)
+		r, _ := c.Call(servertest.Bearer(tok), "channelHistory", params)
+		var h servertest.HistoryResult
+		r.Decode(t, &h)
 		if page > 0 && h.Epoch != epoch {
 			t.Fatalf("history of %s: epoch changed from %q to %q between pages", channel, epoch, h.Epoch)
 		}
@@ -132,8 +121,8 @@ func (l *ledger) send(channel, data string) {
 }
 
 // ack records the server's reply to the publication of data to channel.
-func (l *ledger) ack(channel, data string, r rpcReply) {
-	var res publishResult
+func (l *ledger) ack(channel, data string, r servertest.Reply) {
+	var res servertest.PublishResult
 	if r.Error != nil || json.Unmarshal(r.Result, &res) != nil {
 		l.t.Errorf("publish to %s: reply %+v %s", channel, r.Error, r.Result)
 		return
@@ -163,7 +152,7 @@ const wsWindow = 32
 // wsPublish pipelines count publications on ws, recording them in l,
 // until every one is answered or the connection fails.
 func wsPublish(l *ledger, ws *websocket.Conn, conn, count int, channels []string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*servertest.WaitTimeout)
 	defer cancel()
 	type pending struct{ channel, data string }
 	waiting := map[string]pending{}  // by id; only the reader uses it once it runs
@@ -172,7 +161,7 @@ func wsPublish(l *ledger, ws *websocket.Conn, conn, count int, channels []string
 	for seq := range count {
 		channel := channels[(conn+seq)%len(channels)]
 		data := fmt.Sprintf(`{"via":"ws","conn":%d,"seq":%d,"text":"caf\u00e9 \"%d\" é","pad":"%s"}`, conn, seq, seq, pad)
-		id := nextID.Add(1)
+		id := servertest.NextID()
 		bodies[seq] = fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"channelPublish","params":{"channel":%q,"data":%s}}`, id, channel, data)
 		waiting[fmt.Sprint(id)] = pending{channel, data}
 		l.send(channel, data)
@@ -187,7 +176,7 @@ func wsPublish(l *ledger, ws *websocket.Conn, conn, count int, channels []string
 				return // the server was killed
 			}
 			l.replied()
-			var r rpcReply
+			var r servertest.Reply
 			if err := json.Unmarshal(b, &r); err != nil {
 				l.t.Errorf("conn %d: frame %s: %v", conn, b, err)
 				return
@@ -224,7 +213,7 @@ func httpPublish(l *ledger, hc *http.Client, base, tok string, worker, count int
 	for seq := range count {
 		channel := channels[(worker+seq)%len(channels)]
 		data := fmt.Sprintf(`{"via":"http","worker":%d,"seq":%d}`, worker, seq)
-		body, id := request("channelPublish", map[string]any{"channel": channel, "data": json.RawMessage(data)})
+		body, id := servertest.Request("channelPublish", map[string]any{"channel": channel, "data": json.RawMessage(data)})
 		req, _ := http.NewRequest(http.MethodPost, base+"/rpc", bytes.NewReader(body))
 		req.Header = http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + tok}}
 		l.send(channel, data)
@@ -239,7 +228,7 @@ func httpPublish(l *ledger, hc *http.Client, base, tok string, worker, count int
 			return
 		}
 		l.replied()
-		var r rpcReply
+		var r servertest.Reply
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &r) != nil || string(r.ID) != fmt.Sprint(id) {
 			l.t.Errorf("HTTP publish: status %d, body %s", resp.StatusCode, b)
 			return
@@ -254,7 +243,7 @@ func httpPublish(l *ledger, hc *http.Client, base, tok string, worker, count int
 // in its epoch, and that the unacknowledged ones left no holes.
 func TestSIGKILLLosesNoAcknowledgedPublication(t *testing.T) {
 	channels := []string{"durable.a", "durable.b", "durable.c"}
-	dir, secret := t.TempDir(), randomSecret()
+	dir, secret := t.TempDir(), servertest.RandomSecret()
 	tok := durableToken(t, secret)
 	l := &ledger{t: t, sent: map[string]string{}, acked: map[string]map[uint64]string{}, epochs: map[string]string{}, twice: map[string]int{}}
 	for _, ch := range channels {
@@ -304,7 +293,7 @@ func TestSIGKILLLosesNoAcknowledgedPublication(t *testing.T) {
 		extra += len(pubs) - len(l.acked[ch])
 
 		// The channel goes on from where its history ends, in its epoch.
-		res := publishHTTP(t, c, tok, ch, `{"after":"restart"}`)
+		res := servertest.PublishHTTP(t, c, tok, ch, `{"after":"restart"}`)
 		if res.Offset != offset+1 || res.Epoch != l.epochs[ch] {
 			t.Errorf("%s: publish after the restart got %d in %q, want %d in %q", ch, res.Offset, res.Epoch, offset+1, l.epochs[ch])
 		}
@@ -330,13 +319,13 @@ func killWhilePublishing(t *testing.T, l *ledger, dir, secret, tok string, round
 	c := s.client()
 	sockets := make([]*websocket.Conn, conns)
 	for i := range sockets {
-		sockets[i] = c.dial(bearer(tok))
+		sockets[i] = c.Dial(servertest.Bearer(tok))
 	}
 	var wg sync.WaitGroup
 	for i, ws := range sockets {
 		wg.Go(func() { wsPublish(l, ws, round*100+i, perConn, channels) })
 	}
-	hc := &http.Client{Timeout: waitTimeout, Transport: &http.Transport{}}
+	hc := &http.Client{Timeout: servertest.WaitTimeout, Transport: &http.Transport{}}
 	defer hc.CloseIdleConnections()
 	for w := range httpWorkers {
 		wg.Go(func() { httpPublish(l, hc, s.base, tok, round*100+w, perHTTP, channels) })
@@ -344,7 +333,7 @@ func killWhilePublishing(t *testing.T, l *ledger, dir, secret, tok string, round
 	select {
 	case <-l.enough:
 	case <-s.exited: // killed just now, or crashed
-	case <-time.After(waitTimeout):
+	case <-time.After(servertest.WaitTimeout):
 	}
 	s.cmd.Process.Kill() // in case it was not killed yet
 	s.wait()
@@ -367,25 +356,25 @@ func killWhilePublishing(t *testing.T, l *ledger, dir, secret, tok string, round
 // its last offset and epoch, what it missed while the server restarted.
 func TestRecoveryAcrossRestart(t *testing.T) {
 	const channel = "recover.room"
-	dir, secret := t.TempDir(), randomSecret()
+	dir, secret := t.TempDir(), servertest.RandomSecret()
 	tok := durableToken(t, secret)
 	data := func(i int) string { return fmt.Sprintf(`{"n":%d,"text":"message %d"}`, i, i) }
 
 	s1 := startDurable(t, dir, secret)
 	c1 := s1.client()
-	sub := c1.hubClient(tok)
-	first := sub.subscribe(map[string]any{"channel": channel})
+	sub := c1.HubClient(tok)
+	first := sub.Subscribe(map[string]any{"channel": channel})
 	epoch := first.Epoch
 	if first.Offset != 0 || epoch == "" {
 		t.Fatalf("new channel: subscribed at %d in %q", first.Offset, epoch)
 	}
 	for i := 1; i <= 5; i++ {
-		if res := publishHTTP(t, c1, tok, channel, data(i)); res.Offset != uint64(i) || res.Epoch != epoch {
+		if res := servertest.PublishHTTP(t, c1, tok, channel, data(i)); res.Offset != uint64(i) || res.Epoch != epoch {
 			t.Fatalf("publish %d: offset %d epoch %q", i, res.Offset, res.Epoch)
 		}
 	}
 	for i := 1; i <= 5; i++ {
-		if p := sub.nextPublication(); p.Offset != uint64(i) || string(p.Data) != data(i) {
+		if p := sub.NextPublication(); p.Offset != uint64(i) || string(p.Data) != data(i) {
 			t.Fatalf("publication %d: offset %d data %s", i, p.Offset, p.Data)
 		}
 	}
@@ -397,12 +386,12 @@ func TestRecoveryAcrossRestart(t *testing.T) {
 	s2 := startDurable(t, dir, secret)
 	c2 := s2.client()
 	for i := 6; i <= 12; i++ {
-		if res := publishHTTP(t, c2, tok, channel, data(i)); res.Offset != uint64(i) || res.Epoch != epoch {
+		if res := servertest.PublishHTTP(t, c2, tok, channel, data(i)); res.Offset != uint64(i) || res.Epoch != epoch {
 			t.Fatalf("publish %d after the restart: offset %d epoch %q, want %d %q", i, res.Offset, res.Epoch, i, epoch)
 		}
 	}
-	sub2 := c2.hubClient(tok)
-	got := sub2.subscribe(map[string]any{"channel": channel, "since": map[string]any{"offset": last, "epoch": epoch}})
+	sub2 := c2.HubClient(tok)
+	got := sub2.Subscribe(map[string]any{"channel": channel, "since": map[string]any{"offset": last, "epoch": epoch}})
 	if !got.Recovered || got.Epoch != epoch || got.Offset != 12 {
 		t.Errorf("subscribe since %d: recovered %v, offset %d, epoch %q; want recovered at 12 in %q", last, got.Recovered, got.Offset, got.Epoch, epoch)
 	}
@@ -415,8 +404,8 @@ func TestRecoveryAcrossRestart(t *testing.T) {
 		}
 	}
 	// Live publications follow the recovered ones.
-	publishHTTP(t, c2, tok, channel, data(13))
-	if p := sub2.nextPublication(); p.Offset != 13 || string(p.Data) != data(13) {
+	servertest.PublishHTTP(t, c2, tok, channel, data(13))
+	if p := sub2.NextPublication(); p.Offset != 13 || string(p.Data) != data(13) {
 		t.Errorf("live publication after recovery: offset %d data %s, want 13 %s", p.Offset, p.Data, data(13))
 	}
 }
@@ -426,14 +415,14 @@ func TestRecoveryAcrossRestart(t *testing.T) {
 // nothing.
 func TestLostHistoryChangesEpoch(t *testing.T) {
 	const channel = "lost.room"
-	dir, secret := t.TempDir(), randomSecret()
+	dir, secret := t.TempDir(), servertest.RandomSecret()
 	tok := durableToken(t, secret)
 
 	s1 := startDurable(t, dir, secret)
 	c1 := s1.client()
-	var old publishResult
+	var old servertest.PublishResult
 	for i := 1; i <= 3; i++ {
-		old = publishHTTP(t, c1, tok, channel, fmt.Sprintf(`{"n":%d}`, i))
+		old = servertest.PublishHTTP(t, c1, tok, channel, fmt.Sprintf(`{"n":%d}`, i))
 	}
 	if old.Offset != 3 || old.Epoch == "" {
 		t.Fatalf("third publication: %+v", old)
@@ -454,20 +443,20 @@ func TestLostHistoryChangesEpoch(t *testing.T) {
 		t.Fatalf("after losing the history: epoch %q (was %q), offset %d, %d publications; want a new epoch at 0, empty", epoch, old.Epoch, offset, len(pubs))
 	}
 	since := map[string]any{"offset": old.Offset, "epoch": old.Epoch}
-	r, _ := c2.httpCall(bearer(tok), "channelHistory", map[string]any{"channel": channel, "since": since})
+	r, _ := c2.Call(servertest.Bearer(tok), "channelHistory", map[string]any{"channel": channel, "since": since})
 	if r.Error == nil || r.Error.Code != rpc.CodeConflict {
 		t.Errorf("history since the lost epoch: %+v %s, want error %d", r.Error, r.Result, rpc.CodeConflict)
 	}
-	sub := c2.hubClient(tok)
-	got := sub.subscribe(map[string]any{"channel": channel, "since": since})
+	sub := c2.HubClient(tok)
+	got := sub.Subscribe(map[string]any{"channel": channel, "since": since})
 	if got.Recovered || got.Epoch != epoch || got.Offset != 0 || len(got.Publications) != 0 {
 		t.Errorf("subscribe since the lost epoch: recovered %v, offset %d, epoch %q, %d publications; want not recovered, at 0 in %q",
 			got.Recovered, got.Offset, got.Epoch, len(got.Publications), epoch)
 	}
-	if res := publishHTTP(t, c2, tok, channel, `{"n":1}`); res.Offset != 1 || res.Epoch != epoch {
+	if res := servertest.PublishHTTP(t, c2, tok, channel, `{"n":1}`); res.Offset != 1 || res.Epoch != epoch {
 		t.Errorf("first publication in the new history: offset %d epoch %q, want 1 %q", res.Offset, res.Epoch, epoch)
 	}
-	if p := sub.nextPublication(); p.Offset != 1 {
+	if p := sub.NextPublication(); p.Offset != 1 {
 		t.Errorf("live publication in the new epoch: offset %d, want 1", p.Offset)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/internal/servertest"
 )
 
 const (
@@ -51,37 +52,26 @@ func peakRSS(t *testing.T, pid int) int64 {
 	return 0
 }
 
-// historyBatch is a batch of n channelHistory calls of a page of 1000.
-func historyBatch(n int, channel string) []byte {
-	calls := make([]map[string]any, n)
-	for i := range calls {
-		calls[i] = map[string]any{"jsonrpc": "2.0", "id": i, "method": "channelHistory",
-			"params": map[string]any{"channel": channel, "limit": 1000}}
-	}
-	b, _ := json.Marshal(calls)
-	return b
-}
-
 func TestBigRepliesAreBounded(t *testing.T) {
 	s := startServer(t, nil, "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
 	tok := s.readAdminToken()
 	c := s.client()
 	data := `"` + strings.Repeat("x", bigData-2) + `"`
 	for range bigPublications {
-		publishHTTP(t, c, tok, "big.x", data)
+		servertest.PublishHTTP(t, c, tok, "big.x", data)
 	}
 	base := peakRSS(t, s.cmd.Process.Pid)
 
 	// One batch: the replies stop at --max-batch-reply-size (8 MiB), and
 	// the calls after it are refused, not run.
-	checkBoundedBatch(t, c.post(bearer(tok), historyBatch(100, "big.x")).body)
+	checkBoundedBatch(t, c.Post(servertest.Bearer(tok), servertest.HistoryBatch(100, "big.x")).Body)
 	t.Logf("after one batch: peak RSS %d MiB", peakRSS(t, s.cmd.Process.Pid)>>20)
 
 	// Four at once.
 	var wg sync.WaitGroup
 	bodies := make([][]byte, 4)
 	for i := range bodies {
-		wg.Go(func() { bodies[i] = c.post(bearer(tok), historyBatch(100, "big.x")).body })
+		wg.Go(func() { bodies[i] = c.Post(servertest.Bearer(tok), servertest.HistoryBatch(100, "big.x")).Body })
 	}
 	wg.Wait()
 	for _, b := range bodies {
@@ -92,7 +82,7 @@ func TestBigRepliesAreBounded(t *testing.T) {
 	// 400 history calls pipelined on a socket that is never read: the
 	// server holds the send queue (4 MiB) and two replies, and stops
 	// reading the rest.
-	ws := s.client().dial(bearer(tok))
+	ws := s.client().Dial(servertest.Bearer(tok))
 	pipeline(t, ws, 400, "big.x")
 	time.Sleep(2 * time.Second) // time for the server to read, run and queue what it will
 	if grew := peakRSS(t, s.cmd.Process.Pid) - base; grew > peakBound {
@@ -103,20 +93,20 @@ func TestBigRepliesAreBounded(t *testing.T) {
 	ws.CloseNow()
 
 	// The server still answers, and the history is whole.
-	var h historyResult
-	r, _ := c.httpCall(bearer(tok), "channelHistory", map[string]any{"channel": "big.x", "limit": 1, "newestFirst": true})
-	r.decode(t, &h)
+	var h servertest.HistoryResult
+	r, _ := c.Call(servertest.Bearer(tok), "channelHistory", map[string]any{"channel": "big.x", "limit": 1, "newestFirst": true})
+	r.Decode(t, &h)
 	if h.Offset != bigPublications {
 		t.Fatalf("latest offset %d, want %d", h.Offset, bigPublications)
 	}
 }
 
-// checkBoundedBatch checks the reply to historyBatch: the first calls get
+// checkBoundedBatch checks the reply to servertest.HistoryBatch: the first calls get
 // their pages until the replies pass 8 MiB, and every call after that
 // gets -32029.
 func checkBoundedBatch(t *testing.T, body []byte) {
 	t.Helper()
-	var replies []rpcReply
+	var replies []servertest.Reply
 	if err := json.Unmarshal(body, &replies); err != nil {
 		t.Fatalf("batch reply of %d bytes: %v", len(body), err)
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/servertest"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -92,7 +93,7 @@ func runBinary(t *testing.T, env []string, args ...string) runResult {
 // runCLI runs the binary to completion with args and stdin.
 func runCLI(t *testing.T, env []string, stdin string, args ...string) runResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), servertest.WaitTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary(t), args...)
 	cmd.Env = environ(env...)
@@ -110,8 +111,8 @@ func runCLI(t *testing.T, env []string, stdin string, args ...string) runResult 
 	return runResult{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
 }
 
-// server is a running "switchboard serve" process.
-type server struct {
+// serverProc is a running "switchboard serve" process.
+type serverProc struct {
 	*cliProc
 	banner string // its first line
 	// Parsed from the banner:
@@ -124,15 +125,15 @@ var listeningRE = regexp.MustCompile(`listening on http://(\S+)`)
 
 // startServer starts "switchboard serve" with args and env and waits for
 // its banner.
-func startServer(t *testing.T, env []string, args ...string) *server {
+func startServer(t *testing.T, env []string, args ...string) *serverProc {
 	t.Helper()
 	return serverOf(startCLI(t, env, append([]string{"serve"}, args...)...))
 }
 
 // serverOf waits for the banner of p, a starting server.
-func serverOf(p *cliProc) *server {
+func serverOf(p *cliProc) *serverProc {
 	p.t.Helper()
-	s := &server{cliProc: p}
+	s := &serverProc{cliProc: p}
 	s.banner = s.line("the listening line", listeningRE.MatchString)
 	m := listeningRE.FindStringSubmatch(s.banner)
 	s.addr = m[1]
@@ -142,9 +143,9 @@ func serverOf(p *cliProc) *server {
 
 // line returns the next stdout line for which match is true, skipping
 // others, failing the test if none comes in time.
-func (s *server) line(what string, match func(string) bool) string {
+func (s *serverProc) line(what string, match func(string) bool) string {
 	s.t.Helper()
-	timeout := time.After(waitTimeout)
+	timeout := time.After(servertest.WaitTimeout)
 	for {
 		select {
 		case l, ok := <-s.lines:
@@ -155,13 +156,13 @@ func (s *server) line(what string, match func(string) bool) string {
 				return l
 			}
 		case <-timeout:
-			s.t.Fatalf("no %s on serve's output within %v", what, waitTimeout)
+			s.t.Fatalf("no %s on serve's output within %v", what, servertest.WaitTimeout)
 		}
 	}
 }
 
 // readAdminToken reads the admin token printed under "Admin token".
-func (s *server) readAdminToken() string {
+func (s *serverProc) readAdminToken() string {
 	s.t.Helper()
 	s.line("the admin token heading", func(l string) bool { return strings.HasPrefix(l, "Admin token") })
 	tok := strings.TrimSpace(s.line("the admin token", func(string) bool { return true }))
@@ -172,16 +173,14 @@ func (s *server) readAdminToken() string {
 	return tok
 }
 
-// client returns the HTTP helpers of testApp, aimed at this server.
-func (s *server) client() *testApp {
-	c := &testApp{t: s.t, addr: s.addr, client: &http.Client{Timeout: ioTimeout}}
-	s.t.Cleanup(c.client.CloseIdleConnections)
-	return c
+// client returns the HTTP helpers of servertest, aimed at this server.
+func (s *serverProc) client() *servertest.Server {
+	return servertest.At(s.t, s.addr)
 }
 
 // stop sends sig and returns the exit code, failing the test if the
 // process does not exit within waitTimeout.
-func (s *server) stop(sig os.Signal) int {
+func (s *serverProc) stop(sig os.Signal) int {
 	s.t.Helper()
 	if err := s.cmd.Process.Signal(sig); err != nil {
 		s.t.Fatalf("signal: %v", err)
@@ -195,7 +194,7 @@ type cliProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	lines  chan string // stdout, closed at EOF
-	stderr *syncBuffer
+	stderr *servertest.Buffer
 	exited chan struct{}
 }
 
@@ -216,7 +215,7 @@ func startProcess(t *testing.T, cmd *exec.Cmd, env []string) *cliProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cliProc{t: t, cmd: cmd, lines: make(chan string, 10000), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &cliProc{t: t, cmd: cmd, lines: make(chan string, 10000), stderr: &servertest.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -258,8 +257,8 @@ func (p *cliProc) next(what string) string {
 			p.t.Fatalf("stdout ended before %s; stderr:\n%s", what, p.stderr.String())
 		}
 		return l
-	case <-time.After(waitTimeout):
-		p.t.Fatalf("no %s within %v; stderr:\n%s", what, waitTimeout, p.stderr.String())
+	case <-time.After(servertest.WaitTimeout):
+		p.t.Fatalf("no %s within %v; stderr:\n%s", what, servertest.WaitTimeout, p.stderr.String())
 		return ""
 	}
 }
@@ -271,8 +270,8 @@ func (p *cliProc) wait() int {
 	select {
 	case <-p.exited:
 		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(waitTimeout):
-		p.t.Fatalf("%v did not exit within %v; stderr:\n%s", p.cmd.Args, waitTimeout, p.stderr.String())
+	case <-time.After(servertest.WaitTimeout):
+		p.t.Fatalf("%v did not exit within %v; stderr:\n%s", p.cmd.Args, servertest.WaitTimeout, p.stderr.String())
 		return -1
 	}
 }
@@ -411,9 +410,9 @@ func TestBinaryFirstRunAndRestart(t *testing.T) {
 	admin := s1.readAdminToken()
 	c1 := s1.client()
 
-	r, _ := c1.httpCall(bearer(admin), "sessionWhoami", nil)
-	var w whoamiResult
-	r.decode(t, &w)
+	r, _ := c1.Call(servertest.Bearer(admin), "sessionWhoami", nil)
+	var w servertest.WhoamiResult
+	r.Decode(t, &w)
 	if !w.Permissions.Admin || w.Anonymous {
 		t.Fatalf("the banner's admin token gives %+v, want an admin", w)
 	}
@@ -429,9 +428,9 @@ func TestBinaryFirstRunAndRestart(t *testing.T) {
 	}
 	nodeFile, _ := os.ReadFile(filepath.Join(dir, "node-id"))
 
-	var info1 infoResult
-	r, _ = c1.httpCall(bearer(admin), "serverInfo", nil)
-	r.decode(t, &info1)
+	var info1 servertest.InfoResult
+	r, _ = c1.Call(servertest.Bearer(admin), "serverInfo", nil)
+	r.Decode(t, &info1)
 	if info1.NodeID == "" || info1.NodeID != strings.TrimSpace(string(nodeFile)) {
 		t.Errorf("nodeId %q, want the data directory's %q", info1.NodeID, nodeFile)
 	}
@@ -445,8 +444,8 @@ func TestBinaryFirstRunAndRestart(t *testing.T) {
 		t.Fatalf("token create: exit %d, stderr %q", tr.code, tr.stderr)
 	}
 	carol := strings.TrimSpace(tr.stdout)
-	ws := c1.dial(bearer(carol))
-	wsCall(t, ws, "sessionWhoami", nil).decode(t, &w)
+	ws := c1.Dial(servertest.Bearer(carol))
+	servertest.WSCall(t, ws, "sessionWhoami", nil).Decode(t, &w)
 	if w.User != "carol" {
 		t.Errorf("CLI token: whoami user %q, want carol", w.User)
 	}
@@ -460,14 +459,14 @@ func TestBinaryFirstRunAndRestart(t *testing.T) {
 	s2 := startServer(t, nil, "--listen", "127.0.0.1:0", "--data", dir)
 	c2 := s2.client()
 	for name, tok := range map[string]string{"CLI": carol, "first run's admin": admin} {
-		r, _ := c2.httpCall(bearer(tok), "sessionWhoami", nil)
+		r, _ := c2.Call(servertest.Bearer(tok), "sessionWhoami", nil)
 		if r.Error != nil {
 			t.Errorf("%s token after restart: %+v", name, r.Error)
 		}
 	}
-	ws2 := c2.dial(bearer(carol))
-	var info2 infoResult
-	wsCall(t, ws2, "serverInfo", nil).decode(t, &info2)
+	ws2 := c2.Dial(servertest.Bearer(carol))
+	var info2 servertest.InfoResult
+	servertest.WSCall(t, ws2, "serverInfo", nil).Decode(t, &info2)
 	if info2.NodeID != info1.NodeID {
 		t.Errorf("node id changed across a restart: %q then %q", info1.NodeID, info2.NodeID)
 	}
@@ -484,7 +483,7 @@ func TestBinaryFirstRunAndRestart(t *testing.T) {
 // serve, and that the command line wins over them.
 func TestBinaryEnvironment(t *testing.T) {
 	dir := t.TempDir()
-	secret := randomSecret()
+	secret := servertest.RandomSecret()
 	env := []string{
 		"SWITCHBOARD_LISTEN=127.0.0.1:0",
 		"SWITCHBOARD_DATA=" + dir,
@@ -495,9 +494,9 @@ func TestBinaryEnvironment(t *testing.T) {
 	s := startServer(t, env)
 	c := s.client()
 
-	r, _ := c.httpCall(nil, "sessionWhoami", nil)
-	var w whoamiResult
-	r.decode(t, &w)
+	r, _ := c.Call(nil, "sessionWhoami", nil)
+	var w servertest.WhoamiResult
+	r.Decode(t, &w)
 	if !w.Anonymous || !slices.Equal(w.Permissions.Subscribe, []string{"news.*", "chat.>"}) {
 		t.Errorf("anonymous whoami %+v, want anonymous with subscribe [news.* chat.>]", w)
 	}
@@ -513,8 +512,8 @@ func TestBinaryEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _ = c.httpCall(bearer(tok), "sessionWhoami", nil)
-	r.decode(t, &w)
+	r, _ = c.Call(servertest.Bearer(tok), "sessionWhoami", nil)
+	r.Decode(t, &w)
 	if w.User != "dave" {
 		t.Errorf("whoami user %q, want dave", w.User)
 	}
@@ -530,8 +529,8 @@ func TestBinaryEnvironment(t *testing.T) {
 
 	// The command line beats the environment.
 	s2 := startServer(t, env, "--anonymous=false")
-	body, id := request("sessionWhoami", nil)
-	wantUnauthorizedRPC(t, "anonymous call with --anonymous=false", s2.client().post(nil, body), id)
+	body, id := servertest.Request("sessionWhoami", nil)
+	servertest.WantUnauthorizedRPC(t, "anonymous call with --anonymous=false", s2.client().Post(nil, body), id)
 	if code := s2.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("exit %d", code)
 	}
@@ -543,7 +542,7 @@ func TestBinaryEnvironment(t *testing.T) {
 func TestBinaryGracefulShutdown(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			secret := randomSecret()
+			secret := servertest.RandomSecret()
 			s := startServer(t, nil, "--listen", "127.0.0.1:0", "--data", t.TempDir(),
 				"--token-secret", secret, "--shutdown-delay", "2s")
 			c := s.client()
@@ -555,26 +554,26 @@ func TestBinaryGracefulShutdown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ws := c.dial(bearer(tok))
-			wsCall(t, ws, "serverPing", nil).decode(t, new(pingResult))
-			if res := c.do(http.MethodGet, "/readyz", nil, nil); res.status != http.StatusOK {
-				t.Fatalf("/readyz before the signal: HTTP %d", res.status)
+			ws := c.Dial(servertest.Bearer(tok))
+			servertest.WSCall(t, ws, "serverPing", nil).Decode(t, new(servertest.PingResult))
+			if res := c.Do(http.MethodGet, "/readyz", nil, nil); res.Status != http.StatusOK {
+				t.Fatalf("/readyz before the signal: HTTP %d", res.Status)
 			}
 
 			if err := s.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "/readyz to fail", func() bool {
-				res := c.do(http.MethodGet, "/readyz", nil, nil)
-				return res.status == http.StatusServiceUnavailable
+			servertest.Eventually(t, "/readyz to fail", func() bool {
+				res := c.Do(http.MethodGet, "/readyz", nil, nil)
+				return res.Status == http.StatusServiceUnavailable
 			})
 			// Still serving during the delay: probes, calls on open sockets.
-			if res := c.do(http.MethodGet, "/healthz", nil, nil); res.status != http.StatusOK {
-				t.Errorf("/healthz during the shutdown delay: HTTP %d", res.status)
+			if res := c.Do(http.MethodGet, "/healthz", nil, nil); res.Status != http.StatusOK {
+				t.Errorf("/healthz during the shutdown delay: HTTP %d", res.Status)
 			}
-			wsCall(t, ws, "serverPing", nil).decode(t, new(pingResult))
+			servertest.WSCall(t, ws, "serverPing", nil).Decode(t, new(servertest.PingResult))
 
-			if code := readClose(t, ws); code != 1001 {
+			if code := servertest.ReadClose(t, ws); code != 1001 {
 				t.Errorf("close code %v, want 1001 (going away)", code)
 			}
 			if code := s.wait(); code != 0 {

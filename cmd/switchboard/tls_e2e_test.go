@@ -4,18 +4,6 @@ package main
 // real clients, and certificates from a CA made by the test.
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
-	"errors"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,288 +14,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-	"github.com/switchboard/switchboard/client"
+	"github.com/switchboard/switchboard/internal/servertest"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	t    *testing.T
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string         // its certificate, PEM: what --cacert takes
-	pool *x509.CertPool // the same, for Go clients
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	ca := &testCA{t: t, key: newKey(t), file: filepath.Join(t.TempDir(), "ca.pem"), pool: x509.NewCertPool()}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Switchboard test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &ca.key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ca.cert, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	ca.pool.AddCert(ca.cert)
-	replaceFile(t, ca.file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	return ca
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-// issue writes a certificate for 127.0.0.1 and localhost with serial,
-// signed by ca, and its key into dir as cert.pem and key.pem, each
-// replacing the file before it by rename, as renewal tools do.
-func (ca *testCA) issue(dir string, serial int64) (certFile, keyFile string) {
-	ca.t.Helper()
-	key := newKey(ca.t)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	replaceFile(ca.t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
-	replaceFile(ca.t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	return certFile, keyFile
-}
-
-// replaceFile writes b into a new file renamed over path.
-func replaceFile(t *testing.T, path string, b []byte) {
-	t.Helper()
-	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// client is an HTTP client that trusts ca alone.
-func (ca *testCA) client() *http.Client {
-	c := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
-	ca.t.Cleanup(c.CloseIdleConnections)
-	return c
-}
-
-// startTLSApp starts the server with a certificate of serial 1 from ca,
-// in dir; ta.client trusts ca.
-func startTLSApp(t *testing.T, ca *testCA, dir string) *testApp {
-	t.Helper()
-	certFile, keyFile := ca.issue(dir, 1)
-	ta := startApp(t, serveConfig{tlsCert: certFile, tlsKey: keyFile})
-	ta.client = ca.client()
-	return ta
-}
-
-// handshake makes a TLS handshake with addr and returns its state.
-func handshake(t *testing.T, addr string, cfg *tls.Config) (tls.ConnectionState, error) {
-	t.Helper()
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: ioTimeout}, "tcp", addr, cfg)
-	if err != nil {
-		return tls.ConnectionState{}, err
-	}
-	defer conn.Close()
-	return conn.ConnectionState(), nil
-}
-
-// servedSerial is the serial of the certificate addr presents now.
-func servedSerial(t *testing.T, addr string, roots *x509.CertPool) int64 {
-	t.Helper()
-	st, err := handshake(t, addr, &tls.Config{RootCAs: roots})
-	if err != nil {
-		t.Fatalf("TLS handshake: %v", err)
-	}
-	return st.PeerCertificates[0].SerialNumber.Int64()
-}
-
-func TestTLSCallsAndSubscriptions(t *testing.T) {
-	ca := newTestCA(t)
-	ta := startTLSApp(t, ca, t.TempDir())
-	tok := ta.token("alice", service.Permissions{Publish: []string{"chat.>"}, Subscribe: []string{"chat.>"}}, time.Hour)
-
-	var ping pingResult
-	r, _ := ta.httpCall(bearer(tok), "serverPing", nil)
-	r.decode(t, &ping)
-	if ping.Time.IsZero() {
-		t.Errorf("serverPing over HTTPS: no time")
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, ta.wsURL(), &websocket.DialOptions{HTTPClient: ta.client, HTTPHeader: bearer(tok)})
-	if err != nil {
-		t.Fatalf("dial %s: %v", ta.wsURL(), err)
-	}
-	defer ws.CloseNow()
-	var sub subscribeResult
-	wsCall(t, ws, "channelSubscribe", map[string]any{"channel": "chat.lobby"}).decode(t, &sub)
-	r, _ = ta.httpCall(bearer(tok), "channelPublish", map[string]any{"channel": "chat.lobby", "data": map[string]string{"text": "over TLS"}})
-	var pub publishResult
-	r.decode(t, &pub)
-
-	_, b, err := ws.Read(ctx)
-	if err != nil {
-		t.Fatalf("reading the publication: %v", err)
-	}
-	var n struct {
-		Method string          `json:"method"`
-		Params publicationNote `json:"params"`
-	}
-	if err := json.Unmarshal(b, &n); err != nil || n.Method != "channelPublication" ||
-		n.Params.Offset != pub.Offset || string(n.Params.Data) != `{"text":"over TLS"}` {
-		t.Errorf("over wss, got %s (%v); want the publication at offset %d", b, err, pub.Offset)
-	}
-}
-
-func TestTLSRefusesAnUntrustingClient(t *testing.T) {
-	ca := newTestCA(t)
-	ta := startTLSApp(t, ca, t.TempDir())
-	plain := &http.Client{Timeout: ioTimeout} // the system's roots
-	t.Cleanup(plain.CloseIdleConnections)
-	var unknown x509.UnknownAuthorityError
-	if _, err := plain.Get(ta.baseURL() + "/healthz"); !errors.As(err, &unknown) {
-		t.Errorf("HTTPS without trusting the CA: %v, want an unknown authority", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-	defer cancel()
-	if _, _, err := websocket.Dial(ctx, ta.wsURL(), &websocket.DialOptions{HTTPClient: plain}); !errors.As(err, &unknown) {
-		t.Errorf("WSS without trusting the CA: %v, want an unknown authority", err)
-	}
-}
-
-// Only HTTP/1.1 is offered, because WebSockets need it; and no TLS older
-// than 1.2.
-func TestTLSSpeaksHTTP1AndTLS12Up(t *testing.T) {
-	ca := newTestCA(t)
-	ta := startTLSApp(t, ca, t.TempDir())
-	st, err := handshake(t, ta.addr, &tls.Config{RootCAs: ca.pool, NextProtos: []string{"h2", "http/1.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.NegotiatedProtocol != "http/1.1" {
-		t.Errorf("ALPN with h2 offered first negotiated %q, want http/1.1", st.NegotiatedProtocol)
-	}
-	// The server's own order would pick http/1.1 even with h2 enabled; a
-	// client offering h2 alone shows whether it is.
-	if st, err := handshake(t, ta.addr, &tls.Config{RootCAs: ca.pool, NextProtos: []string{"h2"}}); err == nil && st.NegotiatedProtocol == "h2" {
-		t.Errorf("a client offering h2 alone negotiated it")
-	}
-
-	h2 := &http.Client{Timeout: ioTimeout, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: ca.pool}, ForceAttemptHTTP2: true,
-	}}
-	t.Cleanup(h2.CloseIdleConnections)
-	resp, err := h2.Get(ta.baseURL() + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.ProtoMajor != 1 || resp.StatusCode != http.StatusOK {
-		t.Errorf("a client that wants HTTP/2 got %s %s, want HTTP/1.1 200", resp.Proto, resp.Status)
-	}
-
-	if _, err := handshake(t, ta.addr, &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}); err == nil {
-		t.Errorf("a TLS 1.1 handshake succeeded")
-	}
-}
-
-// A certificate replaced on disk is served from the next handshake that
-// looks; a broken one is not, and the one before stays in use.
-func TestTLSReloadsTheCertificate(t *testing.T) {
-	ca := newTestCA(t)
-	dir := t.TempDir()
-	ta := startTLSApp(t, ca, dir)
-	if s := servedSerial(t, ta.addr, ca.pool); s != 1 {
-		t.Fatalf("serving serial %d, want 1", s)
-	}
-
-	certFile, _ := ca.issue(dir, 2)
-	eventually(t, "the renewed certificate", func() bool { return servedSerial(t, ta.addr, ca.pool) == 2 })
-
-	const warning = "TLS certificate not reloaded"
-	warned := strings.Count(ta.logs.String(), warning)
-	if err := os.WriteFile(certFile, []byte("half a certificate\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "a warning about the broken certificate", func() bool {
-		if s := servedSerial(t, ta.addr, ca.pool); s != 2 { // the check is made on handshakes
-			t.Fatalf("after a broken renewal, serving serial %d, want 2 still", s)
-		}
-		return strings.Count(ta.logs.String(), warning) > warned
-	})
-	if s := servedSerial(t, ta.addr, ca.pool); s != 2 {
-		t.Errorf("after the warning, serving serial %d, want 2 still", s)
-	}
-	r, _ := ta.httpCall(bearer(ta.token("bob", service.Permissions{}, time.Hour)), "serverPing", nil)
-	r.decode(t, &pingResult{})
-
-	ca.issue(dir, 3)
-	eventually(t, "the mended certificate", func() bool { return servedSerial(t, ta.addr, ca.pool) == 3 })
-}
-
-// The Go client trusts Options.RootCAs for its calls and for the
-// WebSocket its subscriptions share.
-func TestTLSGoClient(t *testing.T) {
-	ca := newTestCA(t)
-	ta := startTLSApp(t, ca, t.TempDir())
-	tok := ta.token("carol", service.Permissions{Publish: []string{"chat.>"}, Subscribe: []string{"chat.>"}}, time.Hour)
-	ctx := sdkContext(t, waitTimeout)
-	c := sdkClient(t, "wss://"+ta.addr, tok, client.Options{RootCAs: ca.pool})
-	sub, err := c.Subscribe(ctx, "chat.go", nil)
-	if err != nil {
-		t.Fatalf("Subscribe over wss: %v", err)
-	}
-	pub, err := c.Publish(ctx, "chat.go", json.RawMessage(`{"n":1}`), "")
-	if err != nil {
-		t.Fatalf("Publish over https: %v", err)
-	}
-	if p := sdkNext(t, ctx, sub); p.Offset != pub.Offset {
-		t.Errorf("got offset %d, want %d", p.Offset, pub.Offset)
-	}
-	if _, err := client.New(ta.wsURL(), client.Options{RootCAs: ca.pool, HTTPClient: ta.client}); err == nil {
-		t.Errorf("client.New took both RootCAs and HTTPClient")
-	}
-}
-
 func TestTLSCommandLineClient(t *testing.T) {
-	ca := newTestCA(t)
-	ta := startTLSApp(t, ca, t.TempDir())
-	tok := ta.token("admin", service.Permissions{Admin: true}, time.Hour)
-	url := "https://" + ta.addr
+	ca := servertest.NewCA(t)
+	ta := servertest.StartTLS(t, ca, t.TempDir())
+	tok := ta.Token("admin", service.Permissions{Admin: true}, time.Hour)
+	url := "https://" + ta.Addr
 
-	out := mustRun(t, nil, "", "call", "serverPing", "--url", url, "--cacert", ca.file, "--token", tok)
+	out := mustRun(t, nil, "", "call", "serverPing", "--url", url, "--cacert", ca.File, "--token", tok)
 	if !strings.Contains(out, `"time"`) {
 		t.Errorf("call serverPing printed %q", out)
 	}
@@ -317,7 +35,7 @@ func TestTLSCommandLineClient(t *testing.T) {
 	}
 
 	// From the environment, and over wss: subscribe uses a WebSocket.
-	env := []string{"SWITCHBOARD_URL=wss://" + ta.addr, "SWITCHBOARD_TOKEN=" + tok, "SWITCHBOARD_CACERT=" + ca.file}
+	env := []string{"SWITCHBOARD_URL=wss://" + ta.Addr, "SWITCHBOARD_TOKEN=" + tok, "SWITCHBOARD_CACERT=" + ca.File}
 	mustRun(t, env, "", "publish", "builds.web", `{"status":"passed"}`)
 	out = mustRun(t, env, "", "subscribe", "builds.web", "--since", "0", "--count", "1")
 	if ps := publications(t, out); len(ps) != 1 || string(ps[0].Data) != `{"status":"passed"}` {
@@ -337,8 +55,8 @@ func TestTLSCommandLineClient(t *testing.T) {
 }
 
 func TestTLSServeFlags(t *testing.T) {
-	ca := newTestCA(t)
-	certFile, keyFile := ca.issue(t.TempDir(), 1)
+	ca := servertest.NewCA(t)
+	certFile, keyFile := ca.Issue(t.TempDir(), 1)
 	for _, args := range [][]string{{"--tls-cert", certFile}, {"--tls-key", keyFile}} {
 		r := runBinary(t, nil, append([]string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir()}, args...)...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, "--tls-cert and --tls-key") {
@@ -356,10 +74,10 @@ func TestTLSServeFlags(t *testing.T) {
 // https:// and wss://, and its curl line https, without -k: skipping
 // verification is not advice to print.
 func TestTLSBanner(t *testing.T) {
-	ca := newTestCA(t)
-	certFile, keyFile := ca.issue(t.TempDir(), 1)
+	ca := servertest.NewCA(t)
+	certFile, keyFile := ca.Issue(t.TempDir(), 1)
 	env := []string{"SWITCHBOARD_TLS_CERT=" + certFile, "SWITCHBOARD_TLS_KEY=" + keyFile}
-	s := &server{cliProc: startCLI(t, env, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir())}
+	s := &serverProc{cliProc: startCLI(t, env, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir())}
 	listening := regexp.MustCompile(`listening on https://(\S+) \(WebSocket: wss://(\S+)/rpc\)$`)
 	m := listening.FindStringSubmatch(s.line("the listening line", listening.MatchString))
 	if m[1] != m[2] {
@@ -372,10 +90,10 @@ func TestTLSBanner(t *testing.T) {
 		t.Errorf("curl line %q: want https://%s/rpc, and no -k", curl, s.addr)
 	}
 
-	c := &testApp{t: t, addr: s.addr, cfg: serveConfig{tlsCert: certFile}, client: ca.client()}
-	var info infoResult
-	r, _ := c.httpCall(bearer(tok), "serverInfo", nil)
-	r.decode(t, &info)
+	c := &servertest.Server{T: t, Addr: s.addr, Config: server.Config{TLSCert: certFile}, HTTP: ca.Client()}
+	var info servertest.InfoResult
+	r, _ := c.Call(servertest.Bearer(tok), "serverInfo", nil)
+	r.Decode(t, &info)
 	if code := s.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("serve exited %d after SIGTERM", code)
 	}
@@ -425,7 +143,7 @@ func TestREADMETLSExample(t *testing.T) {
 		}
 		args = append(args, f)
 	}
-	s := &server{cliProc: startCLI(t, nil, args...)}
+	s := &serverProc{cliProc: startCLI(t, nil, args...)}
 	listening := regexp.MustCompile(`listening on https://(\S+) `)
 	s.addr = listening.FindStringSubmatch(s.line("the listening line", listening.MatchString))[1]
 	tok := s.readAdminToken()
@@ -455,8 +173,8 @@ func TestREADMEInternetExample(t *testing.T) {
 		t.Fatalf("the block is not a switchboard serve command: %q", block)
 	}
 	dir := t.TempDir()
-	ca := newTestCA(t)
-	cert, key := ca.issue(dir, 1)
+	ca := servertest.NewCA(t)
+	cert, key := ca.Issue(dir, 1)
 	swap := map[string]string{"--listen": "127.0.0.1:0", "--tls-cert": cert, "--tls-key": key, "--metrics-listen": "127.0.0.1:0"}
 	args := []string{"serve", "--data", filepath.Join(dir, "data")}
 	for i := 2; i < len(fields); i++ {
@@ -467,14 +185,14 @@ func TestREADMEInternetExample(t *testing.T) {
 		}
 	}
 	p := startCLI(t, nil, args...)
-	s := &server{cliProc: p}
+	s := &serverProc{cliProc: p}
 	line := s.line("the listening line", regexp.MustCompile(`listening on https://`).MatchString)
 	addr := regexp.MustCompile(`listening on https://(\S+) `).FindStringSubmatch(line)[1]
 	metrics := metricsLine.FindStringSubmatch(line)
 	if metrics == nil {
 		t.Fatalf("the banner %q does not say where the metrics are", line)
 	}
-	hc := ca.client()
+	hc := ca.Client()
 	get := func(host string) int {
 		req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/healthz", nil)
 		req.Host = host

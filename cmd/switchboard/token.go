@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -42,7 +43,7 @@ func token(args []string, stdout, stderr io.Writer) error {
 	if o.sub == "" {
 		return usagef("token create: --sub is required")
 	}
-	key, _, err := tokenSecret(o.secret, o.dataDir)
+	key, _, err := server.TokenSecret(o.secret, o.dataDir)
 	if err != nil {
 		return err
 	}
