@@ -37,7 +37,8 @@ type Database struct {
 	opts  Options
 }
 
-// Options configure a Database. Zero values keep everything.
+// Options configure a Database. Zero fields keep every publication and
+// no idempotency keys.
 type Options struct {
 	// MaxPublications is the most publications kept per channel; Append
 	// trims each channel it touches to it.
