@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/embedded"
 	"github.com/switchboard/switchboard/internal/servertest"
 	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
-	"github.com/switchboard/switchboard/sqlite"
 )
 
 // A publication whose data is not UTF-8 used to be stored and fanned out,
@@ -85,14 +85,14 @@ func TestStoredInvalidUTF8IsRepaired(t *testing.T) {
 // path, as an older server would have, without the hub's checks.
 func plantHistory(t *testing.T, path, channel string, data ...string) {
 	t.Helper()
-	store, err := sqlite.Open(path, sqlite.Options{})
+	store, err := embedded.Open(path, embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
 	for _, d := range data {
 		p := service.Publication{Channel: channel, Data: json.RawMessage(d), Publisher: "old", Time: time.Now().UTC()}
-		if _, err := store.Append(context.Background(), p, ""); err != nil {
+		if _, err := store.Publish(context.Background(), p, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/switchboard/switchboard/embedded"
 	"github.com/switchboard/switchboard/service"
-	"github.com/switchboard/switchboard/sqlite"
 )
 
 // counter is a receiver that only counts: the fan-out's own cost.
@@ -25,14 +24,14 @@ type counter struct {
 func (c counter) Receive(*service.Event) { c.n.Add(1) }
 func (c counter) Member() service.Member { return c.member }
 
-// benchEngine opens an engine over a new store, closed when b ends.
+// benchEngine opens an engine over a new history, closed when b ends.
 func benchEngine(b *testing.B) *embedded.Engine {
-	store, err := sqlite.Open(filepath.Join(b.TempDir(), "history.db"), sqlite.Options{MaxPublications: 1000})
+	e, err := embedded.Open(filepath.Join(b.TempDir(), "history.db"), embedded.Options{MaxPublications: 1000})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { store.Close() })
-	return embedded.New(store)
+	b.Cleanup(func() { e.Close() })
+	return e
 }
 
 // cpuTime is the CPU time this process has used: on a shared host it

@@ -1,4 +1,4 @@
-package embedded_test
+package embedded
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/service"
-	"github.com/switchboard/switchboard/sqlite"
 )
 
 func all(string) bool { return true }
@@ -21,7 +20,7 @@ func names(infos []service.ChannelInfo) []string {
 }
 
 func TestChannels(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	ctx := context.Background()
 	watcher := newReceiver("w", "w")
 	f.subscribe(t, "news.sport", watcher, false)
@@ -87,7 +86,7 @@ func TestChannels(t *testing.T) {
 func TestChannelsSkipsRemoved(t *testing.T) {
 	// A removed channel is listed again once it has a subscriber or a
 	// publication; until then it counts for neither the limit nor more.
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	ctx := context.Background()
 	for _, ch := range []string{"a", "b", "c", "d"} {
 		f.publish(t, ch, 1)
@@ -120,12 +119,12 @@ func TestChannelsSkipsRemoved(t *testing.T) {
 }
 
 func TestChannelsAfterRestart(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	f.publish(t, "a", 1)
 	f.publish(t, "a", 2)
 	f.publish(t, "b", 1)
 	f.closeStore(t)
-	f.open(t, sqlite.Options{})
+	f.open(t, Options{})
 	infos, _, err := f.engine.Channels(context.Background(), "", all, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -134,13 +133,13 @@ func TestChannelsAfterRestart(t *testing.T) {
 		t.Errorf("Channels after restart = %+v, want %+v", infos, want)
 	}
 	r := newReceiver("u", "c")
-	if pos := f.subscribe(t, "a", r, false); pos != (service.Position{Offset: 2, Epoch: f.store.Epoch()}) {
+	if pos := f.subscribe(t, "a", r, false); pos != (service.Position{Offset: 2, Epoch: f.engine.seq.epoch}) {
 		t.Errorf("Subscribe after restart = %+v", pos)
 	}
 }
 
 func TestPresence(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	ctx := context.Background()
 	base := time.Now()
 	rs := []*receiver{
@@ -173,7 +172,7 @@ func TestPresence(t *testing.T) {
 }
 
 func TestForgetIdleChannel(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	ctx := context.Background()
 	r1 := newReceiver("u1", "c1")
 	r2 := newReceiver("u2", "c2")
@@ -213,7 +212,7 @@ func TestForgetIdleChannel(t *testing.T) {
 func TestForgetRemovedChannelKeepsEpoch(t *testing.T) {
 	// A removed channel is at offset 0, but in a new epoch: forgetting it
 	// would give subscribers the store's epoch instead.
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	r := newReceiver("u", "c")
 	f.subscribe(t, "a", r, false)
 	f.publish(t, "a", 1)

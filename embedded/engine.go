@@ -1,58 +1,136 @@
 // Package embedded is the engine a single Switchboard node runs on its
-// own: history in a durable log (SQLite), fan-out and presence in the
-// process (package fanout).
+// own: sequencing and group commit in this process, history in SQLite
+// (package sqlite), fan-out and presence through package fanout.
 //
-// A publication goes: Publish → the log's sequencer gives it its offset
-// and queues it → the log's committer writes the batch it is in, in one
-// transaction → the committer tells the fan-out (Published), which
-// moves the channel's position and delivers it to the local subscribers
-// → only then is the publisher answered.
+// A publication goes: Publish reserves a queue slot → the sequencer
+// gives it its offset, epoch and time and queues it, under one lock →
+// the committer goroutine takes everything queued as one batch → writes
+// it in one transaction → tells the fanout.Local of each change, in
+// order → answers the publishers and gives back their slots. Offsets are
+// given and queued under one lock so that a channel is written and
+// fanned out in offset order; the fan-out is told before anyone is
+// answered so that a publisher told "offset N" finds N in what it reads
+// next; and nothing is fanned out before it is on disk.
 package embedded
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/switchboard/switchboard/fanout"
 	"github.com/switchboard/switchboard/service"
 	"github.com/switchboard/switchboard/sqlite"
 )
 
-// Log is the durable history the engine fans out from: sqlite.Store.
-type Log interface {
-	Append(ctx context.Context, p service.Publication, key string) (service.Published, error)
-	Read(ctx context.Context, channel string, q service.HistoryQuery) ([]service.Publication, error)
-	Remove(ctx context.Context, channel string) (service.Position, error)
-	// Positions returns every known channel's committed position; it is
-	// called before the first Append.
-	Positions() map[string]service.Position
-	// Epoch is the epoch of channels that were never removed.
-	Epoch() string
-	// Watch sets the watcher told of each committed change, in order,
-	// before the change's publisher is answered.
-	Watch(w sqlite.Watcher)
+// Options configure an Engine. Zero fields take DefaultOptions' values;
+// for MaxPublications, MaxAge and IdempotencyWindow that is 0: no limit,
+// and no keys remembered.
+type Options struct {
+	// MaxPublications is the most publications kept per channel.
+	MaxPublications int
+	// MaxAge is how long publications are kept.
+	MaxAge time.Duration
+	// IdempotencyWindow is how long an idempotency key is remembered.
+	IdempotencyWindow time.Duration
+	// QueueSize bounds the changes waiting to be committed; further
+	// publishers wait.
+	QueueSize int
+	// Logger gets the engine's errors.
+	Logger *slog.Logger
 }
 
-// Engine implements service.Engine over a Log, fanning out locally.
+// DefaultOptions are the values of Options' zero fields. A queue of
+// 65536 holds about a second of the most one node commits.
+var DefaultOptions = Options{
+	QueueSize: 65536,
+	Logger:    slog.New(slog.DiscardHandler),
+}
+
+func (o Options) withDefaults() Options {
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultOptions.QueueSize
+	}
+	if o.Logger == nil {
+		o.Logger = DefaultOptions.Logger
+	}
+	return o
+}
+
+// Engine implements service.Engine over a SQLite history, fanning out
+// locally.
 type Engine struct {
-	log   Log
-	local *fanout.Local
+	db      *sqlite.Database
+	seq     *sequencer
+	slots   slots // one per queued change: bounds the queue
+	commits *committer
+	local   *fanout.Local
 }
 
 var _ service.Engine = (*Engine)(nil)
 
-// New returns an engine over log, which it watches from now on. Call it
-// before anything is appended to log.
-func New(log Log) *Engine {
-	// The log is in the process and committed changes reach the fan-out
-	// whether or not anyone here subscribes: no hooks.
-	e := &Engine{log: log, local: fanout.New(log.Epoch(), log.Positions(), fanout.Hooks{})}
-	log.Watch(e.local)
-	return e
+// Open opens (creating if need be) the history at path and starts
+// committing to it, until Close.
+func Open(path string, opts Options) (*Engine, error) {
+	opts = opts.withDefaults()
+	db, st, err := sqlite.Open(path, sqlite.Options{MaxPublications: opts.MaxPublications, KeyWindow: opts.IdempotencyWindow})
+	if err != nil {
+		return nil, err
+	}
+	seq := newSequencer(st, opts.IdempotencyWindow)
+	// Every committed change reaches the fan-out whether or not anyone
+	// here subscribes: no hooks.
+	local := fanout.New(st.Epoch, seq.positions(), fanout.Hooks{})
+	return &Engine{db: db, seq: seq, slots: make(slots, opts.QueueSize),
+		commits: startCommitter(db, seq, local, opts), local: local}, nil
 }
 
-// Publish implements service.Engine.
+// Publish implements service.Engine: it gives p the channel's next
+// offset and returns once p is committed and fanned out. Offsets are
+// given out in the order Publish is called, and the committer writes in
+// that order, so a channel's history has no holes.
+//
+// When ctx ends first Publish returns its error, but p is committed all
+// the same: once given, an offset is never taken back. Publishers that
+// retry should use idempotency keys.
 func (e *Engine) Publish(ctx context.Context, p service.Publication, key string) (service.Published, error) {
-	return e.log.Append(ctx, p, key)
+	release, err := e.slots.reserve(ctx)
+	if err != nil {
+		return service.Published{}, err
+	}
+	c, again, err := e.seq.publish(p, key, release)
+	if c == nil {
+		release()
+	}
+	if err != nil {
+		return service.Published{}, err
+	}
+	if again != nil {
+		return again.answer(ctx)
+	}
+	e.commits.wakeUp()
+	if err := c.wait(ctx); err != nil {
+		return service.Published{}, err
+	}
+	return service.Published{Position: service.Position{Offset: c.Pub.Offset, Epoch: c.Epoch}}, nil
+}
+
+// Remove implements service.Engine: it deletes channel's history and
+// starts it again in a new epoch.
+func (e *Engine) Remove(ctx context.Context, name string) (service.Position, error) {
+	release, err := e.slots.reserve(ctx)
+	if err != nil {
+		return service.Position{}, err
+	}
+	c, err := e.seq.remove(name, release)
+	if err != nil {
+		release()
+		return service.Position{}, err
+	}
+	e.commits.wakeUp()
+	<-c.done // a removal is quick, and must not look undone while it is not
+	return service.Position{Epoch: c.Epoch}, c.err
 }
 
 // History implements service.Engine. The publications read are never
@@ -64,7 +142,7 @@ func (e *Engine) History(ctx context.Context, name string, q service.HistoryQuer
 		if rq.Before == 0 || rq.Before > pos.Offset+1 {
 			rq.Before = pos.Offset + 1
 		}
-		pubs, err := e.log.Read(ctx, name, rq)
+		pubs, err := e.db.Read(ctx, name, rq)
 		if err != nil {
 			return service.History{}, err
 		}
@@ -98,7 +176,18 @@ func (e *Engine) Channels(_ context.Context, prefix string, visible func(string)
 	return infos, more, nil
 }
 
-// Remove implements service.Engine.
-func (e *Engine) Remove(ctx context.Context, name string) (service.Position, error) {
-	return e.log.Remove(ctx, name)
+// Err reports why the engine refuses writes: a commit failed. It is nil
+// while the engine works.
+func (e *Engine) Err() error {
+	if err := e.seq.failure(); err != nil {
+		return fmt.Errorf("history storage failed: %w", err)
+	}
+	return nil
+}
+
+// Close stops committing, once what was queued is committed and fanned
+// out, and closes the history. Writes after Close fail.
+func (e *Engine) Close() error {
+	e.commits.close()
+	return e.db.Close()
 }

@@ -1,4 +1,4 @@
-package embedded_test
+package embedded
 
 import (
 	"context"
@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/service"
-	"github.com/switchboard/switchboard/sqlite"
 )
 
 func TestSubscribeAndReceive(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
-	epoch := f.store.Epoch()
+	f := newFixture(t, Options{})
+	epoch := f.engine.seq.epoch
 
 	// A channel never published is at 0 in the store's epoch.
 	first := newReceiver("u1", "c1")
@@ -63,7 +62,7 @@ func TestSubscribeAndReceive(t *testing.T) {
 }
 
 func TestJoinLeave(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	listener := newReceiver("u1", "c1")
 	quiet := newReceiver("u2", "c2")
 	joiner := newReceiver("u3", "c3")
@@ -108,7 +107,7 @@ func TestJoinLeave(t *testing.T) {
 }
 
 func TestUnsubscribe(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	r := newReceiver("u1", "c1")
 	other := newReceiver("u2", "c2")
 	if f.engine.Unsubscribe("a", r) {
@@ -137,7 +136,7 @@ func TestUnsubscribe(t *testing.T) {
 }
 
 func TestSubscribeTwice(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	r := newReceiver("u1", "c1")
 	f.subscribe(t, "a", r, true)
 	if _, err := f.engine.Subscribe(context.Background(), "a", r, false); service.ErrorCode(err) != service.ECONFLICT {
@@ -158,7 +157,7 @@ func TestSubscribeTwice(t *testing.T) {
 }
 
 func TestRemove(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	r1 := newReceiver("u1", "c1")
 	r2 := newReceiver("u2", "c2")
 	other := newReceiver("u3", "c3")
@@ -173,8 +172,8 @@ func TestRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pos.Offset != 0 || pos.Epoch == f.store.Epoch() || pos.Epoch == "" {
-		t.Fatalf("Remove = %+v; the store's epoch is %q", pos, f.store.Epoch())
+	if pos.Offset != 0 || pos.Epoch == f.engine.seq.epoch || pos.Epoch == "" {
+		t.Fatalf("Remove = %+v; the store's epoch is %q", pos, f.engine.seq.epoch)
 	}
 	removed := func(es []*service.Event) bool {
 		return len(es) > 0 && es[len(es)-1].Kind == service.EventUnsubscribed
@@ -230,7 +229,7 @@ func TestRemoveThenSubscribe(t *testing.T) {
 	// Once Remove has returned, the channel is in its new epoch: a
 	// subscription made then starts there, and is not ended by the
 	// removal it followed.
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	var mu sync.Mutex
 	var stale []string
 	var wg sync.WaitGroup
@@ -267,7 +266,7 @@ func TestRemoveThenSubscribe(t *testing.T) {
 func TestPublishThenHistory(t *testing.T) {
 	// A publication is in the history, and the channel's position at
 	// least its offset, once Publish has returned.
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	// Subscribers make fan-out take a while, as it does in production.
 	for i := range 50 {
 		f.subscribe(t, "a", newReceiver("u", fmt.Sprint(i)), false)
@@ -315,14 +314,14 @@ func TestPublishThenHistory(t *testing.T) {
 }
 
 func TestHistory(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	r := newReceiver("u", "c")
 	f.subscribe(t, "a", r, false)
 	for i := 1; i <= 5; i++ {
 		f.publish(t, "a", i)
 	}
 	r.waitOffset(t, 5)
-	epoch := f.store.Epoch()
+	epoch := f.engine.seq.epoch
 	for _, tt := range []struct {
 		q    service.HistoryQuery
 		want []uint64

@@ -1,7 +1,8 @@
-package embedded_test
+package embedded
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -10,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/embedded"
 	"github.com/switchboard/switchboard/service"
-	"github.com/switchboard/switchboard/sqlite"
 )
 
 // receiver records the events it is given.
@@ -103,49 +102,39 @@ func describe(es []*service.Event) string {
 }
 
 type fixture struct {
-	store  *sqlite.Store
-	engine *embedded.Engine
+	engine *Engine
 	path   string
 }
 
-func newFixture(t *testing.T, opts sqlite.Options) *fixture {
+func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	f := &fixture{path: filepath.Join(t.TempDir(), "history.db")}
+	f := &fixture{path: tempPath(t)}
 	f.open(t, opts)
 	return f
 }
 
-func (f *fixture) open(t *testing.T, opts sqlite.Options) {
+func (f *fixture) open(t *testing.T, opts Options) {
 	t.Helper()
-	store, err := sqlite.Open(f.path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	f.store, f.engine = store, embedded.New(store)
+	f.engine = openEngine(t, f.path, opts)
 }
 
-// closeStore closes the store, which waits until every committed change
+// closeStore closes the engine, which waits until every committed change
 // has been fanned out.
 func (f *fixture) closeStore(t *testing.T) {
 	t.Helper()
-	if err := f.store.Close(); err != nil {
+	if err := f.engine.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (f *fixture) publish(t *testing.T, channel string, n int) service.Published {
 	t.Helper()
-	res, err := f.engine.Publish(context.Background(), service.Publication{
+	return mustPublish(t, f.engine, service.Publication{
 		Channel:   channel,
 		Data:      json.RawMessage(fmt.Sprint(n)),
 		Publisher: "p",
 		Time:      time.Now(),
 	}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
 }
 
 func (f *fixture) subscribe(t *testing.T, channel string, r service.Receiver, joinLeave bool) service.Position {
@@ -157,10 +146,155 @@ func (f *fixture) subscribe(t *testing.T, channel string, r service.Receiver, jo
 	return pos
 }
 
+// openEngine opens the engine over the history at path, closing it when
+// the test ends.
+func openEngine(t *testing.T, path string, opts Options) *Engine {
+	t.Helper()
+	e, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() }) // Close may be called twice
+	return e
+}
+
+func tempPath(t *testing.T) string {
+	return filepath.Join(t.TempDir(), "history.db")
+}
+
+// pub is a publication to channel, published now.
+func pub(channel string, n int) service.Publication {
+	return service.Publication{
+		Channel:   channel,
+		Data:      json.RawMessage(fmt.Sprintf(`{"n":%d}`, n)),
+		Publisher: "user" + fmt.Sprint(n),
+		Time:      time.Now().UTC().Truncate(time.Microsecond),
+	}
+}
+
+func mustPublish(t *testing.T, e *Engine, p service.Publication, key string) service.Published {
+	t.Helper()
+	res, err := e.Publish(context.Background(), p, key)
+	if err != nil {
+		t.Fatalf("Publish to %s: %v", p.Channel, err)
+	}
+	return res
+}
+
+// readAll reads channel's whole history, oldest first, from the
+// database: all that is committed.
+func readAll(t *testing.T, e *Engine, channel string) []service.Publication {
+	t.Helper()
+	pubs, err := e.db.Read(context.Background(), channel, service.HistoryQuery{Limit: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pubs
+}
+
+func offsets(pubs []service.Publication) []uint64 {
+	o := make([]uint64, len(pubs))
+	for i, p := range pubs {
+		o[i] = p.Offset
+	}
+	return o
+}
+
+// span returns the offsets from to to.
 func span(from, to uint64) []uint64 {
-	var o []uint64
+	o := []uint64{}
 	for i := from; i <= to; i++ {
 		o = append(o, i)
 	}
 	return o
+}
+
+func sameOffsets(got, want []uint64) bool {
+	return len(got) == len(want) && (len(got) == 0 || slices.Equal(got, want))
+}
+
+// eventually waits up to 5 seconds for cond to hold.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// execSQL runs query on the database at path through a connection of its
+// own, as another process would.
+func execSQL(ctx context.Context, path, query string) (sql.Result, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return db.ExecContext(ctx, query)
+}
+
+// told is a change the watcher was told of: a publication (pub
+// non-nil) or a removal (pub nil).
+type told struct {
+	channel string
+	pos     service.Position
+	pub     *service.Publication
+}
+
+// watchFunc is a watcher made of one function, told of a removal with p
+// nil.
+type watchFunc func(channel string, pos service.Position, p *service.Publication)
+
+func (f watchFunc) Published(pos service.Position, p *service.Publication) { f(p.Channel, pos, p) }
+func (f watchFunc) Removed(channel string, pos service.Position)           { f(channel, pos, nil) }
+
+// watch makes the committer tell a recorder, instead of the engine's
+// fan-out, of the engine's changes. Call it before the first change.
+func watch(e *Engine) func() []told {
+	var mu sync.Mutex
+	var changes []told
+	e.commits.watcher = watchFunc(func(channel string, pos service.Position, p *service.Publication) {
+		mu.Lock()
+		defer mu.Unlock()
+		changes = append(changes, told{channel, pos, p})
+	})
+	return func() []told {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(changes)
+	}
+}
+
+func mapsEqual(a, b map[string]service.Position) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// holdCommitter makes e's watcher hold the committer at the first change
+// it is told of, as a slow fan-out would, until letGo is called; the
+// test's end calls it too, before openEngine's Close, so that a failing
+// test does not leave Close waiting. entered is closed once the committer
+// is held.
+func holdCommitter(t *testing.T, e *Engine) (entered <-chan struct{}, letGo func()) {
+	in, release := make(chan struct{}), make(chan struct{})
+	var held, released sync.Once
+	letGo = func() { released.Do(func() { close(release) }) }
+	t.Cleanup(letGo)
+	e.commits.watcher = watchFunc(func(string, service.Position, *service.Publication) {
+		held.Do(func() {
+			close(in)
+			<-release
+		})
+	})
+	return in, letGo
 }

@@ -1,4 +1,4 @@
-package embedded_test
+package embedded
 
 import (
 	"context"
@@ -12,13 +12,12 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/service"
-	"github.com/switchboard/switchboard/sqlite"
 )
 
 // Subscribing to a channel never published while its last subscriber
 // leaves must not lose the new subscription.
 func TestSubscribeWhileLastLeaves(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	ctx := context.Background()
 	const iterations = 5000
 	lost := make([]int, 2)
@@ -77,7 +76,7 @@ func TestSubscribeWhileLastLeaves(t *testing.T) {
 // The first publication to a channel, committed while its last
 // subscriber leaves, must not be forgotten.
 func TestFirstPublicationWhileLastLeaves(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	ctx := context.Background()
 	const rounds = 100
 	for i := range rounds {
@@ -131,7 +130,7 @@ func TestFirstPublicationWhileLastLeaves(t *testing.T) {
 // Receivers subscribing at random times while others publish each get
 // exactly the publications after the position Subscribe gave them.
 func TestSubscribeWhilePublishing(t *testing.T) {
-	f := newFixture(t, sqlite.Options{})
+	f := newFixture(t, Options{})
 	channels := []string{"x", "y"}
 	const publishers, each = 4, 60 // per channel
 	const subscribers = 40         // per channel
@@ -197,7 +196,7 @@ func TestSubscribeWhilePublishing(t *testing.T) {
 	wg.Wait()
 	f.closeStore(t) // every publication has been fanned out
 	const n = publishers * each
-	epoch := f.store.Epoch()
+	epoch := f.engine.seq.epoch
 	for _, s := range subs {
 		if s.pos.Epoch != epoch || s.pos.Offset > n {
 			t.Errorf("%s: Subscribe returned %+v", s.r.member.ConnectionID, s.pos)

@@ -23,7 +23,6 @@ import (
 	"github.com/switchboard/switchboard/metrics"
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
-	"github.com/switchboard/switchboard/sqlite"
 	"github.com/switchboard/switchboard/subscriptions"
 )
 
@@ -83,7 +82,7 @@ type Server struct {
 	secretInDataDir bool
 	tls             bool // serving HTTPS and WSS
 	api             *api.Server
-	store           *sqlite.Store
+	engine          *embedded.Engine
 	// metrics serves /metrics on MetricsListen, when it is set.
 	metrics *http.Server
 
@@ -116,7 +115,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	node := service.Node{ID: nodeID, Version: cfg.Version, StartedAt: time.Now()}
 
-	store, err := sqlite.Open(filepath.Join(cfg.DataDir, HistoryFile), sqlite.Options{
+	engine, err := embedded.Open(filepath.Join(cfg.DataDir, HistoryFile), embedded.Options{
 		MaxPublications:   cfg.HistorySize,
 		MaxAge:            cfg.HistoryTTL,
 		IdempotencyWindow: cfg.IdempotencyWindow,
@@ -125,7 +124,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	hub := service.NewHub(embedded.New(store), service.HubLimits{MaxDataSize: cfg.MaxDataSize,
+	hub := service.NewHub(engine, service.HubLimits{MaxDataSize: cfg.MaxDataSize,
 		PublishRate: cfg.PublishRate, PublishBurst: cfg.PublishBurst})
 
 	m := metrics.New()
@@ -134,13 +133,13 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	doc := api.RegisterMethods(reg, node, api.Stats{Conns: rs, Totals: m}, hub, subscriptions.Limits{MaxPerSession: cfg.MaxSubscriptions,
 		SendQueue: rs.Limits().SendQueue, SendQueueBytes: rs.Limits().SendQueueBytes})
 	if _, err := doc(); err != nil {
-		store.Close()
+		engine.Close()
 		return nil, fmt.Errorf("openrpc document: %w", err)
 	}
 
 	apiCfg := cfg.httpConfig(logger)
 	apiCfg.Tokens, apiCfg.TLS, apiCfg.TrustedProxies, apiCfg.ProxyHeader = authority, tlsConfig, proxies, proxyHeader
-	apiCfg.Ready, apiCfg.OpenRPC, apiCfg.Metrics = store.Err, doc, m.Handler()
+	apiCfg.Ready, apiCfg.OpenRPC, apiCfg.Metrics = engine.Err, doc, m.Handler()
 	var metricsServer *http.Server
 	if cfg.MetricsListen != "" {
 		// Rebinding reaches a loopback metrics address as it does the main one.
@@ -148,7 +147,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		apiCfg.Metrics = nil
 	}
 	return &Server{cfg: cfg, log: logger, node: node, authority: authority, secretInDataDir: fromDataDir,
-		tls: tlsConfig != nil, api: api.New(apiCfg, rs), store: store, metrics: metricsServer,
+		tls: tlsConfig != nil, api: api.New(apiCfg, rs), engine: engine, metrics: metricsServer,
 		failed: make(chan error, 2)}, nil
 }
 
@@ -206,7 +205,7 @@ func (s *Server) Close(ctx context.Context) error {
 			}
 		}
 	}
-	err := s.store.Close()
+	err := s.engine.Close()
 	s.serving.Wait()
 	if err != nil {
 		return fmt.Errorf("close history: %w", err)

@@ -1,3 +1,14 @@
+// Package sqlite stores channels' histories in a SQLite database: the
+// embedded engine's durable log. It only stores: what is appended comes
+// with its offsets, epochs and times already given, by the caller's
+// sequencer.
+//
+// It uses modernc.org/sqlite, a translation of SQLite's C source to Go,
+// so that the binary needs no cgo and cross-compiles like any Go program;
+// it is the pure-Go driver most of the ecosystem uses. The database runs
+// in WAL mode with synchronous=FULL: Append returns once its transaction
+// is on disk. A caller appending many changes in one batch (group
+// commit) pays for that sync once per batch.
 package sqlite
 
 import (
@@ -17,49 +28,81 @@ import (
 	"github.com/switchboard/switchboard/service"
 )
 
-// database is the storage: it appends committed changes in one
-// transaction per batch, reads and trims history, and loads what it
-// holds. It gives out no offsets: the sequencer does.
-type database struct {
+// Database is the storage of histories: it appends batches of changes
+// in one transaction each, reads and trims history, and loads what it
+// holds. It gives out no offsets and starts no goroutines.
+type Database struct {
 	w, r  *sql.DB // w has one connection: SQLite has one writer at a time
 	stmts *statements
+	opts  Options
 }
 
-// stored is what a database holds that sequencing goes on from.
-type stored struct {
-	epoch     string // the database's own
-	positions map[string]service.Position
-	lastTimes map[string]time.Time // of each channel's latest publication
-	keys      []storedKey          // those within the window
+// Options configure a Database. Zero fields keep every publication and
+// no idempotency keys.
+type Options struct {
+	// MaxPublications is the most publications kept per channel; Append
+	// trims each channel it touches to it.
+	MaxPublications int
+	// KeyWindow is how long idempotency keys are kept: Open loads those
+	// this recent, and Append writes keys only when it is set.
+	KeyWindow time.Duration
 }
 
-type storedKey struct {
-	channel, key string
-	offset       uint64
-	at           time.Time
+// Kind says what a Change does to its channel.
+type Kind uint8
+
+const (
+	// Publication appends Pub at Pub.Offset.
+	Publication Kind = iota + 1
+	// Removal deletes the channel's history and keys; the channel goes
+	// on at offset 0 in Epoch.
+	Removal
+)
+
+// Change is one change of a channel, given its place by the caller.
+type Change struct {
+	Kind  Kind
+	Pub   service.Publication // a Removal uses only its Channel
+	Epoch string              // the channel's epoch after the change
+	Key   string              // the publication's idempotency key, if any
 }
 
-// openDatabase opens (creating if need be) the database at path and
-// loads it, with the idempotency keys newer than window (none for 0).
-func openDatabase(path string, window time.Duration) (*database, stored, error) {
+// Stored is what a database holds that sequencing goes on from.
+type Stored struct {
+	Epoch     string // the database's own, that channels start in
+	Positions map[string]service.Position
+	LastTimes map[string]time.Time // of each channel's latest publication
+	Keys      []Key                // those within the KeyWindow
+}
+
+// Key is an idempotency key a publication was made with.
+type Key struct {
+	Channel, Key string
+	Offset       uint64
+	Time         time.Time // the publication's
+}
+
+// Open opens (creating if need be) the database at path and loads what
+// it holds.
+func Open(path string, opts Options) (*Database, Stored, error) {
 	w, err := openDB(path, 1, "")
 	if err != nil {
-		return nil, stored{}, err
+		return nil, Stored{}, err
 	}
 	r, err := openDB(path, 4, "&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
-		return nil, stored{}, err
+		return nil, Stored{}, err
 	}
-	db := &database{w: w, r: r}
-	st, err := db.load(context.Background(), window)
+	db := &Database{w: w, r: r, opts: opts}
+	st, err := db.load(context.Background(), opts.KeyWindow)
 	if err == nil {
 		db.stmts, err = prepare(context.Background(), w)
 	}
 	if err != nil {
 		w.Close()
 		r.Close()
-		return nil, stored{}, fmt.Errorf("open %s: %w", path, err)
+		return nil, Stored{}, fmt.Errorf("open %s: %w", path, err)
 	}
 	return db, st, nil
 }
@@ -110,16 +153,16 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_by_time ON idempotency_keys (time);
 `
 
 // load creates the schema and reads what sequencing goes on from.
-func (db *database) load(ctx context.Context, window time.Duration) (stored, error) {
-	st := stored{positions: map[string]service.Position{}, lastTimes: map[string]time.Time{}}
+func (db *Database) load(ctx context.Context, window time.Duration) (Stored, error) {
+	st := Stored{Positions: map[string]service.Position{}, LastTimes: map[string]time.Time{}}
 	if _, err := db.w.ExecContext(ctx, schema); err != nil {
 		return st, fmt.Errorf("create schema: %w", err)
 	}
-	err := db.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'epoch'`).Scan(&st.epoch)
+	err := db.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'epoch'`).Scan(&st.Epoch)
 	if errors.Is(err, sql.ErrNoRows) {
 		// A new database is a new incarnation of every channel's history.
-		st.epoch = newEpoch()
-		_, err = db.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('epoch', ?)`, st.epoch)
+		st.Epoch = NewEpoch()
+		_, err = db.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('epoch', ?)`, st.Epoch)
 	}
 	if err != nil {
 		return st, fmt.Errorf("read epoch: %w", err)
@@ -135,23 +178,23 @@ func (db *database) load(ctx context.Context, window time.Duration) (stored, err
 			rows.Close()
 			return st, fmt.Errorf("read channels: %w", err)
 		}
-		st.positions[name] = pos
+		st.Positions[name] = pos
 	}
 	if err := rows.Close(); err != nil {
 		return st, fmt.Errorf("read channels: %w", err)
 	}
-	if err := db.loadTimes(ctx, st.lastTimes); err != nil {
+	if err := db.loadTimes(ctx, st.LastTimes); err != nil {
 		return st, err
 	}
 	if window > 0 {
-		st.keys, err = db.loadKeys(ctx, time.Now().Add(-window))
+		st.Keys, err = db.loadKeys(ctx, time.Now().Add(-window))
 	}
 	return st, err
 }
 
 // loadTimes reads the time of each channel's latest publication, below
 // which no later publication's time may go.
-func (db *database) loadTimes(ctx context.Context, into map[string]time.Time) error {
+func (db *Database) loadTimes(ctx context.Context, into map[string]time.Time) error {
 	rows, err := db.w.QueryContext(ctx, `SELECT c.name, p.time FROM channels c
 		JOIN publications p ON p.channel = c.name AND p.offset = c.last_offset`)
 	if err != nil {
@@ -170,35 +213,39 @@ func (db *database) loadTimes(ctx context.Context, into map[string]time.Time) er
 }
 
 // loadKeys reads the idempotency keys seen since cutoff.
-func (db *database) loadKeys(ctx context.Context, cutoff time.Time) ([]storedKey, error) {
+func (db *Database) loadKeys(ctx context.Context, cutoff time.Time) ([]Key, error) {
 	rows, err := db.w.QueryContext(ctx, `SELECT channel, key, offset, time FROM idempotency_keys WHERE time >= ?`, cutoff.UnixMicro())
 	if err != nil {
 		return nil, fmt.Errorf("read idempotency keys: %w", err)
 	}
 	defer rows.Close()
-	var keys []storedKey
+	var keys []Key
 	for rows.Next() {
-		var k storedKey
+		var k Key
 		var at int64
-		if err := rows.Scan(&k.channel, &k.key, &k.offset, &at); err != nil {
+		if err := rows.Scan(&k.Channel, &k.Key, &k.Offset, &at); err != nil {
 			return nil, fmt.Errorf("read idempotency keys: %w", err)
 		}
-		k.at = time.UnixMicro(at)
+		k.Time = time.UnixMicro(at)
 		keys = append(keys, k)
 	}
 	return keys, rows.Err()
 }
 
-func newEpoch() string {
+// NewEpoch returns a new epoch, different from every other: a new
+// incarnation of a channel's history.
+func NewEpoch() string {
 	var b [8]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-// append writes batch in one transaction, with the idempotency keys when
-// keys is set, trimming each channel it touches to maxPublications (0
-// keeps all).
-func (db *database) append(batch []*change, keys bool, maxPublications int) error {
+// Append writes batch, in order, in one transaction, with the
+// idempotency keys when a KeyWindow is set, and trims each channel it
+// touches to MaxPublications. A channel's changes must come in the order
+// of their offsets.
+func (db *Database) Append(batch []*Change) error {
+	keys, maxPublications := db.opts.KeyWindow > 0, db.opts.MaxPublications
 	ctx := context.Background()
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -206,13 +253,13 @@ func (db *database) append(batch []*change, keys bool, maxPublications int) erro
 	}
 	defer tx.Rollback()
 	st := db.stmts.in(ctx, tx)
-	last := map[string]*change{} // each channel's last change
+	last := map[string]*Change{} // each channel's last change
 	for _, c := range batch {
-		last[c.pub.Channel] = c
+		last[c.Pub.Channel] = c
 	}
 	for i := 0; i < len(batch); {
-		if batch[i].kind == removal {
-			if err := st.remove(ctx, batch[i].pub.Channel); err != nil {
+		if batch[i].Kind == Removal {
+			if err := st.remove(ctx, batch[i].Pub.Channel); err != nil {
 				return err
 			}
 			i++
@@ -221,7 +268,7 @@ func (db *database) append(batch []*change, keys bool, maxPublications int) erro
 		// Runs of publications go in as multi-row inserts: SQLite's cost
 		// is mostly per statement, not per row.
 		j := i + 1
-		for j < len(batch) && j-i < insertRows && batch[j].kind == publication {
+		for j < len(batch) && j-i < insertRows && batch[j].Kind == Publication {
 			j++
 		}
 		if err := st.insert(ctx, batch[i:j], keys); err != nil {
@@ -231,11 +278,11 @@ func (db *database) append(batch []*change, keys bool, maxPublications int) erro
 	}
 	for name, c := range last {
 		// A removal's channel is at offset 0, its publication's Offset.
-		if _, err := st.upsertChannel.ExecContext(ctx, name, c.epoch, int64(c.pub.Offset)); err != nil {
+		if _, err := st.upsertChannel.ExecContext(ctx, name, c.Epoch, int64(c.Pub.Offset)); err != nil {
 			return fmt.Errorf("update channel %s: %w", name, err)
 		}
-		if max := uint64(maxPublications); max > 0 && c.pub.Offset > max {
-			if _, err := st.trim.ExecContext(ctx, name, int64(c.pub.Offset-max)); err != nil {
+		if max := uint64(maxPublications); max > 0 && c.Pub.Offset > max {
+			if _, err := st.trim.ExecContext(ctx, name, int64(c.Pub.Offset-max)); err != nil {
 				return fmt.Errorf("trim %s: %w", name, err)
 			}
 		}
@@ -246,25 +293,25 @@ func (db *database) append(batch []*change, keys bool, maxPublications int) erro
 	return nil
 }
 
-// trimBefore deletes the publications older than cutoff.
-func (db *database) trimBefore(cutoff time.Time) error {
+// TrimBefore deletes the publications older than cutoff.
+func (db *Database) TrimBefore(cutoff time.Time) error {
 	if _, err := db.w.ExecContext(context.Background(), `DELETE FROM publications WHERE time < ?`, cutoff.UnixMicro()); err != nil {
 		return fmt.Errorf("trim history: %w", err)
 	}
 	return nil
 }
 
-// forgetKeys deletes the idempotency keys older than cutoff.
-func (db *database) forgetKeys(cutoff time.Time) error {
+// ForgetKeys deletes the idempotency keys older than cutoff.
+func (db *Database) ForgetKeys(cutoff time.Time) error {
 	if _, err := db.w.ExecContext(context.Background(), `DELETE FROM idempotency_keys WHERE time < ?`, cutoff.UnixMicro()); err != nil {
 		return fmt.Errorf("forget idempotency keys: %w", err)
 	}
 	return nil
 }
 
-// read returns publications of channel as q selects them. Limit 0 reads
+// Read returns publications of channel as q selects them. Limit 0 reads
 // none.
-func (db *database) read(ctx context.Context, channel string, q service.HistoryQuery) ([]service.Publication, error) {
+func (db *Database) Read(ctx context.Context, channel string, q service.HistoryQuery) ([]service.Publication, error) {
 	if q.Limit <= 0 || q.After >= 1<<63-1 {
 		return nil, nil // SQLite's integers stop at 2^63-1
 	}
@@ -316,7 +363,8 @@ func repairUTF8(data []byte) []byte {
 	return bytes.ToValidUTF8(data, []byte("\uFFFD"))
 }
 
-func (db *database) close() error {
+// Close closes the database. Nothing may be appended or read after.
+func (db *Database) Close() error {
 	db.stmts.close()
 	return errors.Join(db.w.Close(), db.r.Close())
 }

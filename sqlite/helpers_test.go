@@ -6,22 +6,28 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/service"
 )
 
-// openStore opens the store at path, closing it when the test ends.
-func openStore(t *testing.T, path string, opts Options) *Store {
+// store is a Database opened for a test, with each channel's position,
+// from which mustAppend gives the next offset, as a sequencer would.
+type store struct {
+	*Database
+	stored Stored
+}
+
+// openStore opens the database at path, closing it when the test ends.
+func openStore(t *testing.T, path string, opts Options) *store {
 	t.Helper()
-	s, err := Open(path, opts)
+	db, st, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() }) // Close may be called twice
-	return s
+	t.Cleanup(func() { db.Close() }) // Close may be called twice
+	return &store{db, st}
 }
 
 func tempPath(t *testing.T) string {
@@ -38,17 +44,24 @@ func pub(channel string, n int) service.Publication {
 	}
 }
 
-func mustAppend(t *testing.T, s *Store, p service.Publication, key string) service.Published {
+// mustAppend appends p, made with key, at its channel's next offset.
+func mustAppend(t *testing.T, s *store, p service.Publication, key string) service.Published {
 	t.Helper()
-	res, err := s.Append(context.Background(), p, key)
-	if err != nil {
+	pos, ok := s.stored.Positions[p.Channel]
+	if !ok {
+		pos.Epoch = s.stored.Epoch
+	}
+	pos.Offset++
+	p.Offset = pos.Offset
+	if err := s.Append([]*Change{{Kind: Publication, Pub: p, Epoch: pos.Epoch, Key: key}}); err != nil {
 		t.Fatalf("Append to %s: %v", p.Channel, err)
 	}
-	return res
+	s.stored.Positions[p.Channel] = pos
+	return service.Published{Position: pos}
 }
 
 // readAll reads channel's whole history, oldest first.
-func readAll(t *testing.T, s *Store, channel string) []service.Publication {
+func readAll(t *testing.T, s *store, channel string) []service.Publication {
 	t.Helper()
 	pubs, err := s.Read(context.Background(), channel, service.HistoryQuery{Limit: 1 << 30})
 	if err != nil {
@@ -76,78 +89,4 @@ func span(from, to uint64) []uint64 {
 
 func sameOffsets(got, want []uint64) bool {
 	return len(got) == len(want) && (len(got) == 0 || slices.Equal(got, want))
-}
-
-// eventually waits up to 5 seconds for cond to hold.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// told is a change the watcher was told of: a publication (pub
-// non-nil) or a removal (pub nil).
-type told struct {
-	channel string
-	pos     service.Position
-	pub     *service.Publication
-}
-
-// watchFunc is a Watcher made of one function, told of a removal with p
-// nil.
-type watchFunc func(channel string, pos service.Position, p *service.Publication)
-
-func (f watchFunc) Published(pos service.Position, p *service.Publication) { f(p.Channel, pos, p) }
-func (f watchFunc) Removed(channel string, pos service.Position)           { f(channel, pos, nil) }
-
-// watch records the store's changes.
-func watch(s *Store) func() []told {
-	var mu sync.Mutex
-	var changes []told
-	s.Watch(watchFunc(func(channel string, pos service.Position, p *service.Publication) {
-		mu.Lock()
-		defer mu.Unlock()
-		changes = append(changes, told{channel, pos, p})
-	}))
-	return func() []told {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(changes)
-	}
-}
-
-func mapsEqual(a, b map[string]service.Position) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
-// holdCommitter makes s's watcher hold the committer at the first change
-// it is told of, as a slow fan-out would, until letGo is called; the
-// test's end calls it too, before openStore's Close, so that a failing
-// test does not leave Close waiting. entered is closed once the committer
-// is held.
-func holdCommitter(t *testing.T, s *Store) (entered <-chan struct{}, letGo func()) {
-	in, release := make(chan struct{}), make(chan struct{})
-	var held, released sync.Once
-	letGo = func() { released.Do(func() { close(release) }) }
-	t.Cleanup(letGo)
-	s.Watch(watchFunc(func(string, service.Position, *service.Publication) {
-		held.Do(func() {
-			close(in)
-			<-release
-		})
-	}))
-	return in, letGo
 }

@@ -11,7 +11,7 @@ import (
 // insertRows is how many publications one INSERT writes at most.
 const insertRows = 32
 
-// statements are the committer's statements, prepared once: parsing SQL
+// statements are Append's statements, prepared once: parsing SQL
 // for every batch cost as much as the rows it wrote.
 type statements struct {
 	insertOne, insertMany *sql.Stmt
@@ -65,10 +65,10 @@ func (st *statements) close() {
 
 // insert writes cs, all publications, with their idempotency keys when
 // keys are kept.
-func (st *statements) insert(ctx context.Context, cs []*change, keys bool) error {
+func (st *statements) insert(ctx context.Context, cs []*Change, keys bool) error {
 	args := make([]any, 0, 5*len(cs))
 	for _, c := range cs {
-		p := &c.pub
+		p := &c.Pub
 		args = append(args, p.Channel, int64(p.Offset), []byte(p.Data), p.Publisher, p.Time.UnixMicro())
 	}
 	var err error
@@ -86,11 +86,11 @@ func (st *statements) insert(ctx context.Context, cs []*change, keys bool) error
 		return nil
 	}
 	for _, c := range cs {
-		if c.key == "" {
+		if c.Key == "" {
 			continue
 		}
-		p := &c.pub
-		if _, err := st.key.ExecContext(ctx, p.Channel, c.key, int64(p.Offset), p.Time.UnixMicro()); err != nil {
+		p := &c.Pub
+		if _, err := st.key.ExecContext(ctx, p.Channel, c.Key, int64(p.Offset), p.Time.UnixMicro()); err != nil {
 			return fmt.Errorf("insert idempotency key: %w", err)
 		}
 	}

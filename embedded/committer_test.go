@@ -1,9 +1,10 @@
-package sqlite
+package embedded
 
 import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,11 +17,11 @@ import (
 // offsets, so they fail too.
 func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 	path := tempPath(t)
-	s := openStore(t, path, Options{})
+	s := openEngine(t, path, Options{})
 	ctx := context.Background()
 	// Any commit failure will do (disk full, I/O error); a trigger makes
 	// one on demand: inserting the data "boom" fails.
-	if _, err := s.db.w.ExecContext(ctx, `CREATE TRIGGER review_boom BEFORE INSERT ON publications
+	if _, err := execSQL(ctx, path, `CREATE TRIGGER review_boom BEFORE INSERT ON publications
 		WHEN NEW.data = X'22626F6F6D22' BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 	go func() {
 		p := pub("c", 1)
 		p.Data = json.RawMessage(`"boom"`)
-		_, err := s.Append(ctx, p, "")
+		_, err := s.Publish(ctx, p, "")
 		first <- err
 	}()
 	eventually(t, "the committer to take offset 1", func() bool {
@@ -58,7 +59,7 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 	}
 	second := make(chan result, 1)
 	go func() {
-		res, err := s.Append(ctx, pub("c", 2), "")
+		res, err := s.Publish(ctx, pub("c", 2), "")
 		second <- result{res, err}
 	}()
 	eventually(t, "offset 2 to queue", func() bool {
@@ -88,14 +89,14 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 // clocks step back), so the store must keep times from going down along
 // the offsets, or the trim would delete from the middle of the history.
 func TestAgeTrimTakesOnlyTheOldest(t *testing.T) {
-	s := openStore(t, tempPath(t), Options{MaxAge: time.Hour})
+	s := openEngine(t, tempPath(t), Options{MaxAge: time.Hour})
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for _, age := range []time.Duration{59 * time.Minute, 61 * time.Minute, 0} {
 		p := pub("c", 0)
 		p.Time = now.Add(-age)
-		mustAppend(t, s, p, "")
+		mustPublish(t, s, p, "")
 	}
-	s.trim()
+	s.commits.trim()
 	got := offsets(readAll(t, s, "c"))
 	if !sameOffsets(got, []uint64{1, 2, 3}) && !sameOffsets(got, []uint64{2, 3}) && !sameOffsets(got, []uint64{3}) {
 		t.Fatalf("after trimming by age the history holds offsets %v: a hole, not a trimmed prefix", got)
@@ -107,15 +108,71 @@ func TestAgeTrimTakesOnlyTheOldest(t *testing.T) {
 // client told N may not find it in what it reads next (channelHistory
 // reads up to the engine's position).
 func TestDuplicateWaitsForTheWatcher(t *testing.T) {
-	s := openStore(t, tempPath(t), Options{IdempotencyWindow: time.Minute})
+	s := openEngine(t, tempPath(t), Options{IdempotencyWindow: time.Minute})
 	entered, letGo := holdCommitter(t, s) // a fan-out taking its time
-	go s.Append(context.Background(), pub("c", 1), "k")
+	go s.Publish(context.Background(), pub("c", 1), "k")
 	<-entered
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	res, err := s.Append(ctx, pub("c", 1), "k")
+	res, err := s.Publish(ctx, pub("c", 1), "k")
 	if err == nil {
 		letGo()
 		t.Fatalf("the duplicate was answered (%+v) while the watcher had not yet been told of offset %d", res, res.Offset)
+	}
+}
+
+func TestWatchInOrder(t *testing.T) {
+	s := openEngine(t, tempPath(t), Options{})
+	changes := watch(s)
+	channels := []string{"x", "y"}
+	const writers, each = 4, 30
+	var wg sync.WaitGroup
+	for _, ch := range channels {
+		for w := 0; w < writers; w++ {
+			wg.Go(func() {
+				for i := 0; i < each; i++ {
+					if _, err := s.Publish(context.Background(), pub(ch, w*each+i), ""); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	// Close waits for the committer, which tells the watcher.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	per := map[string][]uint64{}
+	for _, c := range changes() {
+		if c.pub == nil {
+			t.Fatalf("a removal reported: %+v", c)
+		}
+		if c.pub.Channel != c.channel || c.pub.Offset != c.pos.Offset || c.pos.Epoch != s.seq.epoch {
+			t.Errorf("change %q %+v with publication %+v", c.channel, c.pos, *c.pub)
+		}
+		per[c.channel] = append(per[c.channel], c.pos.Offset)
+	}
+	for _, ch := range channels {
+		if !sameOffsets(per[ch], span(1, writers*each)) {
+			t.Errorf("%s: watcher told of offsets %v, want 1 to %d in order", ch, per[ch], writers*each)
+		}
+	}
+}
+
+func TestWatchAfterCommit(t *testing.T) {
+	// The watcher is told of a publication once it can be read.
+	s := openEngine(t, tempPath(t), Options{})
+	readable := make(chan bool, 10)
+	s.commits.watcher = watchFunc(func(channel string, pos service.Position, p *service.Publication) {
+		pubs, err := s.db.Read(context.Background(), channel, service.HistoryQuery{After: pos.Offset - 1, Limit: 1})
+		readable <- err == nil && len(pubs) == 1 && pubs[0].Offset == pos.Offset
+	})
+	for i := 0; i < 3; i++ {
+		mustPublish(t, s, pub("a", i), "")
+		if !<-readable {
+			t.Fatalf("publication %d was not readable when the watcher was told of it", i+1)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package sqlite
+package embedded
 
 import (
 	"context"
@@ -6,23 +6,13 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/service"
-)
-
-// changeKind says what a change does to its channel.
-type changeKind uint8
-
-const (
-	publication changeKind = iota + 1
-	removal                // delete the history; start a new epoch at 0
+	"github.com/switchboard/switchboard/sqlite"
 )
 
 // change is one change of a channel, given its place by the sequencer
 // and waiting to be committed.
 type change struct {
-	kind    changeKind
-	pub     service.Publication // a removal uses only its Channel
-	epoch   string
-	key     string
+	sqlite.Change
 	release func()        // gives back the queue slot the change holds
 	done    chan struct{} // closed once committed, or once the commit failed
 	err     error
@@ -65,8 +55,8 @@ func (s slots) reserve(ctx context.Context) (release func(), err error) {
 // that never go down along its offsets; and the idempotency keys seen in
 // the window. It queues the changes in that order for the committer,
 // under the same lock, so that the order they are written and fanned out
-// in is the order of their offsets. It knows nothing of SQL: Open loads
-// it from what the database holds.
+// in is the order of their offsets. It knows nothing of SQL: it starts
+// from what the database has stored.
 type sequencer struct {
 	epoch  string        // the database's own; channels start with it
 	window time.Duration // how long keys are kept; 0 keeps none
@@ -100,14 +90,29 @@ type repeat struct {
 	pos   service.Position
 }
 
-func newSequencer(st stored, window time.Duration) *sequencer {
-	q := &sequencer{epoch: st.epoch, window: window, channels: make(map[string]*channel, len(st.positions))}
-	for name, pos := range st.positions {
-		q.channels[name] = &channel{last: pos.Offset, epoch: pos.Epoch, lastTime: st.lastTimes[name], keys: map[string]*keyed{}}
+// answer answers a repeated key with its first publication's place, once
+// that is committed: a client told "offset N" must find N in what it
+// reads next.
+func (r *repeat) answer(ctx context.Context) (service.Published, error) {
+	pos := r.pos
+	if r.first != nil {
+		if err := r.first.wait(ctx); err != nil {
+			return service.Published{}, err
+		}
+		pos.Epoch = r.first.Epoch
 	}
-	for _, k := range st.keys {
-		if ch := q.channels[k.channel]; ch != nil {
-			ch.keys[k.key] = &keyed{offset: k.offset, at: k.at}
+	return service.Published{Position: pos, Duplicate: true}, nil
+}
+
+// newSequencer goes on from what the database has stored.
+func newSequencer(st sqlite.Stored, window time.Duration) *sequencer {
+	q := &sequencer{epoch: st.Epoch, window: window, channels: make(map[string]*channel, len(st.Positions))}
+	for name, pos := range st.Positions {
+		q.channels[name] = &channel{last: pos.Offset, epoch: pos.Epoch, lastTime: st.LastTimes[name], keys: map[string]*keyed{}}
+	}
+	for _, k := range st.Keys {
+		if ch := q.channels[k.Channel]; ch != nil {
+			ch.keys[k.Key] = &keyed{offset: k.Offset, at: k.Time}
 		}
 	}
 	return q
@@ -139,7 +144,7 @@ func (q *sequencer) publish(p service.Publication, key string, release func()) (
 		p.Time = ch.lastTime
 	}
 	ch.lastTime = p.Time
-	c := &change{kind: publication, pub: p, epoch: ch.epoch, key: key, release: release, done: make(chan struct{})}
+	c := &change{Change: sqlite.Change{Kind: sqlite.Publication, Pub: p, Epoch: ch.epoch, Key: key}, release: release, done: make(chan struct{})}
 	if key != "" && q.window > 0 {
 		ch.keys[key] = &keyed{c: c, offset: p.Offset, at: p.Time}
 	}
@@ -158,9 +163,9 @@ func (q *sequencer) remove(name string, release func()) (*change, error) {
 	}
 	ch := q.channel(name)
 	ch.last = 0
-	ch.epoch = newEpoch()
+	ch.epoch = sqlite.NewEpoch()
 	clear(ch.keys)
-	c := &change{kind: removal, pub: service.Publication{Channel: name}, epoch: ch.epoch, release: release, done: make(chan struct{})}
+	c := &change{Change: sqlite.Change{Kind: sqlite.Removal, Pub: service.Publication{Channel: name}, Epoch: ch.epoch}, release: release, done: make(chan struct{})}
 	q.queue = append(q.queue, c)
 	return c, nil
 }
@@ -209,7 +214,7 @@ func (q *sequencer) committed(batch []*change) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, c := range batch {
-		if k := q.channels[c.pub.Channel].keys[c.key]; c.key != "" && k != nil && k.c == c {
+		if k := q.channels[c.Pub.Channel].keys[c.Key]; c.Key != "" && k != nil && k.c == c {
 			k.c = nil
 		}
 	}

@@ -1,4 +1,4 @@
-package sqlite
+package embedded
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 )
 
 func TestAppendConcurrentGapless(t *testing.T) {
-	s := openStore(t, tempPath(t), Options{})
+	s := openEngine(t, tempPath(t), Options{})
 	channels := []string{"a", "b.c", "d"}
 	const writers, each = 8, 40 // per channel
 	var mu sync.Mutex
@@ -24,13 +24,13 @@ func TestAppendConcurrentGapless(t *testing.T) {
 		for w := 0; w < writers; w++ {
 			wg.Go(func() {
 				for i := 0; i < each; i++ {
-					res, err := s.Append(context.Background(), pub(ch, w*each+i), "")
+					res, err := s.Publish(context.Background(), pub(ch, w*each+i), "")
 					if err != nil {
 						t.Error(err)
 						return
 					}
-					if res.Epoch != s.Epoch() || res.Duplicate {
-						t.Errorf("Append to %s = %+v; the store's epoch is %q", ch, res, s.Epoch())
+					if res.Epoch != s.seq.epoch || res.Duplicate {
+						t.Errorf("Append to %s = %+v; the store's epoch is %q", ch, res, s.seq.epoch)
 					}
 					mu.Lock()
 					got[ch] = append(got[ch], res.Offset)
@@ -41,7 +41,7 @@ func TestAppendConcurrentGapless(t *testing.T) {
 	}
 	wg.Wait()
 	const n = writers * each
-	positions := s.Positions()
+	positions := s.seq.positions()
 	for _, ch := range channels {
 		o := got[ch]
 		slices.Sort(o)
@@ -60,7 +60,7 @@ func TestAppendConcurrentGapless(t *testing.T) {
 			}
 			seen[string(p.Data)] = true
 		}
-		if want := (service.Position{Offset: n, Epoch: s.Epoch()}); positions[ch] != want {
+		if want := (service.Position{Offset: n, Epoch: s.seq.epoch}); positions[ch] != want {
 			t.Errorf("%s: position %+v, want %+v", ch, positions[ch], want)
 		}
 	}
@@ -70,14 +70,14 @@ func TestAppendConcurrentGapless(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	s := openStore(t, tempPath(t), Options{})
-	mustAppend(t, s, pub("a", 1), "")
+	s := openEngine(t, tempPath(t), Options{})
+	mustPublish(t, s, pub("a", 1), "")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.Append(ctx, pub("a", 2), ""); service.ErrorCode(err) != service.EUNAVAILABLE {
+	if _, err := s.Publish(ctx, pub("a", 2), ""); service.ErrorCode(err) != service.EUNAVAILABLE {
 		t.Errorf("Append after Close: error %v, want %q", err, service.EUNAVAILABLE)
 	}
 	if _, err := s.Remove(ctx, "a"); service.ErrorCode(err) != service.EUNAVAILABLE {
@@ -91,7 +91,7 @@ func TestClosed(t *testing.T) {
 
 func TestCloseCommitsQueued(t *testing.T) {
 	path := tempPath(t)
-	s := openStore(t, path, Options{})
+	s := openEngine(t, path, Options{})
 	channels := []string{"a", "b"}
 	var mu sync.Mutex
 	done := map[string][]uint64{}
@@ -102,7 +102,7 @@ func TestCloseCommitsQueued(t *testing.T) {
 		ch := channels[w%len(channels)]
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				res, err := s.Append(context.Background(), pub(ch, i), "")
+				res, err := s.Publish(context.Background(), pub(ch, i), "")
 				if err != nil {
 					if service.ErrorCode(err) != service.EUNAVAILABLE {
 						t.Errorf("Append while closing: %v", err)
@@ -125,8 +125,8 @@ func TestCloseCommitsQueued(t *testing.T) {
 	}
 	wg.Wait()
 
-	s = openStore(t, path, Options{})
-	positions := s.Positions()
+	s = openEngine(t, path, Options{})
+	positions := s.seq.positions()
 	for _, ch := range channels {
 		got := done[ch]
 		slices.Sort(got)
@@ -146,12 +146,12 @@ func TestCloseCommitsQueued(t *testing.T) {
 }
 
 func TestAppendCancelledWaitingForSlot(t *testing.T) {
-	s := openStore(t, tempPath(t), Options{QueueSize: 1})
+	s := openEngine(t, tempPath(t), Options{QueueSize: 1})
 	// The watcher holds the committer on the first publication.
 	entered, letGo := holdCommitter(t, s)
 	first := make(chan error, 1)
 	go func() {
-		_, err := s.Append(context.Background(), pub("a", 1), "")
+		_, err := s.Publish(context.Background(), pub("a", 1), "")
 		first <- err
 	}()
 	<-entered
@@ -160,7 +160,7 @@ func TestAppendCancelledWaitingForSlot(t *testing.T) {
 	// happen yet.
 	second := make(chan error, 1)
 	go func() {
-		res, err := s.Append(context.Background(), pub("a", 2), "")
+		res, err := s.Publish(context.Background(), pub("a", 2), "")
 		if err == nil && res.Offset != 2 {
 			err = fmt.Errorf("offset %d, want 2", res.Offset)
 		}
@@ -171,7 +171,7 @@ func TestAppendCancelledWaitingForSlot(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	third := make(chan error, 1)
 	go func() {
-		_, err := s.Append(ctx, pub("a", 3), "")
+		_, err := s.Publish(ctx, pub("a", 3), "")
 		third <- err
 	}()
 	cancel()
@@ -197,7 +197,7 @@ func TestAppendCancelledWaitingForSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The cancelled publication took no offset.
-	if res := mustAppend(t, s, pub("a", 4), ""); res.Offset != 3 {
+	if res := mustPublish(t, s, pub("a", 4), ""); res.Offset != 3 {
 		t.Errorf("next Append got offset %d, want 3", res.Offset)
 	}
 	if got := offsets(readAll(t, s, "a")); !sameOffsets(got, span(1, 3)) {
@@ -208,18 +208,18 @@ func TestAppendCancelledWaitingForSlot(t *testing.T) {
 func TestAppendCancelledAfterQueueing(t *testing.T) {
 	// An Append whose context ends after it was given an offset returns
 	// the context's error, and the publication is committed all the same.
-	s := openStore(t, tempPath(t), Options{})
+	s := openEngine(t, tempPath(t), Options{})
 	entered, letGo := holdCommitter(t, s)
 	first := make(chan error, 1)
 	go func() {
-		_, err := s.Append(context.Background(), pub("a", 1), "")
+		_, err := s.Publish(context.Background(), pub("a", 1), "")
 		first <- err
 	}()
 	<-entered
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := s.Append(ctx, pub("a", 2), "")
+		_, err := s.Publish(ctx, pub("a", 2), "")
 		errc <- err
 	}()
 	eventually(t, "the publication to be queued", func() bool {
@@ -235,7 +235,7 @@ func TestAppendCancelledAfterQueueing(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	if res := mustAppend(t, s, pub("a", 3), ""); res.Offset != 3 {
+	if res := mustPublish(t, s, pub("a", 3), ""); res.Offset != 3 {
 		t.Errorf("next Append got offset %d, want 3", res.Offset)
 	}
 	if got := offsets(readAll(t, s, "a")); !sameOffsets(got, span(1, 3)) {
@@ -247,7 +247,7 @@ func TestAppendCancelledAfterQueueing(t *testing.T) {
 // writes it already took): it must lose nothing, and mix nothing up,
 // however often that happens while writes come in.
 func TestAppendSpuriousWakes(t *testing.T) {
-	s := openStore(t, tempPath(t), Options{})
+	s := openEngine(t, tempPath(t), Options{})
 	changes := watch(s)
 	stop := make(chan struct{})
 	spammed := make(chan struct{})
@@ -257,7 +257,7 @@ func TestAppendSpuriousWakes(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case s.wake <- struct{}{}:
+			case s.commits.wake <- struct{}{}:
 			default:
 				runtime.Gosched()
 			}
@@ -270,7 +270,7 @@ func TestAppendSpuriousWakes(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				res, err := s.Append(context.Background(), pub("a", w*each+i), "")
+				res, err := s.Publish(context.Background(), pub("a", w*each+i), "")
 				if err != nil {
 					t.Error(err)
 					return
