@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/switchboard/switchboard/rpc"
 )
 
@@ -140,33 +142,61 @@ func TestSlowConsumerThatNeverReadsIsDropped(t *testing.T) {
 
 // What the README says a client sees when the socket's buffers, its own
 // and the server's, were full when the server gave up on it: the close
-// frame could not be written, and after the messages that were on their
-// way the connection ends without one (1006 to a browser). Floods one at
-// a time never find the queue full until the buffers are.
+// frame could not be written, the server gave it the websocket library's
+// 5s and dropped the connection, and the client finds what was on its way
+// and then the end of the connection, without a close frame (1006 to a
+// browser).
+//
+// The test must make the queue overflow while the writer is stuck behind
+// full buffers. Notifications cannot fill the buffers first: waiting for a
+// flood to be written before sending the next takes a guess at how long
+// writing takes, and on a loaded machine a writer that was merely not
+// scheduled yet left the queue full early, with room for the close frame
+// (code 4000). A reply can: it waits for room instead of overflowing the
+// queue. One far bigger than the buffers keeps the writer stuck, in the
+// middle of its frame, until the connection is dropped; once its first
+// bytes reach the client the writer holds it and the queue is empty, so
+// that sendQueue+1 notifications overflow it then, and not before. The
+// write timeout is long, so the drop owes nothing to it.
 func TestSlowConsumerBehindFullBuffers(t *testing.T) {
 	t.Parallel()
-	failures := make(chan error, 2*floods)
-	ts := newTestServer(t, rpc.Limits{SendQueue: sendQueue, WriteTimeout: 2 * time.Second}, registerFlood(failures))
-	slow := ts.dial()
-	for i := 0; ; i++ {
-		slow.send(floodCall)
-		select {
-		case err := <-failures:
-			if !errors.Is(err, rpc.ErrSlowConsumer) {
-				t.Fatalf("flood %d: %v", i, err)
-			}
-		case <-time.After(50 * time.Millisecond):
-			continue
-		}
-		t.Logf("the queue overflowed at flood %d, with %d MiB sent", i, i*sendQueue/16)
-		break
-	}
-	waitFor(t, 15*time.Second, "the slow connection to be dropped", func() bool {
-		return ts.rpc.Connections() == 0
+	const bigReply = 16 << 20 // bytes; loopback buffers take a few MiB
+	failures := make(chan error, sendQueue+1)
+	ts := newTestServer(t, rpc.Limits{SendQueue: sendQueue, WriteTimeout: time.Minute}, func(reg *rpc.Registry) {
+		registerBig(reg)
+		registerFlood(failures)(reg)
 	})
-	if code := slow.closeCode(10 * time.Second); code != -1 {
+	slow := ts.dial()
+	slow.send(fmt.Sprintf(`{"jsonrpc":"2.0","method":"test.big","params":{"size":%d},"id":1}`, bigReply))
+	// The reader's context bounds every read of the reply, to the end of
+	// the test; the client reads only the start of it for now.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, reply, err := slow.ws.Reader(ctx)
+	if err != nil {
+		t.Fatalf("waiting for the big reply: %v", err)
+	}
+
+	slow.send(fmt.Sprintf(`{"jsonrpc":"2.0","method":"test.flood","params":{"n":%d,"size":100},"id":2}`, sendQueue+1))
+	select {
+	case err := <-failures:
+		if !errors.Is(err, rpc.ErrSlowConsumer) {
+			t.Fatalf("flood: %v, want %v", err, rpc.ErrSlowConsumer)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Notify never failed for a queue that had no room")
+	}
+	waitFor(t, 15*time.Second, "the slow connection to be dropped as a slow consumer", func() bool {
+		return ts.obs.closedFor(rpc.ReasonSlowConsumer) == 1
+	})
+	n, err := io.Copy(io.Discard, reply)
+	if err == nil {
+		t.Fatalf("all of the %d MiB reply arrived: the socket buffers took it, and the test needs a bigger one", bigReply>>20)
+	}
+	if code := websocket.CloseStatus(err); code != -1 {
 		t.Fatalf("close code %v, want none: the close frame had no room", code)
 	}
+	t.Logf("the client got %d KiB of the reply, then %v", n>>10, err)
 }
 
 func TestDeadPeerIsDropped(t *testing.T) {
