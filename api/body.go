@@ -62,16 +62,27 @@ func (r *eofReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// tooLarge is the refusal of a body over the message size limit.
+func tooLarge() error {
+	return refusal(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds the message size limit")
+}
+
 // readBody reads the request body, at most limit bytes, and frees the
 // connection of the read deadline that bounded it: the call that follows
 // may take longer, and net/http would cancel its context when the
 // deadline passes.
 func readBody(c echo.Context, limit int64) ([]byte, error) {
+	if c.Request().ContentLength > limit {
+		// Refused before a byte of it is read: a client that sent
+		// Expect: 100-continue then never sends the body, and reads the
+		// refusal rather than a connection reset.
+		return nil, tooLarge()
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, refusal(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds the message size limit")
+		return nil, tooLarge()
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, refusal(http.StatusRequestTimeout, "request_timeout", "the request body did not arrive within the read timeout")
 	case err != nil:

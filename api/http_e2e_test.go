@@ -1,9 +1,13 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -175,4 +179,30 @@ func TestHTTPErrorsAreJSON(t *testing.T) {
 
 	res = ta.Do(http.MethodDelete, "/rpc", servertest.Bearer(tok), nil)
 	servertest.WantHTTPError(t, "DELETE /rpc", res.Status, res.Header, res.Body, http.StatusMethodNotAllowed, "method_not_allowed")
+}
+
+// A body announced as over the limit is refused before any of it is read:
+// a client that asks first (Expect: 100-continue, as curl and the Go
+// client do for big bodies) gets the 413 instead of a "100 Continue", and
+// never sends the body that a server closing on it would answer with a
+// connection reset.
+func TestOversizedBodyRefusedBeforeItIsSent(t *testing.T) {
+	const limit = 512
+	ta := servertest.Start(t, server.Config{Limits: rpc.Limits{MaxMessageSize: limit}})
+	tok := ta.Token("alice", service.Permissions{}, time.Hour)
+	conn, err := net.DialTimeout("tcp", ta.Addr, servertest.IOTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(servertest.WaitTimeout))
+	fmt.Fprintf(conn, "POST /rpc HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n",
+		ta.Addr, tok, 4*limit)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer to the headers alone: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	servertest.WantHTTPError(t, "announced oversized body", resp.StatusCode, resp.Header, body, http.StatusRequestEntityTooLarge, "too_large")
 }

@@ -249,6 +249,15 @@ func (c *Client) Methods(ctx context.Context) ([]Method, error) {
 	return doc.Methods, err
 }
 
+// expectContinueOver is the body size past which a call asks the server
+// before sending the body (Expect: 100-continue), as curl does past 1 MiB:
+// a server that refuses it (413, over its message size) answers at once,
+// and the refusal is read instead of lost to a connection reset by a
+// server that closed with the body still arriving. It needs a transport
+// with an ExpectContinueTimeout, as http.DefaultTransport has (1 s);
+// without one the body goes at once.
+const expectContinueOver = 1 << 20
+
 // callHTTP makes one call as an HTTP POST.
 func (c *Client) callHTTP(ctx context.Context, method string, params, result any) error {
 	req := struct {
@@ -266,6 +275,9 @@ func (c *Client) callHTTP(ctx context.Context, method string, params, result any
 		return &ConnectionError{URL: c.ep.http, Err: err}
 	}
 	hreq.Header.Set("Content-Type", "application/json")
+	if len(body) > expectContinueOver {
+		hreq.Header.Set("Expect", "100-continue")
+	}
 	c.authorize(hreq.Header)
 	resp, err := c.opts.HTTPClient.Do(hreq)
 	if err != nil {
