@@ -32,6 +32,21 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
+// Load balancers and monitors probe with HEAD as often as with GET.
+func TestProbesAnswerHEAD(t *testing.T) {
+	ta := servertest.Start(t, server.Config{})
+	for _, path := range []string{"/healthz", "/readyz", "/openrpc.json"} {
+		get := ta.Do(http.MethodGet, path, nil, nil)
+		head := ta.Do(http.MethodHead, path, nil, nil)
+		if head.Status != http.StatusOK || len(head.Body) != 0 {
+			t.Errorf("HEAD %s: HTTP %d with %d bytes of body; want 200 and none", path, head.Status, len(head.Body))
+		}
+		if ct := head.Header.Get("Content-Type"); ct != get.Header.Get("Content-Type") {
+			t.Errorf("HEAD %s: Content-Type %q; GET says %q", path, ct, get.Header.Get("Content-Type"))
+		}
+	}
+}
+
 // TestMetrics checks that /metrics exposes Switchboard's metrics and that
 // they count what clients do.
 func TestMetrics(t *testing.T) {

@@ -119,17 +119,19 @@ func New(cfg Config, rs *rpc.Server) *Server {
 	cors := s.cors()
 	e.POST("/rpc", s.call, cors, s.authenticate)
 	e.OPTIONS("/rpc", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, cors)
-	e.GET("/openrpc.json", s.openRPC)
-	// The TypeScript client, for pages to import from the server they talk
-	// to, and the console; public, like the contract. Echo routes HEAD
-	// apart from GET (a GET route answers HEAD with 405), hence Match.
+	// Echo routes HEAD apart from GET (a GET route answers HEAD with
+	// 405), hence Match for what load balancers, monitors and caches
+	// probe with HEAD.
 	getOrHead := []string{http.MethodGet, http.MethodHead}
+	e.Match(getOrHead, "/openrpc.json", s.openRPC)
+	// The TypeScript client, for pages to import from the server they talk
+	// to, and the console; public, like the contract.
 	e.Match(getOrHead, "/sdk/switchboard.js", echo.WrapHandler(web.ClientModule))
 	e.Match(getOrHead, "/sdk/switchboard.d.ts", echo.WrapHandler(web.ClientTypes))
 	e.Match(getOrHead, "/", echo.WrapHandler(web.Console["index.html"]), consolePolicy)
 	e.Match(getOrHead, "/console/:file", serveConsole, consolePolicy)
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	e.Match(getOrHead, "/healthz", s.healthz)
+	e.Match(getOrHead, "/readyz", s.readyz)
 	if cfg.Metrics != nil {
 		// Descriptor counts, memory and versions are no one else's
 		// business; a scraper sends an admin token (or the metrics are
