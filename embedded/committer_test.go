@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -47,7 +48,7 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 		_, err := s.Publish(ctx, p, "")
 		first <- err
 	}()
-	eventually(t, "the committer to take offset 1", func() bool {
+	poll.Until(t, 5*time.Second, "the committer to take offset 1", func() bool {
 		s.seq.mu.Lock()
 		defer s.seq.mu.Unlock()
 		ch := s.seq.channels["c"]
@@ -62,7 +63,7 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 		res, err := s.Publish(ctx, pub("c", 2), "")
 		second <- result{res, err}
 	}()
-	eventually(t, "offset 2 to queue", func() bool {
+	poll.Until(t, 5*time.Second, "offset 2 to queue", func() bool {
 		s.seq.mu.Lock()
 		defer s.seq.mu.Unlock()
 		return len(s.seq.queue) == 1

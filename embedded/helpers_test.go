@@ -213,18 +213,6 @@ func sameOffsets(got, want []uint64) bool {
 	return len(got) == len(want) && (len(got) == 0 || slices.Equal(got, want))
 }
 
-// eventually waits up to 5 seconds for cond to hold.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // execSQL runs query on the database at path through a connection of its
 // own, as another process would.
 func execSQL(ctx context.Context, path, query string) (sql.Result, error) {

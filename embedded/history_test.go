@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -61,7 +62,7 @@ func TestMaxAge(t *testing.T) {
 	start := time.Now()
 	mustPublish(t, s, pub("a", 3), "")
 	mustPublish(t, s, pub("b", 1), "")
-	eventually(t, "old publications to be trimmed", func() bool {
+	poll.Until(t, 5*time.Second, "old publications to be trimmed", func() bool {
 		o := offsets(readAll(t, s, "a"))
 		return len(o) == 0 || o[0] == 3
 	})
@@ -70,7 +71,7 @@ func TestMaxAge(t *testing.T) {
 	if got := offsets(readAll(t, s, "a")); !sameOffsets(got, []uint64{3}) && time.Since(start) < maxAge {
 		t.Errorf("a publication younger than MaxAge was trimmed: kept %v", got)
 	}
-	eventually(t, "young publications to be trimmed once old", func() bool {
+	poll.Until(t, 5*time.Second, "young publications to be trimmed once old", func() bool {
 		return len(readAll(t, s, "a")) == 0 && len(readAll(t, s, "b")) == 0
 	})
 	if time.Since(start) < maxAge {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -166,7 +167,7 @@ func TestAppendCancelledWaitingForSlot(t *testing.T) {
 		}
 		second <- err
 	}()
-	eventually(t, "the second publication to take the slot", func() bool { return len(s.slots) == cap(s.slots) })
+	poll.Until(t, 5*time.Second, "the second publication to take the slot", func() bool { return len(s.slots) == cap(s.slots) })
 
 	ctx, cancel := context.WithCancel(context.Background())
 	third := make(chan error, 1)
@@ -222,7 +223,7 @@ func TestAppendCancelledAfterQueueing(t *testing.T) {
 		_, err := s.Publish(ctx, pub("a", 2), "")
 		errc <- err
 	}()
-	eventually(t, "the publication to be queued", func() bool {
+	poll.Until(t, 5*time.Second, "the publication to be queued", func() bool {
 		s.seq.mu.Lock()
 		defer s.seq.mu.Unlock()
 		return len(s.seq.queue) == 1

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/rpc"
 )
 
@@ -117,7 +118,7 @@ func TestSendQueueIsBoundedInBytes(t *testing.T) {
 	slow := ts.dial()
 	slow.send(`{"jsonrpc":"2.0","method":"test.flood","params":{"n":64,"size":65536},"id":1}`)
 	waitSlowConsumer(t, failures)
-	waitFor(t, 15*time.Second, "the slow connection to be dropped", func() bool {
+	poll.Until(t, 15*time.Second, "the slow connection to be dropped", func() bool {
 		return ts.rpc.Connections() == 0
 	})
 }

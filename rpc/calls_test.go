@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/rpc"
 )
 
@@ -318,7 +319,7 @@ func TestClientGoneWithCallsInFlight(t *testing.T) {
 		g.waitEntered(t, 1)
 		c.ws.Close(rpc.CloseNormal, "")
 	}
-	waitFor(t, 5*time.Second, "every connection to be forgotten", func() bool {
+	poll.Until(t, 5*time.Second, "every connection to be forgotten", func() bool {
 		return ts.rpc.Connections() == 0
 	})
 	if n := ts.obs.closedFor(rpc.ReasonClient); n != conns {

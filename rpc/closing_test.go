@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/rpc"
 )
 
@@ -50,7 +51,7 @@ func TestNoCallStartsAfterConnectionEnded(t *testing.T) {
 	if code := c.closeCode(5 * time.Second); code != rpc.CloseSlowConsumer {
 		t.Fatalf("close code %v, want %v", code, rpc.CloseSlowConsumer)
 	}
-	waitFor(t, 5*time.Second, "test.kick to see the connection end", ended.Load)
+	poll.Until(t, 5*time.Second, "test.kick to see the connection end", ended.Load)
 	time.Sleep(200 * time.Millisecond)
 	if ranAfterEnd.Load() {
 		t.Fatal("test.after was started after the connection had ended")

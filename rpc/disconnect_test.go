@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/rpc"
 )
 
@@ -19,7 +20,7 @@ func TestClientDropWhileWritingIsTheClients(t *testing.T) {
 		c.recv(5 * time.Second) // the flood is under way
 		c.ws.CloseNow()
 	}
-	waitFor(t, 10*time.Second, "every connection to end", func() bool { return ts.rpc.Connections() == 0 })
+	poll.Until(t, 10*time.Second, "every connection to end", func() bool { return ts.rpc.Connections() == 0 })
 	if n := ts.obs.closedFor(rpc.ReasonWriteError); n > 0 {
 		t.Fatalf("%d of %d dropped connections counted as write errors (%d as the client's)", n, conns, ts.obs.closedFor(rpc.ReasonClient))
 	}

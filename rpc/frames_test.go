@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/rpc"
 )
 
@@ -31,7 +32,7 @@ func TestOversizedMessageClosesOnlyThatConnection(t *testing.T) {
 		t.Fatalf("close code %v, want %v", code, rpc.CloseMessageTooBig)
 	}
 	checkReply(t, bystander.call(getData), false, []want{{id: `1`, result: `["hello",5]`}})
-	waitFor(t, 5*time.Second, "the observer to report message_too_big", func() bool {
+	poll.Until(t, 5*time.Second, "the observer to report message_too_big", func() bool {
 		return ts.obs.closedFor(rpc.ReasonMessageTooBig) == 1
 	})
 }
@@ -50,7 +51,7 @@ func TestBinaryFrameIsRefused(t *testing.T) {
 		t.Fatalf("close code %v, want %v", code, rpc.CloseUnsupportedData)
 	}
 	checkReply(t, bystander.call(getData), false, []want{{id: `1`, result: `["hello",5]`}})
-	waitFor(t, 5*time.Second, "the observer to report unsupported_data", func() bool {
+	poll.Until(t, 5*time.Second, "the observer to report unsupported_data", func() bool {
 		return ts.obs.closedFor(rpc.ReasonBadFrame) == 1
 	})
 }

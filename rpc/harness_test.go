@@ -187,16 +187,3 @@ func decode(t *testing.T, reply string) response {
 	}
 	return r
 }
-
-// waitFor polls cond until it holds, failing the test after timeout. The
-// timeouts given are generous upper bounds, never expected durations.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/rpc"
 )
 
@@ -28,7 +29,7 @@ func TestShutdownKeepsRepliesOfInlineCalls(t *testing.T) {
 		<-entered
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		done := ts.shutdown(ctx)
-		waitFor(t, 5*time.Second, "draining", ts.rpc.Draining)
+		poll.Until(t, 5*time.Second, "draining", ts.rpc.Draining)
 		time.Sleep(time.Millisecond)
 		close(release)
 		msg, err := c.read(5 * time.Second)

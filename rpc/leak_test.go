@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/rpc"
 )
 
@@ -62,7 +63,7 @@ func TestConnectionsLeaveNoGoroutines(t *testing.T) {
 		c.ws.Close(websocket.StatusNormalClosure, "")
 	}
 
-	waitFor(t, 5*time.Second, "every connection to be forgotten", func() bool {
+	poll.Until(t, 5*time.Second, "every connection to be forgotten", func() bool {
 		return ts.rpc.Connections() == 0
 	})
 	// Every goroutine a connection started must end with it.

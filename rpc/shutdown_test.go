@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/rpc"
 )
 
@@ -31,7 +32,7 @@ func TestShutdownDrainsCallsInFlight(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := ts.shutdown(ctx)
-	waitFor(t, 5*time.Second, "the server to start draining", ts.rpc.Draining)
+	poll.Until(t, 5*time.Second, "the server to start draining", ts.rpc.Draining)
 
 	// New calls are turned away while the call in flight goes on, over
 	// either transport; so are new connections.
@@ -108,7 +109,7 @@ func TestShutdownGivesUpWhenContextEnds(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown did not return within 5s of its context ending")
 	}
-	waitFor(t, 5*time.Second, "the connection to be forgotten", func() bool {
+	poll.Until(t, 5*time.Second, "the connection to be forgotten", func() bool {
 		return ts.rpc.Connections() == 0
 	})
 }
@@ -140,7 +141,7 @@ func TestShutdownDoesNotWaitForUnresponsiveClients(t *testing.T) {
 	}
 	// The socket itself may be let go in the background, within the
 	// library's timeouts.
-	waitFor(t, 15*time.Second, "the connection to be forgotten", func() bool {
+	poll.Until(t, 15*time.Second, "the connection to be forgotten", func() bool {
 		return ts.rpc.Connections() == 0
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/rpc"
 )
 
@@ -106,7 +107,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	if code := slow.closeCode(10 * time.Second); code != rpc.CloseSlowConsumer {
 		t.Fatalf("close code %v, want %v", code, rpc.CloseSlowConsumer)
 	}
-	waitFor(t, 10*time.Second, "the observer to report slow_consumer", func() bool {
+	poll.Until(t, 10*time.Second, "the observer to report slow_consumer", func() bool {
 		return ts.obs.closedFor(rpc.ReasonSlowConsumer) == 1
 	})
 	if n := ts.rpc.Connections(); n != 1 {
@@ -129,7 +130,7 @@ func TestSlowConsumerThatNeverReadsIsDropped(t *testing.T) {
 	waitSlowConsumer(t, failures)
 	// The websocket library gives the close frame 5s to be written and
 	// the client another 5s to answer it.
-	waitFor(t, 15*time.Second, "the slow connection to be dropped", func() bool {
+	poll.Until(t, 15*time.Second, "the slow connection to be dropped", func() bool {
 		return ts.rpc.Connections() == 0
 	})
 	if n := ts.obs.closedFor(rpc.ReasonSlowConsumer); n != 1 {
@@ -186,7 +187,7 @@ func TestSlowConsumerBehindFullBuffers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Notify never failed for a queue that had no room")
 	}
-	waitFor(t, 15*time.Second, "the slow connection to be dropped as a slow consumer", func() bool {
+	poll.Until(t, 15*time.Second, "the slow connection to be dropped as a slow consumer", func() bool {
 		return ts.obs.closedFor(rpc.ReasonSlowConsumer) == 1
 	})
 	n, err := io.Copy(io.Discard, reply)
@@ -207,7 +208,7 @@ func TestDeadPeerIsDropped(t *testing.T) {
 	ts.dial()
 	// Dropping takes a ping interval, a pong timeout and the close
 	// handshake, which the websocket library bounds at 5s.
-	waitFor(t, 15*time.Second, "the dead peer to be dropped", func() bool {
+	poll.Until(t, 15*time.Second, "the dead peer to be dropped", func() bool {
 		return ts.obs.closedFor(rpc.ReasonPingTimeout) == 1
 	})
 	if n := ts.rpc.Connections(); n != 0 {

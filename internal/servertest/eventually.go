@@ -2,17 +2,13 @@ package servertest
 
 import (
 	"testing"
-	"time"
+
+	"github.com/switchboard/switchboard/internal/poll"
 )
 
-// Eventually polls cond until it holds or WaitTimeout passes.
+// Eventually polls cond until it holds, failing the test after
+// WaitTimeout.
 func Eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(WaitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	poll.Until(t, WaitTimeout, what, cond)
 }
