@@ -49,13 +49,15 @@ var DefaultOptions = Options{
 }
 
 func (o Options) withDefaults() Options {
-	if o.QueueSize <= 0 {
-		o.QueueSize = DefaultOptions.QueueSize
+	d := DefaultOptions
+	d.MaxPublications, d.MaxAge, d.IdempotencyWindow = o.MaxPublications, o.MaxAge, o.IdempotencyWindow // zero: no limit
+	if o.QueueSize > 0 {
+		d.QueueSize = o.QueueSize
 	}
-	if o.Logger == nil {
-		o.Logger = DefaultOptions.Logger
+	if o.Logger != nil {
+		d.Logger = o.Logger
 	}
-	return o
+	return d
 }
 
 // Engine implements service.Engine over a SQLite history, fanning out

@@ -11,7 +11,8 @@ import (
 	"github.com/switchboard/switchboard/ratelimit"
 )
 
-// HubLimits bound what one call to the hub may ask for.
+// HubLimits bound what one call to the hub may ask for. Zero fields take
+// DefaultHubLimits' values; for PublishRate that is 0: no limit.
 type HubLimits struct {
 	// MaxDataSize is the largest publication, in bytes of JSON.
 	MaxDataSize int
@@ -43,6 +44,30 @@ var DefaultHubLimits = HubLimits{
 	MaxPageBytes:   4 << 20,
 }
 
+func (l HubLimits) withDefaults() HubLimits {
+	d := DefaultHubLimits
+	if l.MaxDataSize > 0 {
+		d.MaxDataSize = l.MaxDataSize
+	}
+	if l.HistoryPage > 0 {
+		d.HistoryPage = l.HistoryPage
+	}
+	if l.MaxHistoryPage > 0 {
+		d.MaxHistoryPage = l.MaxHistoryPage
+	}
+	if l.RecoveryLimit > 0 {
+		d.RecoveryLimit = l.RecoveryLimit
+	}
+	if l.ListLimit > 0 {
+		d.ListLimit = l.ListLimit
+	}
+	if l.MaxPageBytes > 0 {
+		d.MaxPageBytes = l.MaxPageBytes
+	}
+	d.PublishRate, d.PublishBurst = l.PublishRate, l.PublishBurst // zero: no limit
+	return d
+}
+
 // MaxIdempotencyKeyLength is the longest idempotency key, in bytes.
 const MaxIdempotencyKeyLength = 128
 
@@ -57,22 +82,7 @@ type Hub struct {
 
 // NewHub returns a hub over engine.
 func NewHub(engine Engine, limits HubLimits) *Hub {
-	d := DefaultHubLimits
-	for _, l := range []struct {
-		v *int
-		d int
-	}{
-		{&limits.MaxDataSize, d.MaxDataSize},
-		{&limits.HistoryPage, d.HistoryPage},
-		{&limits.MaxHistoryPage, d.MaxHistoryPage},
-		{&limits.RecoveryLimit, d.RecoveryLimit},
-		{&limits.ListLimit, d.ListLimit},
-		{&limits.MaxPageBytes, d.MaxPageBytes},
-	} {
-		if *l.v <= 0 {
-			*l.v = l.d
-		}
-	}
+	limits = limits.withDefaults()
 	h := &Hub{engine: engine, limits: limits, now: time.Now}
 	if limits.PublishRate > 0 {
 		h.pubs = ratelimit.New(limits.PublishRate, limits.PublishBurst)
