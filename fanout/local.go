@@ -22,9 +22,12 @@ import (
 // channel's lock held, so they alternate for a channel, and no change
 // is delivered while First runs: a broker engine subscribes there, then
 // reads the channel's position from the broker, and every change it
-// delivers after that position reaches the subscriber. They hold up only
-// their own channel, and must not call back into Local for it. Zero
-// fields take DefaultHooks' values.
+// delivers after that position reaches the subscriber. They lock only
+// their own channel, but whoever delivers to that channel meanwhile waits
+// for them, and an engine that delivers every channel from one goroutine
+// waits with all of them: a broker engine should deliver each channel on
+// its own, or keep First short. They must not call back into Local for
+// the channel. Zero fields take DefaultHooks' values.
 type Hooks struct {
 	// First runs before a channel without local subscribers gets one,
 	// with the position Local knows; the channel goes on from the one it

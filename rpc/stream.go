@@ -100,7 +100,8 @@ func (s *parsingStream) readMessage() error {
 
 // WriteObject implements jsonrpc2.ObjectStream. Switchboard sends through
 // the writer directly; this path serves any use of jsonrpc2's own Reply or
-// Notify and goes through the same bounded queue.
+// Notify and goes through the same bounded queue, as a reply: it waits for
+// room, but not for the socket, which a goroutine of its own writes.
 func (s *parsingStream) WriteObject(obj any) error {
 	b, err := json.Marshal(obj)
 	if err != nil {

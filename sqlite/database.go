@@ -255,6 +255,9 @@ func (db *Database) Append(batch []*Change) error {
 	st := db.stmts.in(ctx, tx)
 	last := map[string]*Change{} // each channel's last change
 	for _, c := range batch {
+		if c.Kind != Publication && c.Kind != Removal {
+			return fmt.Errorf("change to %s: unknown kind %d", c.Pub.Channel, c.Kind)
+		}
 		last[c.Pub.Channel] = c
 	}
 	for i := 0; i < len(batch); {
@@ -277,12 +280,15 @@ func (db *Database) Append(batch []*Change) error {
 		i = j
 	}
 	for name, c := range last {
-		// A removal's channel is at offset 0, its publication's Offset.
-		if _, err := st.upsertChannel.ExecContext(ctx, name, c.Epoch, int64(c.Pub.Offset)); err != nil {
+		offset := c.Pub.Offset
+		if c.Kind == Removal {
+			offset = 0 // the channel starts again
+		}
+		if _, err := st.upsertChannel.ExecContext(ctx, name, c.Epoch, int64(offset)); err != nil {
 			return fmt.Errorf("update channel %s: %w", name, err)
 		}
-		if max := uint64(maxPublications); max > 0 && c.Pub.Offset > max {
-			if _, err := st.trim.ExecContext(ctx, name, int64(c.Pub.Offset-max)); err != nil {
+		if max := uint64(maxPublications); max > 0 && offset > max {
+			if _, err := st.trim.ExecContext(ctx, name, int64(offset-max)); err != nil {
 				return fmt.Errorf("trim %s: %w", name, err)
 			}
 		}

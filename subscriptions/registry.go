@@ -60,7 +60,10 @@ func New(hub *service.Hub, limits Limits, encode func(*service.Event) any) *Regi
 
 // Subscribe subscribes sess to channel. It must be called in the call of
 // a method marked rpc.Method.Notifies (rpc.AfterReply panics elsewhere):
-// the subscription's notifications follow that call's reply.
+// the subscription's notifications follow that call's reply. The handler
+// must return no error once Subscribe has succeeded: rpc runs AfterReply
+// hooks only after a result, and a subscription never started holds its
+// notifications back until the session is closed as a slow consumer.
 func (r *Registry) Subscribe(ctx context.Context, sess *rpc.Session, channel string, since *service.Position, joinLeave bool) (service.Subscribed, error) {
 	s, res, err := r.subscribe(ctx, sess, channel, since, joinLeave)
 	if err != nil {
