@@ -86,3 +86,23 @@ func TestTrimBeforeAndForgetKeys(t *testing.T) {
 		t.Errorf("after ForgetKeys, keys %+v, want only k2", s.stored.Keys)
 	}
 }
+
+// A change of no known kind is refused, and nothing of its batch is
+// written: a zero Kind must not pass for a publication.
+func TestAppendRefusesUnknownKind(t *testing.T) {
+	path := tempPath(t)
+	s := openStore(t, path, Options{})
+	p := pub("a", 1)
+	p.Offset = 1
+	good := &Change{Kind: Publication, Pub: p, Epoch: s.stored.Epoch}
+	p.Offset = 2
+	if err := s.Append([]*Change{good, {Pub: p, Epoch: s.stored.Epoch}}); err == nil {
+		t.Fatal("Append took a change of kind 0")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := openStore(t, path, Options{}).stored; len(st.Positions) != 0 {
+		t.Errorf("after a refused batch, the database holds %+v", st.Positions)
+	}
+}
