@@ -13,8 +13,7 @@ import (
 // registerChannels adds the channel.* methods and notifications to reg:
 // the hub's operations, and the connection's subscriptions kept by the
 // subscriptions package within limits.
-func registerChannels(reg *rpc.Registry, hub *service.Hub, limits subscriptions.Limits) {
-	subs := subscriptions.New(hub, limits, notificationOf)
+func registerChannels(reg *rpc.Registry, hub *service.Hub, subs *subscriptions.Registry) {
 	lim := hub.Limits()
 
 	rpc.Register(reg, rpc.Method{
@@ -26,7 +25,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, limits subscriptions.
 		Errors:   []int{rpc.CodeForbidden, rpc.CodeLimitExceeded},
 		Examples: []rpc.Example{{Name: "publish", Params: examplePublish, Result: PublishResult{Channel: "chat.lobby", Offset: 42, Epoch: exampleEpoch}}},
 	}, func(ctx context.Context, s *rpc.Session, p PublishParams) (PublishResult, error) {
-		res, err := hub.Publish(ctx, s.Caller, p.Channel, p.Data, p.IdempotencyKey)
+		res, err := hub.Publish(ctx, s.Caller(), p.Channel, p.Data, p.IdempotencyKey)
 		if err != nil {
 			return PublishResult{}, err
 		}
@@ -88,7 +87,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, limits subscriptions.
 			Params: HistoryParams{Channel: "chat.lobby", Limit: 10, NewestFirst: true},
 			Result: HistoryResult{Channel: "chat.lobby", Offset: 42, Epoch: exampleEpoch, Publications: []Publication{examplePublication}}}},
 	}, func(ctx context.Context, s *rpc.Session, p HistoryParams) (HistoryResult, error) {
-		h, err := hub.History(ctx, s.Caller, service.HistoryRequest{Channel: p.Channel, Since: p.Since.position(), Limit: p.Limit, Reverse: p.NewestFirst})
+		h, err := hub.History(ctx, s.Caller(), service.HistoryRequest{Channel: p.Channel, Since: p.Since.position(), Limit: p.Limit, Reverse: p.NewestFirst})
 		if err != nil {
 			return HistoryResult{}, err
 		}
@@ -104,7 +103,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, limits subscriptions.
 		Examples: []rpc.Example{{Name: "presence", Params: ChannelParams{Channel: "chat.lobby"},
 			Result: PresenceResult{Channel: "chat.lobby", Members: []Member{exampleMember}}}},
 	}, func(ctx context.Context, s *rpc.Session, p ChannelParams) (PresenceResult, error) {
-		ms, err := hub.Presence(ctx, s.Caller, p.Channel)
+		ms, err := hub.Presence(ctx, s.Caller(), p.Channel)
 		if err != nil {
 			return PresenceResult{}, err
 		}
@@ -124,7 +123,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, limits subscriptions.
 		Examples: []rpc.Example{{Name: "list", Params: ListParams{Prefix: "chat."},
 			Result: ListResult{Channels: []ChannelSummary{{Channel: "chat.lobby", Subscribers: 3, Offset: 42}}}}},
 	}, func(ctx context.Context, s *rpc.Session, p ListParams) (ListResult, error) {
-		infos, more, err := hub.Channels(ctx, s.Caller, p.Prefix)
+		infos, more, err := hub.Channels(ctx, s.Caller(), p.Prefix)
 		if err != nil {
 			return ListResult{}, err
 		}
@@ -144,7 +143,7 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, limits subscriptions.
 		Examples: []rpc.Example{{Name: "remove", Params: ChannelParams{Channel: "chat.lobby"},
 			Result: RemoveResult{Channel: "chat.lobby", Offset: 0, Epoch: "5b0e77c1a2d3f4e5"}}},
 	}, func(ctx context.Context, s *rpc.Session, p ChannelParams) (RemoveResult, error) {
-		pos, err := hub.Remove(ctx, s.Caller, p.Channel)
+		pos, err := hub.Remove(ctx, s.Caller(), p.Channel)
 		if err != nil {
 			return RemoveResult{}, err
 		}
@@ -158,7 +157,8 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, limits subscriptions.
 	rpc.RegisterNotification(reg, "channelLeave", "A connection's subscription to the channel ended",
 		"Sent to subscriptions made with joinLeave, when another subscriber unsubscribes or disconnects.", exampleMemberEvent)
 	rpc.RegisterNotification(reg, "channelUnsubscribed", "The server ended the connection's subscription",
-		"Nothing more of the channel follows. Reasons: \"removed\" (the channel was removed; its history is gone and its epoch changed).",
+		"Nothing more of the channel follows. Reasons: \"removed\" (the channel was removed; its history is gone and its epoch changed); "+
+			"\"permission\" (a refreshed token no longer allows the subscription).",
 		Unsubscribed{Channel: "chat.lobby", Reason: service.ReasonRemoved})
 }
 

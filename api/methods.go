@@ -26,7 +26,7 @@ type Stats struct {
 // RegisterMethods adds Switchboard's methods to reg, rpc.discover and the
 // hub's channel methods among them, and returns the function that renders
 // the OpenRPC document.
-func RegisterMethods(reg *rpc.Registry, node service.Node, stats Stats, hub *service.Hub, cfg subscriptions.Limits) func() ([]byte, error) {
+func RegisterMethods(reg *rpc.Registry, node service.Node, stats Stats, hub *service.Hub, cfg subscriptions.Limits, id Identity) func() ([]byte, error) {
 	rpc.Register(reg, rpc.Method{
 		Name:        "serverPing",
 		Inline:      true,
@@ -82,7 +82,9 @@ func RegisterMethods(reg *rpc.Registry, node service.Node, stats Stats, hub *ser
 		return whoami(s), nil
 	})
 
-	registerChannels(reg, hub, cfg)
+	subs := subscriptions.New(hub, cfg, notificationOf)
+	registerChannels(reg, hub, subs)
+	registerIdentity(reg, id, subs)
 
 	return rpc.RegisterDiscover(reg, rpc.Info{
 		Title:       "Switchboard",
@@ -137,15 +139,16 @@ type Permissions struct {
 }
 
 func whoami(s *rpc.Session) WhoamiResult {
-	p := s.Caller.Permissions
+	caller := s.Caller()
+	p := caller.Permissions
 	w := WhoamiResult{
-		User:         s.Caller.User,
-		Anonymous:    s.Caller.Anonymous,
+		User:         caller.User,
+		Anonymous:    caller.Anonymous,
 		ConnectionID: s.ID,
 		Transport:    s.Transport(),
 		Permissions:  Permissions{Publish: nonNil(p.Publish), Subscribe: nonNil(p.Subscribe), Admin: p.Admin},
 	}
-	if exp := s.Caller.ExpiresAt; !exp.IsZero() {
+	if exp := caller.ExpiresAt; !exp.IsZero() {
 		exp = exp.UTC()
 		w.ExpiresAt = &exp
 	}

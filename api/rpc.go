@@ -31,8 +31,8 @@ func (s *Server) upgrade(c echo.Context) error {
 	if err != nil {
 		return refusal(http.StatusTooManyRequests, "too_many_connections", err.Error()) // before any upgrade
 	}
-	sess := rpc.Session{ID: requestID(c), Caller: caller, RemoteAddr: ip}
-	if err := s.rpc.Upgrade(c.Response(), c.Request(), sess, release); err != nil {
+	peer := rpc.Peer{ID: requestID(c), Caller: caller, RemoteAddr: ip}
+	if err := s.rpc.Upgrade(c.Response(), c.Request(), peer, release); err != nil {
 		// The handshake failed and its HTTP error has been written.
 		s.log.Debug("websocket upgrade failed", "err", err)
 	}
@@ -51,7 +51,7 @@ func (s *Server) call(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	reply := s.rpc.ServeHTTP(r.Context(), callerOf(c), requestID(c), c.RealIP(), body)
+	reply := s.rpc.ServeHTTP(r.Context(), rpc.Peer{ID: requestID(c), Caller: callerOf(c), RemoteAddr: c.RealIP()}, body)
 	if reply == nil {
 		return c.NoContent(http.StatusNoContent)
 	}

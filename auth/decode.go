@@ -19,14 +19,27 @@ import (
 //
 // golang-jwt calls it through json.Unmarshal, which has already checked
 // that data is one valid JSON value.
+//
+// The permission claims are read under the names in c.names, set before
+// decoding; DefaultClaimNames when it is nil.
 func (c *Claims) UnmarshalJSON(data []byte) error {
-	*c = Claims{}
-	return eachMember(data, claimSet, c.setClaim)
+	names := c.names
+	*c = Claims{names: names}
+	if names == nil {
+		names = &DefaultClaimNames
+	}
+	return eachMember(data, claimSet, func(name string, v any) error { return c.setClaim(names, name, v) })
 }
 
 // setClaim sets the claim name to v, a value decoded with UseNumber.
-func (c *Claims) setClaim(name string, v any) (err error) {
+func (c *Claims) setClaim(names *ClaimNames, name string, v any) (err error) {
 	switch name {
+	case names.Publish:
+		c.Publish, err = patternsClaim(name, v)
+	case names.Subscribe:
+		c.Subscribe, err = patternsClaim(name, v)
+	case names.Admin:
+		c.Admin, err = boolClaim(name, v)
 	case "iss":
 		c.Issuer, err = stringClaim(name, v)
 	case "sub":
@@ -41,12 +54,6 @@ func (c *Claims) setClaim(name string, v any) (err error) {
 		c.IssuedAt, err = dateClaim(name, v)
 	case "jti":
 		c.ID, err = stringClaim(name, v)
-	case "publish":
-		c.Publish, err = patternsClaim(name, v)
-	case "subscribe":
-		c.Subscribe, err = patternsClaim(name, v)
-	case "admin":
-		c.Admin, err = boolClaim(name, v)
 	}
 	return err
 }
@@ -66,16 +73,21 @@ var (
 // of which golang-jwt would take the last, or a crit member: RFC 7515
 // §4.1.11 says to refuse extensions we do not understand, and we
 // understand none. A token too malformed to read is left to golang-jwt.
-func (a *Authority) checkHeader(token string) error {
+//
+// It returns the header's alg, or "" when it has none that is a string.
+func (a *Authority) checkHeader(token string) (alg string, err error) {
 	seg, _, ok := strings.Cut(token, ".")
 	if !ok {
-		return nil
+		return "", nil
 	}
-	b, err := a.parser.DecodeSegment(seg) // as golang-jwt will decode it
+	b, err := a.own.DecodeSegment(seg) // as golang-jwt will decode it
 	if err != nil || !json.Valid(b) {
-		return nil
+		return "", nil
 	}
-	return eachMember(b, header, func(name string, v any) error {
+	return alg, eachMember(b, header, func(name string, v any) error {
+		if name == "alg" {
+			alg, _ = v.(string)
+		}
 		if name != "crit" {
 			return nil
 		}

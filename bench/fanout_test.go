@@ -119,7 +119,7 @@ func fanoutHandler() http.Handler {
 	mux.HandleFunc("GET /rpc", func(w http.ResponseWriter, r *http.Request) {
 		// As the binary does (api.(*Server).upgrade): the handshake and
 		// the corked socket are rpc.Upgrade's.
-		rs.Upgrade(w, r, rpc.Session{ID: rpc.NewID(), Caller: caller, RemoteAddr: r.RemoteAddr}, nil)
+		rs.Upgrade(w, r, rpc.Peer{ID: rpc.NewID(), Caller: caller, RemoteAddr: r.RemoteAddr}, nil)
 	})
 	return mux
 }

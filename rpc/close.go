@@ -22,6 +22,10 @@ const (
 	CloseTokenExpired websocket.StatusCode = 4001
 	// ClosePingTimeout: the client did not answer a ping in time.
 	ClosePingTimeout websocket.StatusCode = 4002
+	// CloseDisconnected: an admin cut the user off (adminDisconnect,
+	// adminRevoke); the close reason says why. Do not reconnect with the
+	// same token without a person's say.
+	CloseDisconnected websocket.StatusCode = 4003
 )
 
 // CloseCode documents one close code for the README.
@@ -39,4 +43,5 @@ var CloseCodes = []CloseCode{
 	{CloseSlowConsumer, "the client read too slowly; reconnect and recover"},
 	{CloseTokenExpired, "the token expired; reconnect with a fresh token"},
 	{ClosePingTimeout, "the client did not answer a ping in time"},
+	{CloseDisconnected, "an admin disconnected the user; the reason says why"},
 }

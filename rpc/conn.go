@@ -47,23 +47,25 @@ type conn struct {
 	closer chan struct{} // non-nil once closeWith has begun; closed when its handshake is over
 	ended  sync.Once
 
+	expiry tokenClock // guarded by mu
+
 	released chan struct{} // closed once end has released everything
 	pinger   *time.Timer
-	expiry   *time.Timer
 	onClose  func() // see Server.Upgrade
 }
 
-func newConn(s *Server, ws *websocket.Conn, sock *corkConn, sess Session) *conn {
+func newConn(s *Server, ws *websocket.Conn, sock *corkConn, p Peer) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		srv:      s,
 		ws:       ws,
-		sess:     sess,
+		sess:     Session{ID: p.ID, RemoteAddr: p.RemoteAddr},
 		ctx:      ctx,
 		cancel:   cancel,
 		sem:      make(chan struct{}, s.limits.MaxConcurrentCalls),
 		released: make(chan struct{}),
 	}
+	c.sess.caller.Store(&p.Caller)
 	c.sess.conn = c
 	c.w = newWriter(c, sock)
 	sock.beforeRead = c.w.release
@@ -76,12 +78,11 @@ func newConn(s *Server, ws *websocket.Conn, sock *corkConn, sess Session) *conn 
 func (c *conn) start() {
 	c.ws.SetReadLimit(c.srv.limits.MaxMessageSize)
 	c.pinger = time.AfterFunc(c.srv.limits.PingInterval, c.ping)
-	if exp := c.sess.Caller.ExpiresAt; !exp.IsZero() {
-		c.expiry = time.AfterFunc(time.Until(exp), func() {
-			c.closeWith(CloseTokenExpired, "token expired", ReasonTokenExpired, true)
-		})
-	}
-	c.srv.log.Debug("connection opened", "conn", c.sess.ID, "user", c.sess.Caller.User, "remote", c.sess.RemoteAddr)
+	caller := c.sess.Caller()
+	c.mu.Lock()
+	c.armExpiry(caller.ExpiresAt)
+	c.mu.Unlock()
+	c.srv.log.Debug("connection opened", "conn", c.sess.ID, "user", caller.User, "remote", c.sess.RemoteAddr)
 	jsonrpc2.NewConn(c.ctx, &parsingStream{c: c}, c, jsonrpc2.SetLogger(c.srv.jsonrpc2Log))
 }
 
@@ -357,10 +358,8 @@ func (c *conn) end() {
 		c.setReason(ReasonClient)
 		c.closing.Store(true) // before stopping the timer: ping must not re-arm it
 		c.pinger.Stop()
-		if c.expiry != nil {
-			c.expiry.Stop()
-		}
 		c.mu.Lock()
+		c.expiry.stop()
 		closer := c.closer
 		c.mu.Unlock()
 		if closer != nil {

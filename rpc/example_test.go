@@ -31,7 +31,7 @@ func ExampleRegister() {
 		`{"jsonrpc":"2.0","method":"add","params":{"a":2,"b":3},"id":1}`,
 		`[{"jsonrpc":"2.0","method":"add","params":[4,5],"id":"x"},{"jsonrpc":"2.0","method":"sub","id":2}]`,
 	} {
-		reply := srv.ServeHTTP(context.Background(), caller, "request-1", "192.0.2.1:1234", []byte(body))
+		reply := srv.ServeHTTP(context.Background(), rpc.Peer{ID: "request-1", Caller: caller, RemoteAddr: "192.0.2.1:1234"}, []byte(body))
 		fmt.Println(string(reply))
 	}
 	// Output:

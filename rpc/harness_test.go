@@ -46,11 +46,11 @@ func newTestServer(t testing.TB, limits rpc.Limits, register func(*rpc.Registry)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /rpc", func(w http.ResponseWriter, r *http.Request) {
 		// Upgrade is the production path, with corked writes.
-		rs.Upgrade(w, r, rpc.Session{ID: rpc.NewID(), Caller: caller, RemoteAddr: r.RemoteAddr}, nil)
+		rs.Upgrade(w, r, rpc.Peer{ID: rpc.NewID(), Caller: caller, RemoteAddr: r.RemoteAddr}, nil)
 	})
 	mux.HandleFunc("POST /rpc", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		reply := rs.ServeHTTP(r.Context(), caller, "req", r.RemoteAddr, body)
+		reply := rs.ServeHTTP(r.Context(), rpc.Peer{ID: "req", Caller: caller, RemoteAddr: r.RemoteAddr}, body)
 		if reply == nil {
 			w.WriteHeader(http.StatusNoContent)
 			return

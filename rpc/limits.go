@@ -58,6 +58,10 @@ type Limits struct {
 	// PongTimeout is how long a ping may go unanswered before the client
 	// is taken for dead and dropped.
 	PongTimeout time.Duration
+	// ExpiryNotice is how long before its token expires a WebSocket
+	// client gets the sessionExpiring notification (or halfway through
+	// the token's life, when that is shorter).
+	ExpiryNotice time.Duration
 }
 
 // DefaultLimits are the limits used for fields left zero.
@@ -72,6 +76,7 @@ var DefaultLimits = Limits{
 	WriteTimeout:       10 * time.Second,
 	PingInterval:       25 * time.Second,
 	PongTimeout:        10 * time.Second,
+	ExpiryNotice:       time.Minute,
 }
 
 func (l Limits) withDefaults() Limits {
@@ -108,6 +113,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.PongTimeout > 0 {
 		d.PongTimeout = l.PongTimeout
+	}
+	if l.ExpiryNotice > 0 {
+		d.ExpiryNotice = l.ExpiryNotice
 	}
 	return d
 }

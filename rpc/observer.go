@@ -26,6 +26,7 @@ const (
 	ReasonMessageTooBig = "message_too_big"
 	ReasonBadFrame      = "unsupported_data" // a binary frame
 	ReasonTokenExpired  = "token_expired"
+	ReasonDisconnected  = "disconnected" // by an admin
 	ReasonShutdown      = "shutdown"
 )
 

@@ -15,7 +15,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/switchboard/switchboard/ratelimit"
-	"github.com/switchboard/switchboard/service"
 )
 
 // Options configure a Server. Every field is optional.
@@ -79,8 +78,8 @@ func (s *Server) Connections() int {
 // serve serves JSON-RPC on ws, whose network connection is sock, until
 // the connection ends. It returns at once: the connection is owned by the
 // server from here on, and Shutdown closes it.
-func (s *Server) serve(ws *websocket.Conn, sock *corkConn, sess Session, onClose func()) {
-	c := newConn(s, ws, sock, sess)
+func (s *Server) serve(ws *websocket.Conn, sock *corkConn, p Peer, onClose func()) {
+	c := newConn(s, ws, sock, p)
 	c.onClose = onClose
 	s.mu.Lock()
 	draining := s.gate.isClosed()
@@ -103,8 +102,8 @@ func (s *Server) serve(ws *websocket.Conn, sock *corkConn, sess Session, onClose
 // body, or nil when there is nothing to answer (every call was a
 // notification). The calls of a batch run one after another, until their
 // replies pass MaxBatchReplySize; those left are refused.
-func (s *Server) ServeHTTP(ctx context.Context, caller service.Caller, requestID, remoteAddr string, body []byte) []byte {
-	sess := &Session{ID: requestID, Caller: caller, RemoteAddr: remoteAddr}
+func (s *Server) ServeHTTP(ctx context.Context, p Peer, body []byte) []byte {
+	sess := NewSession(p)
 	items, batch := parseMessage(body, s.limits.MaxBatch)
 	replies := make([][]byte, 0, len(items))
 	size := 0

@@ -8,8 +8,7 @@ import (
 )
 
 // Upgrade accepts the WebSocket handshake in r and serves JSON-RPC on the
-// connection for sess (its ID unique, and of the server's making; its
-// Caller and RemoteAddr), with writes coalesced: replies and
+// connection for p, with writes coalesced: replies and
 // notifications that are queued together leave in one system call. It
 // returns once the connection is handed over; on a failed handshake the
 // HTTP error has been written to w. onClose, when not nil, runs once the
@@ -18,7 +17,7 @@ import (
 // Upgrade does not check the Origin header: the caller must, before.
 // Compression is off: with context takeover it costs about 1.2 MiB per
 // connection, and JSON-RPC messages are small.
-func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, sess Session, onClose func()) error {
+func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, p Peer, onClose func()) error {
 	cw := &corkingWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // see above: origins are the caller's to check
@@ -30,6 +29,6 @@ func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, sess Session, o
 		}
 		return fmt.Errorf("websocket handshake: %w", err)
 	}
-	s.serve(ws, cw.conn, Session{ID: sess.ID, Caller: sess.Caller, RemoteAddr: sess.RemoteAddr}, onClose)
+	s.serve(ws, cw.conn, p, onClose)
 	return nil
 }

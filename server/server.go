@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,6 +40,7 @@ type Config struct {
 	DataDir         string
 	TokenSecret     string // "" for the data directory's
 	Version         string // what serverInfo reports
+	Tokens          Tokens // tokens from elsewhere: public keys, a JWKS, their checks
 
 	AllowedOrigins     []string
 	AllowedHosts       []string // nil for the default of Listen (see allowedHosts)
@@ -62,6 +64,22 @@ type Config struct {
 	ReadTimeout       time.Duration
 	ShutdownDelay     time.Duration
 }
+
+// Tokens configure the verification of tokens that someone else issues,
+// besides the HS256 ones signed with the token secret.
+type Tokens struct {
+	PublicKeyFiles []string // PEM files of public keys
+	JWKSURL        string
+	JWKSMinRefresh time.Duration // 0: auth.DefaultJWKS's
+	JWKSTimeout    time.Duration // 0: auth.DefaultJWKS's
+	Issuer         string
+	Audience       string
+	Leeway         time.Duration // 0: auth.DefaultLeeway; negative: none
+	Claims         auth.ClaimNames
+}
+
+// RevocationsFile is the data directory's file of revoked users.
+const RevocationsFile = "revocations.json"
 
 // ConfigError is a mistake in a Config. Its message names the flag, as
 // the binary, which reports it as a usage error, is how most get there.
@@ -105,7 +123,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	authority, err := auth.New(secret)
+	revocations, err := auth.OpenRevocations(filepath.Join(cfg.DataDir, RevocationsFile))
+	if err != nil {
+		return nil, err
+	}
+	authority, err := cfg.Tokens.authority(secret, revocations, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +153,8 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	reg := rpc.NewRegistry()
 	rs := rpc.NewServer(reg, rpc.Options{Limits: cfg.Limits, Logger: logger, Observer: m})
 	doc := api.RegisterMethods(reg, node, api.Stats{Conns: rs, Totals: m}, hub, subscriptions.Limits{MaxPerSession: cfg.MaxSubscriptions,
-		SendQueue: rs.Limits().SendQueue, SendQueueBytes: rs.Limits().SendQueueBytes})
+		SendQueue: rs.Limits().SendQueue, SendQueueBytes: rs.Limits().SendQueueBytes},
+		api.Identity{Tokens: authority, Conns: rs, Revocations: revocations})
 	if _, err := doc(); err != nil {
 		engine.Close()
 		return nil, fmt.Errorf("openrpc document: %w", err)
@@ -337,6 +360,37 @@ func allowedHosts(given []string, listen string) []string {
 // connLimits fills in the total limit from the descriptor limit when it
 // is not set, so that health checks and admin calls still get in when
 // the server is full.
+// authority builds the token authority: the secret's, with the public
+// keys and the JWK Set of t. The set is fetched now, within its timeout.
+func (t Tokens) authority(secret []byte, revocations *auth.Revocations, log *slog.Logger) (*auth.Authority, error) {
+	opts := auth.Options{
+		JWKS:        auth.JWKS{URL: t.JWKSURL, MinRefresh: t.JWKSMinRefresh, Timeout: t.JWKSTimeout},
+		Issuer:      t.Issuer,
+		Audience:    t.Audience,
+		Leeway:      t.Leeway,
+		Claims:      t.Claims,
+		Logger:      log,
+		Revocations: revocations,
+	}
+	for _, f := range t.PublicKeyFiles {
+		keys, err := auth.ReadPublicKeys(f)
+		if err != nil {
+			return nil, configErrorf("--token-public-key: %v", err)
+		}
+		opts.PublicKeys = append(opts.PublicKeys, keys...)
+	}
+	if t.JWKSURL != "" {
+		if u, err := url.Parse(t.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, configErrorf("--token-jwks-url %q: want an http or https URL", t.JWKSURL)
+		}
+	}
+	a, err := auth.Open(context.Background(), secret, opts)
+	if err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	return a, nil
+}
+
 func connLimits(l api.ConnLimits, log *slog.Logger) api.ConnLimits {
 	if l.Total > 0 {
 		return l
@@ -353,5 +407,5 @@ func OpenRPC() ([]byte, error) {
 	reg := rpc.NewRegistry()
 	rs := rpc.NewServer(reg, rpc.Options{})
 	hub := service.NewHub(nil, service.HubLimits{}) // describes; never called
-	return api.RegisterMethods(reg, service.Node{}, api.Stats{Conns: rs}, hub, subscriptions.Limits{})()
+	return api.RegisterMethods(reg, service.Node{}, api.Stats{Conns: rs}, hub, subscriptions.Limits{}, api.Identity{Conns: rs})()
 }

@@ -96,6 +96,9 @@ const (
 const (
 	// ReasonRemoved: the channel was removed, its history with it.
 	ReasonRemoved = "removed"
+	// ReasonPermission: the connection's refreshed token no longer lets
+	// it subscribe to the channel.
+	ReasonPermission = "permission"
 )
 
 // Event is what a Receiver is told about a channel it subscribed to. One

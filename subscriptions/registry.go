@@ -80,12 +80,12 @@ func (r *Registry) subscribe(ctx context.Context, sess *rpc.Session, channel str
 		reg:     r,
 		sess:    sess,
 		channel: channel,
-		member:  service.Member{User: sess.Caller.User, ConnectionID: sess.ID, Since: time.Now().UTC()},
+		member:  service.Member{User: sess.Caller().User, ConnectionID: sess.ID, Since: time.Now().UTC()},
 	}
 	if err := r.reserve(s); err != nil {
 		return nil, service.Subscribed{}, err
 	}
-	res, err := r.hub.Subscribe(ctx, sess.Caller, channel, since, s, joinLeave)
+	res, err := r.hub.Subscribe(ctx, sess.Caller(), channel, since, s, joinLeave)
 	if err != nil {
 		r.drop(s)
 		return nil, service.Subscribed{}, err
@@ -133,6 +133,11 @@ func (r *Registry) confirm(s *subscription) error {
 		return service.Errorf(service.EUNAVAILABLE, "the connection is closing")
 	case s.owner.subs[s.channel] != s:
 		return service.Errorf(service.ECONFLICT, "unsubscribed from %q while subscribing", s.channel)
+	case !s.sess.Caller().Permissions.CanSubscribe(s.channel):
+		// A refresh narrowed the token after the hub checked the old one,
+		// and before Narrow could see the subscription.
+		delete(s.owner.subs, s.channel)
+		return service.Errorf(service.EFORBIDDEN, "not allowed to subscribe to %q: the token was refreshed meanwhile", s.channel)
 	}
 	return nil
 }
@@ -161,6 +166,42 @@ func (r *Registry) Unsubscribe(sess *rpc.Session, channel string) error {
 	r.hub.Unsubscribe(channel, s)
 	s.end()
 	return nil
+}
+
+// Narrow ends sess's subscriptions that its caller's permissions no
+// longer allow, after sess.SetCaller: at once for publications, none of
+// which follows; the channelUnsubscribed notification with reason
+// "permission" follows the reply of the call, which must be of a method
+// marked rpc.Method.Notifies. A subscription whose own subscribe reply
+// is still to come gets it after that reply.
+func (r *Registry) Narrow(ctx context.Context, sess *rpc.Session) {
+	perms := sess.Caller().Permissions
+	var gone []*subscription
+	r.mu.Lock()
+	if ss := r.sessions[sess]; ss != nil {
+		for channel, s := range ss.subs {
+			if !perms.CanSubscribe(channel) {
+				gone = append(gone, s)
+				delete(ss.subs, channel)
+			}
+		}
+	}
+	r.mu.Unlock()
+	if len(gone) == 0 {
+		return
+	}
+	for _, s := range gone {
+		r.hub.Unsubscribe(s.channel, s)
+		s.end()
+	}
+	rpc.AfterReply(ctx, func() {
+		for _, s := range gone {
+			ev := &service.Event{Kind: service.EventUnsubscribed, Channel: s.channel, Reason: service.ReasonPermission}
+			if n, ok := r.encode(ev).(rpc.Notification); ok {
+				s.last(n)
+			}
+		}
+	})
 }
 
 // closed ends the subscriptions of a session whose connection ended.

@@ -35,7 +35,7 @@ func TestUnsubscribeDuringSubscribeLeavesNothing(t *testing.T) {
 	eng := &receivers{subs: map[service.Receiver]bool{}}
 	paused := &pausedSubscribe{Engine: eng, entered: make(chan struct{}), release: make(chan struct{})}
 	ss := New(service.NewHub(paused, service.HubLimits{}), Limits{MaxPerSession: 10, SendQueue: 16}, nil)
-	sess := &rpc.Session{ID: "conn1", Caller: service.Caller{User: "u", Permissions: service.Permissions{Admin: true}}}
+	sess := rpc.NewSession(rpc.Peer{ID: "conn1", Caller: service.Caller{User: "u", Permissions: service.Permissions{Admin: true}}})
 
 	done := make(chan error, 1)
 	go func() {

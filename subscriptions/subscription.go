@@ -24,6 +24,7 @@ type subscription struct {
 	ended     bool // unsubscribed: nothing more is sent, held or not
 	held      []rpc.Notification
 	heldBytes int
+	final     *rpc.Notification // sent by start after held, for a subscription ended before it started
 }
 
 // Member implements service.Receiver.
@@ -60,15 +61,28 @@ func (s *subscription) start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.started = true
-	if s.ended {
-		return
-	}
-	for _, n := range s.held {
+	for _, n := range s.held { // none when ended
 		if s.sess.Notify(n) != nil {
 			break
 		}
 	}
 	s.held, s.heldBytes = nil, 0
+	if s.final != nil {
+		s.sess.Notify(*s.final)
+		s.final = nil
+	}
+}
+
+// last sends n, the notification that tells of the end of a subscription
+// ended by the server, once the subscribe reply has gone.
+func (s *subscription) last(n rpc.Notification) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		s.sess.Notify(n)
+		return
+	}
+	s.final = &n
 }
 
 // end stops the subscription's notifications, those held back included:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
@@ -37,6 +38,18 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "serve /metrics on this address instead, to anyone who reaches it (default: on --listen, to admin tokens)")
 	fs.StringVar(&cfg.DataDir, "data", "switchboard-data", "data directory: token secret, node id, channel history (hub.db)")
 	fs.StringVar(&cfg.TokenSecret, "token-secret", "", "HS256 secret for access tokens, at least 32 bytes (default: generated and kept in the data directory)")
+	t := &cfg.Tokens
+	fs.Var((*listFlag)(&t.PublicKeyFiles), "token-public-key", "PEM file of public keys (RSA, ECDSA P-256/P-384, Ed25519) that verify tokens issued elsewhere, chosen by kid (a block's kid header); repeatable")
+	fs.StringVar(&t.JWKSURL, "token-jwks-url", "", "URL of an identity provider's JWK Set whose keys verify tokens, by kid; fetched at start (a failure stops the start) and on an unknown kid")
+	fs.DurationVar(&t.JWKSMinRefresh, "token-jwks-refresh", auth.DefaultJWKS.MinRefresh, "least time between two fetches of --token-jwks-url for an unknown kid")
+	fs.DurationVar(&t.JWKSTimeout, "token-jwks-timeout", auth.DefaultJWKS.Timeout, "longest time one fetch of --token-jwks-url may take")
+	fs.StringVar(&t.Issuer, "token-issuer", "", "the iss that tokens verified by a public key or the JWKS must have (default: not checked)")
+	fs.StringVar(&t.Audience, "token-audience", "", "a value that the aud of tokens verified by a public key or the JWKS must hold (default: not checked)")
+	fs.DurationVar(&t.Leeway, "token-leeway", auth.DefaultLeeway, "clock skew allowed for exp, nbf and iat; negative allows none")
+	fs.StringVar(&t.Claims.Publish, "token-claim-publish", auth.DefaultClaimNames.Publish, "name of the publish permission claim in tokens verified by a public key or the JWKS")
+	fs.StringVar(&t.Claims.Subscribe, "token-claim-subscribe", auth.DefaultClaimNames.Subscribe, "name of the subscribe permission claim in tokens verified by a public key or the JWKS")
+	fs.StringVar(&t.Claims.Admin, "token-claim-admin", auth.DefaultClaimNames.Admin, "name of the admin claim in tokens verified by a public key or the JWKS")
+	fs.DurationVar(&cfg.Limits.ExpiryNotice, "token-expiry-notice", d.ExpiryNotice, "how long before its token expires a WebSocket client gets sessionExpiring (halfway through a shorter token's life)")
 	fs.Var((*listFlag)(&cfg.AllowedOrigins), "allowed-origins", "comma-separated origin host patterns allowed to open WebSockets, besides the server's own host (e.g. app.example.com,*.example.com)")
 	fs.Var((*listFlag)(&cfg.AllowedHosts), "allowed-hosts", "comma-separated host patterns the Host header must match, besides IP addresses; * for any (default: on a loopback --listen, localhost and *.localhost; otherwise any)")
 	fs.Var((*listFlag)(&cfg.TrustedProxies), "trusted-proxies", "comma-separated addresses or CIDR ranges of the proxies in front of the server, whose Forwarded and X-Forwarded-For headers say who the client is (default: none; the client is the peer)")

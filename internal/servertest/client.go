@@ -386,6 +386,24 @@ func (c *Client) Disconnect() {
 	}
 }
 
+// Closed waits for the server to close the connection and returns the
+// close frame's code and reason.
+func (c *Client) Closed() (websocket.StatusCode, string) {
+	c.T.Helper()
+	select {
+	case <-c.ended:
+	case <-time.After(WaitTimeout):
+		c.T.Fatalf("the server did not close the connection within %v", WaitTimeout)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ce websocket.CloseError
+	if errors.As(c.err, &ce) {
+		return ce.Code, ce.Reason
+	}
+	return -1, ""
+}
+
 // TryCall is call for goroutines other than the test's: it reports
 // failures instead of failing the test.
 func (c *Client) TryCall(method string, params any) (Reply, error) {

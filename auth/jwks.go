@@ -1,0 +1,205 @@
+package auth
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+)
+
+// JWKS configures the key set fetched from an identity provider's
+// jwks_uri.
+type JWKS struct {
+	// URL is where the JWK Set is served; empty for none.
+	URL string
+	// MinRefresh is the least time between two fetches: a token naming a
+	// kid that the set lacks fetches it again, at most this often, so
+	// that a flood of made-up kids costs the provider nothing.
+	MinRefresh time.Duration
+	// MaxAge is how old the set may get before a verification fetches it
+	// again in the background, so that keys the provider dropped stop
+	// verifying.
+	MaxAge time.Duration
+	// Timeout bounds each fetch, the reading of the body included.
+	Timeout time.Duration
+	// Client fetches the set; nil is a client of its own.
+	Client *http.Client
+}
+
+// DefaultJWKS holds the defaults for JWKS fields left zero.
+var DefaultJWKS = JWKS{MinRefresh: time.Minute, MaxAge: 15 * time.Minute, Timeout: 5 * time.Second}
+
+func (j JWKS) withDefaults() JWKS {
+	d := DefaultJWKS
+	d.URL, d.Client = j.URL, j.Client
+	if j.MinRefresh > 0 {
+		d.MinRefresh = j.MinRefresh
+	}
+	if j.MaxAge > 0 {
+		d.MaxAge = j.MaxAge
+	}
+	if j.Timeout > 0 {
+		d.Timeout = j.Timeout
+	}
+	if d.Client == nil {
+		d.Client = &http.Client{}
+	}
+	return d
+}
+
+// maxJWKSBody bounds the JWK Set read: real ones hold a few keys.
+const maxJWKSBody = 1 << 20
+
+// remoteKeys is a JWK Set fetched from a URL and cached. The set is
+// swapped whole, so that verifications read it without a lock; fetches
+// take turns.
+type remoteKeys struct {
+	cfg JWKS
+	log *slog.Logger
+
+	keys atomic.Pointer[map[string]jwk]
+	// background is set while a background fetch runs: at most one does.
+	background atomic.Bool
+
+	mu      sync.Mutex // held by the fetch in progress
+	fetched time.Time  // when the set was last fetched, or failed to be
+	got     time.Time  // when the set in keys was fetched
+}
+
+// jwk is one verification key of the set.
+type jwk struct {
+	key crypto.PublicKey
+	alg string // the one algorithm the set allows it, or "" for its kind's
+}
+
+// fetchKeys fetches the set at cfg.URL once, and fails if it cannot:
+// a server that could verify none of its users' tokens should not start.
+func fetchKeys(ctx context.Context, cfg JWKS, log *slog.Logger) (*remoteKeys, error) {
+	r := &remoteKeys{cfg: cfg.withDefaults(), log: log}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fetch(ctx); err != nil {
+		return nil, fmt.Errorf("token JWKS could not be fetched from %s: %w", cfg.URL, err)
+	}
+	return r, nil
+}
+
+// lookup returns the key kid names, fetching the set again if it lacks
+// kid and the last fetch is MinRefresh old.
+func (r *remoteKeys) lookup(ctx context.Context, kid string) (jwk, bool) {
+	if k, ok := (*r.keys.Load())[kid]; ok {
+		r.refreshIfOld()
+		return k, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if k, ok := (*r.keys.Load())[kid]; ok { // fetched while we waited
+		return k, true
+	}
+	if time.Since(r.fetched) < r.cfg.MinRefresh {
+		return jwk{}, false
+	}
+	if err := r.fetch(ctx); err != nil {
+		r.log.Warn("token JWKS fetch failed; keeping the keys fetched before", "url", r.cfg.URL, "err", err)
+	}
+	k, ok := (*r.keys.Load())[kid]
+	return k, ok
+}
+
+// refreshIfOld fetches the set in the background once it is MaxAge old.
+// The fetch is bounded by Timeout, so the goroutine ends.
+func (r *remoteKeys) refreshIfOld() {
+	r.mu.Lock()
+	old := time.Since(r.got) >= r.cfg.MaxAge && time.Since(r.fetched) >= r.cfg.MinRefresh
+	r.mu.Unlock()
+	if !old || !r.background.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer r.background.Store(false)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err := r.fetch(context.Background()); err != nil {
+			r.log.Warn("token JWKS refresh failed; keeping the keys fetched before", "url", r.cfg.URL, "err", err)
+		}
+	}()
+}
+
+// fetch gets the set and, if it is well-formed, replaces the cached one.
+// r.mu must be held. Its errors never hold the body: a set may hold
+// private keys by mistake.
+func (r *remoteKeys) fetch(ctx context.Context) error {
+	r.fetched = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.URL, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := r.cfg.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBody+1))
+	switch {
+	case err != nil:
+		return fmt.Errorf("read the body: %w", err)
+	case len(body) > maxJWKSBody:
+		return fmt.Errorf("the body is over %d bytes", maxJWKSBody)
+	}
+	keys, err := parseJWKS(body)
+	if err != nil {
+		return err
+	}
+	r.keys.Store(&keys)
+	r.got = r.fetched
+	return nil
+}
+
+// parseJWKS reads the verification keys of a JWK Set, by kid. It skips
+// keys for encryption, keys without a kid (a set is looked up by kid) and
+// keys of kinds we do not verify with, symmetric ones among them: a
+// token is never checked against a secret that someone else publishes.
+func parseJWKS(body []byte) (map[string]jwk, error) {
+	var set jwkset.JWKSMarshal
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, errors.New("the body is not a JWK Set")
+	}
+	keys := map[string]jwk{}
+	for i, m := range set.Keys {
+		if m.KID == "" || m.USE == jwkset.UseEnc || m.KTY == jwkset.KtyOct || m.D != "" {
+			continue // D: a private key has no place in a published set
+		}
+		k, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("key %d (kid %q) is malformed", i, m.KID)
+		}
+		pub := k.Key()
+		if checkKey(pub) != nil {
+			continue
+		}
+		alg := string(m.ALG)
+		if alg != "" && !fits(pub, alg) {
+			return nil, fmt.Errorf("key %d (kid %q) is a %s key, not one for %s", i, m.KID, m.KTY, alg)
+		}
+		if _, dup := keys[m.KID]; dup {
+			return nil, fmt.Errorf("two keys have the kid %q", m.KID)
+		}
+		keys[m.KID] = jwk{key: pub, alg: alg}
+	}
+	return keys, nil
+}
