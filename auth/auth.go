@@ -134,6 +134,7 @@ type Authority struct {
 	keys    keySet
 	remote  *remoteKeys // nil without a JWKS URL
 	names   ClaimNames  // for foreign tokens
+	issuer  string      // for foreign tokens; "" for any
 	revoked *Revocations
 	now     func() time.Time
 }
@@ -161,6 +162,7 @@ func Open(ctx context.Context, secret []byte, opts Options) (*Authority, error) 
 		secret:  secret,
 		own:     jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuedAt(), jwt.WithLeeway(leeway)),
 		names:   opts.Claims.withDefaults(),
+		issuer:  opts.Issuer,
 		revoked: opts.Revocations,
 		now:     time.Now,
 	}
@@ -268,6 +270,10 @@ func (a *Authority) Verify(token string) (service.Caller, error) {
 		return service.Caller{}, service.Errorf(service.EUNAUTHORIZED, "token issuer is not the one this server trusts")
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return service.Caller{}, service.Errorf(service.EUNAUTHORIZED, "token audience does not include this server")
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && c.Issuer == "" && a.issuer != "":
+		return service.Caller{}, service.Errorf(service.EUNAUTHORIZED, "token has no issuer (iss), which this server requires")
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return service.Caller{}, service.Errorf(service.EUNAUTHORIZED, "token has no audience (aud), which this server requires")
 	case err != nil:
 		return service.Caller{}, service.Errorf(service.EUNAUTHORIZED, "token invalid: %v", err)
 	case c.Subject == "":
