@@ -113,7 +113,7 @@ type MemberEvent struct {
 // Unsubscribed is the params of channelUnsubscribed.
 type Unsubscribed struct {
 	Channel string `json:"channel" doc:"The channel whose subscription ended."`
-	Reason  string `json:"reason" doc:"Why: removed (the channel was removed)."`
+	Reason  string `json:"reason" doc:"Why: removed (the channel was removed), or permission (a refreshed token no longer allows the subscription)."`
 }
 
 // ListParams are channelList's params.

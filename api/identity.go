@@ -83,8 +83,8 @@ func registerIdentity(reg *rpc.Registry, id Identity, subs *subscriptions.Regist
 			"The user's connections on this node close with 4003. The revocation is kept in the data directory and outlives a restart. " +
 			"An until that is not in the future lifts the user's revocation. Needs an admin token.",
 		Errors: []int{rpc.CodeForbidden},
-		Examples: []rpc.Example{{Name: "revoke", Params: RevokeParams{User: "mallory", Until: exampleTime.Add(24 * time.Hour)},
-			Result: RevokeResult{User: "mallory", Until: exampleTime.Add(24 * time.Hour), Connections: 1}}},
+		Examples: []rpc.Example{{Name: "revoke", Params: RevokeParams{User: "mallory", Until: exampleUntil},
+			Result: RevokeResult{User: "mallory", Until: exampleUntil, Connections: 1}}},
 	}, func(_ context.Context, s *rpc.Session, p RevokeParams) (RevokeResult, error) {
 		if err := mayCutOff(s, p.User); err != nil {
 			return RevokeResult{}, err
@@ -102,6 +102,9 @@ func registerIdentity(reg *rpc.Registry, id Identity, subs *subscriptions.Regist
 		return res, nil
 	})
 }
+
+// exampleUntil is in the future, for the examples that servers replay.
+var exampleUntil = time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // mayCutOff checks that s may cut user off.
 func mayCutOff(s *rpc.Session, user string) error {

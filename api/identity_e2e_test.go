@@ -32,7 +32,8 @@ func TestSessionRefreshOutlivesTheFirstToken(t *testing.T) {
 	}
 	narrow := service.Permissions{Publish: []string{">"}, Subscribe: []string{"chat.>"}}
 	var w servertest.WhoamiResult
-	c.OK("sessionRefresh", map[string]any{"token": ta.Token("alice", narrow, time.Hour)}, &w)
+	fresh := ta.Token("alice", narrow, time.Hour)
+	c.OK("sessionRefresh", map[string]any{"token": fresh}, &w)
 	if w.ExpiresAt == nil || !w.ExpiresAt.After(first.Add(30*time.Minute)) {
 		t.Fatalf("sessionRefresh says the token expires at %v, want an hour from now", w.ExpiresAt)
 	}
@@ -61,6 +62,9 @@ func TestSessionRefreshOutlivesTheFirstToken(t *testing.T) {
 	}
 	if got := c.Whoami().User; got != "alice" {
 		t.Errorf("whoami after the first expiry: %q", got)
+	}
+	if strings.Contains(ta.Logs.String(), fresh) {
+		t.Error("the refreshed token is in the server's log")
 	}
 }
 
@@ -143,6 +147,10 @@ func TestAdminDisconnect(t *testing.T) {
 	if bob.Whoami().User != "bob" {
 		t.Error("bob was disturbed")
 	}
+	disconnected := map[string]string{"reason": "disconnected"}
+	servertest.Eventually(t, "the disconnects to be counted", func() bool {
+		return ta.Scrape().Value("switchboard_disconnects_total", disconnected) == 2
+	})
 	// She may come back: disconnecting is not revoking.
 	ta.HubClient(ta.Token("mallory", service.Permissions{}, time.Hour)).Whoami()
 }
