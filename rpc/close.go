@@ -1,6 +1,10 @@
 package rpc
 
-import "github.com/coder/websocket"
+import (
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+)
 
 // WebSocket close codes the server sends. The 4000s are Switchboard's own;
 // each says what a client should do next. They are listed in the README.
@@ -44,4 +48,43 @@ var CloseCodes = []CloseCode{
 	{CloseTokenExpired, "the token expired; reconnect with a fresh token"},
 	{ClosePingTimeout, "the client did not answer a ping in time"},
 	{CloseDisconnected, "an admin disconnected the user; the reason says why"},
+}
+
+// Disconnect closes every WebSocket connection of user with
+// CloseDisconnected and reason, writing first what is queued for them,
+// and returns how many it closed. It is how an admin cuts a user off
+// (the api's adminDisconnect and adminRevoke).
+func (s *Server) Disconnect(user, reason string) int {
+	s.mu.Lock()
+	var theirs []*conn
+	for c := range s.conns {
+		if caller := c.sess.Caller(); !caller.Anonymous && caller.User == user {
+			theirs = append(theirs, c)
+		}
+	}
+	s.mu.Unlock()
+	text := closeText(reason)
+	for _, c := range theirs {
+		c.closeWith(CloseDisconnected, text, ReasonDisconnected, true)
+	}
+	return len(theirs)
+}
+
+// maxCloseText is how many bytes of text a close frame holds: 125 for the
+// payload, less 2 for the code.
+const maxCloseText = 123
+
+// closeText returns reason cut to fit a close frame, at a rune boundary.
+func closeText(reason string) string {
+	if reason == "" {
+		return "disconnected by an admin"
+	}
+	if len(reason) <= maxCloseText {
+		return reason
+	}
+	cut := maxCloseText
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut]
 }

@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"time"
-	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/service"
 )
@@ -99,43 +98,4 @@ func (c *conn) tokenTick(gen uint64) {
 	if notice != nil {
 		c.notify(*notice) // a full queue closes the connection anyway
 	}
-}
-
-// Disconnect closes every WebSocket connection of user with
-// CloseDisconnected and reason, writing first what is queued for them,
-// and returns how many it closed. It is how an admin cuts a user off
-// (the api's adminDisconnect and adminRevoke).
-func (s *Server) Disconnect(user, reason string) int {
-	s.mu.Lock()
-	var theirs []*conn
-	for c := range s.conns {
-		if caller := c.sess.Caller(); !caller.Anonymous && caller.User == user {
-			theirs = append(theirs, c)
-		}
-	}
-	s.mu.Unlock()
-	text := closeText(reason)
-	for _, c := range theirs {
-		c.closeWith(CloseDisconnected, text, ReasonDisconnected, true)
-	}
-	return len(theirs)
-}
-
-// maxCloseText is how many bytes of text a close frame holds: 125 for the
-// payload, less 2 for the code.
-const maxCloseText = 123
-
-// closeText returns reason cut to fit a close frame, at a rune boundary.
-func closeText(reason string) string {
-	if reason == "" {
-		return "disconnected by an admin"
-	}
-	if len(reason) <= maxCloseText {
-		return reason
-	}
-	cut := maxCloseText
-	for cut > 0 && !utf8.RuneStart(reason[cut]) {
-		cut--
-	}
-	return reason[:cut]
 }
