@@ -70,9 +70,11 @@ type remoteKeys struct {
 	// background is set while a background fetch runs: at most one does.
 	background atomic.Bool
 
-	mu      sync.Mutex // held by the fetch in progress
-	fetched time.Time  // when the set was last fetched, or failed to be
-	got     time.Time  // when the set in keys was fetched
+	mu sync.Mutex // held by the fetch in progress
+	// When the set was last fetched, or failed to be, and when the set
+	// in keys was fetched, in Unix nanoseconds: read without mu, which a
+	// fetch holds for as long as it takes.
+	fetched, got atomic.Int64
 }
 
 // jwk is one verification key of the set.
@@ -105,7 +107,7 @@ func (r *remoteKeys) lookup(ctx context.Context, kid string) (jwk, bool) {
 	if k, ok := (*r.keys.Load())[kid]; ok { // fetched while we waited
 		return k, true
 	}
-	if time.Since(r.fetched) < r.cfg.MinRefresh {
+	if since(&r.fetched) < r.cfg.MinRefresh {
 		return jwk{}, false
 	}
 	if err := r.fetch(ctx); err != nil {
@@ -118,9 +120,7 @@ func (r *remoteKeys) lookup(ctx context.Context, kid string) (jwk, bool) {
 // refreshIfOld fetches the set in the background once it is MaxAge old.
 // The fetch is bounded by Timeout, so the goroutine ends.
 func (r *remoteKeys) refreshIfOld() {
-	r.mu.Lock()
-	old := time.Since(r.got) >= r.cfg.MaxAge && time.Since(r.fetched) >= r.cfg.MinRefresh
-	r.mu.Unlock()
+	old := since(&r.got) >= r.cfg.MaxAge && since(&r.fetched) >= r.cfg.MinRefresh
 	if !old || !r.background.CompareAndSwap(false, true) {
 		return
 	}
@@ -138,7 +138,8 @@ func (r *remoteKeys) refreshIfOld() {
 // r.mu must be held. Its errors never hold the body: a set may hold
 // private keys by mistake.
 func (r *remoteKeys) fetch(ctx context.Context) error {
-	r.fetched = time.Now()
+	start := time.Now().UnixNano()
+	r.fetched.Store(start)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.URL, nil)
@@ -166,9 +167,12 @@ func (r *remoteKeys) fetch(ctx context.Context) error {
 		return err
 	}
 	r.keys.Store(&keys)
-	r.got = r.fetched
+	r.got.Store(start)
 	return nil
 }
+
+// since returns the time since the Unix nanoseconds in t.
+func since(t *atomic.Int64) time.Duration { return time.Since(time.Unix(0, t.Load())) }
 
 // parseJWKS reads the verification keys of a JWK Set, by kid. It skips
 // keys for encryption, keys without a kid (a set is looked up by kid) and
