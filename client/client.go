@@ -260,7 +260,7 @@ func (c *Client) token(ctx context.Context, fresh bool) (string, error) {
 		err = errors.New("it returned an empty token")
 	}
 	if err != nil {
-		return "", fmt.Errorf("getting a token from TokenFunc: %w", err)
+		return "", fmt.Errorf("getting a token: %w", err)
 	}
 	c.tokMu.Lock()
 	c.tok = tok

@@ -119,7 +119,7 @@ func (c *Client) serve(sock *socket) (good bool, failed *Subscription, err error
 		case <-sock.expiring:
 			switch {
 			case c.opts.TokenFunc == nil:
-				c.opts.Logger.Info("switchboard: the token expires soon, and there is no TokenFunc to replace it")
+				c.opts.Logger.Info("switchboard: the token expires soon, and there is no way to get another (TokenFunc): the subscriptions will end then")
 			case refreshing != nil:
 				again = true
 			default:
