@@ -93,7 +93,7 @@ func (c *Client) serve(sock *socket) (good bool, failed *Subscription, err error
 		refreshing chan struct{} // closed when the refresh under way ends; nil for none
 		again      bool          // sessionExpiring came again during it
 	)
-	refresh := func() {
+	startRefresh := func() {
 		done := make(chan struct{})
 		refreshing, again = done, false
 		go func() {
@@ -123,12 +123,12 @@ func (c *Client) serve(sock *socket) (good bool, failed *Subscription, err error
 			case refreshing != nil:
 				again = true
 			default:
-				refresh()
+				startRefresh()
 			}
 		case <-refreshing:
 			refreshing = nil
 			if again {
-				refresh()
+				startRefresh()
 			}
 		case <-ping.C:
 			if err := sock.ping(c.ctx); err != nil {

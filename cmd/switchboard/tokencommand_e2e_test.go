@@ -137,3 +137,29 @@ func TestCLITokenCommandErrors(t *testing.T) {
 	admin := cliToken(t, s.dir, "--sub", "admin", "--admin")
 	mustRun(t, append(url, "SWITCHBOARD_TOKEN_COMMAND=echo "+admin), "", "presence", "x")
 }
+
+// TestCLISubscribeAdminDisconnect: an admin's adminDisconnect ends a
+// subscriber, even one with a --token-command that would give it a new
+// token, with exit 3 and the admin's reason, and without reconnecting.
+func TestCLISubscribeAdminDisconnect(t *testing.T) {
+	s := startCLIServer(t, "", "")
+	command := fmt.Sprintf(`'%s' token create --data '%s' --sub mallory --subscribe '>' --ttl 1h`, binary(t), s.dir)
+	sub := startCLI(t, []string{"SWITCHBOARD_URL=" + s.base}, "subscribe", "cut.x", "--token-command", command)
+	s.waitSubscribed(t, "cut.x", 1)
+	out := mustRun(t, s.env, "", "call", "adminDisconnect", `{"user":"mallory","reason":"account suspended"}`)
+	if !strings.Contains(out, `"connections":1`) {
+		t.Fatalf("adminDisconnect: %s, want one connection closed", out)
+	}
+	if code := sub.wait(); code != exitConnect {
+		t.Errorf("subscriber exit %d, want %d", code, exitConnect)
+	}
+	e := sub.stderr.String()
+	for _, want := range []string{"account suspended", "4003", "an admin disconnected the user"} {
+		if !strings.Contains(e, want) {
+			t.Errorf("subscriber stderr does not say %q:\n%s", want, e)
+		}
+	}
+	if strings.Contains(e, "reconnect") {
+		t.Errorf("the subscriber reconnected:\n%s", e)
+	}
+}
