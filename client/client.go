@@ -63,8 +63,8 @@ type Options struct {
 	// rest from the channel's history. Only what the history no longer
 	// holds by then is lost.
 	Buffer int
-	// Timeout bounds each call, and each attempt to connect or to
-	// subscribe, besides the contexts given.
+	// Timeout bounds each call, each attempt to connect or to subscribe,
+	// and each call of TokenFunc, besides the contexts given.
 	Timeout time.Duration
 }
 
