@@ -21,7 +21,25 @@ import (
 // in.
 type Options struct {
 	// Token is the access token, sent as "Authorization: Bearer Token".
+	// It cannot be combined with TokenFunc.
 	Token string
+	// TokenFunc, when set, gives the access token instead of Token: for
+	// tokens that expire while the client runs. The client asks it for a
+	// new token for each connection of the subscriptions' WebSocket, and
+	// when the server says that the connection's token is about to expire
+	// (sessionExpiring): it then hands the server the new token
+	// (sessionRefresh), keeping the connection and its subscriptions.
+	// Calls send the token it gave last, and ask it for a new one, once,
+	// when the server refuses that one. Each of its calls is bounded by
+	// Timeout, and it may be called from several goroutines at once. An
+	// error, or an empty token, fails what needed the token.
+	//
+	// A refresh that fails is logged, and the connection closes when its
+	// token expires (4001); the client then reconnects with a token from
+	// TokenFunc, and its subscriptions recover what was published
+	// meanwhile. Without TokenFunc, an expired token ends the
+	// subscriptions instead.
+	TokenFunc func(ctx context.Context) (string, error)
 	// HTTPClient makes the HTTP calls and the WebSocket handshakes. When
 	// nil, it is a client of its own trusting RootCAs if they are set, or
 	// else DefaultOptions' (http.DefaultClient).
@@ -45,13 +63,13 @@ type Options struct {
 	// rest from the channel's history. Only what the history no longer
 	// holds by then is lost.
 	Buffer int
-	// Timeout bounds each call, and each attempt to connect or to
-	// subscribe, besides the contexts given.
+	// Timeout bounds each call, each attempt to connect or to subscribe,
+	// and each call of TokenFunc, besides the contexts given.
 	Timeout time.Duration
 }
 
 // DefaultOptions are the values New takes for fields of Options left
-// zero (or negative). Token and RootCAs have none; the server's URL has
+// zero (or negative). Token, TokenFunc and RootCAs have none; the server's URL has
 // its own default, DefaultURL.
 var DefaultOptions = Options{
 	HTTPClient: http.DefaultClient,
@@ -67,7 +85,7 @@ var DefaultOptions = Options{
 // transport, which Close closes the idle connections of.
 func (o Options) withDefaults() Options {
 	d := DefaultOptions
-	d.Token, d.RootCAs = o.Token, o.RootCAs
+	d.Token, d.TokenFunc, d.RootCAs = o.Token, o.TokenFunc, o.RootCAs
 	switch {
 	case o.HTTPClient != nil:
 		d.HTTPClient = o.HTTPClient
@@ -123,13 +141,17 @@ type Client struct {
 	stop    context.CancelFunc
 	ctx     context.Context // the supervisor's
 	done    chan struct{}   // closed when the supervisor has ended
+
+	tokMu sync.Mutex
+	tok   string // the token TokenFunc gave last
 }
 
 // New returns a client of the server at rawURL: ws://, wss://, http:// or
 // https://, or host:port for http://, or "" for DefaultURL. /rpc is added
 // to a path that does not end in it (a proxy's prefix, say). New does not
 // connect: the first call or Subscribe does. It fails on a URL it cannot
-// use, and on Options giving both RootCAs and HTTPClient.
+// use, and on Options giving both RootCAs and HTTPClient, or both Token
+// and TokenFunc.
 func New(rawURL string, opts Options) (*Client, error) {
 	ep, err := parseEndpoint(rawURL)
 	if err != nil {
@@ -137,6 +159,9 @@ func New(rawURL string, opts Options) (*Client, error) {
 	}
 	if opts.RootCAs != nil && opts.HTTPClient != nil {
 		return nil, errors.New("client options: give RootCAs or HTTPClient, not both")
+	}
+	if opts.Token != "" && opts.TokenFunc != nil {
+		return nil, errors.New("client options: give Token or TokenFunc, not both")
 	}
 	opts = opts.withDefaults()
 	ctx, stop := context.WithCancel(context.Background())
@@ -182,8 +207,9 @@ func (c *Client) Close() error {
 // It goes over HTTP; a method that answers there that it needs a
 // WebSocket (-32010) is called again over a socket of its own. A JSON-RPC
 // error comes back as an *Error; a failure to reach the server, or a
-// refused token, as a *ConnectionError; ErrClosed after Close. When ctx
-// ends the call, errors.Is(err, ctx.Err()) holds.
+// refused token, as a *ConnectionError; ErrClosed after Close; TokenFunc's
+// error, wrapped, when it fails. When ctx ends the call,
+// errors.Is(err, ctx.Err()) holds.
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
 	c.mu.Lock()
 	closed := c.closed
@@ -193,11 +219,53 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	err := c.callHTTP(ctx, method, params, result)
+	tok, err := c.token(ctx, false)
+	if err != nil {
+		return err
+	}
+	err = c.callHTTP(ctx, tok, method, params, result)
+	if c.opts.TokenFunc != nil && errors.Is(err, ErrUnauthorized) {
+		// The token may have expired since TokenFunc gave it. The server
+		// refused it before making the call (HTTP 401), so making the
+		// call again with a new one is safe.
+		if tok, err = c.token(ctx, true); err != nil {
+			return err
+		}
+		err = c.callHTTP(ctx, tok, method, params, result)
+	}
 	if isCode(err, codeSocketRequired) {
-		return c.callSocket(ctx, method, params, result)
+		return c.callSocket(ctx, tok, method, params, result)
 	}
 	return err
+}
+
+// token returns the token to send: Token; or, with TokenFunc, the one it
+// gave last, or a new one when fresh or when it has given none yet.
+func (c *Client) token(ctx context.Context, fresh bool) (string, error) {
+	if c.opts.TokenFunc == nil {
+		return c.opts.Token, nil
+	}
+	if !fresh {
+		c.tokMu.Lock()
+		tok := c.tok
+		c.tokMu.Unlock()
+		if tok != "" {
+			return tok, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	tok, err := c.opts.TokenFunc(ctx)
+	if err == nil && tok == "" {
+		err = errors.New("it returned an empty token")
+	}
+	if err != nil {
+		return "", fmt.Errorf("getting a token: %w", err)
+	}
+	c.tokMu.Lock()
+	c.tok = tok
+	c.tokMu.Unlock()
+	return tok, nil
 }
 
 // Publish publishes data to channel, returning once the server has it on
@@ -259,7 +327,7 @@ func (c *Client) Methods(ctx context.Context) ([]Method, error) {
 const expectContinueOver = 1 << 20
 
 // callHTTP makes one call as an HTTP POST.
-func (c *Client) callHTTP(ctx context.Context, method string, params, result any) error {
+func (c *Client) callHTTP(ctx context.Context, tok, method string, params, result any) error {
 	req := struct {
 		JSONRPC string `json:"jsonrpc"`
 		ID      int    `json:"id"`
@@ -278,7 +346,7 @@ func (c *Client) callHTTP(ctx context.Context, method string, params, result any
 	if len(body) > expectContinueOver {
 		hreq.Header.Set("Expect", "100-continue")
 	}
-	c.authorize(hreq.Header)
+	authorize(hreq.Header, tok)
 	resp, err := c.opts.HTTPClient.Do(hreq)
 	if err != nil {
 		var uerr *url.Error // says the URL again
@@ -339,17 +407,17 @@ func httpStatusError(resp *http.Response, body []byte) error {
 	return fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)
 }
 
-func (c *Client) authorize(h http.Header) {
-	if c.opts.Token != "" {
-		h.Set("Authorization", "Bearer "+c.opts.Token)
+func authorize(h http.Header, tok string) {
+	if tok != "" {
+		h.Set("Authorization", "Bearer "+tok)
 	}
 }
 
 // callSocket makes a call over a socket of its own, not the
 // subscriptions': a channelSubscribe or channelUnsubscribe made through
 // Call must not touch the subscriptions the client keeps.
-func (c *Client) callSocket(ctx context.Context, method string, params, result any) error {
-	s, err := c.dial(ctx)
+func (c *Client) callSocket(ctx context.Context, tok, method string, params, result any) error {
+	s, err := c.dial(ctx, tok)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,16 @@
 //		fmt.Printf("%d: %s\n", p.Offset, p.Data)
 //	}
 //
+// Tokens that expire are given by Options.TokenFunc: the client asks it
+// for a token for each connection, and, when the server says the
+// connection's token is about to expire, hands the server a new one
+// without dropping the connection or its subscriptions. Should that fail,
+// the connection closes at the expiry, and the client reconnects with a
+// new token and recovers what it missed. Without TokenFunc, an expired
+// token ends the subscriptions. When an admin cuts the user off (close
+// code 4003), the subscriptions end with ErrDisconnected, and the client
+// does not reconnect.
+//
 // The other examples show calls, publishing safely retried, resuming from
 // a kept Position, reloading after a loss, and why a subscription ends.
 package client

@@ -48,15 +48,23 @@ func isCode(err error, code int) bool {
 // expired.
 var ErrUnauthorized = errors.New("the server refused the token")
 
+// ErrDisconnected is wrapped by a ConnectionError when an admin cut the
+// user off: the server closed the WebSocket with 4003 (adminDisconnect,
+// adminRevoke). The error goes on with the close frame, whose reason says
+// why. The client does not reconnect after it: that would undo the
+// admin's decision for as long as the token lasts.
+var ErrDisconnected = errors.New("an admin disconnected the user")
+
 // ErrClosed is returned by calls on a closed Client, and by Next on a
 // Subscription that was closed, or whose Client was.
 var ErrClosed = errors.New("client closed")
 
 // ConnectionError reports that the server could not be reached, that the
-// connection failed, or that the server refused the token.
+// connection failed, that the server refused the token, or that an admin
+// disconnected the user.
 type ConnectionError struct {
 	URL string // the endpoint: http(s):// for calls, ws(s):// for the WebSocket
-	Err error  // why, wrapping ErrUnauthorized when the token was refused
+	Err error  // why, wrapping ErrUnauthorized when the token was refused, ErrDisconnected when an admin cut the user off
 }
 
 func (e *ConnectionError) Error() string { return fmt.Sprintf("%s: %v", e.URL, e.Err) }

@@ -57,6 +57,23 @@ func ExampleNew_privateCA() {
 	defer c.Close()
 }
 
+// Tokens that expire come from a TokenFunc: here, a file that another
+// program (a login agent) keeps rewriting with a fresh token. The client
+// reads it for each connection, and again before the connection's token
+// expires, keeping the connection and its subscriptions.
+func ExampleNew_tokenFunc() {
+	c, err := client.New("ws://127.0.0.1:8080/rpc", client.Options{
+		TokenFunc: func(context.Context) (string, error) {
+			b, err := os.ReadFile("/run/switchboard/token")
+			return strings.TrimSpace(string(b)), err
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+}
+
 // Call makes any of the server's calls; the result is decoded as
 // encoding/json would.
 func ExampleClient_Call() {
@@ -264,8 +281,10 @@ func ExampleSubscription_Next() {
 			log.Print("nothing for a minute") // the subscription goes on
 		case errors.As(err, &lost):
 			log.Print(lost)
+		case errors.Is(err, client.ErrDisconnected):
+			log.Fatal("an admin cut this user off: ", err) // the error has their reason
 		case errors.Is(err, client.ErrUnauthorized):
-			log.Fatal("the token was refused, or expired: a client with a new one is needed: ", err)
+			log.Fatal("the token was refused, or expired without a TokenFunc to replace it: ", err)
 		case errors.As(err, &rpcErr):
 			log.Fatal("the server would not subscribe again: ", rpcErr)
 		default:

@@ -14,9 +14,11 @@ import (
 	"github.com/sourcegraph/jsonrpc2"
 )
 
-// statusTokenExpired is the close code the server sends when the
-// connection's token expires.
-const statusTokenExpired = 4001
+// Close codes the client acts on.
+const (
+	statusTokenExpired = 4001 // the connection's token expired
+	statusDisconnected = 4003 // an admin cut the user off
+)
 
 // socket is one WebSocket to the server, carrying JSON-RPC both ways.
 type socket struct {
@@ -24,12 +26,15 @@ type socket struct {
 	ws     *websocket.Conn
 	rpc    *jsonrpc2.Conn
 	stream *wsStream
+	// expiring (cap 1) has a value when the server said the token is
+	// about to expire (sessionExpiring) and serve has not seen to it yet.
+	expiring chan struct{}
 }
 
-// dial opens a socket. Notifications go to c's subscriptions.
-func (c *Client) dial(ctx context.Context) (*socket, error) {
+// dial opens a socket with tok. Notifications go to c's subscriptions.
+func (c *Client) dial(ctx context.Context, tok string) (*socket, error) {
 	h := http.Header{}
-	c.authorize(h)
+	authorize(h, tok)
 	ws, resp, err := websocket.Dial(ctx, c.ep.ws, &websocket.DialOptions{
 		HTTPClient: c.opts.HTTPClient,
 		HTTPHeader: h,
@@ -48,7 +53,7 @@ func (c *Client) dial(ctx context.Context) (*socket, error) {
 		return nil, &ConnectionError{URL: c.ep.ws, Err: err}
 	}
 	ws.SetReadLimit(readLimit)
-	s := &socket{url: c.ep.ws, ws: ws, stream: &wsStream{ws: ws}}
+	s := &socket{url: c.ep.ws, ws: ws, stream: &wsStream{ws: ws}, expiring: make(chan struct{}, 1)}
 	s.rpc = jsonrpc2.NewConn(context.Background(), s.stream,
 		notificationHandler(func(method string, params json.RawMessage) { c.notified(s, method, params) }),
 		jsonrpc2.SetLogger(discardLogger{}))
@@ -80,16 +85,27 @@ func (s *socket) call(ctx context.Context, method string, params, result any) er
 func (s *socket) closed() <-chan struct{} { return s.rpc.DisconnectNotify() }
 
 // err says why the socket closed: a ConnectionError, wrapping
-// ErrUnauthorized when the server closed it because the token expired.
+// ErrUnauthorized when the server closed it because the token expired,
+// or ErrDisconnected when an admin cut the user off; and the
+// websocket.CloseError, which has the server's reason.
 func (s *socket) err() error {
 	err := s.stream.readErr()
 	if err == nil {
 		err = errors.New("connection closed")
 	}
-	if websocket.CloseStatus(err) == statusTokenExpired {
-		err = fmt.Errorf("%w: %v", ErrUnauthorized, err)
+	switch websocket.CloseStatus(err) {
+	case statusTokenExpired:
+		err = fmt.Errorf("%w: %w", ErrUnauthorized, err)
+	case statusDisconnected:
+		err = fmt.Errorf("%w: %w", ErrDisconnected, err)
 	}
 	return &ConnectionError{URL: s.url, Err: err}
+}
+
+// tokenExpired reports whether err is a socket's closing because its
+// token expired, rather than a refused token.
+func tokenExpired(err error) bool {
+	return websocket.CloseStatus(err) == statusTokenExpired
 }
 
 func (s *socket) ping(ctx context.Context) error {

@@ -52,7 +52,8 @@ type item struct {
 // Subscribe subscribes to channel, from since when it is not nil (and
 // recovers what was published after it), or else from now. It returns
 // once the server has answered, with the server's *Error if it refused,
-// or a *ConnectionError if it could not be reached or refused the token;
+// or a *ConnectionError if it could not be reached or refused the token,
+// or TokenFunc's error, wrapped;
 // if ctx ends first, it closes the subscription and returns ctx's error.
 // Afterwards the subscription survives lost connections. A client has at
 // most one subscription per channel: a second one is an error, as is any
@@ -121,8 +122,10 @@ func (s *Subscription) Position() Position {
 // the publications after them. The error of ctx leaves the subscription
 // as it is; any other error ends it: ErrClosed after Close (the
 // Subscription's or the Client's), a *ConnectionError wrapping
-// ErrUnauthorized when the server refused the token, or the server's
-// *Error if it refused to subscribe again. After those last two, Next
+// ErrUnauthorized when the server refused the token (or it expired, and
+// there is no TokenFunc to replace it) or ErrDisconnected when an admin
+// cut the user off, or the server's *Error if it refused to subscribe
+// again. After those last two, Next
 // first returns the publications queued before the end; after Close, it
 // drops them.
 func (s *Subscription) Next(ctx context.Context) (Publication, error) {

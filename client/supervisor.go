@@ -18,9 +18,7 @@ func (c *Client) supervise() {
 	backoff := c.opts.MinBackoff
 	retrying := false
 	for c.waitForSubscriptions() {
-		dialCtx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
-		sock, err := c.dial(dialCtx)
-		cancel()
+		sock, err := c.connect()
 		dialed := err == nil
 		var failed *Subscription
 		if dialed {
@@ -44,8 +42,14 @@ func (c *Client) supervise() {
 		// reached, or when its subscribe failed; not when the socket went
 		// before it was tried.
 		c.failWaiting(err, dialed, failed)
-		if errors.Is(err, ErrUnauthorized) {
-			// Retrying cannot help: the token will not do.
+		switch {
+		case errors.Is(err, ErrDisconnected):
+			// An admin cut the user off: reconnecting would undo it.
+			c.endAll(err)
+			continue
+		case errors.Is(err, ErrUnauthorized) && (c.opts.TokenFunc == nil || !tokenExpired(err)):
+			// Retrying cannot help: the token will not do. Only an
+			// expired one is replaced, by TokenFunc's next.
 			c.endAll(err)
 			continue
 		}
@@ -61,13 +65,48 @@ func (c *Client) supervise() {
 	}
 }
 
+// connect opens the subscriptions' socket, with a new token when
+// TokenFunc gives them.
+func (c *Client) connect() (*socket, error) {
+	tok, err := c.token(c.ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
+	defer cancel()
+	return c.dial(ctx, tok)
+}
+
 // serve keeps the subscriptions subscribed on sock until it fails or the
 // client is closed. It reports whether every subscription was made on
 // sock (the connection was good, so backoff starts over), the one whose
 // subscribe failed if that is how it ended, and why it ended.
+//
+// When the server says the token is about to expire, serve refreshes it
+// in a goroutine of its own, so that subscribing and pinging go on
+// meanwhile; serve ends it, and waits for it, before it returns.
 func (c *Client) serve(sock *socket) (good bool, failed *Subscription, err error) {
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
+	refreshCtx, stopRefresh := context.WithCancel(c.ctx)
+	var (
+		refreshing chan struct{} // closed when the refresh under way ends; nil for none
+		again      bool          // sessionExpiring came again during it
+	)
+	startRefresh := func() {
+		done := make(chan struct{})
+		refreshing, again = done, false
+		go func() {
+			defer close(done)
+			c.refresh(refreshCtx, sock)
+		}()
+	}
+	defer func() {
+		stopRefresh()
+		if refreshing != nil {
+			<-refreshing
+		}
+	}()
 	for {
 		if failed, err := c.subscribeAll(sock); err != nil {
 			return good, failed, err
@@ -77,6 +116,20 @@ func (c *Client) serve(sock *socket) (good bool, failed *Subscription, err error
 		case <-sock.closed():
 			return good, nil, sock.err()
 		case <-c.wake:
+		case <-sock.expiring:
+			switch {
+			case c.opts.TokenFunc == nil:
+				c.opts.Logger.Info("switchboard: the token expires soon, and there is no way to get another (TokenFunc): the subscriptions will end then")
+			case refreshing != nil:
+				again = true
+			default:
+				startRefresh()
+			}
+		case <-refreshing:
+			refreshing = nil
+			if again {
+				startRefresh()
+			}
 		case <-ping.C:
 			if err := sock.ping(c.ctx); err != nil {
 				return good, nil, &ConnectionError{URL: sock.url, Err: fmt.Errorf("ping: %w", err)}
@@ -141,6 +194,35 @@ func (c *Client) subscribeOn(sock *socket, s *Subscription) error {
 	return nil
 }
 
+// refresh hands sock's server a new token from TokenFunc
+// (sessionRefresh), so that the connection outlives the token it has. A
+// failure is only logged: the connection then closes when its token
+// expires, and the supervisor reconnects with a new token.
+func (c *Client) refresh(ctx context.Context, sock *socket) {
+	tok, err := c.token(ctx, true)
+	if err == nil {
+		callCtx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+		defer cancel()
+		var res struct {
+			ConnectionID string     `json:"connectionId"`
+			ExpiresAt    *time.Time `json:"expiresAt"`
+		}
+		err = sock.call(callCtx, "sessionRefresh", struct {
+			Token string `json:"token"`
+		}{tok}, &res)
+		if err != nil {
+			err = fmt.Errorf("sessionRefresh: %w", err)
+		} else {
+			c.opts.Logger.Debug("switchboard: token refreshed", "connection", res.ConnectionID, "expiresAt", res.ExpiresAt)
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		return // the socket is going anyway
+	}
+	c.opts.Logger.Warn("switchboard: refreshing the token failed; the connection will close when its token expires, and reconnect", "error", err)
+}
+
 // notified takes a notification that arrived on sock.
 func (c *Client) notified(sock *socket, method string, params json.RawMessage) {
 	switch method {
@@ -160,6 +242,11 @@ func (c *Client) notified(sock *socket, method string, params json.RawMessage) {
 		if s := c.subscription(u.Channel); s != nil {
 			c.opts.Logger.Info("switchboard: the server ended a subscription; subscribing again", "channel", u.Channel, "reason", u.Reason)
 			s.unsubscribed(sock)
+		}
+	case "sessionExpiring":
+		select {
+		case sock.expiring <- struct{}{}:
+		default: // serve has yet to see to the last one
 		}
 	}
 }

@@ -18,8 +18,8 @@ import (
 
 // connFlags are the flags of every command that talks to a server.
 type connFlags struct {
-	url, token, cacert string
-	pretty             bool
+	url, token, tokenCommand, cacert string
+	pretty                           bool
 }
 
 // clientCommand starts the flag set of a command that talks to a server.
@@ -28,6 +28,7 @@ func clientCommand(name string, cf *connFlags, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cf.url, "url", client.DefaultURL, "the server: ws://, wss://, http:// or https://, with or without /rpc (env SWITCHBOARD_URL)")
 	fs.StringVar(&cf.token, "token", "", "access token (env SWITCHBOARD_TOKEN)")
+	fs.StringVar(&cf.tokenCommand, "token-command", "", "shell command printing an access token, run for each new one: a subscriber then outlives its tokens (env SWITCHBOARD_TOKEN_COMMAND)")
 	fs.StringVar(&cf.cacert, "cacert", "", "PEM file of the CA certificates to trust for https:// and wss://, instead of the system's (env SWITCHBOARD_CACERT)")
 	fs.BoolVar(&cf.pretty, "pretty", false, "indent the JSON written to stdout")
 	return fs
@@ -35,7 +36,9 @@ func clientCommand(name string, cf *connFlags, stderr io.Writer) *flag.FlagSet {
 
 // connFromEnv says which flags of a client command the environment may
 // set: the connection's, and not per-call choices like --limit.
-func connFromEnv(name string) bool { return name == "url" || name == "token" || name == "cacert" }
+func connFromEnv(name string) bool {
+	return name == "url" || name == "token" || name == "token-command" || name == "cacert"
+}
 
 // parseClientArgs parses a client command's arguments, checking that
 // there are between min and max positional ones (max < 0: no limit). The
@@ -53,10 +56,38 @@ func parseClientArgs(fs *flag.FlagSet, args []string, min, max int, usage string
 	if err == nil && (len(pos) < min || max >= 0 && len(pos) > max) {
 		err = usagef("usage: switchboard %s", usage)
 	}
+	if err == nil {
+		err = oneTokenSource(fs)
+	}
 	if err != nil {
 		return nil, usagef("%v (see switchboard %s -h)", err, fs.Name())
 	}
 	return pos, nil
+}
+
+// oneTokenSource leaves at most one of --token and --token-command set.
+// Given both on the command line, or both in the environment, it is an
+// error; one on the command line wins over the other in the environment,
+// as the command line always does.
+func oneTokenSource(fs *flag.FlagSet) error {
+	token, command := fs.Lookup("token"), fs.Lookup("token-command")
+	if token.Value.String() == "" || command.Value.String() == "" {
+		return nil
+	}
+	given := map[string]bool{} // on the command line
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	switch {
+	case given["token"] == given["token-command"]:
+		where := "in the environment (" + envName("token") + ", " + envName("token-command") + ")"
+		if given["token"] {
+			where = "on the command line"
+		}
+		return fmt.Errorf("give --token or --token-command, not both: both are set %s", where)
+	case given["token"]:
+		return command.Value.Set("")
+	default:
+		return token.Value.Set("")
+	}
 }
 
 // dial makes the client; human messages about the connection go to
@@ -66,11 +97,15 @@ func (cf *connFlags) dial(stderr io.Writer) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(cf.url, client.Options{
+	opts := client.Options{
 		Token:   cf.token,
 		RootCAs: roots,
 		Logger:  slog.New(&lineHandler{w: stderr}),
-	})
+	}
+	if cf.tokenCommand != "" {
+		opts.TokenFunc = commandToken(cf.tokenCommand)
+	}
+	c, err := client.New(cf.url, opts)
 	if err != nil {
 		return nil, usageError{err}
 	}

@@ -100,7 +100,10 @@ Run "switchboard COMMAND -h" for a command's flags. Every flag of serve and
 token can also be set in the environment as SWITCHBOARD_<FLAG>, e.g.
 SWITCHBOARD_LISTEN. The client commands (call, publish, subscribe, history,
 presence, methods) take --url and --token, or SWITCHBOARD_URL and
-SWITCHBOARD_TOKEN; the URL defaults to ` + client.DefaultURL + `. --cacert
+SWITCHBOARD_TOKEN; the URL defaults to ` + client.DefaultURL + `. Instead of
+--token, --token-command (SWITCHBOARD_TOKEN_COMMAND) is a shell command that
+prints a token, run for each new one, so that subscribe outlives its
+tokens. --cacert
 (SWITCHBOARD_CACERT) names the CA certificates to trust for https. They print
 only JSON on stdout, one value per line (--pretty indents it), and messages
 for people on stderr.
