@@ -625,7 +625,12 @@ export interface WebSocketLike {
 }
 /** A WebSocket constructor: `globalThis.WebSocket`, or `ws`'s default export. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
-/** A token, or a function the client calls for one before every connection attempt. */
+/**
+ * A token, or a function the client calls for one before every connection
+ * attempt, and when the server says the connection's token is expiring
+ * (sessionExpiring): the fresh token is sent with sessionRefresh, and the
+ * connection and its subscriptions go on.
+ */
 export type Token = string | (() => string | Promise<string>);
 /** When to try connecting again. The delay before attempt n is random in [0, min(maxDelayMs, minDelayMs * 2^(n-1))]. */
 export interface ReconnectOptions {
@@ -664,7 +669,10 @@ export interface ClientEvents {
 	connected: {
 		url: string;
 	};
-	/** The connection ended, or an attempt failed. `code` is the WebSocket close code (1006 when there was no close frame). */
+	/**
+	 * The connection ended, or an attempt failed. `code` is the WebSocket close code (1006 when there was no close frame).
+	 * After 4003 (an admin disconnected the user; `reason` says why) the client is closed: it does not reconnect.
+	 */
 	disconnected: {
 		code: number;
 		reason: string;
