@@ -6,6 +6,11 @@ export interface ChannelSummary {
 	/** Connections subscribed to it on this server. */
 	subscribers: number;
 }
+export interface DisconnectResult {
+	/** How many connections were closed. */
+	connections: number;
+	user: string;
+}
 export interface HistoryResult {
 	/** The channel. */
 	channel: string;
@@ -78,6 +83,12 @@ export interface RemoveResult {
 	/** 0: the channel starts again. */
 	offset: number;
 }
+export interface RevokeResult {
+	/** How many connections were closed. */
+	connections: number;
+	until: string;
+	user: string;
+}
 export interface ServerInfoResult {
 	/** JSON-RPC calls finished since the server started. */
 	callsTotal: number;
@@ -129,6 +140,20 @@ export interface WhoamiResult {
 	transport: string;
 	/** The token's subject; empty for anonymous callers. */
 	user: string;
+}
+/** Params of {@link SwitchboardMethods.adminDisconnect}, by name. */
+export interface AdminDisconnectParams {
+	/** The user (a token's subject) to disconnect. */
+	user: string;
+	/** Sent as the close frame's reason, cut to 123 bytes; absent, "disconnected by an admin". */
+	reason?: string;
+}
+/** Params of {@link SwitchboardMethods.adminRevoke}, by name. */
+export interface AdminRevokeParams {
+	/** The user (a token's subject) to cut off. */
+	user: string;
+	/** When the user's old tokens may be used again; make it no earlier than their expiry. */
+	until: string;
 }
 /** Params of {@link SwitchboardMethods.channelHistory}, by name. */
 export interface ChannelHistoryParams {
@@ -185,6 +210,11 @@ export interface ServerInfoParams {
 /** Params of {@link SwitchboardMethods.serverPing}, by name. */
 export interface ServerPingParams {
 }
+/** Params of {@link SwitchboardMethods.sessionRefresh}, by name. */
+export interface SessionRefreshParams {
+	/** A fresh access token of the connection's user. */
+	token: string;
+}
 /** Params of {@link SwitchboardMethods.sessionWhoami}, by name. */
 export interface SessionWhoamiParams {
 }
@@ -238,7 +268,7 @@ export interface ChannelPublication {
 /**
  * The server ended the connection's subscription
  *
- * Nothing more of the channel follows. Reasons: "removed" (the channel was removed; its history is gone and its epoch changed).
+ * Nothing more of the channel follows. Reasons: "removed" (the channel was removed; its history is gone and its epoch changed); "permission" (a refreshed token no longer allows the subscription).
  */
 export interface ChannelUnsubscribed {
 	/** The channel whose subscription ended. */
@@ -246,8 +276,25 @@ export interface ChannelUnsubscribed {
 	/** Why: removed (the channel was removed). */
 	reason: string;
 }
+/**
+ * The connection's token is about to expire
+ *
+ * Sent once per token, a while before it expires (the server's --token-expiry-notice, or halfway through a shorter token's life). Answer with sessionRefresh and a fresh token to keep the connection and its subscriptions; otherwise it closes with 4001 at expiresAt.
+ */
+export interface SessionExpiring {
+	/** When the connection's token expires, and the connection closes with 4001 unless it is refreshed first. */
+	expiresAt: string;
+}
 /** Each method's params and result, by method name: the types behind {@link SwitchboardMethods.call}. */
 export interface MethodMap {
+	adminDisconnect: {
+		params: AdminDisconnectParams;
+		result: DisconnectResult;
+	};
+	adminRevoke: {
+		params: AdminRevokeParams;
+		result: RevokeResult;
+	};
 	channelHistory: {
 		params: ChannelHistoryParams;
 		result: HistoryResult;
@@ -284,6 +331,10 @@ export interface MethodMap {
 		params: ServerPingParams;
 		result: PingResult;
 	};
+	sessionRefresh: {
+		params: SessionRefreshParams;
+		result: WhoamiResult;
+	};
 	sessionWhoami: {
 		params: SessionWhoamiParams;
 		result: WhoamiResult;
@@ -295,6 +346,7 @@ export interface NotificationMap {
 	channelLeave: ChannelLeave;
 	channelPublication: ChannelPublication;
 	channelUnsubscribed: ChannelUnsubscribed;
+	sessionExpiring: SessionExpiring;
 }
 /** The JSON-RPC error codes the server answers with, by name (components.errors in openrpc.json). */
 export declare const ErrorCode: {
@@ -337,6 +389,18 @@ export declare abstract class SwitchboardMethods {
 	/** Calls method with params and resolves with its result; rejects with a SwitchboardError for a server error. */
 	abstract call<M extends keyof MethodMap>(method: M, params: MethodMap[M]["params"], options?: CallOptions): Promise<MethodMap[M]["result"]>;
 	abstract call(method: string, params?: object | unknown[], options?: CallOptions): Promise<unknown>;
+	/**
+	 * Closes every WebSocket connection of a user on this node
+	 *
+	 * Each closes with code 4003 and the reason. The user may connect again at once with a valid token: to keep them out, use adminRevoke. Needs an admin token.
+	 */
+	adminDisconnect(params: AdminDisconnectParams, options?: CallOptions): Promise<DisconnectResult>;
+	/**
+	 * Refuses a user's tokens issued until now, and disconnects the user
+	 *
+	 * Until until, every upgrade, HTTP call and sessionRefresh with a token of the user issued at or before now (in whole seconds, as iat counts them; a token without iat counts as old) is refused with -32001; tokens issued later are accepted. The user's connections on this node close with 4003. The revocation is kept in the data directory and outlives a restart. An until that is not in the future lifts the user's revocation. Needs an admin token.
+	 */
+	adminRevoke(params: AdminRevokeParams, options?: CallOptions): Promise<RevokeResult>;
 	/**
 	 * Reads a page of a channel's history
 	 *
@@ -387,6 +451,12 @@ export declare abstract class SwitchboardMethods {
 	 * Returns the server's clock. Cheap: use it for liveness checks and to measure round trips.
 	 */
 	serverPing(params?: ServerPingParams, options?: CallOptions): Promise<PingResult>;
+	/**
+	 * Replaces the connection's token with a fresh one
+	 *
+	 * The new token must be of the same user. Its expiry and permissions apply from the reply on: the connection now closes with 4001 when the new token expires, and subscriptions the new permissions do not allow end, after the reply, with channelUnsubscribed and reason "permission". Send it when sessionExpiring arrives. A refused token leaves the connection as it was.
+	 */
+	sessionRefresh(params: SessionRefreshParams, options?: CallOptions): Promise<WhoamiResult>;
 	/**
 	 * Describes the caller: user, connection and permissions
 	 *
@@ -555,7 +625,12 @@ export interface WebSocketLike {
 }
 /** A WebSocket constructor: `globalThis.WebSocket`, or `ws`'s default export. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
-/** A token, or a function the client calls for one before every connection attempt. */
+/**
+ * A token, or a function the client calls for one before every connection
+ * attempt, and when the server says the connection's token is expiring
+ * (sessionExpiring): the fresh token is sent with sessionRefresh, and the
+ * connection and its subscriptions go on.
+ */
 export type Token = string | (() => string | Promise<string>);
 /** When to try connecting again. The delay before attempt n is random in [0, min(maxDelayMs, minDelayMs * 2^(n-1))]. */
 export interface ReconnectOptions {
@@ -594,7 +669,10 @@ export interface ClientEvents {
 	connected: {
 		url: string;
 	};
-	/** The connection ended, or an attempt failed. `code` is the WebSocket close code (1006 when there was no close frame). */
+	/**
+	 * The connection ended, or an attempt failed. `code` is the WebSocket close code (1006 when there was no close frame).
+	 * After 4003 (an admin disconnected the user; `reason` says why) the client is closed: it does not reconnect.
+	 */
 	disconnected: {
 		code: number;
 		reason: string;

@@ -10,6 +10,12 @@ export interface ChannelSummary {
   subscribers: number;
 }
 
+export interface DisconnectResult {
+  /** How many connections were closed. */
+  connections: number;
+  user: string;
+}
+
 export interface HistoryResult {
   /** The channel. */
   channel: string;
@@ -91,6 +97,13 @@ export interface RemoveResult {
   offset: number;
 }
 
+export interface RevokeResult {
+  /** How many connections were closed. */
+  connections: number;
+  until: string;
+  user: string;
+}
+
 export interface ServerInfoResult {
   /** JSON-RPC calls finished since the server started. */
   callsTotal: number;
@@ -146,6 +159,22 @@ export interface WhoamiResult {
   transport: string;
   /** The token's subject; empty for anonymous callers. */
   user: string;
+}
+
+/** Params of {@link SwitchboardMethods.adminDisconnect}, by name. */
+export interface AdminDisconnectParams {
+  /** The user (a token's subject) to disconnect. */
+  user: string;
+  /** Sent as the close frame's reason, cut to 123 bytes; absent, "disconnected by an admin". */
+  reason?: string;
+}
+
+/** Params of {@link SwitchboardMethods.adminRevoke}, by name. */
+export interface AdminRevokeParams {
+  /** The user (a token's subject) to cut off. */
+  user: string;
+  /** When the user's old tokens may be used again; make it no earlier than their expiry. */
+  until: string;
 }
 
 /** Params of {@link SwitchboardMethods.channelHistory}, by name. */
@@ -212,6 +241,12 @@ export interface ServerInfoParams {
 export interface ServerPingParams {
 }
 
+/** Params of {@link SwitchboardMethods.sessionRefresh}, by name. */
+export interface SessionRefreshParams {
+  /** A fresh access token of the connection's user. */
+  token: string;
+}
+
 /** Params of {@link SwitchboardMethods.sessionWhoami}, by name. */
 export interface SessionWhoamiParams {
 }
@@ -269,7 +304,7 @@ export interface ChannelPublication {
 /**
  * The server ended the connection's subscription
  *
- * Nothing more of the channel follows. Reasons: "removed" (the channel was removed; its history is gone and its epoch changed).
+ * Nothing more of the channel follows. Reasons: "removed" (the channel was removed; its history is gone and its epoch changed); "permission" (a refreshed token no longer allows the subscription).
  */
 export interface ChannelUnsubscribed {
   /** The channel whose subscription ended. */
@@ -278,8 +313,20 @@ export interface ChannelUnsubscribed {
   reason: string;
 }
 
+/**
+ * The connection's token is about to expire
+ *
+ * Sent once per token, a while before it expires (the server's --token-expiry-notice, or halfway through a shorter token's life). Answer with sessionRefresh and a fresh token to keep the connection and its subscriptions; otherwise it closes with 4001 at expiresAt.
+ */
+export interface SessionExpiring {
+  /** When the connection's token expires, and the connection closes with 4001 unless it is refreshed first. */
+  expiresAt: string;
+}
+
 /** Each method's params and result, by method name: the types behind {@link SwitchboardMethods.call}. */
 export interface MethodMap {
+  adminDisconnect: { params: AdminDisconnectParams; result: DisconnectResult };
+  adminRevoke: { params: AdminRevokeParams; result: RevokeResult };
   channelHistory: { params: ChannelHistoryParams; result: HistoryResult };
   channelList: { params: ChannelListParams; result: ListResult };
   channelPresence: { params: ChannelPresenceParams; result: PresenceResult };
@@ -289,6 +336,7 @@ export interface MethodMap {
   channelUnsubscribe: { params: ChannelUnsubscribeParams; result: UnsubscribeResult };
   serverInfo: { params: ServerInfoParams; result: ServerInfoResult };
   serverPing: { params: ServerPingParams; result: PingResult };
+  sessionRefresh: { params: SessionRefreshParams; result: WhoamiResult };
   sessionWhoami: { params: SessionWhoamiParams; result: WhoamiResult };
 }
 
@@ -298,6 +346,7 @@ export interface NotificationMap {
   channelLeave: ChannelLeave;
   channelPublication: ChannelPublication;
   channelUnsubscribed: ChannelUnsubscribed;
+  sessionExpiring: SessionExpiring;
 }
 
 /** The JSON-RPC error codes the server answers with, by name (components.errors in openrpc.json). */
@@ -344,6 +393,24 @@ export abstract class SwitchboardMethods {
   /** Calls method with params and resolves with its result; rejects with a SwitchboardError for a server error. */
   abstract call<M extends keyof MethodMap>(method: M, params: MethodMap[M]["params"], options?: CallOptions): Promise<MethodMap[M]["result"]>;
   abstract call(method: string, params?: object | unknown[], options?: CallOptions): Promise<unknown>;
+
+  /**
+   * Closes every WebSocket connection of a user on this node
+   *
+   * Each closes with code 4003 and the reason. The user may connect again at once with a valid token: to keep them out, use adminRevoke. Needs an admin token.
+   */
+  adminDisconnect(params: AdminDisconnectParams, options?: CallOptions): Promise<DisconnectResult> {
+    return this.call("adminDisconnect", params, options);
+  }
+
+  /**
+   * Refuses a user's tokens issued until now, and disconnects the user
+   *
+   * Until until, every upgrade, HTTP call and sessionRefresh with a token of the user issued at or before now (in whole seconds, as iat counts them; a token without iat counts as old) is refused with -32001; tokens issued later are accepted. The user's connections on this node close with 4003. The revocation is kept in the data directory and outlives a restart. An until that is not in the future lifts the user's revocation. Needs an admin token.
+   */
+  adminRevoke(params: AdminRevokeParams, options?: CallOptions): Promise<RevokeResult> {
+    return this.call("adminRevoke", params, options);
+  }
 
   /**
    * Reads a page of a channel's history
@@ -420,6 +487,15 @@ export abstract class SwitchboardMethods {
    */
   serverPing(params?: ServerPingParams, options?: CallOptions): Promise<PingResult> {
     return this.call("serverPing", params ?? {}, options);
+  }
+
+  /**
+   * Replaces the connection's token with a fresh one
+   *
+   * The new token must be of the same user. Its expiry and permissions apply from the reply on: the connection now closes with 4001 when the new token expires, and subscriptions the new permissions do not allow end, after the reply, with channelUnsubscribed and reason "permission". Send it when sessionExpiring arrives. A refused token leaves the connection as it was.
+   */
+  sessionRefresh(params: SessionRefreshParams, options?: CallOptions): Promise<WhoamiResult> {
+    return this.call("sessionRefresh", params, options);
   }
 
   /**

@@ -32,7 +32,12 @@ export interface WebSocketLike {
 /** A WebSocket constructor: `globalThis.WebSocket`, or `ws`'s default export. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-/** A token, or a function the client calls for one before every connection attempt. */
+/**
+ * A token, or a function the client calls for one before every connection
+ * attempt, and when the server says the connection's token is expiring
+ * (sessionExpiring): the fresh token is sent with sessionRefresh, and the
+ * connection and its subscriptions go on.
+ */
 export type Token = string | (() => string | Promise<string>);
 
 /** When to try connecting again. The delay before attempt n is random in [0, min(maxDelayMs, minDelayMs * 2^(n-1))]. */
@@ -71,7 +76,10 @@ export interface ClientEvents {
   /** An attempt to connect began; `attempt` counts from 1 since the last connection. */
   connecting: { attempt: number };
   connected: { url: string };
-  /** The connection ended, or an attempt failed. `code` is the WebSocket close code (1006 when there was no close frame). */
+  /**
+   * The connection ended, or an attempt failed. `code` is the WebSocket close code (1006 when there was no close frame).
+   * After 4003 (an admin disconnected the user; `reason` says why) the client is closed: it does not reconnect.
+   */
   disconnected: { code: number; reason: string };
   /** The client gave up after `reconnect.maxAttempts`: calls waiting are rejected and subscriptions ended. A call or reconnectNow() starts again. */
   failed: { attempts: number };
@@ -91,6 +99,7 @@ type ReplyHandler = (err: unknown, result?: unknown) => void;
 
 const OPEN = 1;
 const tokenExpired = 4001;
+const disconnectedByAdmin = 4003;
 
 /**
  * A Switchboard client. It connects on the first call or subscription and
@@ -295,17 +304,19 @@ export class Switchboard extends SwitchboardMethods {
     const err = new ConnectionError(`the connection was lost (${code}${reason ? " " + reason : ""})`, code, reason);
     this.#failSent(err); // calls not yet sent wait for the next socket
     for (const topic of this.topics.values()) topic.detach();
+    if (code === disconnectedByAdmin) {
+      // Cut off by an admin: reconnecting on its own would undo that.
+      this.#end("closed", err);
+      return this.#events.emit("disconnected", { code, reason });
+    }
     this.#state = "waiting";
     this.#events.emit("disconnected", { code, reason });
     if (this.#state !== "waiting") return; // a listener closed or reconnected
     const { minDelayMs, maxDelayMs, maxAttempts } = this.#opts.reconnect;
     if (this.#attempt >= maxAttempts) {
-      this.#state = "idle";
       const attempts = this.#attempt;
       this.#attempt = 0;
-      this.#listenForWake(false);
-      this.#failAll(err);
-      for (const topic of [...this.topics.values()]) topic.end(err);
+      this.#end("idle", err);
       this.#events.emit("failed", { attempts });
       return;
     }
@@ -314,6 +325,14 @@ export class Switchboard extends SwitchboardMethods {
     const bound = Math.min(maxDelayMs, minDelayMs * 2 ** Math.max(0, this.#attempt - 1));
     const delay = code === tokenExpired && this.#attempt <= 1 ? 0 : Math.random() * bound;
     this.#timer = setTimeout(() => this.reconnectNow(), delay);
+  }
+
+  // #end leaves the client in state, with every call and subscription ended with err.
+  #end(state: ConnectionState, err: Error): void {
+    this.#state = state;
+    this.#listenForWake(false);
+    this.#failAll(err);
+    for (const topic of [...this.topics.values()]) topic.end(err);
   }
 
   #failAll(err: Error): void {
@@ -338,6 +357,7 @@ export class Switchboard extends SwitchboardMethods {
       return; // the server sends only JSON; nothing to answer
     }
     if (msg.method !== undefined) {
+      if (msg.method === "sessionExpiring") void this.#refresh();
       const channel = msg.params?.channel;
       if (typeof channel === "string") this.topics.get(channel)?.notify(msg.method, msg.params);
       return;
@@ -347,6 +367,20 @@ export class Switchboard extends SwitchboardMethods {
     if (!p) return;
     this.#sent.delete(msg.id);
     answer(p, msg.error && new SwitchboardError(msg.error.code, msg.error.message, msg.error.data), msg.result);
+  }
+
+  // #refresh sends the token function's next token on the open socket. If
+  // either fails, the server closes with 4001 at the expiry and the
+  // reconnect asks the function again.
+  async #refresh(): Promise<void> {
+    const ws = this.#ws;
+    if (typeof this.#token !== "function") return;
+    try {
+      const token = await this.#token();
+      if (ws === this.#ws) this.request("sessionRefresh", { token }, () => {});
+    } catch {
+      // as above
+    }
   }
 
   #listenForWake(on: boolean): void {

@@ -1,7 +1,7 @@
 // Compiled, never run (npm run check): the types that the generated layer
 // gives a caller, and the calls they refuse.
 import WebSocket from "ws";
-import { ErrorCode, Switchboard, SwitchboardError, type PublishResult, type PublicationOf, type Position } from "../dist/switchboard.js";
+import { ErrorCode, Switchboard, SwitchboardError, type PublishResult, type PublicationOf, type Position, type NotificationMap } from "../dist/switchboard.js";
 
 declare const browserWebSocket: typeof globalThis.WebSocket;
 
@@ -17,6 +17,10 @@ export async function typed(): Promise<void> {
   const page = await sb.channelHistory({ channel: "c", limit: 10, since: { offset, epoch: pub.epoch } });
   const first: unknown = page.publications[0]?.data;
   const viaCall: PublishResult = await sb.call("channelPublish", { channel: "c", data: 1 });
+  const refreshed: string | undefined = (await sb.sessionRefresh({ token: "t" })).expiresAt;
+  const cut: number = (await sb.adminDisconnect({ user: "mallory", reason: "suspended" })).connections;
+  const until: string = (await sb.adminRevoke({ user: "mallory", until: "2026-12-31T00:00:00Z" })).until;
+  const expiring: NotificationMap["sessionExpiring"] = { expiresAt: "2026-12-31T00:00:00Z" };
 
   // @ts-expect-error: channel is required
   await sb.channelPublish({ data: 1 });
@@ -26,6 +30,8 @@ export async function typed(): Promise<void> {
   await sb.channelRemove({ channel: "c", force: true });
   // @ts-expect-error: params are by name, one object
   await sb.channelPublish("c", 1);
+  // @ts-expect-error: token is required
+  await sb.sessionRefresh({});
 
   const code: -32003 = ErrorCode.Forbidden;
   try {
@@ -54,6 +60,6 @@ export async function typed(): Promise<void> {
     await using alsoDisposable = sb.subscribe("chat.lobby");
     console.log(disposable.channel, alsoDisposable.channel);
   }
-  console.log(time, admin, first, viaCall, code, where);
+  console.log(time, admin, first, viaCall, code, where, refreshed, cut, until, expiring);
   sb.close();
 }
