@@ -309,7 +309,7 @@ export interface ChannelPublication {
 export interface ChannelUnsubscribed {
   /** The channel whose subscription ended. */
   channel: string;
-  /** Why: removed (the channel was removed). */
+  /** Why: removed (the channel was removed), or permission (a refreshed token no longer allows the subscription). */
   reason: string;
 }
 
