@@ -3,13 +3,17 @@ package api
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
 )
 
-const callerKey = "switchboard.caller"
+const (
+	callerKey   = "switchboard.caller"
+	provenAtKey = "switchboard.provenAt" // when the token was verified
+)
 
 // authenticate proves the caller before anything else happens, in
 // particular before a WebSocket upgrade: a token from the Authorization
@@ -34,6 +38,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return s.unauthorized(c, "missing token: send Authorization: Bearer TOKEN or the access_token query parameter")
 		}
 		c.Set(callerKey, caller)
+		c.Set(provenAtKey, time.Now())
 		return next(c)
 	}
 }

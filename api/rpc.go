@@ -31,7 +31,8 @@ func (s *Server) upgrade(c echo.Context) error {
 	if err != nil {
 		return refusal(http.StatusTooManyRequests, "too_many_connections", err.Error()) // before any upgrade
 	}
-	peer := rpc.Peer{ID: requestID(c), Caller: caller, RemoteAddr: ip}
+	proven, _ := c.Get(provenAtKey).(time.Time)
+	peer := rpc.Peer{ID: requestID(c), Caller: caller, RemoteAddr: ip, ProvenAt: proven}
 	if err := s.rpc.Upgrade(c.Response(), c.Request(), peer, release); err != nil {
 		// The handshake failed and its HTTP error has been written.
 		s.log.Debug("websocket upgrade failed", "err", err)

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"time"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -55,7 +56,15 @@ var CloseCodes = []CloseCode{
 // and returns how many it closed. It is how an admin cuts a user off
 // (the api's adminDisconnect and adminRevoke).
 func (s *Server) Disconnect(user, reason string) int {
+	text := closeText(reason)
+	now := time.Now()
 	s.mu.Lock()
+	for u, c := range s.cutOff {
+		if now.Sub(c.at) > cutOffMemory {
+			delete(s.cutOff, u)
+		}
+	}
+	s.cutOff[user] = cut{at: now, text: text}
 	var theirs []*conn
 	for c := range s.conns {
 		if caller := c.sess.Caller(); !caller.Anonymous && caller.User == user {
@@ -63,12 +72,21 @@ func (s *Server) Disconnect(user, reason string) int {
 		}
 	}
 	s.mu.Unlock()
-	text := closeText(reason)
 	for _, c := range theirs {
 		c.closeWith(CloseDisconnected, text, ReasonDisconnected, true)
 	}
 	return len(theirs)
 }
+
+// cut is a user's being cut off: when, and the close text.
+type cut struct {
+	at   time.Time
+	text string
+}
+
+// cutOffMemory is how long Disconnect remembers a user for upgrades that
+// were under way: far longer than one takes.
+const cutOffMemory = time.Minute
 
 // maxCloseText is how many bytes of text a close frame holds: 125 for the
 // payload, less 2 for the code.

@@ -39,6 +39,9 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
+	// cutOff holds the users Disconnect cut off in the last
+	// cutOffMemory, for connections whose upgrade was under way then.
+	cutOff map[string]cut
 }
 
 // NewServer returns a server for the methods in reg. Methods may still be
@@ -50,6 +53,7 @@ func NewServer(reg *Registry, opts Options) *Server {
 		log:    opts.Logger,
 		obs:    opts.Observer,
 		conns:  map[*conn]struct{}{},
+		cutOff: map[string]cut{},
 	}
 	s.heavy = make(chan struct{}, s.limits.MaxHeavyCalls)
 	if s.limits.CallRate > 0 {
@@ -83,12 +87,18 @@ func (s *Server) serve(ws *websocket.Conn, sock *corkConn, p Peer, onClose func(
 	c.onClose = onClose
 	s.mu.Lock()
 	draining := s.gate.isClosed()
-	if !draining {
+	cut, wasCut := s.cutOff[p.Caller.User]
+	wasCut = wasCut && !p.Caller.Anonymous && !cut.at.Before(p.ProvenAt)
+	if !draining && !wasCut {
 		s.conns[c] = struct{}{}
 	}
 	s.mu.Unlock()
-	if draining {
-		ws.Close(CloseGoingAway, "server shutting down")
+	if draining || wasCut {
+		if draining {
+			ws.Close(CloseGoingAway, "server shutting down")
+		} else {
+			ws.Close(CloseDisconnected, cut.text)
+		}
 		if onClose != nil {
 			onClose()
 		}

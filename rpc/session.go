@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/switchboard/switchboard/service"
 )
@@ -22,6 +23,11 @@ type Peer struct {
 	Caller service.Caller
 	// RemoteAddr is the client's address as the server sees it.
 	RemoteAddr string
+	// ProvenAt is when the token was verified: a user cut off after it
+	// (Server.Disconnect) is cut off as the connection opens, since the
+	// upgrade went on with a token that was good then. Zero is the time
+	// of the upgrade.
+	ProvenAt time.Time
 }
 
 // Session is what a handler knows of its caller: who it is and how it is

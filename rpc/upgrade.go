@@ -3,6 +3,7 @@ package rpc
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -18,6 +19,9 @@ import (
 // Compression is off: with context takeover it costs about 1.2 MiB per
 // connection, and JSON-RPC messages are small.
 func (s *Server) Upgrade(w http.ResponseWriter, r *http.Request, p Peer, onClose func()) error {
+	if p.ProvenAt.IsZero() {
+		p.ProvenAt = time.Now()
+	}
 	cw := &corkingWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // see above: origins are the caller's to check
