@@ -45,6 +45,9 @@ func registerIdentity(reg *rpc.Registry, id Identity, subs *subscriptions.Regist
 		switch {
 		case err != nil:
 			return WhoamiResult{}, err
+		case !caller.ExpiresAt.IsZero() && !caller.ExpiresAt.After(time.Now()):
+			// Within the leeway, but it would close the connection at once.
+			return WhoamiResult{}, service.Errorf(service.EUNAUTHORIZED, "token expired")
 		case old.Anonymous:
 			return WhoamiResult{}, service.Errorf(service.EFORBIDDEN, "an anonymous connection cannot take a token: reconnect with it")
 		case caller.User != old.User:

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -161,5 +162,13 @@ func TestTokenPublicKeyFile(t *testing.T) {
 		slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "JWKS could not be fetched") {
 		t.Errorf("server.New with an unreachable JWKS: %v", err)
+	}
+	// Whoever can change the set in flight signs admin tokens: no plain
+	// HTTP beyond this machine.
+	_, err = server.New(server.Config{DataDir: t.TempDir(), Tokens: server.Tokens{JWKSURL: "http://id.example.com/jwks.json"}},
+		slog.New(slog.DiscardHandler))
+	var cfgErr *server.ConfigError
+	if !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), "https") {
+		t.Errorf("server.New with a plain-HTTP JWKS elsewhere: %v, want a ConfigError asking for https", err)
 	}
 }

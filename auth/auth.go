@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -62,6 +63,10 @@ type ClaimNames struct {
 	Publish, Subscribe, Admin string
 }
 
+// NoClaim as a claim's name reads that permission from no claim: for an
+// identity provider whose tokens should never make an admin, say.
+const NoClaim = "-"
+
 // DefaultClaimNames are the names of Switchboard's own tokens.
 var DefaultClaimNames = ClaimNames{Publish: "publish", Subscribe: "subscribe", Admin: "admin"}
 
@@ -86,7 +91,7 @@ func (n ClaimNames) check() error {
 		if slices.Contains([]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}, name) {
 			return fmt.Errorf("permission claim name %q is a registered JWT claim", name)
 		}
-		if seen[name] {
+		if seen[name] && name != NoClaim {
 			return fmt.Errorf("permission claim name %q is given twice", name)
 		}
 		seen[name] = true
@@ -135,6 +140,7 @@ type Authority struct {
 	remote  *remoteKeys // nil without a JWKS URL
 	names   ClaimNames  // for foreign tokens
 	issuer  string      // for foreign tokens; "" for any
+	leeway  time.Duration
 	revoked *Revocations
 	now     func() time.Time
 }
@@ -163,6 +169,7 @@ func Open(ctx context.Context, secret []byte, opts Options) (*Authority, error) 
 		own:     jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuedAt(), jwt.WithLeeway(leeway)),
 		names:   opts.Claims.withDefaults(),
 		issuer:  opts.Issuer,
+		leeway:  leeway,
 		revoked: opts.Revocations,
 		now:     time.Now,
 	}
@@ -250,6 +257,9 @@ func (a *Authority) Verify(token string) (service.Caller, error) {
 	if err != nil {
 		return service.Caller{}, err
 	}
+	if strings.EqualFold(alg, "none") {
+		return service.Caller{}, unauthorized("token is unsigned (alg none)")
+	}
 	parser, c := a.own, Claims{}
 	keyFunc := func(*jwt.Token) (any, error) { return a.secret, nil }
 	if alg != "HS256" && a.foreign != nil {
@@ -283,7 +293,9 @@ func (a *Authority) Verify(token string) (service.Caller, error) {
 	if c.IssuedAt != nil {
 		issued = c.IssuedAt.Time
 	}
-	if a.revoked != nil && a.revoked.Refuses(c.Subject, issued) {
+	// An issuer's clock may run up to the leeway ahead of ours: a token
+	// stamped that little after the revocation may be from before it.
+	if a.revoked != nil && a.revoked.Refuses(c.Subject, issued.Add(-a.leeway)) {
 		return service.Caller{}, service.Errorf(service.EUNAUTHORIZED, "token revoked: its user was cut off after it was issued; get a new one")
 	}
 	caller := service.Caller{

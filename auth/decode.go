@@ -33,13 +33,20 @@ func (c *Claims) UnmarshalJSON(data []byte) error {
 
 // setClaim sets the claim name to v, a value decoded with UseNumber.
 func (c *Claims) setClaim(names *ClaimNames, name string, v any) (err error) {
+	if name != NoClaim { // a claim named "-" is no permission claim
+		switch name {
+		case names.Publish:
+			c.Publish, err = patternsClaim(name, v)
+			return err
+		case names.Subscribe:
+			c.Subscribe, err = patternsClaim(name, v)
+			return err
+		case names.Admin:
+			c.Admin, err = boolClaim(name, v)
+			return err
+		}
+	}
 	switch name {
-	case names.Publish:
-		c.Publish, err = patternsClaim(name, v)
-	case names.Subscribe:
-		c.Subscribe, err = patternsClaim(name, v)
-	case names.Admin:
-		c.Admin, err = boolClaim(name, v)
 	case "iss":
 		c.Issuer, err = stringClaim(name, v)
 	case "sub":

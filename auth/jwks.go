@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,9 +52,21 @@ func (j JWKS) withDefaults() JWKS {
 		d.Timeout = j.Timeout
 	}
 	if d.Client == nil {
-		d.Client = &http.Client{}
+		d.Client = &http.Client{CheckRedirect: noDowngrade}
 	}
 	return d
+}
+
+// noDowngrade follows a few redirects, none from https to http: the set
+// must come as safely as it was asked for.
+func noDowngrade(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("too many redirects")
+	}
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return errors.New("redirected from https to " + req.URL.Scheme)
+	}
+	return nil
 }
 
 // maxJWKSBody bounds the JWK Set read: real ones hold a few keys.
@@ -90,7 +103,7 @@ func fetchKeys(ctx context.Context, cfg JWKS, log *slog.Logger) (*remoteKeys, er
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.fetch(ctx); err != nil {
-		return nil, fmt.Errorf("token JWKS could not be fetched from %s: %w", cfg.URL, err)
+		return nil, fmt.Errorf("token JWKS could not be fetched from %s: %w", r.where(), err)
 	}
 	return r, nil
 }
@@ -111,7 +124,7 @@ func (r *remoteKeys) lookup(ctx context.Context, kid string) (jwk, bool) {
 		return jwk{}, false
 	}
 	if err := r.fetch(ctx); err != nil {
-		r.log.Warn("token JWKS fetch failed; keeping the keys fetched before", "url", r.cfg.URL, "err", err)
+		r.log.Warn("token JWKS fetch failed; keeping the keys fetched before", "url", r.where(), "err", err)
 	}
 	k, ok := (*r.keys.Load())[kid]
 	return k, ok
@@ -128,8 +141,11 @@ func (r *remoteKeys) refreshIfOld() {
 		defer r.background.Store(false)
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if since(&r.fetched) < r.cfg.MinRefresh {
+			return // an unknown kid fetched it meanwhile
+		}
 		if err := r.fetch(context.Background()); err != nil {
-			r.log.Warn("token JWKS refresh failed; keeping the keys fetched before", "url", r.cfg.URL, "err", err)
+			r.log.Warn("token JWKS refresh failed; keeping the keys fetched before", "url", r.where(), "err", err)
 		}
 	}()
 }
@@ -162,9 +178,12 @@ func (r *remoteKeys) fetch(ctx context.Context) error {
 	case len(body) > maxJWKSBody:
 		return fmt.Errorf("the body is over %d bytes", maxJWKSBody)
 	}
-	keys, err := parseJWKS(body)
+	keys, skipped, err := parseJWKS(body)
 	if err != nil {
 		return err
+	}
+	if len(skipped) > 0 {
+		r.log.Warn("token JWKS keys skipped: they cannot verify tokens here", "url", r.where(), "keys", skipped)
 	}
 	r.keys.Store(&keys)
 	r.got.Store(start)
@@ -174,36 +193,74 @@ func (r *remoteKeys) fetch(ctx context.Context) error {
 // since returns the time since the Unix nanoseconds in t.
 func since(t *atomic.Int64) time.Duration { return time.Since(time.Unix(0, t.Load())) }
 
-// parseJWKS reads the verification keys of a JWK Set, by kid. It skips
-// keys for encryption, keys without a kid (a set is looked up by kid) and
-// keys of kinds we do not verify with, symmetric ones among them: a
-// token is never checked against a secret that someone else publishes.
-func parseJWKS(body []byte) (map[string]jwk, error) {
+// where names the set's URL for logs and errors, without its query or
+// user, which may hold credentials.
+func (r *remoteKeys) where() string {
+	u, err := url.Parse(r.cfg.URL)
+	if err != nil {
+		return "the configured URL"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
+}
+
+// parseJWKS reads the verification keys of a JWK Set, by kid, and says
+// why it skipped the others: keys for encryption, without a kid (a set is
+// looked up by kid), of kinds or algorithms we do not verify with
+// (symmetric ones among them: a token is never checked against a secret
+// that someone else publishes), malformed, or sharing a kid. Skipping,
+// not failing, keeps one odd key from hiding the rest, or a provider's
+// new keys.
+func parseJWKS(body []byte) (keys map[string]jwk, skipped []string, err error) {
 	var set jwkset.JWKSMarshal
 	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, errors.New("the body is not a JWK Set")
+		return nil, nil, errors.New("the body is not a JWK Set")
 	}
-	keys := map[string]jwk{}
+	keys = map[string]jwk{}
+	dup := map[string]bool{}
 	for i, m := range set.Keys {
-		if m.KID == "" || m.USE == jwkset.UseEnc || m.KTY == jwkset.KtyOct || m.D != "" {
-			continue // D: a private key has no place in a published set
+		why := unusable(m)
+		if why == "" && dup[m.KID] {
+			why = "shares its kid"
 		}
-		k, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("key %d (kid %q) is malformed", i, m.KID)
+		var k jwkset.JWK
+		if why == "" {
+			if k, err = jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{}); err != nil {
+				why = "malformed"
+			}
 		}
-		pub := k.Key()
-		if checkKey(pub) != nil {
+		if why == "" {
+			switch alg := string(m.ALG); {
+			case checkKey(k.Key()) != nil:
+				why = "not a key kind or size tokens are verified with"
+			case alg != "" && !fits(k.Key(), alg):
+				why = "for " + alg + ", which is not verified here"
+			}
+		}
+		if why != "" {
+			skipped = append(skipped, fmt.Sprintf("%d (kid %q): %s", i, m.KID, why))
+			if dup[m.KID] {
+				delete(keys, m.KID) // neither of two keys of one kid
+			}
 			continue
 		}
-		alg := string(m.ALG)
-		if alg != "" && !fits(pub, alg) {
-			return nil, fmt.Errorf("key %d (kid %q) is a %s key, not one for %s", i, m.KID, m.KTY, alg)
-		}
-		if _, dup := keys[m.KID]; dup {
-			return nil, fmt.Errorf("two keys have the kid %q", m.KID)
-		}
-		keys[m.KID] = jwk{key: pub, alg: alg}
+		dup[m.KID] = true
+		keys[m.KID] = jwk{key: k.Key(), alg: string(m.ALG)}
 	}
-	return keys, nil
+	return keys, skipped, nil
+}
+
+// unusable says why the JWK m is not one to verify tokens with, or "".
+func unusable(m jwkset.JWKMarshal) string {
+	switch {
+	case m.KID == "":
+		return "no kid"
+	case m.USE == jwkset.UseEnc:
+		return "for encryption"
+	case m.KTY == jwkset.KtyOct:
+		return "symmetric"
+	case m.D != "":
+		return "a private key, which has no place in a published set"
+	}
+	return ""
 }

@@ -137,7 +137,7 @@ func TestEveryKeyKind(t *testing.T) {
 	for _, k := range [][]byte{der, pemBytes} {
 		wantRefused(t, byKid, signKid(t, "HS256", "rsa", validClaims(), k), "signature")
 	}
-	wantRefused(t, byKid, sign(t, jwt.SigningMethodNone, validClaims(), jwt.UnsafeAllowNoneSignatureType), "token")
+	wantRefused(t, byKid, sign(t, jwt.SigningMethodNone, validClaims(), jwt.UnsafeAllowNoneSignatureType), "unsigned")
 	// The secret's own tokens still pass beside the keys.
 	wantCaller(t, byKid, sign(t, jwt.SigningMethodHS256, validClaims(), secret), "mallory")
 }
@@ -184,6 +184,12 @@ func TestRenamedClaims(t *testing.T) {
 	own := wantCaller(t, a, sign(t, jwt.SigningMethodHS256, validClaims(), secret), "mallory")
 	if !own.Permissions.Admin {
 		t.Error("an HS256 token's admin claim was not read under its own name")
+	}
+	// "-": no claim makes an admin, not even one named "-".
+	noAdmin := openAuthority(t, auth.Options{PublicKeys: []auth.PublicKey{{Key: p.key.Public()}}, Claims: auth.ClaimNames{Admin: auth.NoClaim}})
+	c = wantCaller(t, noAdmin, signKid(t, "EdDSA", "", jwt.MapClaims{"sub": "alice", "admin": true, "-": true}, p.key), "alice")
+	if c.Permissions.Admin {
+		t.Error("with the admin claim off, a token made an admin")
 	}
 	if _, err := auth.Open(context.Background(), secret, auth.Options{Claims: auth.ClaimNames{Admin: "exp"}}); err == nil {
 		t.Error("a permission claim named exp was accepted")
@@ -331,7 +337,7 @@ func TestRevocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := openAuthority(t, auth.Options{Revocations: r})
+	a := openAuthority(t, auth.Options{Revocations: r, Leeway: -1})
 	old, _ := a.Issue("mallory", service.Permissions{}, time.Hour)
 	bob, _ := a.Issue("bob", service.Permissions{}, time.Hour)
 	if err := r.Revoke("mallory", time.Now().Add(time.Hour)); err != nil {
@@ -340,7 +346,8 @@ func TestRevocations(t *testing.T) {
 	wantRefused(t, a, old, "revoked")
 	wantRefused(t, a, sign(t, jwt.SigningMethodHS256, jwt.MapClaims{"sub": "mallory"}, secret), "revoked") // no iat: old
 	wantCaller(t, a, bob, "bob")
-	later := sign(t, jwt.SigningMethodHS256, jwt.MapClaims{"sub": "mallory", "iat": time.Now().Add(2 * time.Second).Unix()}, secret)
+	time.Sleep(1100 * time.Millisecond) // iat counts seconds: the next token's must be later
+	later, _ := a.Issue("mallory", service.Permissions{}, time.Hour)
 	wantCaller(t, a, later, "mallory")
 
 	r2, err := auth.OpenRevocations(path)
@@ -348,8 +355,59 @@ func TestRevocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantRefused(t, openAuthority(t, auth.Options{Revocations: r2}), old, "revoked")
+	// With the default leeway, a token stamped a second after the
+	// revocation may come from an issuer whose clock runs ahead: refused.
+	wantRefused(t, openAuthority(t, auth.Options{Revocations: r2}), later, "revoked")
 	if err := r2.Revoke("mallory", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	wantCaller(t, openAuthority(t, auth.Options{Revocations: r2}), old, "mallory")
+	wantCaller(t, openAuthority(t, auth.Options{Revocations: r2, Leeway: -1}), old, "mallory")
+}
+
+// TestJWKSSkipsWhatCannotVerify: a set's keys that cannot verify tokens
+// here (symmetric, private, for encryption, of another algorithm, two of
+// one kid) are skipped, not trusted and not fatal: the rest verify. A set
+// served with an error status, or too big, is refused at start.
+func TestJWKSSkipsWhatCannotVerify(t *testing.T) {
+	pairs := keyPairs(t)
+	good, _ := jwkset.NewJWKFromKey(pairs[1].key.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "good"}})
+	rsaJWK, _ := jwkset.NewJWKFromKey(pairs[0].key.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "rsa"}})
+	ps := rsaJWK.Marshal()
+	ps.KID, ps.ALG = "pss", "PS256"
+	enc := rsaJWK.Marshal()
+	enc.KID, enc.USE = "enc", jwkset.UseEnc
+	dup1, dup2 := rsaJWK.Marshal(), good.Marshal()
+	dup1.KID, dup2.KID = "twice", "twice"
+	priv, _ := jwkset.NewJWKFromKey(pairs[2].key, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "private"}, Marshal: jwkset.JWKMarshalOptions{Private: true}})
+	set := jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{
+		{KTY: jwkset.KtyOct, KID: "secret", K: "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"},
+		priv.Marshal(), ps, enc, dup1, dup2, good.Marshal(),
+	}}
+	body, _ := json.Marshal(set)
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(int(status.Load()))
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+
+	a := openAuthority(t, auth.Options{JWKS: auth.JWKS{URL: srv.URL}})
+	wantCaller(t, a, signKid(t, "ES256", "good", validClaims(), pairs[1].key), "mallory")
+	hmacKey := []byte("secret-secret-secret-secret-secret")
+	wantRefused(t, a, signKid(t, "HS256", "secret", validClaims(), hmacKey), "signature")
+	for kid, signer := range map[string]keyPair{"private": pairs[2], "pss": pairs[0], "enc": pairs[0], "twice": pairs[0]} {
+		wantRefused(t, a, signKid(t, signer.algs[0], kid, validClaims(), signer.key), "does not know")
+	}
+
+	status.Store(http.StatusServiceUnavailable)
+	if _, err := auth.Open(context.Background(), secret, auth.Options{JWKS: auth.JWKS{URL: srv.URL}}); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("a set served with 503: %v", err)
+	}
+	status.Store(http.StatusOK)
+	body = append([]byte(`{"keys":[],"padding":"`), strings.Repeat("x", 2<<20)...)
+	body = append(body, `"}`...)
+	if _, err := auth.Open(context.Background(), secret, auth.Options{JWKS: auth.JWKS{URL: srv.URL}}); err == nil || !strings.Contains(err.Error(), "over") {
+		t.Errorf("a set of 2 MiB: %v", err)
+	}
 }

@@ -24,7 +24,8 @@ type Revocations struct {
 	path string
 	now  func() time.Time
 
-	mu    sync.RWMutex
+	write sync.Mutex // held by Revoke, across its write to disk
+	mu    sync.RWMutex // guards users, which Revoke swaps whole
 	users map[string]Revocation
 }
 
@@ -61,15 +62,19 @@ func (r *Revocations) Revoke(user string, until time.Time) error {
 	if user == "" {
 		return errors.New("revoke: no user")
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	// Verifications read users meanwhile: only the swap stops them, not
+	// the fsync.
+	r.write.Lock()
+	defer r.write.Unlock()
 	now := r.now()
+	r.mu.RLock()
 	next := make(map[string]Revocation, len(r.users)+1)
 	for u, rev := range r.users {
 		if rev.Until.After(now) && u != user {
 			next[u] = rev
 		}
 	}
+	r.mu.RUnlock()
 	if until.After(now) {
 		if len(next) >= MaxRevocations {
 			return fmt.Errorf("revoke: %d users are revoked already, the most there may be", len(next))
@@ -79,7 +84,9 @@ func (r *Revocations) Revoke(user string, until time.Time) error {
 	if err := writeFileSync(r.path, next); err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
+	r.mu.Lock()
 	r.users = next
+	r.mu.Unlock()
 	return nil
 }
 

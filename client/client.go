@@ -31,7 +31,8 @@ type Options struct {
 	// (sessionRefresh), keeping the connection and its subscriptions.
 	// Calls send the token it gave last, and ask it for a new one, once,
 	// when the server refuses that one. Each of its calls is bounded by
-	// Timeout, and it may be called from several goroutines at once. An
+	// Timeout through its ctx, which it must heed: the client waits for it
+	// to return. It may be called from several goroutines at once. An
 	// error, or an empty token, fails what needed the token.
 	//
 	// A refresh that fails is logged, and the connection closes when its

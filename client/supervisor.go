@@ -240,7 +240,10 @@ func (c *Client) notified(sock *socket, method string, params json.RawMessage) {
 			return
 		}
 		if s := c.subscription(u.Channel); s != nil {
-			c.opts.Logger.Info("switchboard: the server ended a subscription; subscribing again", "channel", u.Channel, "reason", u.Reason)
+			// Subscribing again finds out whether it was for good: a
+			// removed channel starts over; a permission the refreshed
+			// token lacks ends the subscription with the server's -32003.
+			c.opts.Logger.Info("switchboard: the server ended a subscription; subscribing again to see whether it may go on", "channel", u.Channel, "reason", u.Reason)
 			s.unsubscribed(sock)
 		}
 	case "sessionExpiring":

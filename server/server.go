@@ -357,9 +357,6 @@ func allowedHosts(given []string, listen string) []string {
 	return nil
 }
 
-// connLimits fills in the total limit from the descriptor limit when it
-// is not set, so that health checks and admin calls still get in when
-// the server is full.
 // authority builds the token authority: the secret's, with the public
 // keys and the JWK Set of t. The set is fetched now, within its timeout.
 func (t Tokens) authority(secret []byte, revocations *auth.Revocations, log *slog.Logger) (*auth.Authority, error) {
@@ -380,8 +377,11 @@ func (t Tokens) authority(secret []byte, revocations *auth.Revocations, log *slo
 		opts.PublicKeys = append(opts.PublicKeys, keys...)
 	}
 	if t.JWKSURL != "" {
-		if u, err := url.Parse(t.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, configErrorf("--token-jwks-url %q: want an http or https URL", t.JWKSURL)
+		// Whoever can change the set in flight can sign admin tokens:
+		// plain HTTP only to this machine.
+		u, err := url.Parse(t.JWKSURL)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+			return nil, configErrorf("--token-jwks-url: want an https URL (http only to a loopback address)")
 		}
 	}
 	a, err := auth.Open(context.Background(), secret, opts)
@@ -391,6 +391,18 @@ func (t Tokens) authority(secret []byte, revocations *auth.Revocations, log *slo
 	return a, nil
 }
 
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// connLimits fills in the total limit from the descriptor limit when it
+// is not set, so that health checks and admin calls still get in when
+// the server is full.
 func connLimits(l api.ConnLimits, log *slog.Logger) api.ConnLimits {
 	if l.Total > 0 {
 		return l

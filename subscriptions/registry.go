@@ -131,6 +131,8 @@ func (r *Registry) confirm(s *subscription) error {
 	switch {
 	case s.owner.closed:
 		return service.Errorf(service.EUNAVAILABLE, "the connection is closing")
+	case s.narrowed:
+		return service.Errorf(service.EFORBIDDEN, "not allowed to subscribe to %q: the token was refreshed meanwhile", s.channel)
 	case s.owner.subs[s.channel] != s:
 		return service.Errorf(service.ECONFLICT, "unsubscribed from %q while subscribing", s.channel)
 	case !s.sess.Caller().Permissions.CanSubscribe(s.channel):
@@ -183,6 +185,7 @@ func (r *Registry) Narrow(ctx context.Context, sess *rpc.Session) {
 			if !perms.CanSubscribe(channel) {
 				gone = append(gone, s)
 				delete(ss.subs, channel)
+				s.narrowed = true
 			}
 		}
 	}

@@ -16,6 +16,9 @@ type subscription struct {
 	reg     *Registry
 	sess    *rpc.Session
 	owner   *sessionSubs // set by reserve; guarded by reg.mu
+	// narrowed is set, under reg.mu, when Narrow took the subscription
+	// away, so that a subscribe still under way says why.
+	narrowed bool
 	channel string
 	member  service.Member
 

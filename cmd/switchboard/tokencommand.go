@@ -21,9 +21,9 @@ func commandToken(cmdline string) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, tokenCommandTimeout)
 		defer cancel()
-		var stdout, stderr bytes.Buffer
+		stdout, stderr := &capped{most: maxTokenOutput}, &capped{most: maxTokenOutput}
 		cmd := exec.CommandContext(ctx, "sh", "-c", cmdline)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.Stdout, cmd.Stderr = stdout, stderr
 		// A child left behind holding the output open must not hold the
 		// client too.
 		cmd.WaitDelay = time.Second
@@ -41,6 +41,8 @@ func commandToken(cmdline string) func(context.Context) (string, error) {
 		}
 		tok := strings.TrimSpace(stdout.String())
 		switch {
+		case stdout.over:
+			return "", fmt.Errorf("--token-command %q printed more than %d bytes; a token is one line", cmdline, maxTokenOutput)
 		case tok == "":
 			return "", fmt.Errorf("--token-command %q printed no token%s", cmdline, firstLine(stderr.String()))
 		case strings.ContainsAny(tok, "\r\n"):
@@ -49,6 +51,33 @@ func commandToken(cmdline string) func(context.Context) (string, error) {
 		return tok, nil
 	}
 }
+
+// maxTokenOutput bounds what is kept of a token command's output: real
+// tokens are a few KiB.
+const maxTokenOutput = 64 << 10
+
+// capped keeps the first most bytes written to it, and whether there
+// were more: a command that prints without end costs no more memory.
+// It does not embed its buffer, whose ReadFrom io.Copy would call
+// instead of Write.
+type capped struct {
+	buf  bytes.Buffer
+	most int
+	over bool
+}
+
+// Write takes all of p, as a short write would stop the command.
+func (c *capped) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := c.most - c.buf.Len(); n > room {
+		c.over = true
+		p = p[:max(room, 0)]
+	}
+	c.buf.Write(p)
+	return n, nil
+}
+
+func (c *capped) String() string { return c.buf.String() }
 
 // firstLine is ": " and the first line of a command's stderr that is not
 // blank, or "" when there is none.

@@ -107,6 +107,7 @@ func TestCLITokenCommandErrors(t *testing.T) {
 			[]string{"exit status 3", ": the vault is sealed", "--token-command"}},
 		{"prints nothing", `echo 'no session' >&2`, []string{"printed no token", "no session"}},
 		{"prints two lines", `printf '%s-%s\n' not-a token not-a token`, []string{"more than one line"}},
+		{"prints without end", `yes "$(printf '%s-%s' not-a token)" | head -c 1000000`, []string{"more than 65536 bytes"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
