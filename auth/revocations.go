@@ -24,7 +24,7 @@ type Revocations struct {
 	path string
 	now  func() time.Time
 
-	write sync.Mutex // held by Revoke, across its write to disk
+	write sync.Mutex   // held by Revoke, across its write to disk
 	mu    sync.RWMutex // guards users, which Revoke swaps whole
 	users map[string]Revocation
 }

@@ -13,14 +13,14 @@ import (
 // none reaches the client before the subscribe reply; beyond that the
 // client is treated as a slow consumer, as a full send queue would be.
 type subscription struct {
-	reg     *Registry
-	sess    *rpc.Session
-	owner   *sessionSubs // set by reserve; guarded by reg.mu
+	reg   *Registry
+	sess  *rpc.Session
+	owner *sessionSubs // set by reserve; guarded by reg.mu
 	// narrowed is set, under reg.mu, when Narrow took the subscription
 	// away, so that a subscribe still under way says why.
 	narrowed bool
-	channel string
-	member  service.Member
+	channel  string
+	member   service.Member
 
 	mu        sync.Mutex
 	started   bool
