@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,5 +43,43 @@ func TestBinaryTokensOfAPrivateKey(t *testing.T) {
 	}
 	if r := runBinary(t, nil, "token", "create", "--sub", "erin", "--private-key", privFile, "--alg", "RS256"); r.code != 2 || !strings.Contains(r.stderr, "RS256") {
 		t.Errorf("an Ed25519 key asked for RS256: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestREADMECutOffExample runs the README's adminDisconnect and
+// adminRevoke example against a server where mallory is connected, and
+// checks what it prints and that her token no longer works.
+func TestREADMECutOffExample(t *testing.T) {
+	doc := readme(t)
+	section := doc[strings.Index(doc, "### Cutting a user off"):]
+	start := strings.Index(section, "```sh\n") + len("```sh\n")
+	script := section[start : start+strings.Index(section[start:], "```")]
+
+	s := startCLIServer(t, "", "")
+	mallory := cliToken(t, s.dir, "--sub", "mallory", "--subscribe", "news.>")
+	sub := startCLI(t, []string{"SWITCHBOARD_URL=" + s.base, "SWITCHBOARD_TOKEN=" + mallory}, "subscribe", "news.today")
+	s.waitSubscribed(t, "news.today", 1)
+
+	bin := t.TempDir()
+	if err := os.Symlink(binary(t), filepath.Join(bin, "switchboard")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-e", "-o", "pipefail", "-c", script)
+	cmd.Env = append(environ(), append(s.env, "PATH="+bin+":"+os.Getenv("PATH"))...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the README example failed: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(script, "\n") {
+		if want, ok := strings.CutPrefix(line, "# "); ok && !strings.Contains(string(out), want) {
+			t.Errorf("the README example's output lacks %q:\n%s", want, out)
+		}
+	}
+	if code := sub.wait(); code != exitConnect {
+		t.Errorf("mallory's subscribe exited %d, want %d", code, exitConnect)
+	}
+	r := runCLI(t, []string{"SWITCHBOARD_URL=" + s.base, "SWITCHBOARD_TOKEN=" + mallory}, "", "call", "sessionWhoami")
+	if r.code != exitConnect || !strings.Contains(r.stderr, "revoked") {
+		t.Errorf("mallory's token after the example: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
