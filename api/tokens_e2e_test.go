@@ -155,6 +155,26 @@ func TestTokenPublicKeyFile(t *testing.T) {
 	if got := ta.HubClient(tok).Whoami().User; got != "carol" {
 		t.Errorf("the PEM key's token proved %q", got)
 	}
+	// What a forger would try, each refused at the upgrade.
+	pemBytes, _ := os.ReadFile(path)
+	hsWithKey := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "carol", "admin": true})
+	hsWithKey.Header["kid"] = "k1"
+	forgedHS, _ := hsWithKey.SignedString(pemBytes)
+	unsigned, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "carol", "admin": true}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	for name, bad := range map[string]string{
+		"HS256 signed with the public key's PEM": forgedHS,
+		"alg none":                               unsigned,
+		"expired beyond the leeway":              providerToken(t, "ES384", "k1", key, jwt.MapClaims{"sub": "carol", "exp": time.Now().Add(-time.Minute).Unix()}),
+		"an unknown kid":                         providerToken(t, "ES384", "k2", key, jwt.MapClaims{"sub": "carol"}),
+	} {
+		ws, resp, err := servertest.DialRaw(t, ta.WSURL(), servertest.Bearer(bad))
+		servertest.WantRefusedUpgrade(t, name, ws, resp, err, http.StatusUnauthorized, "unauthorized")
+	}
+	// A clock 2 s behind the issuer's is within the leeway.
+	early := providerToken(t, "ES384", "k1", key, jwt.MapClaims{"sub": "carol", "nbf": time.Now().Add(2 * time.Second).Unix(), "iat": time.Now().Add(2 * time.Second).Unix()})
+	if got := ta.HubClient(early).Whoami().User; got != "carol" {
+		t.Errorf("a token valid 2 s from now, within the leeway, proved %q", got)
+	}
 
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
