@@ -410,20 +410,7 @@ func TestCLISubscriberSurvivesRestarts(t *testing.T) {
 	var got []uint64
 	read := func(upto uint64) {
 		t.Helper()
-		for uint64(len(got)) < upto {
-			var p servertest.PublicationNote
-			l := sub.next(fmt.Sprintf("publication %d", len(got)+1))
-			if err := json.Unmarshal([]byte(l), &p); err != nil {
-				t.Fatalf("subscriber line %q: %v", l, err)
-			}
-			if want := fmt.Sprintf(`{"seq":%d}`, p.Offset); string(p.Data) != want {
-				t.Fatalf("offset %d holds %s, want %s", p.Offset, p.Data, want)
-			}
-			got = append(got, p.Offset)
-		}
-		if !slices.Equal(got, servertest.Seq(1, upto)) {
-			t.Fatalf("the subscriber printed offsets %v, want 1 to %d once each", got, upto)
-		}
+		got = readSeq(t, sub, got, upto)
 	}
 	publish(s, 5)
 	read(5)
@@ -534,4 +521,27 @@ func TestCLIPresenceMethodsAndURLs(t *testing.T) {
 	if !strings.Contains(out, `"channel":"room.9"`) {
 		t.Errorf("call channelSubscribe over an http URL printed %q", out)
 	}
+}
+
+// readSeq reads publications of {"seq":N} at offset N from sub, after the
+// offsets in got, until it has upto of them, and fails the test unless
+// they are 1 to upto, each once: what a subscriber that misses nothing
+// prints. It returns got with the new offsets.
+func readSeq(t *testing.T, sub *cliProc, got []uint64, upto uint64) []uint64 {
+	t.Helper()
+	for uint64(len(got)) < upto {
+		var p servertest.PublicationNote
+		l := sub.next(fmt.Sprintf("publication %d of %d", len(got)+1, upto))
+		if err := json.Unmarshal([]byte(l), &p); err != nil {
+			t.Fatalf("subscriber line %q: %v", l, err)
+		}
+		if want := fmt.Sprintf(`{"seq":%d}`, p.Offset); string(p.Data) != want {
+			t.Fatalf("offset %d holds %s, want %s", p.Offset, p.Data, want)
+		}
+		got = append(got, p.Offset)
+	}
+	if !slices.Equal(got, servertest.Seq(1, upto)) {
+		t.Fatalf("the subscriber printed offsets %v, want 1 to %d once each", got, upto)
+	}
+	return got
 }

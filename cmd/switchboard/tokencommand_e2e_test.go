@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/switchboard/switchboard/internal/servertest"
 )
 
 // onlySubscriber returns the connection id of channel's one subscriber.
@@ -52,21 +49,7 @@ func TestCLISubscribeTokenCommand(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	var got []uint64
-	for uint64(len(got)) < n {
-		var p servertest.PublicationNote
-		l := sub.next(fmt.Sprintf("publication %d of %d", len(got)+1, n))
-		if err := json.Unmarshal([]byte(l), &p); err != nil {
-			t.Fatalf("subscriber line %q: %v", l, err)
-		}
-		if want := fmt.Sprintf(`{"seq":%d}`, p.Offset); string(p.Data) != want {
-			t.Fatalf("offset %d holds %s, want %s", p.Offset, p.Data, want)
-		}
-		got = append(got, p.Offset)
-	}
-	if !slices.Equal(got, servertest.Seq(1, n)) {
-		t.Fatalf("the subscriber printed offsets %v, want 1 to %d once each", got, n)
-	}
+	readSeq(t, sub, nil, n)
 	if c := s.onlySubscriber(t, "tc.x"); c != conn {
 		t.Errorf("the subscriber's connection was %s, and is %s after %v of 3-second tokens: it was replaced", conn, c, d)
 	}
