@@ -351,7 +351,7 @@ func allowedHosts(given []string, listen string) []string {
 	if err != nil {
 		host = listen
 	}
-	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+	if isLoopback(host) {
 		return api.LoopbackHosts
 	}
 	return nil
