@@ -184,6 +184,3 @@ func ReadSigner(path, alg, kid string) (*Signer, error) {
 	}
 	return &Signer{ID: kid, key: signer, method: jwt.GetSigningMethod(alg)}, nil
 }
-
-// Algorithm returns the JWS algorithm the signer signs with.
-func (s *Signer) Algorithm() string { return s.method.Alg() }
