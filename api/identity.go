@@ -82,7 +82,7 @@ func registerIdentity(reg *rpc.Registry, id Identity, subs *subscriptions.Regist
 		Name:    "adminRevoke",
 		Summary: "Refuses a user's tokens issued until now, and disconnects the user",
 		Description: "Until until, every upgrade, HTTP call and sessionRefresh with a token of the user issued at or before now " +
-			"(in whole seconds, as iat counts them; a token without iat counts as old) is refused with -32001; tokens issued later are accepted. " +
+			"(in whole seconds, as iat counts them, plus the server's --token-leeway for an issuer whose clock runs ahead; a token without iat counts as old) is refused with -32001; tokens issued later are accepted. " +
 			"The user's connections on this node close with 4003. The revocation is kept in the data directory and outlives a restart. " +
 			"An until that is not in the future lifts the user's revocation. Needs an admin token.",
 		Errors: []int{rpc.CodeForbidden},
