@@ -363,7 +363,11 @@ test("the history pages back with Load older, and the list follows the newest un
 
   const feed = page.locator(".feed");
   const atBottom = () => feed.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight <= 24);
+  // Clicking "Load older" scrolled the button into view, so the list
+  // stopped following; back at the bottom, it says it follows again
+  // (the scroll event comes a frame later, so wait for what it shows).
   await feed.evaluate((el) => { el.scrollTop = el.scrollHeight; });
+  await page.getByText("Following the newest publications.").waitFor();
   await rpc("channelPublish", { channel, data: { i: 61 } });
   await page.locator('.live .pub[data-offset="61"]').waitFor();
   assert.equal(await atBottom(), true, "the list did not follow the newest");

@@ -54,9 +54,14 @@ export function createFeed({ onLoadOlder }) {
   let following = true;
   let unseen = 0;
 
+  /** Whether the bottom of the list is in view. */
+  function atBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= slack;
+  }
+
   scroller.addEventListener("scroll", () => {
-    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight <= slack;
-    if (atBottom !== following) follow(atBottom, false);
+    const bottom = atBottom();
+    if (bottom !== following) follow(bottom, false);
   });
 
   /**
@@ -109,6 +114,9 @@ export function createFeed({ onLoadOlder }) {
     },
     /** @param {Publication} p */
     appendLive(p) {
+      // A reader who scrolled back to the bottom in this very frame has
+      // not had their scroll event yet: they follow again.
+      if (!following && atBottom()) follow(true, false);
       liveEmpty.hidden = true;
       live.append(publicationItem(p));
       while (live.childElementCount > maxLive) live.firstElementChild?.remove();
