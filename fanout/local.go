@@ -59,8 +59,9 @@ func (h Hooks) withDefaults() Hooks {
 // Local is the subscribers on this node of every channel, and each
 // channel's position as far as they have been told.
 type Local struct {
-	epoch string // of channels never removed
-	hooks Hooks
+	epoch    string // of channels never removed
+	hooks    Hooks
+	brokered bool // hooks.First is set: see idle
 
 	mu       sync.Mutex
 	channels map[string]*channel
@@ -86,7 +87,7 @@ type subscription struct {
 // New returns the table for channels whose committed positions are
 // known, the others being at offset 0 in epoch.
 func New(epoch string, known map[string]service.Position, hooks Hooks) *Local {
-	l := &Local{epoch: epoch, hooks: hooks.withDefaults(), channels: make(map[string]*channel, len(known))}
+	l := &Local{epoch: epoch, hooks: hooks.withDefaults(), brokered: hooks.First != nil, channels: make(map[string]*channel, len(known))}
 	for name, p := range known {
 		l.channels[name] = newChannel(p)
 	}
@@ -139,22 +140,142 @@ func (l *Local) Published(pos service.Position, p *service.Publication) {
 	}
 }
 
+// Outcome is what Offer did with a publication.
+type Outcome int
+
+const (
+	Delivered  Outcome = iota // it was the channel's next: delivered
+	Stale                     // at or below the channel's offset, or nobody here listens: dropped
+	Gap                       // beyond the next: the ones between are missing
+	OtherEpoch                // of another epoch than the subscribers were given
+)
+
+// Offer delivers p, at pos, when it is the channel's next publication, as
+// Published does, and otherwise tells why not. It is for an engine that
+// hears of publications from a broker, which may repeat some (a live
+// message after the subscriber's position was read), lose some (a dropped
+// broker connection) or start a new epoch (a broker that lost the
+// channel's data): on Gap the engine reads the missing ones from history
+// and offers them first; on OtherEpoch it ends the subscriptions with
+// Interrupt. Without local subscribers every publication is Stale.
+func (l *Local) Offer(pos service.Position, p *service.Publication) (Outcome, service.Position) {
+	ch := l.find(p.Channel)
+	if ch == nil {
+		return Stale, service.Position{}
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	switch {
+	case len(ch.subs) == 0 || ch.forgotten:
+		return Stale, ch.pos
+	case pos.Epoch != ch.pos.Epoch:
+		return OtherEpoch, ch.pos
+	case pos.Offset <= ch.pos.Offset:
+		return Stale, ch.pos
+	case pos.Offset > ch.pos.Offset+1:
+		return Gap, ch.pos
+	}
+	ch.pos = pos
+	ev := &service.Event{Kind: service.EventPublication, Channel: p.Channel, Publication: p}
+	for r := range ch.subs {
+		r.Receive(ev)
+	}
+	return Delivered, pos
+}
+
 // Removed moves the channel to pos, its new epoch at offset 0, and ends
-// its subscriptions with EventUnsubscribed and ReasonRemoved.
+// its subscriptions with EventUnsubscribed and ReasonRemoved. A removal
+// it knows of already, to the same epoch, changes nothing: an engine may
+// hear of one twice, the second time after new subscribers joined.
 func (l *Local) Removed(name string, pos service.Position) {
 	ch := l.lock(name)
 	defer ch.mu.Unlock()
+	if ch.pos.Epoch == pos.Epoch {
+		return
+	}
 	ch.pos = pos
+	l.end(ch, name, service.ReasonRemoved)
+}
+
+// RemovedElsewhere is Removed for an engine that hears of removals from
+// a broker, for every channel: it keeps no state for a channel without
+// local subscribers.
+func (l *Local) RemovedElsewhere(name string, pos service.Position) {
+	ch := l.find(name)
+	if ch == nil {
+		return
+	}
+	ch.mu.Lock()
+	if !ch.forgotten && ch.pos.Epoch != pos.Epoch {
+		ch.pos = pos
+		l.end(ch, name, service.ReasonRemoved)
+	}
+	idle := l.idle(ch)
+	ch.mu.Unlock()
+	if idle {
+		l.forget(name, ch)
+	}
+}
+
+// Interrupt ends the channel's subscriptions with EventUnsubscribed and
+// reason, keeping its position: an engine that cannot deliver the
+// channel's publications in order tells its subscribers to subscribe
+// again and recover.
+func (l *Local) Interrupt(name, reason string) {
+	ch := l.find(name)
+	if ch == nil {
+		return
+	}
+	ch.mu.Lock()
+	l.end(ch, name, reason)
+	idle := l.idle(ch)
+	ch.mu.Unlock()
+	if idle {
+		l.forget(name, ch)
+	}
+}
+
+// end ends ch's subscriptions. ch.mu is held.
+func (l *Local) end(ch *channel, name, reason string) {
 	if len(ch.subs) == 0 {
 		return
 	}
-	ev := &service.Event{Kind: service.EventUnsubscribed, Channel: name, Reason: service.ReasonRemoved}
+	ev := &service.Event{Kind: service.EventUnsubscribed, Channel: name, Reason: reason}
 	for r := range ch.subs {
 		r.Receive(ev)
 	}
 	clear(ch.subs)
 	ch.listeners = 0
 	l.hooks.Last(name)
+}
+
+// Announce tells the channel's local subscriptions that asked for joins
+// and leaves that m, a subscriber on another node, joined (EventJoin) or
+// left (EventLeave).
+func (l *Local) Announce(name string, kind service.EventKind, m service.Member) {
+	ch := l.find(name)
+	if ch == nil {
+		return
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	ch.announce(kind, name, m)
+}
+
+// Members calls fn with each channel that has local subscribers and
+// their members, for an engine that keeps presence in a broker alive.
+func (l *Local) Members(fn func(channel string, members []service.Member)) {
+	l.mu.Lock()
+	names := make([]string, 0, len(l.channels))
+	for name := range l.channels {
+		names = append(names, name)
+	}
+	l.mu.Unlock()
+	for _, name := range names {
+		if members := l.Presence(name); len(members) > 0 {
+			fn(name, members)
+		}
+	}
 }
 
 // Position returns the channel's position without creating its state.
@@ -247,9 +368,11 @@ func (l *Local) Unsubscribe(name string, r service.Receiver) bool {
 
 // idle reports that the channel has neither history nor subscribers, nor
 // an epoch of its own: its state says nothing that a new one would not.
-// ch.mu is held.
+// With a broker (a First hook), the broker has the position, and First
+// reads it again for the next subscriber: a channel without subscribers
+// is idle. ch.mu is held.
 func (l *Local) idle(ch *channel) bool {
-	return len(ch.subs) == 0 && ch.pos.Offset == 0 && ch.pos.Epoch == l.epoch
+	return len(ch.subs) == 0 && (l.brokered || ch.pos.Offset == 0 && ch.pos.Epoch == l.epoch)
 }
 
 // forget drops the state of an idle channel, so that subscribing to

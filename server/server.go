@@ -20,7 +20,6 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
-	"github.com/switchboard/switchboard/embedded"
 	"github.com/switchboard/switchboard/metrics"
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/service"
@@ -49,6 +48,9 @@ type Config struct {
 	Anonymous          bool
 	AnonymousPublish   []string
 	AnonymousSubscribe []string
+
+	Engine string // EngineEmbedded (also "") or EngineRedis
+	Redis  Redis
 
 	Limits            rpc.Limits
 	HistorySize       int
@@ -100,7 +102,7 @@ type Server struct {
 	secretInDataDir bool
 	tls             bool // serving HTTPS and WSS
 	api             *api.Server
-	engine          *embedded.Engine
+	engine          engine
 	// metrics serves /metrics on MetricsListen, when it is set.
 	metrics *http.Server
 
@@ -137,12 +139,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	node := service.Node{ID: nodeID, Version: cfg.Version, StartedAt: time.Now()}
 
-	engine, err := embedded.Open(filepath.Join(cfg.DataDir, HistoryFile), embedded.Options{
-		MaxPublications:   cfg.HistorySize,
-		MaxAge:            cfg.HistoryTTL,
-		IdempotencyWindow: cfg.IdempotencyWindow,
-		Logger:            logger,
-	})
+	engine, err := openEngine(cfg, node, logger)
 	if err != nil {
 		return nil, err
 	}

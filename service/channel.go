@@ -99,6 +99,12 @@ const (
 	// ReasonPermission: the connection's refreshed token no longer lets
 	// it subscribe to the channel.
 	ReasonPermission = "permission"
+	// ReasonInterrupted: the engine could not deliver the channel's
+	// publications in order (its broker lost some that history no longer
+	// holds, or lost the channel's data); subscribing again with the last
+	// position seen recovers what can be, and says whether anything was
+	// lost.
+	ReasonInterrupted = "interrupted"
 )
 
 // Event is what a Receiver is told about a channel it subscribed to. One

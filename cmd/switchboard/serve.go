@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/redis"
 	"github.com/switchboard/switchboard/rpc"
 	"github.com/switchboard/switchboard/server"
 	"github.com/switchboard/switchboard/service"
@@ -68,6 +69,11 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.Limits.WriteTimeout, "write-timeout", d.WriteTimeout, "longest time one write to a client may take")
 	fs.DurationVar(&cfg.Limits.PingInterval, "ping-interval", d.PingInterval, "how often to ping each client")
 	fs.DurationVar(&cfg.Limits.PongTimeout, "pong-timeout", d.PongTimeout, "how long a ping may go unanswered before the client is dropped")
+	fs.StringVar(&cfg.Engine, "engine", server.EngineEmbedded, "where channels live: embedded (SQLite in the data directory, one node) or redis (shared by every node on --redis-url)")
+	fs.StringVar(&cfg.Redis.URL, "redis-url", "", "Redis of --engine redis: redis://[user:password@]host:port/db, or rediss:// for TLS")
+	fs.BoolVar(&cfg.Redis.Cluster, "redis-cluster", false, "--redis-url is a node of a Redis Cluster; name more with ?addr=host:port&addr=...")
+	fs.StringVar(&cfg.Redis.Prefix, "redis-prefix", redis.DefaultOptions.Prefix, "start of every Redis key and Pub/Sub channel, so that deployments can share a Redis")
+	fs.DurationVar(&cfg.Redis.PresenceTTL, "presence-ttl", redis.DefaultOptions.PresenceTTL, "with --engine redis, the longest a node that died stays in presence (it renews its members every third of this)")
 	fs.IntVar(&cfg.HistorySize, "history-size", 1000, "most publications kept per channel; 0 keeps all")
 	fs.DurationVar(&cfg.HistoryTTL, "history-ttl", 24*time.Hour, "how long publications are kept; 0 keeps them until history-size trims them")
 	fs.DurationVar(&cfg.IdempotencyWindow, "idempotency-window", 5*time.Minute, "how long a publication's idempotencyKey is remembered; 0 ignores keys")

@@ -1,0 +1,140 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// presence keeps this node's subscribers listed in Redis: it adds and
+// removes them as they come and go, announcing it to the other nodes,
+// and renews them all every third of PresenceTTL, so that the members
+// of a node that died expire after at most PresenceTTL. One goroutine
+// owns it, so that subscribing never waits for Redis.
+type presence struct {
+	e    *Engine
+	ops  chan presenceOp
+	done chan struct{}
+}
+
+type presenceOp struct {
+	join    bool
+	channel string
+	member  service.Member
+}
+
+// presenceQueue bounds the joins and leaves waiting to be written. Past
+// it they are dropped: the next renewal lists a dropped join, and a
+// dropped leave expires.
+const presenceQueue = 4096
+
+func newPresence(ctx context.Context, e *Engine) *presence {
+	p := &presence{e: e, ops: make(chan presenceOp, presenceQueue), done: make(chan struct{})}
+	go p.run(ctx)
+	return p
+}
+
+func (p *presence) joined(channel string, m service.Member) {
+	p.queue(presenceOp{join: true, channel: channel, member: m})
+}
+
+func (p *presence) left(channel string, m service.Member) {
+	p.queue(presenceOp{channel: channel, member: m})
+}
+
+func (p *presence) queue(op presenceOp) {
+	select {
+	case p.ops <- op:
+	default:
+		p.e.opts.Logger.Debug("presence queue full; a join or leave waits for the renewal or expiry", "channel", op.channel)
+	}
+}
+
+// wait returns once run has ended, after Close cancelled its context.
+func (p *presence) wait() { <-p.done }
+
+func (p *presence) run(ctx context.Context) {
+	defer close(p.done)
+	t := time.NewTicker(p.e.opts.PresenceTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			p.drain()
+			return
+		case op := <-p.ops:
+			p.write(ctx, op)
+		case <-t.C:
+			p.renew(ctx)
+		}
+	}
+}
+
+// drain writes what is queued when the engine closes, within a second:
+// the leaves of the connections that closed as the node shut down.
+func (p *presence) drain() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		select {
+		case op := <-p.ops:
+			p.write(ctx, op)
+		default:
+			return
+		}
+	}
+}
+
+// write adds or removes one member and announces it.
+func (p *presence) write(ctx context.Context, op presenceOp) {
+	e := p.e
+	k := e.keys(op.channel)
+	b, _ := json.Marshal(wireOf(op.member))
+	ctx, cancel := e.ctx(ctx)
+	defer cancel()
+	var err error
+	if op.join {
+		err = presenceScript.Run(ctx, e.rdb, []string{k.presence, k.expiries},
+			time.Now().UnixMilli(), e.opts.PresenceTTL.Milliseconds(), op.member.ConnectionID, b).Err()
+		if err == nil {
+			err = e.rdb.Publish(ctx, k.events, "j "+e.opts.Node+" "+string(b)).Err()
+		}
+	} else {
+		_, err = e.rdb.Pipelined(ctx, func(pl goredis.Pipeliner) error {
+			pl.HDel(ctx, k.presence, op.member.ConnectionID)
+			pl.ZRem(ctx, k.expiries, op.member.ConnectionID)
+			pl.Publish(ctx, k.events, "l "+e.opts.Node+" "+string(b))
+			return nil
+		})
+	}
+	if err != nil && !isNil(err) {
+		e.opts.Logger.Debug("presence write failed; the renewal or expiry sees to it", "channel", op.channel, "err", err)
+	}
+}
+
+// renew lists every local member again with a new expiry, one script
+// per channel.
+func (p *presence) renew(ctx context.Context) {
+	e := p.e
+	now := time.Now().UnixMilli()
+	e.local.Members(func(channel string, members []service.Member) {
+		if ctx.Err() != nil {
+			return
+		}
+		k := e.keys(channel)
+		args := []any{now, e.opts.PresenceTTL.Milliseconds()}
+		for _, m := range members {
+			b, _ := json.Marshal(wireOf(m))
+			args = append(args, m.ConnectionID, b)
+		}
+		cctx, cancel := e.ctx(ctx)
+		defer cancel()
+		if err := presenceScript.Run(cctx, e.rdb, []string{k.presence, k.expiries}, args...).Err(); err != nil && !isNil(err) {
+			e.opts.Logger.Debug("presence renewal failed", "channel", channel, "err", err)
+		}
+	})
+}

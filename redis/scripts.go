@@ -1,0 +1,160 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// Each channel's keys carry its name as a hash tag, {name}, so that they
+// sit in one Redis Cluster slot and every script touches one slot:
+//
+//	PREFIX:{name}:m     hash: e (epoch), o (latest offset), t (its time, ms)
+//	PREFIX:{name}:h     stream: the history, entry ID "offset-0", fields t and b
+//	PREFIX:{name}:k:KEY string: "epoch offset" of an idempotency key's publication
+//	PREFIX:{name}:p     hash: connection ID → member, for presence
+//	PREFIX:{name}:z     sorted set: connection ID → when its member expires (ms)
+//	PREFIX:{name}:e     Pub/Sub channel of the channel's events
+//	PREFIX:channels     sorted set of channel names (score 0), for channelList
+//
+// The meta hash outlives the history so that offsets go on after the
+// history has been trimmed to nothing; it goes only with a removal, or
+// with Redis's data, and then the epoch changes.
+
+// The events on PREFIX:{name}:e, space-separated:
+//
+//	p EPOCH OFFSET TIME BODY   a publication; BODY as encodeBody writes it
+//	r EPOCH                    the channel was removed; it goes on in EPOCH
+//	j NODE MEMBER              a subscriber joined on NODE; MEMBER in JSON
+//	l NODE MEMBER              a subscriber left
+
+// publishScript appends a publication: the epoch (made if the channel has
+// none), the next offset, a time that never goes down, the stream entry,
+// trimming, the idempotency key and the announcement, in one step.
+//
+// KEYS: meta, history, idempotency key (any key of the slot when ARGV[4]
+// is 0). ARGV: body, now (ms), new epoch, idempotency window (ms, 0 for
+// none), most publications kept (0 for all), longest age kept (ms, 0 for
+// all), events channel. Returns {epoch, offset, time, duplicate (0|1)}.
+var publishScript = goredis.NewScript(`
+local meta, hist, idem = KEYS[1], KEYS[2], KEYS[3]
+local body, now, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
+local maxlen, maxage = tonumber(ARGV[5]), tonumber(ARGV[6])
+local m = redis.call('HMGET', meta, 'e', 'o', 't')
+local epoch = m[1]
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('HSET', meta, 'e', epoch)
+end
+if window > 0 then
+  local seen = redis.call('GET', idem)
+  if seen then
+    local sep = string.find(seen, ' ', 1, true)
+    if string.sub(seen, 1, sep - 1) == epoch then
+      local o = string.sub(seen, sep + 1)
+      local e = redis.call('XRANGE', hist, o .. '-0', o .. '-0')
+      local t = m[3] or '0'
+      if e[1] then t = e[1][2][2] end
+      return {epoch, o, t, '1'}
+    end
+  end
+end
+local offset = tonumber(m[2] or '0') + 1
+local last = tonumber(m[3] or '0')
+if now < last then now = last end
+local o, t = string.format('%d', offset), string.format('%d', now)
+redis.call('HSET', meta, 'o', o, 't', t)
+redis.call('XADD', hist, o .. '-0', 't', t, 'b', body)
+if maxlen > 0 then redis.call('XTRIM', hist, 'MAXLEN', maxlen) end
+if maxage > 0 then
+  local old, gone = redis.call('XRANGE', hist, '-', '+', 'COUNT', 64), {}
+  for _, e in ipairs(old) do
+    if tonumber(e[2][2]) >= now - maxage then break end
+    gone[#gone + 1] = e[1]
+  end
+  if #gone > 0 then redis.call('XDEL', hist, unpack(gone)) end
+  redis.call('PEXPIRE', hist, maxage)
+end
+if window > 0 then redis.call('SET', idem, epoch .. ' ' .. o, 'PX', window) end
+redis.call('PUBLISH', ARGV[7], 'p ' .. epoch .. ' ' .. o .. ' ' .. t .. ' ' .. body)
+return {epoch, o, t, '0'}
+`)
+
+// positionScript returns a channel's position, {epoch, offset}, giving it
+// ARGV[1] as its epoch if it has none: a subscriber or reader must learn
+// the epoch that the channel's first publication will carry.
+//
+// KEYS: meta. ARGV: new epoch.
+var positionScript = goredis.NewScript(`
+redis.call('HSETNX', KEYS[1], 'e', ARGV[1])
+local m = redis.call('HMGET', KEYS[1], 'e', 'o')
+return {m[1], m[2] or '0'}
+`)
+
+// historyScript reads a page of history with the position it belongs to,
+// at one moment.
+//
+// KEYS: meta, history. ARGV: new epoch (as positionScript), first ID,
+// last ID, count, "rev" for newest first. Returns {epoch, offset,
+// entries}, each entry {id, {"t", time, "b", body}}.
+var historyScript = goredis.NewScript(`
+redis.call('HSETNX', KEYS[1], 'e', ARGV[1])
+local m = redis.call('HMGET', KEYS[1], 'e', 'o')
+local entries
+if ARGV[5] == 'rev' then
+  entries = redis.call('XREVRANGE', KEYS[2], ARGV[3], ARGV[2], 'COUNT', ARGV[4])
+else
+  entries = redis.call('XRANGE', KEYS[2], ARGV[2], ARGV[3], 'COUNT', ARGV[4])
+end
+return {m[1], m[2] or '0', entries}
+`)
+
+// removeScript deletes a channel's history and presence and starts it
+// again at offset 0 in a new epoch, telling every node.
+//
+// KEYS: meta, history, presence, presence expiries. ARGV: new epoch,
+// events channel.
+var removeScript = goredis.NewScript(`
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[1], 'e', ARGV[1], 'o', '0')
+redis.call('PUBLISH', ARGV[2], 'r ' .. ARGV[1])
+return ARGV[1]
+`)
+
+// presenceScript keeps a node's members of a channel alive and drops
+// those whose node stopped doing so: Redis 7.0 has no per-field expiry,
+// so each member's expiry is its score in a sorted set beside the hash.
+//
+// KEYS: presence, presence expiries. ARGV: now (ms), expiry (ms), then
+// pairs of connection ID and member.
+var presenceScript = goredis.NewScript(`
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+if #gone > 0 then
+  redis.call('HDEL', KEYS[1], unpack(gone))
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+end
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], now + ttl, ARGV[i])
+end
+if #ARGV > 2 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return 0
+`)
+
+// membersScript lists a channel's live members, {count, members...},
+// dropping the expired ones.
+//
+// KEYS: presence, presence expiries. ARGV: now (ms), "count" to return
+// only the count.
+var membersScript = goredis.NewScript(`
+local now = tonumber(ARGV[1])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+if #gone > 0 then
+  redis.call('HDEL', KEYS[1], unpack(gone))
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+end
+if ARGV[2] == 'count' then return {redis.call('HLEN', KEYS[1])} end
+local all = redis.call('HVALS', KEYS[1])
+table.insert(all, 1, #all)
+return all
+`)

@@ -1,0 +1,64 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/embedded"
+	"github.com/switchboard/switchboard/redis"
+	"github.com/switchboard/switchboard/service"
+)
+
+// Engines that Config.Engine may name.
+const (
+	EngineEmbedded = "embedded" // SQLite in the data directory; one node
+	EngineRedis    = "redis"    // Redis shared by several nodes
+)
+
+// Redis configures the Redis engine.
+type Redis struct {
+	URL         string // redis:// or rediss://, with user, password and database
+	Cluster     bool   // URL names a Redis Cluster node; more as ?addr=host:port
+	Prefix      string // of every key; "" for redis.DefaultOptions'
+	PresenceTTL time.Duration
+}
+
+// engine is what the server needs of either engine.
+type engine interface {
+	service.Engine
+	Err() error // why /readyz fails, or nil
+	Close() error
+}
+
+// openEngine opens the engine cfg names, "" being the embedded one.
+func openEngine(cfg Config, node service.Node, logger *slog.Logger) (engine, error) {
+	switch strings.ToLower(cfg.Engine) {
+	case "", EngineEmbedded:
+		if cfg.Redis.URL != "" {
+			return nil, configErrorf("--redis-url is for --engine redis")
+		}
+		return embedded.Open(filepath.Join(cfg.DataDir, HistoryFile), embedded.Options{
+			MaxPublications:   cfg.HistorySize,
+			MaxAge:            cfg.HistoryTTL,
+			IdempotencyWindow: cfg.IdempotencyWindow,
+			Logger:            logger,
+		})
+	case EngineRedis:
+		if cfg.Redis.URL == "" {
+			return nil, configErrorf("--engine redis needs --redis-url, such as redis://127.0.0.1:6379/0")
+		}
+		e, err := redis.Open(redis.Options{
+			URL: cfg.Redis.URL, Cluster: cfg.Redis.Cluster, Prefix: cfg.Redis.Prefix, Node: node.ID,
+			MaxPublications: cfg.HistorySize, MaxAge: cfg.HistoryTTL, IdempotencyWindow: cfg.IdempotencyWindow,
+			PresenceTTL: cfg.Redis.PresenceTTL, Logger: logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("redis engine: %w", err)
+		}
+		return e, nil
+	}
+	return nil, configErrorf("--engine %q: want embedded or redis", cfg.Engine)
+}
