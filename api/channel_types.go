@@ -113,7 +113,7 @@ type MemberEvent struct {
 // Unsubscribed is the params of channelUnsubscribed.
 type Unsubscribed struct {
 	Channel string `json:"channel" doc:"The channel whose subscription ended."`
-	Reason  string `json:"reason" doc:"Why: removed (the channel was removed), or permission (a refreshed token no longer allows the subscription)."`
+	Reason  string `json:"reason" doc:"Why: removed (the channel was removed), permission (a refreshed token no longer allows the subscription), or interrupted (subscribe again with since to recover)."`
 }
 
 // ListParams are channelList's params.
@@ -130,7 +130,7 @@ type ListResult struct {
 // ChannelSummary describes one channel in a listing.
 type ChannelSummary struct {
 	Channel     string `json:"channel" doc:"The channel."`
-	Subscribers int    `json:"subscribers" doc:"Connections subscribed to it on this server."`
+	Subscribers int    `json:"subscribers" doc:"Connections subscribed to it: on this server, or with --engine redis, on every node."`
 	Offset      uint64 `json:"offset" doc:"Its latest offset."`
 }
 

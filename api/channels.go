@@ -158,7 +158,9 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, subs *subscriptions.R
 		"Sent to subscriptions made with joinLeave, when another subscriber unsubscribes or disconnects.", exampleMemberEvent)
 	rpc.RegisterNotification(reg, "channelUnsubscribed", "The server ended the connection's subscription",
 		"Nothing more of the channel follows. Reasons: \"removed\" (the channel was removed; its history is gone and its epoch changed); "+
-			"\"permission\" (a refreshed token no longer allows the subscription).",
+			"\"permission\" (a refreshed token no longer allows the subscription); "+
+			"\"interrupted\" (with several nodes on Redis, the server could not deliver the channel in order, or Redis lost its data: "+
+			"subscribe again with since to recover, and learn from recovered whether anything was lost).",
 		Unsubscribed{Channel: "chat.lobby", Reason: service.ReasonRemoved})
 }
 

@@ -117,7 +117,7 @@ var Codes = []ErrorCode{
 	{CodeNotFound, "NotFound", "Not found"},
 	{CodeConflict, "Conflict", "Conflict with the current state"},
 	{CodeSocketRequired, "SocketRequired", "This method needs a WebSocket connection; it cannot be called over HTTP POST"},
-	{CodeUnavailable, "Unavailable", "Unavailable: the server is shutting down or overloaded; retry later"},
+	{CodeUnavailable, "Unavailable", "Unavailable: the server is shutting down or overloaded, or its Redis does not answer; retry later"},
 	{CodeLimitExceeded, "LimitExceeded", "Limit exceeded: the call would go beyond a configured limit (the message names it)"},
 }
 

@@ -76,7 +76,8 @@ type Member struct {
 // ChannelInfo describes a channel for listings.
 type ChannelInfo struct {
 	Name string
-	// Subscribers counts the channel's subscriptions on this node.
+	// Subscribers counts the channel's subscriptions: on this node, or on
+	// every node for an engine that several share.
 	Subscribers int
 	// Offset is the channel's latest offset: 0 before its first publication.
 	Offset uint64

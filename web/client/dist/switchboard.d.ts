@@ -3,7 +3,7 @@ export interface ChannelSummary {
 	channel: string;
 	/** Its latest offset. */
 	offset: number;
-	/** Connections subscribed to it on this server. */
+	/** Connections subscribed to it: on this server, or with --engine redis, on every node. */
 	subscribers: number;
 }
 export interface DisconnectResult {
@@ -268,12 +268,12 @@ export interface ChannelPublication {
 /**
  * The server ended the connection's subscription
  *
- * Nothing more of the channel follows. Reasons: "removed" (the channel was removed; its history is gone and its epoch changed); "permission" (a refreshed token no longer allows the subscription).
+ * Nothing more of the channel follows. Reasons: "removed" (the channel was removed; its history is gone and its epoch changed); "permission" (a refreshed token no longer allows the subscription); "interrupted" (with several nodes on Redis, the server could not deliver the channel in order, or Redis lost its data: subscribe again with since to recover, and learn from recovered whether anything was lost).
  */
 export interface ChannelUnsubscribed {
 	/** The channel whose subscription ended. */
 	channel: string;
-	/** Why: removed (the channel was removed), or permission (a refreshed token no longer allows the subscription). */
+	/** Why: removed (the channel was removed), permission (a refreshed token no longer allows the subscription), or interrupted (subscribe again with since to recover). */
 	reason: string;
 }
 /**
@@ -360,7 +360,7 @@ export declare const ErrorCode: {
 	readonly Conflict: -32009;
 	/** This method needs a WebSocket connection; it cannot be called over HTTP POST */
 	readonly SocketRequired: -32010;
-	/** Unavailable: the server is shutting down or overloaded; retry later */
+	/** Unavailable: the server is shutting down or overloaded, or its Redis does not answer; retry later */
 	readonly Unavailable: -32013;
 	/** Limit exceeded: the call would go beyond a configured limit (the message names it) */
 	readonly LimitExceeded: -32029;
