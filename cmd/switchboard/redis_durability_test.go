@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -241,4 +242,79 @@ func publishRefused(t *testing.T, node *serverProc, tok, channel string) {
 		t.Errorf("publish with Redis down took %v to fail: it waited for Redis", took)
 	}
 	t.Logf("publish with Redis down failed in %v", took.Round(time.Millisecond))
+}
+
+// TestRedisNodeCatchesUpAfterLosingPubSub has Redis drop a node's Pub/Sub
+// connection, and the publications on it, while the node is stopped
+// (SIGSTOP) and another publishes: the node reads what it lost from the
+// history when it reconnects, with no later publication to reveal the
+// gap; when the history was trimmed past them, its subscribers are told
+// "interrupted" instead, and recover what is left.
+func TestRedisNodeCatchesUpAfterLosingPubSub(t *testing.T) {
+	const (
+		channel = "pubsub.lost"
+		n       = 200 // of 60 KiB: far more than the sockets between Redis and the node hold
+		kept    = 20  // with a trimmed history
+	)
+	for _, trimmed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("trimmed=%v", trimmed), func(t *testing.T) {
+			size := "0"
+			if trimmed {
+				size = fmt.Sprint(kept)
+			}
+			// Room in the send queue for the catch-up's bursts.
+			rs := startRedisNodes(t, redistest.Options{}, 2, "--history-size", size, "--send-queue", "100000", "--send-queue-bytes", "1073741824")
+			a, b := rs.nodes[0], rs.nodes[1]
+			sub := b.client().HubClient(rs.tok)
+			epoch := sub.Subscribe(map[string]any{"channel": channel}).Epoch
+			if reply, err := rs.redis.Command("CONFIG", "SET", "client-output-buffer-limit", "pubsub 1mb 0 0"); reply != "+OK" {
+				t.Fatalf("CONFIG SET: %q %v", reply, err)
+			}
+
+			b.cmd.Process.Signal(syscall.SIGSTOP)
+			pad := strings.Repeat("x", 60<<10)
+			for i := 1; i <= n; i++ {
+				servertest.PublishHTTP(t, a.client(), rs.tok, channel, fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, pad))
+			}
+			if !strings.Contains(rs.redis.Log(), "output buffer limits") {
+				t.Fatalf("Redis did not drop B's Pub/Sub connection; its log:\n%s", rs.redis.Log())
+			}
+			b.cmd.Process.Signal(syscall.SIGCONT)
+			hist, _, _ := readHistory(t, a.client(), rs.tok, channel)
+
+			if !trimmed {
+				got := readPublications(t, sub, map[string]uint64{channel: n})[channel]
+				sameAsHistory(t, "B's subscriber", got, hist, 1)
+				return
+			}
+			// What reached B's socket before Redis gave up, then the end.
+			var got []uint64
+			for {
+				note := sub.Next()
+				if note.Method == "channelUnsubscribed" {
+					var u servertest.UnsubscribedNote
+					json.Unmarshal(note.Params, &u)
+					if u.Channel != channel || u.Reason != service.ReasonInterrupted {
+						t.Fatalf("B's subscriber was told %+v, want %s interrupted", u, channel)
+					}
+					break
+				}
+				var p servertest.PublicationNote
+				if err := json.Unmarshal(note.Params, &p); note.Method != "channelPublication" || err != nil {
+					t.Fatalf("B's subscriber got %s %s", note.Method, note.Params)
+				}
+				got = append(got, p.Offset)
+			}
+			last := uint64(len(got))
+			t.Logf("B's subscriber got %d publications before it was interrupted", last)
+			if !slices.Equal(got, servertest.Seq(1, last)) || last >= n-kept {
+				t.Fatalf("before the interruption B's subscriber got %v, want 1 to fewer than %d", got, n-kept)
+			}
+			res := sub.Subscribe(map[string]any{"channel": channel, "since": map[string]any{"offset": last, "epoch": epoch}})
+			if res.Recovered || res.Epoch != epoch || res.Offset != n {
+				t.Errorf("subscribe again since %d: recovered %v at %d in %q; want not recovered, at %d in %q", last, res.Recovered, res.Offset, res.Epoch, n, epoch)
+			}
+			sameAsHistory(t, "B's subscriber, subscribed again", res.Publications, hist, n-kept+1)
+		})
+	}
 }
