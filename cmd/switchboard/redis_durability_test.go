@@ -167,6 +167,8 @@ func TestRedisLostDataInterruptsSubscriptions(t *testing.T) {
 		}
 		epoch = res.Epoch
 	}
+	// Presence went with the data; subscribing again lists them anew.
+	servertest.Eventually(t, "both subscribers to be listed again", func() bool { return len(presenceOf(t, b, rs.tok, channel)) == 2 })
 
 	waitReady(t, b, http.StatusOK)
 	if p := servertest.PublishHTTP(t, b.client(), rs.tok, channel, `"new"`); p.Offset != 1 || p.Epoch != epoch {
@@ -212,6 +214,10 @@ func TestRedisOutage(t *testing.T) {
 		waitReady(t, n, http.StatusServiceUnavailable)
 	}
 	publishRefused(t, a, rs.tok, channel)
+	// Nor can a node read or follow a channel without Redis.
+	other := b.client().HubClient(rs.tok)
+	other.Fails("channelSubscribe", map[string]any{"channel": "outage.other"}, rpc.CodeUnavailable)
+	other.Fails("channelHistory", map[string]any{"channel": channel}, rpc.CodeUnavailable)
 
 	rs.redis.Restart()
 	for _, n := range rs.nodes {
