@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -259,6 +260,57 @@ func TestRedisRecoveryThroughAnotherNode(t *testing.T) {
 	hist, _, _ := readHistory(t, a.client(), rs.tok, channel)
 	live := readPublications(t, subB, map[string]uint64{channel: uint64(len(hist))})[channel]
 	sameAsHistory(t, "the subscriber that came back on B", append(res.Publications, live...), hist, k+1)
+}
+
+// TestRedisRecoveryThroughALaggingNode moves a subscriber from node A to
+// node B while B is behind: B follows the channel already, for a
+// subscriber of its own, but has yet to deliver the latest publications,
+// which the subscriber had from A. Its position is whole all the same:
+// recovered, and each later publication once.
+func TestRedisRecoveryThroughALaggingNode(t *testing.T) {
+	const (
+		channel = "recover.lag"
+		k       = 50
+	)
+	rs := startRedisNodes(t, redistest.Options{}, 2)
+	a, b := rs.nodes[0], rs.nodes[1]
+	b.client().HubClient(rs.tok).Subscribe(map[string]any{"channel": channel})
+	subA := a.client().HubClient(rs.tok)
+	epoch := subA.Subscribe(map[string]any{"channel": channel}).Epoch
+	mover := b.client().HubClient(rs.tok) // connected before B stops
+
+	// B is stopped while A delivers k publications of 60 KiB: when B
+	// runs again, it has them all to deliver before it is at k.
+	b.cmd.Process.Signal(syscall.SIGSTOP)
+	pad := strings.Repeat("x", 60<<10)
+	for i := 1; i <= k; i++ {
+		servertest.PublishHTTP(t, a.client(), rs.tok, channel, fmt.Sprintf(`{"n":%d,"pad":"%s"}`, i, pad))
+	}
+	readPublications(t, subA, map[string]uint64{channel: k})
+	replies := make(chan servertest.Reply, 1)
+	go func() {
+		r, err := mover.Send("channelSubscribe", map[string]any{"channel": channel, "since": map[string]any{"offset": k, "epoch": epoch}})
+		if err != nil {
+			t.Errorf("subscribe on B: %v", err)
+		}
+		replies <- r
+	}()
+	// Time for the request to reach B's socket, so that B reads it as it
+	// starts again. Were it later, B might have caught up: the test would
+	// prove less, but not fail.
+	time.Sleep(100 * time.Millisecond)
+	b.cmd.Process.Signal(syscall.SIGCONT)
+	var res servertest.SubscribeResult
+	(<-replies).Decode(t, &res)
+	if !res.Recovered || res.Epoch != epoch || res.Offset < k {
+		t.Errorf("subscribe on B since %d: recovered %v at %d in %q with offsets %v; want recovered, at %d or later, in %q",
+			k, res.Recovered, res.Offset, res.Epoch, servertest.OffsetsOf(res.Publications), k, epoch)
+	}
+	servertest.PublishHTTP(t, a.client(), rs.tok, channel, `{"n":"after"}`)
+	live := readPublications(t, mover, map[string]uint64{channel: k + 1})[channel]
+	if got := servertest.OffsetsOf(append(res.Publications, live...)); !slices.Equal(got, []uint64{k + 1}) {
+		t.Errorf("after offset %d the subscriber on B got %v, want only %d", k, got, k+1)
+	}
 }
 
 // TestRedisPresenceAcrossNodes checks that joins and leaves reach the
