@@ -477,3 +477,35 @@ func TestRedisChannelListOnEveryNode(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisIdempotencyKeyAcrossNodes repeats a publication's
+// idempotencyKey through another node: it is answered as a duplicate of
+// the first, and nobody receives it twice.
+func TestRedisIdempotencyKeyAcrossNodes(t *testing.T) {
+	const channel = "idem.room"
+	rs := startRedisNodes(t, redistest.Options{}, 2)
+	sub := rs.nodes[1].client().HubClient(rs.tok)
+	sub.Subscribe(map[string]any{"channel": channel})
+	publish := func(node *serverProc, data, key string) servertest.PublishResult {
+		t.Helper()
+		r, _ := node.client().Call(servertest.Bearer(rs.tok), "channelPublish",
+			map[string]any{"channel": channel, "data": json.RawMessage(data), "idempotencyKey": key})
+		var res servertest.PublishResult
+		r.Decode(t, &res)
+		return res
+	}
+	first := publish(rs.nodes[0], `"first"`, "key-1")
+	again := publish(rs.nodes[1], `"again"`, "key-1")
+	if first.Offset != 1 || first.Duplicate || again.Offset != 1 || !again.Duplicate || again.Epoch != first.Epoch {
+		t.Errorf("the key published through A then B: %+v then %+v; want offset 1, then offset 1 as a duplicate", first, again)
+	}
+	if next := publish(rs.nodes[1], `"next"`, "key-2"); next.Offset != 2 || next.Duplicate {
+		t.Errorf("a new key after the duplicate: %+v, want offset 2", next)
+	}
+	got := readPublications(t, sub, map[string]uint64{channel: 2})[channel]
+	hist, _, _ := readHistory(t, rs.nodes[0].client(), rs.tok, channel)
+	sameAsHistory(t, "the subscriber on B", got, hist, 1)
+	if len(hist) != 2 || string(hist[0].Data) != `"first"` {
+		t.Errorf("history %v, want the first publication and the next", hist)
+	}
+}
