@@ -82,8 +82,9 @@ func TestRedisNodeSIGKILLLosesNoAcknowledgedPublication(t *testing.T) {
 // TestRedisRestartFromAppendOnlyFile kills Redis, which fsyncs every
 // write, and starts it again from its append-only file while two nodes
 // publish and "switchboard subscribe" follows one of them: every
-// acknowledged publication is in the history, and the subscriber prints
-// the whole history once, in order.
+// acknowledged publication is in the history, the subscriber prints the
+// whole history once, in order, and a WebSocket subscriber on the same
+// node gets it all without being interrupted.
 func TestRedisRestartFromAppendOnlyFile(t *testing.T) {
 	const channel = "aof.room"
 	channels := []string{channel}
@@ -91,6 +92,10 @@ func TestRedisRestartFromAppendOnlyFile(t *testing.T) {
 	a, b := rs.nodes[0], rs.nodes[1]
 	sub := startCLI(t, []string{"SWITCHBOARD_URL=ws://" + b.addr, "SWITCHBOARD_TOKEN=" + rs.tok}, "subscribe", channel, "--since", "0")
 	servertest.Eventually(t, "the subscriber to be listed", func() bool { return len(presenceOf(t, b, rs.tok, channel)) == 1 })
+	// The CLI would recover from an interruption; this one must not need
+	// to: the history has all it could miss.
+	ws := b.client().HubClient(rs.tok)
+	ws.Subscribe(map[string]any{"channel": channel})
 
 	l := newLedger(t, channels)
 	pubs := []*publisher{
@@ -113,6 +118,7 @@ func TestRedisRestartFromAppendOnlyFile(t *testing.T) {
 	t.Logf("%d acknowledged, %d refused while Redis was down, %d kept unacknowledged", l.acks.Load(), pubs[0].refused.Load()+pubs[1].refused.Load(), extra)
 	hist, _, _ := readHistory(t, b.client(), rs.tok, channel)
 	sameAsHistory(t, "switchboard subscribe", readCLI(t, sub, uint64(len(hist))), hist, 1)
+	sameAsHistory(t, "the WebSocket subscriber", readPublications(t, ws, map[string]uint64{channel: uint64(len(hist))})[channel], hist, 1)
 	sub.cmd.Process.Signal(syscall.SIGTERM)
 	if code := sub.wait(); code != 0 {
 		t.Errorf("subscribe exited %d, want 0", code)
