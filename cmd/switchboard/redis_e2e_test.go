@@ -509,3 +509,38 @@ func TestRedisIdempotencyKeyAcrossNodes(t *testing.T) {
 		t.Errorf("history %v, want the first publication and the next", hist)
 	}
 }
+
+// TestRedisPrefixesKeepDeploymentsApart runs two deployments on one
+// Redis with different --redis-prefix: the same channel name is two
+// channels, each with its own offsets, subscribers and listing.
+func TestRedisPrefixesKeepDeploymentsApart(t *testing.T) {
+	const channel = "prefix.room"
+	rs := startRedisNodes(t, redistest.Options{}, 0)
+	one, two := rs.node("--redis-prefix", "one"), rs.node("--redis-prefix", "two")
+	subTwo := two.client().HubClient(rs.tok)
+	subTwo.Subscribe(map[string]any{"channel": channel})
+	for i := 1; i <= 3; i++ {
+		servertest.PublishHTTP(t, one.client(), rs.tok, channel, fmt.Sprint(i))
+	}
+	if p := servertest.PublishHTTP(t, two.client(), rs.tok, channel, `"two"`); p.Offset != 1 {
+		t.Errorf("first publication of the other deployment: offset %d, want 1", p.Offset)
+	}
+	if p := subTwo.NextPublication(); p.Offset != 1 || string(p.Data) != `"two"` {
+		t.Errorf("the other deployment's subscriber got offset %d %s, want its own first publication", p.Offset, p.Data)
+	}
+	for _, d := range []struct {
+		prefix string
+		node   *serverProc
+		want   []servertest.ChannelSummaryJSON
+	}{
+		{"one", one, []servertest.ChannelSummaryJSON{{Channel: channel, Subscribers: 0, Offset: 3}}},
+		{"two", two, []servertest.ChannelSummaryJSON{{Channel: channel, Subscribers: 1, Offset: 1}}},
+	} {
+		var got servertest.ChannelListResult
+		servertest.Eventually(t, fmt.Sprintf("prefix %s's node to list %+v", d.prefix, d.want), func() bool {
+			r, _ := d.node.client().Call(servertest.Bearer(rs.tok), "channelList", map[string]any{"prefix": "prefix."})
+			r.Decode(t, &got)
+			return slices.Equal(got.Channels, d.want)
+		})
+	}
+}
