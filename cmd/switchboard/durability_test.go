@@ -41,11 +41,18 @@ func startDurable(t *testing.T, dir, secret string, extra ...string) *serverProc
 // publish and subscribe to every channel.
 func durableToken(t *testing.T, secret string) string {
 	t.Helper()
+	return tokenOf(t, secret, "durable", service.Permissions{Publish: []string{">"}, Subscribe: []string{">"}})
+}
+
+// tokenOf is a token of user with perms, signed with secret, valid for
+// an hour.
+func tokenOf(t *testing.T, secret, user string, perms service.Permissions) string {
+	t.Helper()
 	a, err := auth.New([]byte(secret))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := a.Issue("durable", service.Permissions{Publish: []string{">"}, Subscribe: []string{">"}}, time.Hour)
+	tok, err := a.Issue(user, perms, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +83,8 @@ func readHistory(t *testing.T, c *servertest.Server, tok, channel string) (pubs 
 	return nil, 0, ""
 }
 
-// ledger records what the publishers of
-// TestSIGKILLLosesNoAcknowledgedPublication sent and what was acknowledged.
+// ledger records what publishers sent and what was acknowledged, for
+// checkLedger.
 type ledger struct {
 	t       *testing.T
 	mu      sync.Mutex
@@ -245,25 +252,42 @@ func TestSIGKILLLosesNoAcknowledgedPublication(t *testing.T) {
 	channels := []string{"durable.a", "durable.b", "durable.c"}
 	dir, secret := t.TempDir(), servertest.RandomSecret()
 	tok := durableToken(t, secret)
-	l := &ledger{t: t, sent: map[string]string{}, acked: map[string]map[uint64]string{}, epochs: map[string]string{}, twice: map[string]int{}}
-	for _, ch := range channels {
-		l.acked[ch] = map[uint64]string{}
-	}
+	l := newLedger(t, channels)
 	// The second round publishes on top of what the first one's crash
 	// left, and gives a lost acknowledgement a second chance to show.
 	for round := range 2 {
-		if killWhilePublishing(t, l, dir, secret, tok, round, channels); t.Failed() {
+		s := startDurable(t, dir, secret, "--max-concurrent-calls", "64")
+		if killWhilePublishing(t, l, s, tok, round, channels); t.Failed() {
 			return
 		}
 	}
 
 	s := startDurable(t, dir, secret)
-	c := s.client()
-	extra := 0 // publications kept without an acknowledgement
+	extra := checkLedger(t, l, s.client(), tok, channels)
+	t.Logf("%d publications written, %d acknowledged, %d more kept", l.written.Load(), l.acks.Load(), extra)
+}
+
+// newLedger is an empty ledger of publications to channels.
+func newLedger(t *testing.T, channels []string) *ledger {
+	l := &ledger{t: t, sent: map[string]string{}, acked: map[string]map[uint64]string{}, epochs: map[string]string{}, twice: map[string]int{}}
+	for _, ch := range channels {
+		l.acked[ch] = map[uint64]string{}
+	}
+	return l
+}
+
+// checkLedger reads the channels' history through c and checks that
+// every acknowledged publication is in it, at its offset, with its data,
+// in its epoch, and that the unacknowledged ones left no holes. It then
+// checks that each channel goes on from where its history ends, in its
+// epoch, with a publication it adds to l. It returns how many
+// publications were kept without an acknowledgement.
+func checkLedger(t *testing.T, l *ledger, c *servertest.Server, tok string, channels []string) (extra int) {
+	t.Helper()
 	for _, ch := range channels {
 		pubs, offset, epoch := readHistory(t, c, tok, ch)
 		if epoch != l.epochs[ch] {
-			t.Errorf("%s: epoch %q after the restart, but publications were acknowledged in %q", ch, epoch, l.epochs[ch])
+			t.Errorf("%s: history in epoch %q, but publications were acknowledged in %q", ch, epoch, l.epochs[ch])
 		}
 		if offset != uint64(len(pubs)) {
 			t.Errorf("%s: offset %d, but the history holds %d publications", ch, offset, len(pubs))
@@ -292,24 +316,29 @@ func TestSIGKILLLosesNoAcknowledgedPublication(t *testing.T) {
 		}
 		extra += len(pubs) - len(l.acked[ch])
 
-		// The channel goes on from where its history ends, in its epoch.
-		res := servertest.PublishHTTP(t, c, tok, ch, `{"after":"restart"}`)
+		// Recorded, so that a later check through another node counts it.
+		data := fmt.Sprintf(`{"after":%d}`, servertest.NextID())
+		l.send(ch, data)
+		r, _ := c.Call(servertest.Bearer(tok), "channelPublish", map[string]any{"channel": ch, "data": json.RawMessage(data)})
+		var res servertest.PublishResult
+		r.Decode(t, &res)
 		if res.Offset != offset+1 || res.Epoch != l.epochs[ch] {
-			t.Errorf("%s: publish after the restart got %d in %q, want %d in %q", ch, res.Offset, res.Epoch, offset+1, l.epochs[ch])
+			t.Errorf("%s: publish after the check got %d in %q, want %d in %q", ch, res.Offset, res.Epoch, offset+1, l.epochs[ch])
 		}
+		l.ack(ch, data, r)
 	}
-	t.Logf("%d publications written, %d acknowledged, %d more kept", l.written.Load(), l.acks.Load(), extra)
+	return extra
 }
 
-// killWhilePublishing starts the server on dir, publishes to channels
-// from 8 WebSockets and 2 HTTP clients, and SIGKILLs the server on the
-// reply that makes a third of what they would publish.
-func killWhilePublishing(t *testing.T, l *ledger, dir, secret, tok string, round int, channels []string) {
+// killWhilePublishing publishes to channels through s from 8 WebSockets
+// and 2 HTTP clients, and SIGKILLs s on the reply that makes a third of
+// what they would publish.
+func killWhilePublishing(t *testing.T, l *ledger, s *serverProc, tok string, round int, channels []string) {
+	t.Helper()
 	const (
 		conns, perConn       = 8, 500
 		httpWorkers, perHTTP = 2, 250
 	)
-	s := startDurable(t, dir, secret, "--max-concurrent-calls", "64")
 	l.replies.Store(0)
 	l.threshold = (conns*perConn + httpWorkers*perHTTP) / 3
 	l.kill = func() { s.cmd.Process.Kill() }
