@@ -72,8 +72,10 @@ func Start(t testing.TB, opts Options) *Server {
 		s.args = append(s.args, "--appendonly", "yes", "--appendfsync", "always")
 	}
 	if opts.Cluster {
+		// The bus port defaults to port+10000, which for a free port from
+		// the ephemeral range is often past 65535 or taken: pick one too.
 		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.Dir, "nodes.conf"),
-			"--cluster-node-timeout", "2000")
+			"--cluster-node-timeout", "2000", "--cluster-port", strconv.Itoa(FreePort(t)))
 	}
 	s.args = append([]string{bin}, s.args...)
 	s.start()
@@ -229,11 +231,13 @@ func StartCluster(t testing.TB) *Cluster {
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
+	// Every node must see the others too: PUBLISH reaches only the
+	// nodes a node knows.
 	deadline := time.Now().Add(20 * time.Second)
 	for _, n := range c.Nodes {
 		for {
 			info, err := bulk(n.Addr(), "CLUSTER", "INFO")
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -276,4 +280,49 @@ func bulk(addr string, args ...string) (string, error) {
 		}
 		return string(body[:n]), nil
 	})
+}
+
+// Owner returns the index in Nodes of the master that serves key's slot.
+func (c *Cluster) Owner(t testing.TB, key string) int {
+	t.Helper()
+	reply, err := command(c.Nodes[0].Addr(), "CLUSTER", "KEYSLOT", key)
+	if err != nil || !strings.HasPrefix(reply, ":") {
+		t.Fatalf("CLUSTER KEYSLOT %s: %q %v", key, reply, err)
+	}
+	slot, _ := strconv.Atoi(reply[1:])
+	for i, n := range c.Nodes {
+		if n.serves(t, slot) {
+			return i
+		}
+	}
+	t.Fatalf("no node serves slot %d of %s", slot, key)
+	return -1
+}
+
+// serves reports whether the node's own line of CLUSTER NODES lists
+// slot, in ranges such as "0-5460" or single slots.
+func (s *Server) serves(t testing.TB, slot int) bool {
+	t.Helper()
+	nodes, err := bulk(s.Addr(), "CLUSTER", "NODES")
+	if err != nil {
+		t.Fatalf("CLUSTER NODES: %v", err)
+	}
+	for line := range strings.SplitSeq(nodes, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.Contains(f[2], "myself") {
+			continue
+		}
+		for _, r := range f[8:] {
+			lo, hi, isRange := strings.Cut(r, "-")
+			if !isRange {
+				hi = lo
+			}
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := strconv.Atoi(hi)
+			if err1 == nil && err2 == nil && a <= slot && slot <= b {
+				return true
+			}
+		}
+	}
+	return false
 }
