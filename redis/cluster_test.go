@@ -1,0 +1,306 @@
+package redis_test
+
+// Two engines on a three-master Redis Cluster, sharing channels whose
+// keys sit on every master.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/poll"
+	"github.com/switchboard/switchboard/internal/redistest"
+	"github.com/switchboard/switchboard/redis"
+	"github.com/switchboard/switchboard/service"
+)
+
+// clusterWait bounds every wait of these tests: the machine is shared.
+const clusterWait = 10 * time.Second
+
+// clusterReceiver records the events an engine gives it.
+type clusterReceiver struct {
+	member service.Member
+
+	mu      sync.Mutex
+	events  []*service.Event
+	changed chan struct{} // signalled after each event
+}
+
+func newClusterReceiver(user, conn string) *clusterReceiver {
+	return &clusterReceiver{member: service.Member{User: user, ConnectionID: conn, Since: time.Now()}, changed: make(chan struct{}, 1)}
+}
+
+func (r *clusterReceiver) Receive(e *service.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *clusterReceiver) Member() service.Member { return r.member }
+
+func (r *clusterReceiver) snapshot() []*service.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// waitFor waits until cond holds of the events received so far.
+func (r *clusterReceiver) waitFor(t *testing.T, what string, cond func([]*service.Event) bool) []*service.Event {
+	t.Helper()
+	timeout := time.After(clusterWait)
+	for {
+		es := r.snapshot()
+		if cond(es) {
+			return es
+		}
+		select {
+		case <-r.changed:
+		case <-timeout:
+			t.Fatalf("%s: no %s within %v; got %d events: %v", r.member.ConnectionID, what, clusterWait, len(es), kinds(es))
+		}
+	}
+}
+
+// publications waits for n publications of channel and returns their
+// offsets in the order received.
+func (r *clusterReceiver) publications(t *testing.T, channel string, n int) []uint64 {
+	t.Helper()
+	var offsets []uint64
+	r.waitFor(t, fmt.Sprintf("%d publications of %s", n, channel), func(es []*service.Event) bool {
+		offsets = offsets[:0]
+		for _, e := range es {
+			if e.Kind == service.EventPublication && e.Channel == channel {
+				offsets = append(offsets, e.Publication.Offset)
+			}
+		}
+		return len(offsets) >= n
+	})
+	return offsets
+}
+
+func kinds(es []*service.Event) []string {
+	var s []string
+	for _, e := range es {
+		switch e.Kind {
+		case service.EventPublication:
+			s = append(s, fmt.Sprintf("pub %s %d", e.Channel, e.Publication.Offset))
+		case service.EventJoin, service.EventLeave:
+			s = append(s, fmt.Sprintf("kind %d %s %s", e.Kind, e.Channel, e.Member.ConnectionID))
+		default:
+			s = append(s, fmt.Sprintf("kind %d %s %s", e.Kind, e.Channel, e.Reason))
+		}
+	}
+	return s
+}
+
+// clusterChannels returns perNode channel names for each master of c,
+// checking with CLUSTER KEYSLOT and CLUSTER NODES where the engine's
+// {name}-tagged keys go.
+func clusterChannels(t *testing.T, c *redistest.Cluster, prefix string, perNode int) []string {
+	t.Helper()
+	count := make([]int, len(c.Nodes))
+	var names []string
+	for i := 0; len(names) < perNode*len(c.Nodes); i++ {
+		if i > 1000 {
+			t.Fatalf("1000 names and still not %d on each master: %v", perNode, count)
+		}
+		name := fmt.Sprintf("%s.%d", prefix, i)
+		if n := c.Owner(t, "{"+name+"}"); count[n] < perNode {
+			count[n]++
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+func openClusterEngine(t *testing.T, c *redistest.Cluster, node string) *redis.Engine {
+	t.Helper()
+	e, err := redis.Open(redis.Options{URL: c.URL(), Cluster: true, Node: node, IdempotencyWindow: time.Minute})
+	if err != nil {
+		t.Fatalf("open engine %s on the cluster: %v", node, err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func clusterCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestClusterEnginesShareChannels publishes from two engines to channels
+// on every master and checks that subscribers of both see the same
+// gapless order, and that history, idempotency keys, presence, the
+// channel list and removal agree across them.
+func TestClusterEnginesShareChannels(t *testing.T) {
+	c := redistest.StartCluster(t)
+	a, b := openClusterEngine(t, c, "a"), openClusterEngine(t, c, "b")
+	ctx := clusterCtx(t)
+	channels := clusterChannels(t, c, "room", 2)
+
+	subs := map[string][2]*clusterReceiver{}
+	for _, ch := range channels {
+		ra, rb := newClusterReceiver("ann", "conn-a-"+ch), newClusterReceiver("bob", "conn-b-"+ch)
+		for _, s := range []struct {
+			e *redis.Engine
+			r *clusterReceiver
+		}{{a, ra}, {b, rb}} {
+			pos, err := s.e.Subscribe(ctx, ch, s.r, true)
+			if err != nil {
+				t.Fatalf("subscribe %s: %v", ch, err)
+			}
+			if pos.Offset != 0 || pos.Epoch == "" {
+				t.Fatalf("subscribe to new %s: position %+v", ch, pos)
+			}
+		}
+		subs[ch] = [2]*clusterReceiver{ra, rb}
+	}
+
+	// Both engines publish to every channel at once.
+	const perEngine = 20
+	var wg sync.WaitGroup
+	for _, ch := range channels {
+		for i, e := range []*redis.Engine{a, b} {
+			wg.Go(func() {
+				for n := range perEngine {
+					p := service.Publication{Channel: ch, Data: fmt.Appendf(nil, `{"from":%d,"n":%d}`, i, n), Publisher: "ann", Time: time.Now()}
+					if _, err := e.Publish(ctx, p, ""); err != nil {
+						t.Errorf("publish %d to %s from engine %d: %v", n, ch, i, err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	const total = 2 * perEngine
+	for _, ch := range channels {
+		for _, r := range subs[ch] {
+			if got := r.publications(t, ch, total); !slices.Equal(got, clusterSeq(total)) {
+				t.Errorf("%s on %s received offsets %v, want 1 to %d once each", r.member.ConnectionID, ch, got, total)
+			}
+		}
+		// What both subscribers received is what either engine's
+		// history holds.
+		var want []string
+		for _, e := range subs[ch][0].snapshot() {
+			if e.Kind == service.EventPublication {
+				want = append(want, string(e.Publication.Data))
+			}
+		}
+		for name, e := range map[string]*redis.Engine{"a": a, "b": b} {
+			h, err := e.History(ctx, ch, service.HistoryQuery{})
+			if err != nil {
+				t.Fatalf("history of %s on %s: %v", ch, name, err)
+			}
+			var got []string
+			for _, p := range h.Publications {
+				got = append(got, string(p.Data))
+			}
+			if h.Position.Offset != total || !slices.Equal(got, want) {
+				t.Errorf("history of %s on %s: offset %d, data %v; want offset %d and what subscribers received, %v", ch, name, h.Position.Offset, got, total, want)
+			}
+		}
+	}
+
+	// The channels' keys are where the cluster says their slots are.
+	for _, ch := range channels {
+		owner := c.Nodes[c.Owner(t, "{"+ch+"}")]
+		if reply, err := owner.Command("EXISTS", "switchboard:{"+ch+"}:h"); err != nil || reply != ":1" {
+			t.Errorf("EXISTS of %s's history on its slot's master: %q %v", ch, reply, err)
+		}
+	}
+
+	// An idempotency key given on one engine is known on the other.
+	for _, ch := range channels {
+		p := service.Publication{Channel: ch, Data: []byte(`"once"`), Publisher: "ann", Time: time.Now()}
+		first, err := a.Publish(ctx, p, "key-1")
+		if err != nil {
+			t.Fatalf("publish with a key to %s: %v", ch, err)
+		}
+		again, err := b.Publish(ctx, p, "key-1")
+		if err != nil {
+			t.Fatalf("publish again with the key to %s: %v", ch, err)
+		}
+		if first.Duplicate || first.Offset != total+1 || !again.Duplicate || again.Position != first.Position {
+			t.Errorf("%s: key published at %+v, then %+v; want offset %d, then the same with duplicate", ch, first, again, total+1)
+		}
+	}
+
+	// Each engine lists both engines' subscribers, and each subscriber
+	// hears of the other's join, which came through the other engine.
+	for _, ch := range channels {
+		want := []string{"conn-a-" + ch, "conn-b-" + ch}
+		for name, e := range map[string]*redis.Engine{"a": a, "b": b} {
+			var got []string
+			poll.Until(t, clusterWait, fmt.Sprintf("presence of %s on %s to be %v", ch, name, want), func() bool {
+				ms, err := e.Presence(ctx, ch)
+				if err != nil {
+					t.Fatalf("presence of %s on %s: %v", ch, name, err)
+				}
+				got = got[:0]
+				for _, m := range ms {
+					got = append(got, m.ConnectionID)
+				}
+				slices.Sort(got)
+				return slices.Equal(got, want)
+			})
+		}
+		ra := subs[ch][0]
+		ra.waitFor(t, "bob's join through b", func(es []*service.Event) bool {
+			return slices.ContainsFunc(es, func(e *service.Event) bool {
+				return e.Kind == service.EventJoin && e.Member.ConnectionID == "conn-b-"+ch
+			})
+		})
+	}
+
+	// Either engine lists the channels of every slot.
+	for name, e := range map[string]*redis.Engine{"a": a, "b": b} {
+		infos, more, err := e.Channels(ctx, "room.", func(string) bool { return true }, 100)
+		if err != nil {
+			t.Fatalf("channels on %s: %v", name, err)
+		}
+		var got []string
+		for _, info := range infos {
+			got = append(got, info.Name)
+			if info.Offset != total+1 || info.Subscribers != 2 {
+				t.Errorf("channels on %s: %+v, want offset %d and 2 subscribers", name, info, total+1)
+			}
+		}
+		want := slices.Sorted(slices.Values(channels))
+		if more || !slices.Equal(got, want) {
+			t.Errorf("channels on %s: %v (more %v), want %v", name, got, more, want)
+		}
+	}
+
+	// Removing on b ends a's subscriptions too.
+	for _, ch := range channels {
+		if _, err := b.Remove(ctx, ch); err != nil {
+			t.Fatalf("remove %s: %v", ch, err)
+		}
+		subs[ch][0].waitFor(t, "the end of the subscription", func(es []*service.Event) bool {
+			return slices.ContainsFunc(es, func(e *service.Event) bool {
+				return e.Kind == service.EventUnsubscribed && e.Reason == service.ReasonRemoved
+			})
+		})
+	}
+}
+
+func clusterSeq(n int) []uint64 {
+	s := make([]uint64, n)
+	for i := range s {
+		s[i] = uint64(i + 1)
+	}
+	return s
+}
