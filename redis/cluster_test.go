@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,26 +101,6 @@ func kinds(es []*service.Event) []string {
 	return s
 }
 
-// clusterChannels returns perNode channel names for each master of c,
-// checking with CLUSTER KEYSLOT and CLUSTER NODES where the engine's
-// {name}-tagged keys go.
-func clusterChannels(t *testing.T, c *redistest.Cluster, prefix string, perNode int) []string {
-	t.Helper()
-	count := make([]int, len(c.Nodes))
-	var names []string
-	for i := 0; len(names) < perNode*len(c.Nodes); i++ {
-		if i > 1000 {
-			t.Fatalf("1000 names and still not %d on each master: %v", perNode, count)
-		}
-		name := fmt.Sprintf("%s.%d", prefix, i)
-		if n := c.Owner(t, "{"+name+"}"); count[n] < perNode {
-			count[n]++
-			names = append(names, name)
-		}
-	}
-	return names
-}
-
 func openClusterEngine(t *testing.T, c *redistest.Cluster, node string) *redis.Engine {
 	t.Helper()
 	e, err := redis.Open(redis.Options{URL: c.URL(), Cluster: true, Node: node, IdempotencyWindow: time.Minute})
@@ -144,7 +125,7 @@ func TestClusterEnginesShareChannels(t *testing.T) {
 	c := redistest.StartCluster(t)
 	a, b := openClusterEngine(t, c, "a"), openClusterEngine(t, c, "b")
 	ctx := clusterCtx(t)
-	channels := clusterChannels(t, c, "room", 2)
+	channels := c.Spread(t, "room", 2)
 
 	subs := map[string][2]*clusterReceiver{}
 	for _, ch := range channels {
@@ -303,4 +284,108 @@ func clusterSeq(n int) []uint64 {
 		s[i] = uint64(i + 1)
 	}
 	return s
+}
+
+// publishSurely publishes data to ch with key until it succeeds: while a
+// master is down or just back, commands may fail, and the key makes a
+// retry of one that ran a duplicate rather than a second publication.
+func publishSurely(t *testing.T, e *redis.Engine, ch, data, key string) service.Published {
+	t.Helper()
+	var res service.Published
+	var err error
+	poll.Until(t, 2*clusterWait, fmt.Sprintf("a publication to %s to succeed (last error: %v)", ch, err), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
+		defer cancel()
+		res, err = e.Publish(ctx, service.Publication{Channel: ch, Data: []byte(data), Publisher: "ann", Time: time.Now()}, key)
+		return err == nil
+	})
+	return res
+}
+
+// TestClusterEnginesAcrossMasterRestart kills a master and starts it
+// again without its data: subscribers of the other masters' channels miss
+// nothing published meanwhile, however their Pub/Sub connections fared,
+// and those of the restarted master's channel are told to recover.
+func TestClusterEnginesAcrossMasterRestart(t *testing.T) {
+	c := redistest.StartCluster(t)
+	a, b := openClusterEngine(t, c, "a"), openClusterEngine(t, c, "b")
+	ctx := clusterCtx(t)
+	channels := c.Spread(t, "surv", 1)
+	const lostAt = 1 // channels[lostAt] is the one whose master restarts
+	victim := c.Owner(t, channels[lostAt])
+
+	subs := map[string][]*clusterReceiver{}
+	for _, ch := range channels {
+		for i, e := range []*redis.Engine{a, b} {
+			r := newClusterReceiver("bob", fmt.Sprintf("conn-%d-%s", i, ch))
+			if _, err := e.Subscribe(ctx, ch, r, false); err != nil {
+				t.Fatalf("subscribe to %s: %v", ch, err)
+			}
+			subs[ch] = append(subs[ch], r)
+		}
+	}
+	engines := []*redis.Engine{a, b}
+	publish := func(ch string, from, to int) {
+		for n := from; n <= to; n++ {
+			publishSurely(t, engines[n%2], ch, fmt.Sprint(n), fmt.Sprintf("n%d", n))
+		}
+	}
+	for _, ch := range channels {
+		publish(ch, 1, 3)
+		for _, r := range subs[ch] {
+			r.publications(t, ch, 3)
+		}
+	}
+
+	// What this test is about happens to the engines' Pub/Sub
+	// connections that the victim holds: go-redis puts them on random
+	// nodes, so say how many channels they follow there.
+	if info, err := c.Nodes[victim].Text("INFO", "stats"); err == nil {
+		for line := range strings.SplitSeq(info, "\n") {
+			if strings.HasPrefix(line, "pubsub_channels:") {
+				t.Logf("the master to restart has Pub/Sub subscribers of %s channels", strings.TrimSpace(line[len("pubsub_channels:"):]))
+			}
+		}
+	}
+	c.Nodes[victim].Kill()
+	for i, ch := range channels {
+		if i != lostAt {
+			publish(ch, 4, 6)
+		}
+	}
+	c.Nodes[victim].Restart()
+	c.WaitOK(t)
+	for _, ch := range channels {
+		publish(ch, 7, 9)
+	}
+
+	for i, ch := range channels {
+		if i == lostAt {
+			continue
+		}
+		for _, r := range subs[ch] {
+			if got := r.publications(t, ch, 9); !slices.Equal(got, clusterSeq(9)) {
+				t.Errorf("%s on %s received %v, want 1 to 9 once each", r.member.ConnectionID, ch, got)
+			}
+		}
+	}
+	lost := channels[lostAt]
+	for _, r := range subs[lost] {
+		r.waitFor(t, "the interruption of "+lost, func(es []*service.Event) bool {
+			return slices.ContainsFunc(es, func(e *service.Event) bool {
+				return e.Kind == service.EventUnsubscribed && e.Reason == service.ReasonInterrupted
+			})
+		})
+	}
+	h, err := b.History(ctx, lost, service.HistoryQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range h.Publications {
+		got = append(got, string(p.Data))
+	}
+	if !slices.Equal(got, []string{"7", "8", "9"}) || h.Position.Offset != 3 {
+		t.Errorf("history of %s after its master lost it: offset %d, %v; want 3, [7 8 9]", lost, h.Position.Offset, got)
+	}
 }

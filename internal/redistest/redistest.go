@@ -167,6 +167,12 @@ func (s *Server) Command(args ...string) (string, error) {
 	return command(s.Addr(), args...)
 }
 
+// Text sends a command whose reply is one bulk string, such as INFO or
+// CLUSTER NODES, and returns it whole.
+func (s *Server) Text(args ...string) (string, error) {
+	return bulk(s.Addr(), args...)
+}
+
 func command(addr string, args ...string) (string, error) {
 	return roundTrip(addr, args, func(r *bufio.Reader) (string, error) {
 		line, err := r.ReadString('\n')
@@ -231,8 +237,16 @@ func StartCluster(t testing.TB) *Cluster {
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	// Every node must see the others too: PUBLISH reaches only the
-	// nodes a node knows.
+	c.WaitOK(t)
+	return c
+}
+
+// WaitOK waits until every node reports the cluster ok and knows the
+// others (PUBLISH reaches only the nodes a node knows): after
+// StartCluster, or after a node's Restart. A master that was down longer
+// than the node timeout is taken back only after twice that.
+func (c *Cluster) WaitOK(t testing.TB) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for _, n := range c.Nodes {
 		for {
@@ -241,12 +255,11 @@ func StartCluster(t testing.TB) *Cluster {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("cluster not ok within 20s: %v %q", err, info)
+				t.Fatalf("cluster not ok on %s within 20s: %v %q", n.Addr(), err, info)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return c
 }
 
 // URL is a redis:// URL naming every node, for go-redis's
@@ -325,4 +338,23 @@ func (s *Server) serves(t testing.TB, slot int) bool {
 		}
 	}
 	return false
+}
+
+// Spread returns names prefix.0, prefix.1, … chosen so that each master
+// serves perNode of them: as keys, or as the hash tag {name} of keys.
+func (c *Cluster) Spread(t testing.TB, prefix string, perNode int) []string {
+	t.Helper()
+	count := make([]int, len(c.Nodes))
+	var names []string
+	for i := 0; len(names) < perNode*len(c.Nodes); i++ {
+		if i == 1000 {
+			t.Fatalf("1000 names and still not %d on each master: %v", perNode, count)
+		}
+		name := prefix + "." + strconv.Itoa(i)
+		if n := c.Owner(t, name); count[n] < perNode {
+			count[n]++
+			names = append(names, name)
+		}
+	}
+	return names
 }
