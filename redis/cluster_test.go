@@ -389,3 +389,75 @@ func TestClusterEnginesAcrossMasterRestart(t *testing.T) {
 		t.Errorf("history of %s after its master lost it: offset %d, %v; want 3, [7 8 9]", lost, h.Position.Offset, got)
 	}
 }
+
+// TestClusterIndexMasterDown takes down the master of the channel index
+// (PREFIX:channels, one key) while the other masters go on: a publish or
+// subscribe to a channel of theirs may fail, but one that fails must
+// leave nothing behind, neither a publication a client would publish
+// again nor a subscriber nobody will unsubscribe.
+func TestClusterIndexMasterDown(t *testing.T) {
+	c := redistest.StartCluster(t)
+	for _, n := range c.Nodes { // so that the others serve their slots meanwhile
+		if reply, err := n.Command("CONFIG", "SET", "cluster-require-full-coverage", "no"); err != nil || reply != "+OK" {
+			t.Fatalf("CONFIG SET: %q %v", reply, err)
+		}
+	}
+	a := openClusterEngine(t, c, "a")
+	ctx := clusterCtx(t)
+	down := c.Owner(t, "switchboard:channels")
+	var fresh []string // channels on the masters that stay up, never used yet
+	for _, ch := range c.Spread(t, "fresh", 2) {
+		if c.Owner(t, ch) != down {
+			fresh = append(fresh, ch)
+		}
+	}
+	pubCh, subCh := fresh[0], fresh[1]
+
+	c.Nodes[down].Kill()
+	_, perr := a.Publish(ctx, service.Publication{Channel: pubCh, Data: []byte(`"lost?"`), Publisher: "ann", Time: time.Now()}, "")
+	ghost := newClusterReceiver("ghost", "conn-ghost")
+	_, serr := a.Subscribe(ctx, subCh, ghost, false)
+	t.Logf("with the index's master down: publish to %s: %v; subscribe to %s: %v", pubCh, perr, subCh, serr)
+
+	if perr != nil {
+		h, err := a.History(ctx, pubCh, service.HistoryQuery{})
+		if err != nil {
+			t.Fatalf("history of %s, whose master is up: %v", pubCh, err)
+		}
+		if len(h.Publications) != 0 {
+			t.Errorf("publish to %s failed (%v), yet stored it at offset %d: a client retrying it publishes it twice", pubCh, perr, h.Publications[0].Offset)
+		}
+	}
+
+	c.Nodes[down].Restart()
+	c.WaitOK(t)
+	publishSurely(t, a, "fresh.probe", `"back"`, "probe") // the engine reaches the index again
+	witness := newClusterReceiver("witness", "conn-witness")
+	if _, err := a.Subscribe(ctx, subCh, witness, false); err != nil {
+		t.Fatalf("subscribe to %s with every master up: %v", subCh, err)
+	}
+	// Presence is written in order: once the witness is listed, the
+	// ghost's join would have been too.
+	var members []string
+	poll.Until(t, clusterWait, "the witness in presence", func() bool {
+		ms, err := a.Presence(ctx, subCh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = members[:0]
+		for _, m := range ms {
+			members = append(members, m.ConnectionID)
+		}
+		return slices.Contains(members, "conn-witness")
+	})
+	publishSurely(t, a, subCh, `"after"`, "after")
+	witness.publications(t, subCh, 1)
+	if serr != nil {
+		if slices.Contains(members, "conn-ghost") {
+			t.Errorf("subscribe to %s failed (%v), yet presence lists its receiver: %v", subCh, serr, members)
+		}
+		if es := ghost.snapshot(); len(es) > 0 {
+			t.Errorf("subscribe to %s failed (%v), yet its receiver was given %v", subCh, serr, kinds(es))
+		}
+	}
+}
