@@ -329,3 +329,59 @@ func jsonEqual(got json.RawMessage, want string) bool {
 	var g, w any
 	return json.Unmarshal(got, &g) == nil && json.Unmarshal([]byte(want), &w) == nil && fmt.Sprint(g) == fmt.Sprint(w)
 }
+
+// TestClusterIndexMasterDownLeavesNoGhost subscribes, through a node,
+// to a channel of a master that is up while the channel index's master
+// is down. Should the subscription fail, the connection must not be
+// listed in presence once it has closed: a ghost nobody can remove.
+func TestClusterIndexMasterDownLeavesNoGhost(t *testing.T) {
+	n := startClusterNodes(t)
+	for _, node := range n.redis.Nodes { // so that the others serve their slots meanwhile
+		if reply, err := node.Command("CONFIG", "SET", "cluster-require-full-coverage", "no"); err != nil || reply != "+OK" {
+			t.Fatalf("CONFIG SET: %q %v", reply, err)
+		}
+	}
+	a, b := n.nodes(t)
+	down := n.redis.Owner(t, "switchboard:channels")
+	var ch string
+	for _, name := range n.redis.Spread(t, "ghost", 1) {
+		if n.redis.Owner(t, name) != down {
+			ch = name
+		}
+	}
+
+	n.redis.Nodes[down].Kill()
+	c := a.HubClient(n.tok)
+	id := c.Whoami().ConnectionID
+	r, err := c.Send("channelSubscribe", map[string]any{"channel": ch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("subscribe to %s on a with the index's master down: result %s, error %+v", ch, r.Result, r.Error)
+	c.Disconnect()
+	n.redis.Nodes[down].Restart()
+	n.redis.WaitOK(t)
+
+	// Node a writes presence in order: once a later subscriber of a is
+	// listed, the first connection's join and leave were written too.
+	witness := a.HubClient(n.tok)
+	servertest.Eventually(t, "a subscription with every master up", func() bool {
+		r, err := witness.Send("channelSubscribe", map[string]any{"channel": ch})
+		return err == nil && r.Error == nil
+	})
+	wid := witness.Whoami().ConnectionID
+	var members []string
+	servertest.Eventually(t, "the later subscriber in presence on b", func() bool {
+		r, _ := b.Call(servertest.Bearer(n.tok), "channelPresence", map[string]any{"channel": ch})
+		var p servertest.PresenceResult
+		r.Decode(t, &p)
+		members = members[:0]
+		for _, m := range p.Members {
+			members = append(members, m.ConnectionID)
+		}
+		return slices.Contains(members, wid)
+	})
+	if slices.Contains(members, id) {
+		t.Errorf("presence of %s lists %v: %s, closed, whose subscription was answered %+v, is still there", ch, members, id, r.Error)
+	}
+}
