@@ -379,11 +379,14 @@ func TestClusterIndexMasterDownLeavesNoGhost(t *testing.T) {
 
 	// Node a writes presence in order: once a later subscriber of a is
 	// listed, the first connection's join and leave were written too.
-	witness := a.HubClient(n.tok)
-	servertest.Eventually(t, "a subscription with every master up", func() bool {
-		r, err := witness.Send("channelSubscribe", map[string]any{"channel": ch})
-		return err == nil && r.Error == nil
+	// First a publish, retried under one key, until a reaches the index
+	// again: a subscription that failed would be a second ghost.
+	servertest.Eventually(t, "a publish through a with every master up", func() bool {
+		r, _ := a.Call(servertest.Bearer(n.tok), "channelPublish", map[string]any{"channel": "ghost.probe", "data": 1, "idempotencyKey": "probe"})
+		return r.Error == nil
 	})
+	witness := a.HubClient(n.tok)
+	witness.Subscribe(map[string]any{"channel": ch})
 	wid := witness.Whoami().ConnectionID
 	var members []string
 	servertest.Eventually(t, "the later subscriber in presence on b", func() bool {
