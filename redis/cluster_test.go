@@ -463,3 +463,82 @@ func TestClusterIndexMasterDown(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterEnginesRaceOnOneKey publishes one idempotency key from both
+// engines at once, on channels of every master: exactly one publication
+// is made, and every caller is given its offset.
+func TestClusterEnginesRaceOnOneKey(t *testing.T) {
+	c := redistest.StartCluster(t)
+	engines := []*redis.Engine{openClusterEngine(t, c, "a"), openClusterEngine(t, c, "b")}
+	ctx := clusterCtx(t)
+	for _, ch := range c.Spread(t, "race", 1) {
+		const callers = 8
+		results := make([]service.Published, callers)
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Go(func() {
+				p := service.Publication{Channel: ch, Data: fmt.Appendf(nil, "%d", i), Publisher: "ann", Time: time.Now()}
+				var err error
+				if results[i], err = engines[i%2].Publish(ctx, p, "the-key"); err != nil {
+					t.Errorf("publish %d to %s: %v", i, ch, err)
+				}
+			})
+		}
+		wg.Wait()
+		firsts := 0
+		for _, r := range results {
+			if !r.Duplicate {
+				firsts++
+			}
+			if r.Offset != 1 || r.Epoch != results[0].Epoch {
+				t.Errorf("%s: a caller was given %+v, want offset 1 in %q", ch, r, results[0].Epoch)
+			}
+		}
+		h, err := engines[1].History(ctx, ch, service.HistoryQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if firsts != 1 || len(h.Publications) != 1 {
+			t.Errorf("%s: %d callers were told they published, history holds %d; want 1 and 1", ch, firsts, len(h.Publications))
+		}
+	}
+}
+
+// TestClusterEnginesListManyChannels lists more channels than the engine
+// reads from the index at a time, their keys on every master.
+func TestClusterEnginesListManyChannels(t *testing.T) {
+	c := redistest.StartCluster(t)
+	a, b := openClusterEngine(t, c, "a"), openClusterEngine(t, c, "b")
+	ctx := clusterCtx(t)
+	const count = 300 // above the engine's batch of 256
+	var want []string
+	for i := range count {
+		ch := fmt.Sprintf("many.%03d", i)
+		if _, err := a.Publish(ctx, service.Publication{Channel: ch, Data: []byte("1"), Publisher: "ann", Time: time.Now()}, ""); err != nil {
+			t.Fatalf("publish to %s: %v", ch, err)
+		}
+		want = append(want, ch)
+	}
+	owners := map[int]bool{}
+	for _, ch := range want[:30] {
+		owners[c.Owner(t, ch)] = true
+	}
+	if len(owners) != len(c.Nodes) {
+		t.Fatalf("the first 30 channels sit on %d masters, want all %d", len(owners), len(c.Nodes))
+	}
+	infos, more, err := b.Channels(ctx, "many.", func(string) bool { return true }, 1000)
+	if err != nil {
+		t.Fatalf("channels: %v", err)
+	}
+	var got []string
+	for _, info := range infos {
+		got = append(got, info.Name)
+	}
+	if more || !slices.Equal(got, want) {
+		t.Errorf("b lists %d channels (more %v), want the %d published through a, in order", len(got), more, count)
+	}
+	infos, more, err = b.Channels(ctx, "many.", func(string) bool { return true }, 100)
+	if err != nil || !more || len(infos) != 100 || infos[99].Name != want[99] {
+		t.Errorf("b lists %d channels with a limit of 100 (more %v, err %v), want the first 100 and more", len(infos), more, err)
+	}
+}
