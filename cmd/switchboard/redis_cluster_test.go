@@ -25,11 +25,13 @@ type clusterNodes struct {
 	tok, admin string // may publish and subscribe to everything; an admin
 }
 
-func startClusterNodes(t *testing.T) *clusterNodes {
+// startClusterNodes starts a Redis Cluster and two nodes on it, with
+// extra flags.
+func startClusterNodes(t *testing.T, extra ...string) *clusterNodes {
 	t.Helper()
 	rc := redistest.StartCluster(t)
 	secret := servertest.RandomSecret()
-	engine := []string{"--engine", "redis", "--redis-cluster", "--redis-url", rc.URL()}
+	engine := append([]string{"--engine", "redis", "--redis-cluster", "--redis-url", rc.URL()}, extra...)
 	n := &clusterNodes{redis: rc, tok: durableToken(t, secret)}
 	n.a = startDurable(t, t.TempDir(), secret, engine...)
 	n.b = startDurable(t, t.TempDir(), secret, engine...)
@@ -401,5 +403,54 @@ func TestClusterIndexMasterDownLeavesNoGhost(t *testing.T) {
 	})
 	if slices.Contains(members, id) {
 		t.Errorf("presence of %s lists %v: %s, closed, whose subscription was answered %+v, is still there", ch, members, id, r.Error)
+	}
+}
+
+// TestClusterDeadNodeLeavesPresence SIGKILLs one node: its
+// subscriber leaves presence within --presence-ttl, while the living
+// node's older one, renewed, stays.
+func TestClusterDeadNodeLeavesPresence(t *testing.T) {
+	const ttl = 3 * time.Second
+	n := startClusterNodes(t, "--presence-ttl", ttl.String())
+	a, b := n.nodes(t)
+	ch := n.redis.Spread(t, "dead", 1)[0]
+	ca := a.HubClient(n.tok)
+	ca.Subscribe(map[string]any{"channel": ch})
+	cb := b.HubClient(n.tok)
+	cb.Subscribe(map[string]any{"channel": ch})
+	idA, idB := ca.Whoami().ConnectionID, cb.Whoami().ConnectionID
+
+	var got []string
+	defer func() { // Eventually's Fatal runs it
+		if t.Failed() {
+			t.Logf("node a listed %v", got)
+		}
+	}()
+	members := func() []string {
+		r, _ := a.Call(servertest.Bearer(n.tok), "channelPresence", map[string]any{"channel": ch})
+		var p servertest.PresenceResult
+		r.Decode(t, &p)
+		got = got[:0]
+		for _, m := range p.Members {
+			got = append(got, m.ConnectionID)
+		}
+		return got
+	}
+	servertest.Eventually(t, "a to list both subscribers", func() bool { return len(members()) == 2 })
+	joined := time.Now()
+
+	n.b.cmd.Process.Kill() // no leave is written: only expiry removes it
+	n.b.wait()
+	servertest.Eventually(t, fmt.Sprintf("a to list only %s", idA), func() bool {
+		return slices.Equal(members(), []string{idA})
+	})
+	if since := time.Since(joined); since < ttl/2 {
+		t.Errorf("%s left presence %v after b was killed: before expiring", idB, since)
+	}
+	r, _ := a.Call(servertest.Bearer(n.tok), "channelList", map[string]any{"prefix": ch})
+	var l servertest.ChannelListResult
+	r.Decode(t, &l)
+	if len(l.Channels) != 1 || l.Channels[0].Subscribers != 1 {
+		t.Errorf("a lists %+v, want %s with its 1 living subscriber", l.Channels, ch)
 	}
 }
