@@ -74,8 +74,12 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.Cluster {
 		// The bus port defaults to port+10000, which for a free port from
 		// the ephemeral range is often past 65535 or taken: pick one too.
+		bus := FreePort(t)
+		for bus == port {
+			bus = FreePort(t)
+		}
 		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.Dir, "nodes.conf"),
-			"--cluster-node-timeout", "2000", "--cluster-port", strconv.Itoa(FreePort(t)))
+			"--cluster-node-timeout", "2000", "--cluster-port", strconv.Itoa(bus))
 	}
 	s.args = append([]string{bin}, s.args...)
 	s.start()
