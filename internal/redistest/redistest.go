@@ -72,8 +72,14 @@ func Start(t testing.TB, opts Options) *Server {
 		s.args = append(s.args, "--appendonly", "yes", "--appendfsync", "always")
 	}
 	if opts.Cluster {
+		// The bus port defaults to port+10000, which for a free port from
+		// the ephemeral range is often past 65535 or taken: pick one too.
+		bus := FreePort(t)
+		for bus == port {
+			bus = FreePort(t)
+		}
 		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.Dir, "nodes.conf"),
-			"--cluster-node-timeout", "2000")
+			"--cluster-node-timeout", "2000", "--cluster-port", strconv.Itoa(bus))
 	}
 	s.args = append([]string{bin}, s.args...)
 	s.start()
@@ -165,6 +171,12 @@ func (s *Server) Command(args ...string) (string, error) {
 	return command(s.Addr(), args...)
 }
 
+// Text sends a command whose reply is one bulk string, such as INFO or
+// CLUSTER NODES, and returns it whole.
+func (s *Server) Text(args ...string) (string, error) {
+	return bulk(s.Addr(), args...)
+}
+
 func command(addr string, args ...string) (string, error) {
 	return roundTrip(addr, args, func(r *bufio.Reader) (string, error) {
 		line, err := r.ReadString('\n')
@@ -229,20 +241,29 @@ func StartCluster(t testing.TB) *Cluster {
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
+	c.WaitOK(t)
+	return c
+}
+
+// WaitOK waits until every node reports the cluster ok and knows the
+// others (PUBLISH reaches only the nodes a node knows): after
+// StartCluster, or after a node's Restart. A master that was down longer
+// than the node timeout is taken back only after twice that.
+func (c *Cluster) WaitOK(t testing.TB) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for _, n := range c.Nodes {
 		for {
 			info, err := bulk(n.Addr(), "CLUSTER", "INFO")
-			if err == nil && strings.Contains(info, "cluster_state:ok") {
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("cluster not ok within 20s: %v %q", err, info)
+				t.Fatalf("cluster not ok on %s within 20s: %v %q", n.Addr(), err, info)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return c
 }
 
 // URL is a redis:// URL naming every node, for go-redis's
@@ -276,4 +297,68 @@ func bulk(addr string, args ...string) (string, error) {
 		}
 		return string(body[:n]), nil
 	})
+}
+
+// Owner returns the index in Nodes of the master that serves key's slot.
+func (c *Cluster) Owner(t testing.TB, key string) int {
+	t.Helper()
+	reply, err := command(c.Nodes[0].Addr(), "CLUSTER", "KEYSLOT", key)
+	if err != nil || !strings.HasPrefix(reply, ":") {
+		t.Fatalf("CLUSTER KEYSLOT %s: %q %v", key, reply, err)
+	}
+	slot, _ := strconv.Atoi(reply[1:])
+	for i, n := range c.Nodes {
+		if n.serves(t, slot) {
+			return i
+		}
+	}
+	t.Fatalf("no node serves slot %d of %s", slot, key)
+	return -1
+}
+
+// serves reports whether the node's own line of CLUSTER NODES lists
+// slot, in ranges such as "0-5460" or single slots.
+func (s *Server) serves(t testing.TB, slot int) bool {
+	t.Helper()
+	nodes, err := bulk(s.Addr(), "CLUSTER", "NODES")
+	if err != nil {
+		t.Fatalf("CLUSTER NODES: %v", err)
+	}
+	for line := range strings.SplitSeq(nodes, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.Contains(f[2], "myself") {
+			continue
+		}
+		for _, r := range f[8:] {
+			lo, hi, isRange := strings.Cut(r, "-")
+			if !isRange {
+				hi = lo
+			}
+			a, err1 := strconv.Atoi(lo)
+			b, err2 := strconv.Atoi(hi)
+			if err1 == nil && err2 == nil && a <= slot && slot <= b {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Spread returns names prefix.0, prefix.1, … chosen so that each master
+// serves perNode of them: as keys, or as the hash tag {name} of keys.
+func (c *Cluster) Spread(t testing.TB, prefix string, perNode int) []string {
+	t.Helper()
+	count := make([]int, len(c.Nodes))
+	var names []string
+	for i := 0; len(names) < perNode*len(c.Nodes); i++ {
+		if i == 1000 {
+			t.Fatalf("1000 names and still not %d on each master: %v", perNode, count)
+		}
+		name := prefix + "." + strconv.Itoa(i)
+		if n := c.Owner(t, name); count[n] < perNode {
+			count[n]++
+			names = append(names, name)
+		}
+	}
+	return names
 }
