@@ -28,10 +28,9 @@ func (e *Engine) History(ctx context.Context, name string, q service.HistoryQuer
 	if q.Reverse {
 		dir, lo, hi = "rev", first, last
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
+	// Limit 0 reads the position alone (COUNT 0 reads nothing), as the
+	// hub asks when nothing can come before offset 0.
+	limit := max(q.Limit, 0)
 	k := e.keys(name)
 	ctx, cancel := e.ctx(ctx)
 	defer cancel()
