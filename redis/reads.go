@@ -57,10 +57,12 @@ func (e *Engine) History(ctx context.Context, name string, q service.HistoryQuer
 		if p.Time.UnixMilli() < cutoff {
 			continue // expired, not yet trimmed
 		}
-		size += len(p.Data)
-		if q.MaxBytes > 0 && size > q.MaxBytes && len(h.Publications) > 0 {
+		// No more once the data add up to MaxBytes, the first whatever
+		// its size.
+		if q.MaxBytes > 0 && size >= q.MaxBytes {
 			break
 		}
+		size += len(p.Data)
 		h.Publications = append(h.Publications, p)
 	}
 	return h, nil
