@@ -1,0 +1,296 @@
+// Package enginetest is the contract of service.Engine as tests, written
+// once and run against every engine: each engine's package calls Run with
+// a function that opens it.
+//
+// Engines may deliver asynchronously: a receiver may get a publication,
+// and Presence list a member, only after the call that caused it has
+// returned. The tests therefore wait, with a bound, for what the contract
+// says must come, and never assert at once what may still be on its way.
+package enginetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/service"
+)
+
+// Options are the engine settings that the contract depends on; zero
+// fields mean no limit, and no idempotency keys remembered.
+type Options struct {
+	MaxPublications   int
+	MaxAge            time.Duration
+	IdempotencyWindow time.Duration
+}
+
+// Opener opens an engine with opts over storage of its own, closed when t
+// ends. It also returns the function that opens another engine over the
+// same storage, as another node would: publications made through one
+// reach the other's subscribers. An engine that only one process opens
+// returns itself.
+type Opener func(t *testing.T, opts Options) (e service.Engine, another func() service.Engine)
+
+// wait bounds every wait for something asynchronous: generous, for a
+// loaded machine, and never an expected duration.
+const wait = 10 * time.Second
+
+// Run runs the contract's tests as subtests of t.
+func Run(t *testing.T, open Opener) {
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, Opener)
+	}{
+		{"SubscribeAndReceive", testSubscribeAndReceive},
+		{"ReceiveFromAnother", testReceiveFromAnother},
+		{"JoinLeave", testJoinLeave},
+		{"JoinLeaveFromAnother", testJoinLeaveFromAnother},
+		{"Unsubscribe", testUnsubscribe},
+		{"SubscribeTwice", testSubscribeTwice},
+		{"Remove", testRemove},
+		{"RemoveFromAnother", testRemoveFromAnother},
+		{"RemoveThenSubscribe", testRemoveThenSubscribe},
+		{"RemovedChannelKeepsEpoch", testRemovedChannelKeepsEpoch},
+		{"PublishThenHistory", testPublishThenHistory},
+		{"History", testHistory},
+		{"HistoryMaxBytes", testHistoryMaxBytes},
+		{"MaxPublications", testMaxPublications},
+		{"MaxAge", testMaxAge},
+		{"Idempotency", testIdempotency},
+		{"IdempotencyWindow", testIdempotencyWindow},
+		{"IdempotencyConcurrent", testIdempotencyConcurrent},
+		{"IdempotencyWindowZero", testIdempotencyWindowZero},
+		{"PublishConcurrentGapless", testPublishConcurrentGapless},
+		{"Channels", testChannels},
+		{"ChannelsSkipsRemoved", testChannelsSkipsRemoved},
+		{"ChannelsWithoutSubscribers", testChannelsWithoutSubscribers},
+		{"Presence", testPresence},
+		{"PresenceFromAnother", testPresenceFromAnother},
+		{"SubscribeWhileLastLeaves", testSubscribeWhileLastLeaves},
+		{"FirstPublicationWhileLastLeaves", testFirstPublicationWhileLastLeaves},
+		{"SubscribeWhilePublishing", testSubscribeWhilePublishing},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, open) })
+	}
+}
+
+// receiver records the events it is given.
+type receiver struct {
+	member service.Member
+
+	mu      sync.Mutex
+	events  []*service.Event
+	changed chan struct{} // signalled after each event
+}
+
+// newReceiver is a receiver for user's connection conn. Its member's
+// time is whole milliseconds, as engines that keep presence elsewhere
+// store it.
+func newReceiver(user, conn string) *receiver {
+	return newReceiverSince(user, conn, time.Now())
+}
+
+func newReceiverSince(user, conn string, since time.Time) *receiver {
+	return &receiver{
+		member:  service.Member{User: user, ConnectionID: conn, Since: time.UnixMilli(since.UnixMilli())},
+		changed: make(chan struct{}, 1),
+	}
+}
+
+func (r *receiver) Receive(e *service.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *receiver) Member() service.Member { return r.member }
+
+func (r *receiver) Events() []*service.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// offsets returns the offsets of the publications r received.
+func (r *receiver) offsets() []uint64 {
+	var o []uint64
+	for _, e := range r.Events() {
+		if e.Kind == service.EventPublication {
+			o = append(o, e.Publication.Offset)
+		}
+	}
+	return o
+}
+
+// waitFor waits for cond to hold of r's events.
+func (r *receiver) waitFor(t testing.TB, what string, cond func([]*service.Event) bool) {
+	t.Helper()
+	timeout := time.After(wait)
+	for !cond(r.Events()) {
+		select {
+		case <-r.changed:
+		case <-timeout:
+			t.Fatalf("%s: timed out after %v waiting for %s; events: %s", r.member.ConnectionID, wait, what, describe(r.Events()))
+		}
+	}
+}
+
+// waitOffset waits for r to receive the publication at offset, or one
+// after it.
+func (r *receiver) waitOffset(t testing.TB, offset uint64) {
+	t.Helper()
+	r.waitFor(t, fmt.Sprintf("offset %d", offset), func(es []*service.Event) bool {
+		return slices.ContainsFunc(es, func(e *service.Event) bool {
+			return e.Kind == service.EventPublication && e.Publication.Offset >= offset
+		})
+	})
+}
+
+// waitEnded waits for r's subscription to be ended by the engine.
+func (r *receiver) waitEnded(t testing.TB) {
+	t.Helper()
+	r.waitFor(t, "the end of its subscription", func(es []*service.Event) bool {
+		return len(es) > 0 && es[len(es)-1].Kind == service.EventUnsubscribed
+	})
+}
+
+func describe(es []*service.Event) string {
+	var s []string
+	for _, e := range es {
+		switch e.Kind {
+		case service.EventPublication:
+			s = append(s, fmt.Sprintf("pub %s %d", e.Channel, e.Publication.Offset))
+		case service.EventJoin:
+			s = append(s, fmt.Sprintf("join %s %s", e.Channel, e.Member.ConnectionID))
+		case service.EventLeave:
+			s = append(s, fmt.Sprintf("leave %s %s", e.Channel, e.Member.ConnectionID))
+		case service.EventUnsubscribed:
+			s = append(s, fmt.Sprintf("unsubscribed %s %s", e.Channel, e.Reason))
+		default:
+			s = append(s, fmt.Sprintf("kind %d", e.Kind))
+		}
+	}
+	return fmt.Sprint(s)
+}
+
+// pub is a publication to channel, published now, with data n.
+func pub(channel string, n int) service.Publication {
+	return service.Publication{
+		Channel:   channel,
+		Data:      json.RawMessage(fmt.Sprintf(`{"n":%d}`, n)),
+		Publisher: "user" + fmt.Sprint(n),
+		Time:      time.Now(),
+	}
+}
+
+func mustPublish(t testing.TB, e service.Engine, p service.Publication, key string) service.Published {
+	t.Helper()
+	res, err := e.Publish(context.Background(), p, key)
+	if err != nil {
+		t.Fatalf("Publish to %s: %v", p.Channel, err)
+	}
+	return res
+}
+
+func mustSubscribe(t testing.TB, e service.Engine, channel string, r service.Receiver, joinLeave bool) service.Position {
+	t.Helper()
+	pos, err := e.Subscribe(context.Background(), channel, r, joinLeave)
+	if err != nil {
+		t.Fatalf("Subscribe to %s: %v", channel, err)
+	}
+	return pos
+}
+
+func mustRemove(t testing.TB, e service.Engine, channel string) service.Position {
+	t.Helper()
+	pos, err := e.Remove(context.Background(), channel)
+	if err != nil {
+		t.Fatalf("Remove %s: %v", channel, err)
+	}
+	return pos
+}
+
+// position is the channel's position, read with its history.
+func position(t testing.TB, e service.Engine, channel string) service.Position {
+	t.Helper()
+	h, err := e.History(context.Background(), channel, service.HistoryQuery{})
+	if err != nil {
+		t.Fatalf("History of %s: %v", channel, err)
+	}
+	return h.Position
+}
+
+// readAll reads channel's whole history, oldest first.
+func readAll(t testing.TB, e service.Engine, channel string) []service.Publication {
+	t.Helper()
+	h, err := e.History(context.Background(), channel, service.HistoryQuery{Limit: 1 << 20})
+	if err != nil {
+		t.Fatalf("History of %s: %v", channel, err)
+	}
+	return h.Publications
+}
+
+func offsets(pubs []service.Publication) []uint64 {
+	o := []uint64{}
+	for _, p := range pubs {
+		o = append(o, p.Offset)
+	}
+	return o
+}
+
+// span returns the offsets from from to to.
+func span(from, to uint64) []uint64 {
+	o := []uint64{}
+	for i := from; i <= to; i++ {
+		o = append(o, i)
+	}
+	return o
+}
+
+func sameOffsets(got, want []uint64) bool {
+	return len(got) == len(want) && (len(got) == 0 || slices.Equal(got, want))
+}
+
+// presence is the channel's presence, failing the test on an error.
+func presence(t testing.TB, e service.Engine, channel string) []service.Member {
+	t.Helper()
+	members, err := e.Presence(context.Background(), channel)
+	if err != nil {
+		t.Fatalf("Presence of %s: %v", channel, err)
+	}
+	return members
+}
+
+// waitPresence waits for the channel's presence to be want, in order.
+func waitPresence(t testing.TB, e service.Engine, channel string, want []service.Member) {
+	t.Helper()
+	var got []service.Member
+	ok := waitUntil(func() bool {
+		got = presence(t, e, channel)
+		return slices.Equal(got, want)
+	})
+	if !ok {
+		t.Fatalf("Presence of %s = %+v after %v, want %+v", channel, got, wait, want)
+	}
+}
+
+// waitUntil polls cond until it holds or wait has passed, and reports
+// whether it held: for a caller that says itself what went wrong.
+func waitUntil(cond func() bool) bool {
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
