@@ -41,13 +41,13 @@ func waitChannels(t testing.TB, e service.Engine, limit int, want []string, want
 func testChannels(t *testing.T, open Opener) {
 	e, _ := open(t, Options{})
 	ctx := context.Background()
-	watcher := newReceiver("w", "w")
+	watcher := NewReceiver("w", "w")
 	mustSubscribe(t, e, "news.sport", watcher, false)
 	for _, ch := range []string{"news.sport", "news.sport", "news.weather", "news", "newsroom", "chat.b", "chat.a", "Chat"} {
 		mustPublish(t, e, pub(ch, 1), "")
 	}
-	watcher.waitOffset(t, 2)
-	r := newReceiver("u", "c")
+	watcher.WaitOffset(t, 2)
+	r := NewReceiver("u", "c")
 	mustSubscribe(t, e, "news.idle", r, false) // subscribers, no history
 	mustSubscribe(t, e, "chat.a", r, false)
 
@@ -120,7 +120,7 @@ func testChannelsSkipsRemoved(t *testing.T, open Opener) {
 	waitChannels(t, e, 10, []string{"a", "c"}, false)
 	waitChannels(t, e, 2, []string{"a", "c"}, false)
 	waitChannels(t, e, 1, []string{"a"}, true)
-	r := newReceiver("u", "c")
+	r := NewReceiver("u", "c")
 	mustSubscribe(t, e, "b", r, false)
 	waitChannels(t, e, 10, []string{"a", "b", "c"}, false)
 	waitChannels(t, e, 2, []string{"a", "b"}, true)
@@ -134,8 +134,8 @@ func testChannelsWithoutSubscribers(t *testing.T, open Opener) {
 	// A channel with history stays listed when its subscribers go; one
 	// without history goes with them.
 	e, _ := open(t, Options{})
-	r1 := newReceiver("u1", "c1")
-	r2 := newReceiver("u2", "c2")
+	r1 := NewReceiver("u1", "c1")
+	r2 := NewReceiver("u2", "c2")
 	mustSubscribe(t, e, "idle", r1, false)
 	mustSubscribe(t, e, "idle", r2, false)
 	mustSubscribe(t, e, "kept", r1, false)
@@ -153,16 +153,16 @@ func testChannelsWithoutSubscribers(t *testing.T, open Opener) {
 func testPresence(t *testing.T, open Opener) {
 	e, _ := open(t, Options{})
 	base := time.Now()
-	rs := []*receiver{
-		newReceiverSince("u1", "b", base.Add(2*time.Second)),
-		newReceiverSince("u2", "z", base),
-		newReceiverSince("u3", "a", base.Add(2*time.Second)),
-		newReceiverSince("u1", "c", base.Add(time.Second)),
+	rs := []*Receiver{
+		NewReceiverSince("u1", "b", base.Add(2*time.Second)),
+		NewReceiverSince("u2", "z", base),
+		NewReceiverSince("u3", "a", base.Add(2*time.Second)),
+		NewReceiverSince("u1", "c", base.Add(time.Second)),
 	}
 	for _, r := range rs {
 		mustSubscribe(t, e, "a", r, false)
 	}
-	mustSubscribe(t, e, "b", newReceiver("u9", "other"), false)
+	mustSubscribe(t, e, "b", NewReceiver("u9", "other"), false)
 	// Longest subscribed first; connection IDs break ties.
 	waitPresence(t, e, "a", []service.Member{rs[1].member, rs[3].member, rs[2].member, rs[0].member})
 	e.Unsubscribe("a", rs[3])
@@ -178,8 +178,8 @@ func testPresenceFromAnother(t *testing.T, open Opener) {
 	a, another := open(t, Options{})
 	b := another()
 	base := time.Now()
-	ra := newReceiverSince("u1", "ca", base)
-	rb := newReceiverSince("u2", "cb", base.Add(time.Second))
+	ra := NewReceiverSince("u1", "ca", base)
+	rb := NewReceiverSince("u2", "cb", base.Add(time.Second))
 	mustSubscribe(t, a, "a", ra, false)
 	mustSubscribe(t, b, "a", rb, false)
 	want := []service.Member{ra.member, rb.member}

@@ -78,8 +78,9 @@ func Run(t *testing.T, open Opener) {
 	}
 }
 
-// receiver records the events it is given.
-type receiver struct {
+// Receiver records the events it is given, for these tests and an
+// engine's own.
+type Receiver struct {
 	member service.Member
 
 	mu      sync.Mutex
@@ -87,21 +88,22 @@ type receiver struct {
 	changed chan struct{} // signalled after each event
 }
 
-// newReceiver is a receiver for user's connection conn. Its member's
-// time is whole milliseconds, as engines that keep presence elsewhere
-// store it.
-func newReceiver(user, conn string) *receiver {
-	return newReceiverSince(user, conn, time.Now())
+// NewReceiver is a Receiver for user's connection conn, subscribed
+// since now. Its member's time is whole milliseconds, as engines that
+// keep presence elsewhere store it.
+func NewReceiver(user, conn string) *Receiver {
+	return NewReceiverSince(user, conn, time.Now())
 }
 
-func newReceiverSince(user, conn string, since time.Time) *receiver {
-	return &receiver{
+// NewReceiverSince is NewReceiver subscribed since since.
+func NewReceiverSince(user, conn string, since time.Time) *Receiver {
+	return &Receiver{
 		member:  service.Member{User: user, ConnectionID: conn, Since: time.UnixMilli(since.UnixMilli())},
 		changed: make(chan struct{}, 1),
 	}
 }
 
-func (r *receiver) Receive(e *service.Event) {
+func (r *Receiver) Receive(e *service.Event) {
 	r.mu.Lock()
 	r.events = append(r.events, e)
 	r.mu.Unlock()
@@ -111,16 +113,16 @@ func (r *receiver) Receive(e *service.Event) {
 	}
 }
 
-func (r *receiver) Member() service.Member { return r.member }
+func (r *Receiver) Member() service.Member { return r.member }
 
-func (r *receiver) Events() []*service.Event {
+func (r *Receiver) Events() []*service.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.events)
 }
 
-// offsets returns the offsets of the publications r received.
-func (r *receiver) offsets() []uint64 {
+// Offsets returns the offsets of the publications r received.
+func (r *Receiver) Offsets() []uint64 {
 	var o []uint64
 	for _, e := range r.Events() {
 		if e.Kind == service.EventPublication {
@@ -130,39 +132,41 @@ func (r *receiver) offsets() []uint64 {
 	return o
 }
 
-// waitFor waits for cond to hold of r's events.
-func (r *receiver) waitFor(t testing.TB, what string, cond func([]*service.Event) bool) {
+// WaitFor waits for cond to hold of r's events, failing t after a
+// generous bound.
+func (r *Receiver) WaitFor(t testing.TB, what string, cond func([]*service.Event) bool) {
 	t.Helper()
 	timeout := time.After(wait)
 	for !cond(r.Events()) {
 		select {
 		case <-r.changed:
 		case <-timeout:
-			t.Fatalf("%s: timed out after %v waiting for %s; events: %s", r.member.ConnectionID, wait, what, describe(r.Events()))
+			t.Fatalf("%s: timed out after %v waiting for %s; events: %s", r.member.ConnectionID, wait, what, Describe(r.Events()))
 		}
 	}
 }
 
-// waitOffset waits for r to receive the publication at offset, or one
+// WaitOffset waits for r to receive the publication at offset, or one
 // after it.
-func (r *receiver) waitOffset(t testing.TB, offset uint64) {
+func (r *Receiver) WaitOffset(t testing.TB, offset uint64) {
 	t.Helper()
-	r.waitFor(t, fmt.Sprintf("offset %d", offset), func(es []*service.Event) bool {
+	r.WaitFor(t, fmt.Sprintf("offset %d", offset), func(es []*service.Event) bool {
 		return slices.ContainsFunc(es, func(e *service.Event) bool {
 			return e.Kind == service.EventPublication && e.Publication.Offset >= offset
 		})
 	})
 }
 
-// waitEnded waits for r's subscription to be ended by the engine.
-func (r *receiver) waitEnded(t testing.TB) {
+// WaitEnded waits for r's subscription to be ended by the engine.
+func (r *Receiver) WaitEnded(t testing.TB) {
 	t.Helper()
-	r.waitFor(t, "the end of its subscription", func(es []*service.Event) bool {
+	r.WaitFor(t, "the end of its subscription", func(es []*service.Event) bool {
 		return len(es) > 0 && es[len(es)-1].Kind == service.EventUnsubscribed
 	})
 }
 
-func describe(es []*service.Event) string {
+// Describe sums events up, one short phrase each, for messages.
+func Describe(es []*service.Event) string {
 	var s []string
 	for _, e := range es {
 		switch e.Kind {

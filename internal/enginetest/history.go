@@ -21,7 +21,7 @@ func testPublishThenHistory(t *testing.T, open Opener) {
 	b := another()
 	// Subscribers make fan-out take a while, as it does in production.
 	for i := range 50 {
-		mustSubscribe(t, e, "a", newReceiver("u", fmt.Sprint(i)), false)
+		mustSubscribe(t, e, "a", NewReceiver("u", fmt.Sprint(i)), false)
 	}
 	var mu sync.Mutex
 	var behind []string

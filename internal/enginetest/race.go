@@ -22,7 +22,7 @@ func testSubscribeWhileLastLeaves(t *testing.T, open Opener) {
 	for g := range 2 {
 		wg.Go(func() {
 			// Come and go, often leaving the channel without subscribers.
-			r := newReceiver(fmt.Sprint("u", g), fmt.Sprint("c", g))
+			r := NewReceiver(fmt.Sprint("u", g), fmt.Sprint("c", g))
 			for range iterations {
 				mustSubscribe(t, e, "a", r, false)
 				// Presence may list a member a moment after Subscribe.
@@ -39,11 +39,11 @@ func testSubscribeWhileLastLeaves(t *testing.T, open Opener) {
 	}
 
 	// And a subscription so lost misses publications.
-	var stayed []*receiver
+	var stayed []*Receiver
 	for i := range 100 {
 		channel := fmt.Sprint("ch", i)
-		leaving := newReceiver("u1", "leaving")
-		staying := newReceiver("u2", channel)
+		leaving := NewReceiver("u1", "leaving")
+		staying := NewReceiver("u2", channel)
 		stayed = append(stayed, staying)
 		wg.Go(func() {
 			for range 50 {
@@ -57,8 +57,8 @@ func testSubscribeWhileLastLeaves(t *testing.T, open Opener) {
 	}
 	var missed []string
 	for _, r := range stayed {
-		if !waitUntil(func() bool { return len(r.offsets()) > 0 }) || !slices.Equal(r.offsets(), []uint64{1}) {
-			missed = append(missed, fmt.Sprint(r.member.ConnectionID, r.offsets()))
+		if !waitUntil(func() bool { return len(r.Offsets()) > 0 }) || !slices.Equal(r.Offsets(), []uint64{1}) {
+			missed = append(missed, fmt.Sprint(r.member.ConnectionID, r.Offsets()))
 		}
 	}
 	if len(missed) > 0 {
@@ -77,7 +77,7 @@ func testFirstPublicationWhileLastLeaves(t *testing.T, open Opener) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			// Come and go until a little after the publication.
-			r := newReceiver("u1", "leaving")
+			r := NewReceiver("u1", "leaving")
 			for n := 0; n < 100; {
 				mustSubscribe(t, e, channel, r, false)
 				e.Unsubscribe(channel, r)
@@ -113,7 +113,7 @@ func testFirstPublicationWhileLastLeaves(t *testing.T, open Opener) {
 			unlisted = append(unlisted, channel)
 		}
 		// Its position is the one published.
-		r := newReceiver("u2", "late")
+		r := NewReceiver("u2", "late")
 		if pos := mustSubscribe(t, e, channel, r, false); pos.Offset != 1 {
 			wrong = append(wrong, channel)
 		}
@@ -135,7 +135,7 @@ func testSubscribeWhilePublishing(t *testing.T, open Opener) {
 	const subscribers = 40         // per channel
 
 	type sub struct {
-		r       *receiver
+		r       *Receiver
 		channel string
 		pos     service.Position
 	}
@@ -159,7 +159,7 @@ func testSubscribeWhilePublishing(t *testing.T, open Opener) {
 				// Subscribe once the channel reaches a random offset.
 				rng := rand.New(rand.NewPCG(uint64(s), uint64(len(ch))))
 				target := rng.Uint64N(publishers*each + 1)
-				r := newReceiver("u", fmt.Sprint(ch, s))
+				r := NewReceiver("u", fmt.Sprint(ch, s))
 				on := engines[s%2]
 			wait:
 				for {
@@ -204,9 +204,9 @@ func testSubscribeWhilePublishing(t *testing.T, open Opener) {
 				continue
 			}
 			if s.pos.Offset < n {
-				s.r.waitOffset(t, n)
+				s.r.WaitOffset(t, n)
 			}
-			if got := s.r.offsets(); !slices.Equal(got, span(s.pos.Offset+1, n)) {
+			if got := s.r.Offsets(); !slices.Equal(got, span(s.pos.Offset+1, n)) {
 				t.Errorf("%s subscribed at %d and got %v, want %d to %d", s.r.member.ConnectionID, s.pos.Offset, got, s.pos.Offset+1, n)
 			}
 			for _, ev := range s.r.Events() {
