@@ -316,10 +316,12 @@ func testPublishConcurrentGapless(t *testing.T, open Opener) {
 	const writers, each = 8, 40 // per channel
 	var mu sync.Mutex
 	got := map[string][]uint64{}
-	epochs := map[string]map[string]bool{}
-	var wg sync.WaitGroup
+	epochs := map[string]map[string]bool{} // channel → the epochs Publish returned
 	for _, ch := range channels {
 		epochs[ch] = map[string]bool{}
+	}
+	var wg sync.WaitGroup
+	for _, ch := range channels {
 		for w := range writers {
 			wg.Go(func() {
 				for i := range each {
