@@ -297,7 +297,12 @@ func (e *Engine) Subscribe(ctx context.Context, name string, r service.Receiver,
 		return pos, err
 	}
 	e.pres.joined(name, r.Member())
-	return pos, e.index.add(ctx, e, name, pos.Epoch)
+	if err := e.index.add(ctx, e, name, pos.Epoch); err != nil {
+		// The caller, told it failed, will never unsubscribe r.
+		e.Unsubscribe(name, r)
+		return service.Position{}, e.unavailable("subscribe", err)
+	}
+	return pos, nil
 }
 
 // Unsubscribe implements service.Engine.
