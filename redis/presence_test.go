@@ -128,3 +128,28 @@ func TestChannelsAcrossNodes(t *testing.T) {
 	check(a, all[:1])
 	check(b, all[:1])
 }
+
+// A Subscribe that fails leaves nothing subscribed: the caller, told it
+// failed, will not unsubscribe, and a retry must not find a conflict.
+func TestSubscribeFailsWhole(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	e := openEngine(t, redis.Options{URL: srv.URL(), Node: "a", Prefix: "p"})
+	// The channel index of the wrong type makes the last step of
+	// Subscribe, adding the channel to it, fail.
+	if reply, err := srv.Command("SET", "p:channels", "not a sorted set"); err != nil || reply != "+OK" {
+		t.Fatalf("SET = %q, %v", reply, err)
+	}
+	r := enginetest.NewReceiver("u", "c")
+	if _, err := e.Subscribe(context.Background(), "ch", r, false); err == nil {
+		t.Fatal("Subscribe with a broken index succeeded; the test tests nothing")
+	}
+	if e.Unsubscribe("ch", r) {
+		t.Error("a failed Subscribe left the receiver subscribed")
+	}
+	if reply, err := srv.Command("DEL", "p:channels"); err != nil || reply != ":1" {
+		t.Fatalf("DEL = %q, %v", reply, err)
+	}
+	if _, err := e.Subscribe(context.Background(), "ch", r, false); err != nil {
+		t.Errorf("Subscribe again once the index works: %v", err)
+	}
+}
