@@ -7,95 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/service"
 )
-
-func TestMaxPublications(t *testing.T) {
-	path := tempPath(t)
-	s := openEngine(t, path, Options{MaxPublications: 5})
-	for i := 1; i <= 12; i++ {
-		if res := mustPublish(t, s, pub("a", i), ""); res.Offset != uint64(i) {
-			t.Fatalf("publication %d got offset %d", i, res.Offset)
-		}
-	}
-	if got := offsets(readAll(t, s, "a")); !sameOffsets(got, span(8, 12)) {
-		t.Errorf("after 12 publications kept %v, want 8 to 12", got)
-	}
-	// Publications appended together are trimmed all the same.
-	var wg sync.WaitGroup
-	for i := 0; i < 20; i++ {
-		wg.Go(func() {
-			if _, err := s.Publish(context.Background(), pub("a", i), ""); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	if got := offsets(readAll(t, s, "a")); !sameOffsets(got, span(28, 32)) {
-		t.Errorf("after 32 publications kept %v, want 28 to 32", got)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = openEngine(t, path, Options{MaxPublications: 5})
-	if res := mustPublish(t, s, pub("a", 33), ""); res.Offset != 33 {
-		t.Errorf("after reopening, offset %d, want 33", res.Offset)
-	}
-	if got := offsets(readAll(t, s, "a")); !sameOffsets(got, span(29, 33)) {
-		t.Errorf("after reopening kept %v, want 29 to 33", got)
-	}
-}
-
-func TestMaxAge(t *testing.T) {
-	const maxAge = 300 * time.Millisecond
-	path := tempPath(t)
-	s := openEngine(t, path, Options{MaxAge: maxAge})
-	old := pub("a", 1)
-	old.Time = old.Time.Add(-time.Hour)
-	mustPublish(t, s, old, "")
-	mustPublish(t, s, old, "")
-	start := time.Now()
-	mustPublish(t, s, pub("a", 3), "")
-	mustPublish(t, s, pub("b", 1), "")
-	poll.Until(t, 5*time.Second, "old publications to be trimmed", func() bool {
-		o := offsets(readAll(t, s, "a"))
-		return len(o) == 0 || o[0] == 3
-	})
-	// Publication 3 was published after start: until start+MaxAge, it
-	// must be kept.
-	if got := offsets(readAll(t, s, "a")); !sameOffsets(got, []uint64{3}) && time.Since(start) < maxAge {
-		t.Errorf("a publication younger than MaxAge was trimmed: kept %v", got)
-	}
-	poll.Until(t, 5*time.Second, "young publications to be trimmed once old", func() bool {
-		return len(readAll(t, s, "a")) == 0 && len(readAll(t, s, "b")) == 0
-	})
-	if time.Since(start) < maxAge {
-		t.Errorf("publications trimmed after %v, before MaxAge %v", time.Since(start), maxAge)
-	}
-	// Numbering goes on from where it was.
-	if res := mustPublish(t, s, pub("a", 4), ""); res.Offset != 4 {
-		t.Errorf("after trimming, offset %d, want 4", res.Offset)
-	}
-	if got := offsets(readAll(t, s, "a")); !sameOffsets(got, []uint64{4}) {
-		t.Errorf("read %v, want [4]", got)
-	}
-	positions := s.seq.positions()
-	if positions["a"].Offset != 4 || positions["b"].Offset != 1 {
-		t.Errorf("Positions = %v", positions)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = openEngine(t, path, Options{MaxAge: maxAge})
-	if res := mustPublish(t, s, pub("b", 2), ""); res.Offset != 2 {
-		t.Errorf("after trimming and reopening, offset %d, want 2", res.Offset)
-	}
-}
 
 func TestRemoveStartsNewEpoch(t *testing.T) {
 	path := tempPath(t)
@@ -260,5 +177,42 @@ func TestPositionsAfterReopen(t *testing.T) {
 		if res.Offset != pos.Offset+1 || res.Epoch != pos.Epoch {
 			t.Errorf("%s: after reopening, Append = %+v, want the offset after %+v", ch, res, pos)
 		}
+	}
+}
+
+// A reopened history goes on numbering, and trimming, from what it kept.
+func TestMaxPublicationsAfterReopen(t *testing.T) {
+	path := tempPath(t)
+	s := openEngine(t, path, Options{MaxPublications: 5})
+	for i := 1; i <= 12; i++ {
+		mustPublish(t, s, pub("a", i), "")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openEngine(t, path, Options{MaxPublications: 5})
+	if res := mustPublish(t, s, pub("a", 13), ""); res.Offset != 13 {
+		t.Errorf("after reopening, offset %d, want 13", res.Offset)
+	}
+	if got := offsets(readAll(t, s, "a")); !sameOffsets(got, span(9, 13)) {
+		t.Errorf("after reopening kept %v, want 9 to 13", got)
+	}
+}
+
+// A history trimmed to nothing by age goes on numbering after a reopen.
+func TestMaxAgeAfterReopen(t *testing.T) {
+	const maxAge = 300 * time.Millisecond
+	path := tempPath(t)
+	s := openEngine(t, path, Options{MaxAge: maxAge})
+	old := pub("b", 1)
+	old.Time = old.Time.Add(-time.Hour)
+	mustPublish(t, s, old, "")
+	poll.Until(t, 5*time.Second, "the old publication to be trimmed", func() bool { return len(readAll(t, s, "b")) == 0 })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openEngine(t, path, Options{MaxAge: maxAge})
+	if res := mustPublish(t, s, pub("b", 2), ""); res.Offset != 2 {
+		t.Errorf("after trimming and reopening, offset %d, want 2", res.Offset)
 	}
 }

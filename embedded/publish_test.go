@@ -14,62 +14,6 @@ import (
 	"github.com/switchboard/switchboard/service"
 )
 
-func TestAppendConcurrentGapless(t *testing.T) {
-	s := openEngine(t, tempPath(t), Options{})
-	channels := []string{"a", "b.c", "d"}
-	const writers, each = 8, 40 // per channel
-	var mu sync.Mutex
-	got := map[string][]uint64{}
-	var wg sync.WaitGroup
-	for _, ch := range channels {
-		for w := 0; w < writers; w++ {
-			wg.Go(func() {
-				for i := 0; i < each; i++ {
-					res, err := s.Publish(context.Background(), pub(ch, w*each+i), "")
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					if res.Epoch != s.seq.epoch || res.Duplicate {
-						t.Errorf("Append to %s = %+v; the store's epoch is %q", ch, res, s.seq.epoch)
-					}
-					mu.Lock()
-					got[ch] = append(got[ch], res.Offset)
-					mu.Unlock()
-				}
-			})
-		}
-	}
-	wg.Wait()
-	const n = writers * each
-	positions := s.seq.positions()
-	for _, ch := range channels {
-		o := got[ch]
-		slices.Sort(o)
-		if !sameOffsets(o, span(1, n)) {
-			t.Errorf("%s: Append returned offsets %v, want 1 to %d once each", ch, o, n)
-		}
-		pubs := readAll(t, s, ch)
-		if !sameOffsets(offsets(pubs), span(1, n)) {
-			t.Errorf("%s: Read returned offsets %v, want 1 to %d", ch, offsets(pubs), n)
-		}
-		// Every publication is stored as it was appended.
-		seen := map[string]bool{}
-		for _, p := range pubs {
-			if p.Channel != ch || seen[string(p.Data)] {
-				t.Errorf("%s: read %+v", ch, p)
-			}
-			seen[string(p.Data)] = true
-		}
-		if want := (service.Position{Offset: n, Epoch: s.seq.epoch}); positions[ch] != want {
-			t.Errorf("%s: position %+v, want %+v", ch, positions[ch], want)
-		}
-	}
-	if len(positions) != len(channels) {
-		t.Errorf("Positions = %v, want %d channels", positions, len(channels))
-	}
-}
-
 func TestClosed(t *testing.T) {
 	s := openEngine(t, tempPath(t), Options{})
 	mustPublish(t, s, pub("a", 1), "")

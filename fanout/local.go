@@ -37,6 +37,11 @@ type Hooks struct {
 	// Last runs once a channel's last local subscriber has gone, by
 	// Unsubscribe or by the channel's removal.
 	Last func(channel string)
+	// Ended runs, before Last, when the engine ends a channel's
+	// subscriptions (Removed, RemovedElsewhere, Interrupt), with their
+	// members: an engine that lists presence elsewhere takes them off,
+	// as Unsubscribe's caller does for the ones that leave.
+	Ended func(channel string, members []service.Member)
 }
 
 // DefaultHooks do nothing: the embedded engine's log is in the process,
@@ -44,6 +49,7 @@ type Hooks struct {
 var DefaultHooks = Hooks{
 	First: func(_ context.Context, _ string, pos service.Position) (service.Position, error) { return pos, nil },
 	Last:  func(string) {},
+	Ended: func(string, []service.Member) {},
 }
 
 func (h Hooks) withDefaults() Hooks {
@@ -52,6 +58,9 @@ func (h Hooks) withDefaults() Hooks {
 	}
 	if h.Last == nil {
 		h.Last = DefaultHooks.Last
+	}
+	if h.Ended == nil {
+		h.Ended = DefaultHooks.Ended
 	}
 	return h
 }
@@ -241,11 +250,14 @@ func (l *Local) end(ch *channel, name, reason string) {
 		return
 	}
 	ev := &service.Event{Kind: service.EventUnsubscribed, Channel: name, Reason: reason}
-	for r := range ch.subs {
+	members := make([]service.Member, 0, len(ch.subs))
+	for r, s := range ch.subs {
 		r.Receive(ev)
+		members = append(members, s.member)
 	}
 	clear(ch.subs)
 	ch.listeners = 0
+	l.hooks.Ended(name, members)
 	l.hooks.Last(name)
 }
 

@@ -155,3 +155,41 @@ func TestHooksFirstGivesThePosition(t *testing.T) {
 		t.Errorf("Position = %+v, want offset 8 in b", pos)
 	}
 }
+
+// Subscriptions that the engine ends, by a removal or an interruption,
+// are reported with their members, so that presence kept elsewhere
+// drops them; the ones that leave by Unsubscribe are not.
+func TestHooksEnded(t *testing.T) {
+	var mu sync.Mutex
+	var ended []string
+	l := fanout.New("e0", nil, fanout.Hooks{
+		First: func(_ context.Context, _ string, pos service.Position) (service.Position, error) { return pos, nil },
+		Ended: func(channel string, members []service.Member) {
+			mu.Lock()
+			defer mu.Unlock()
+			var conns []string
+			for _, m := range members {
+				conns = append(conns, m.ConnectionID)
+			}
+			slices.Sort(conns)
+			ended = append(ended, fmt.Sprint(channel, conns))
+		},
+	})
+	ctx := context.Background()
+	r1, r2, r3 := newReceiver("c1"), newReceiver("c2"), newReceiver("c3")
+	for _, r := range []*receiver{r1, r2, r3} {
+		if _, err := l.Subscribe(ctx, "a", r, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Unsubscribe("a", r3)
+	l.Removed("a", service.Position{Epoch: "e1"})
+	if _, err := l.Subscribe(ctx, "b", r1, false); err != nil {
+		t.Fatal(err)
+	}
+	l.Interrupt("b", service.ReasonInterrupted)
+	l.Interrupt("b", service.ReasonInterrupted) // nobody left to end
+	if want := []string{"a[c1 c2]", "b[c1]"}; !slices.Equal(ended, want) {
+		t.Errorf("Ended called with %q, want %q", ended, want)
+	}
+}

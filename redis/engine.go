@@ -132,7 +132,7 @@ func Open(opts Options) (*Engine, error) {
 	runCtx, stop := context.WithCancel(context.Background())
 	e := &Engine{opts: opts, rdb: rdb, stop: stop, done: make(chan struct{}), index: newIndex()}
 	e.live = newLive(runCtx, e)
-	e.local = fanout.New("", nil, fanout.Hooks{First: e.live.first, Last: e.live.last})
+	e.local = fanout.New("", nil, fanout.Hooks{First: e.live.first, Last: e.live.last, Ended: e.ended})
 	e.pres = newPresence(runCtx, e)
 	go e.watch(runCtx)
 	return e, nil
@@ -297,7 +297,12 @@ func (e *Engine) Subscribe(ctx context.Context, name string, r service.Receiver,
 		return pos, err
 	}
 	e.pres.joined(name, r.Member())
-	return pos, e.index.add(ctx, e, name, pos.Epoch)
+	if err := e.index.add(ctx, e, name, pos.Epoch); err != nil {
+		// The caller, told it failed, will never unsubscribe r.
+		e.Unsubscribe(name, r)
+		return service.Position{}, e.unavailable("subscribe", err)
+	}
+	return pos, nil
 }
 
 // Unsubscribe implements service.Engine.
@@ -307,6 +312,17 @@ func (e *Engine) Unsubscribe(name string, r service.Receiver) bool {
 	}
 	e.pres.left(name, r.Member())
 	return true
+}
+
+// ended is fanout's Ended hook: the members of subscriptions that a
+// removal or an interruption ended leave presence, after their joins,
+// which may still be queued; a removal's deletion of the channel's
+// presence in Redis could otherwise come before a join, which would then
+// list a member nobody renews until PresenceTTL.
+func (e *Engine) ended(name string, members []service.Member) {
+	for _, m := range members {
+		e.pres.left(name, m)
+	}
 }
 
 // newEpoch returns a fresh epoch name.

@@ -292,12 +292,16 @@ func (sh *shard) offer(ctx context.Context, pos service.Position, p *service.Pub
 			sh.e.local.Offer(pos, p)
 		}
 	case fanout.OtherEpoch:
-		sh.interrupt(p.Channel, "a publication of another epoch arrived: redis lost the channel's data")
+		// Either Redis lost the channel's data, or p is of the epoch
+		// before a removal that this node made and told its subscribers
+		// of at once, still on its way: Redis's position says which.
+		sh.catchUp(ctx, p.Channel)
 	}
 }
 
 // catchUp delivers what the channel's subscribers missed while the
-// connection was down.
+// connection was down, or ends their subscriptions when Redis has the
+// channel in another epoch than they were given.
 func (sh *shard) catchUp(ctx context.Context, name string) {
 	e := sh.e
 	at := e.local.Position(name)

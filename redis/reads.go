@@ -28,10 +28,9 @@ func (e *Engine) History(ctx context.Context, name string, q service.HistoryQuer
 	if q.Reverse {
 		dir, lo, hi = "rev", first, last
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
+	// Limit 0 reads the position alone (COUNT 0 reads nothing), as the
+	// hub asks when nothing can come before offset 0.
+	limit := max(q.Limit, 0)
 	k := e.keys(name)
 	ctx, cancel := e.ctx(ctx)
 	defer cancel()
@@ -58,10 +57,12 @@ func (e *Engine) History(ctx context.Context, name string, q service.HistoryQuer
 		if p.Time.UnixMilli() < cutoff {
 			continue // expired, not yet trimmed
 		}
-		size += len(p.Data)
-		if q.MaxBytes > 0 && size > q.MaxBytes && len(h.Publications) > 0 {
+		// No more once the data add up to MaxBytes, the first whatever
+		// its size.
+		if q.MaxBytes > 0 && size >= q.MaxBytes {
 			break
 		}
+		size += len(p.Data)
 		h.Publications = append(h.Publications, p)
 	}
 	return h, nil

@@ -120,6 +120,9 @@ return ARGV[1]
 // presenceScript keeps a node's members of a channel alive and drops
 // those whose node stopped doing so: Redis 7.0 has no per-field expiry,
 // so each member's expiry is its score in a sorted set beside the hash.
+// The two keys expire with the member that expires last, whichever node
+// keeps it: a node with a shorter PresenceTTL must not take the others'
+// members with its own.
 //
 // KEYS: presence, presence expiries. ARGV: now (ms), expiry (ms), then
 // pairs of connection ID and member.
@@ -135,8 +138,9 @@ for i = 3, #ARGV, 2 do
   redis.call('ZADD', KEYS[2], now + ttl, ARGV[i])
 end
 if #ARGV > 2 then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
+  local last = redis.call('ZRANGE', KEYS[2], 0, 0, 'REV', 'WITHSCORES')[2]
+  redis.call('PEXPIREAT', KEYS[1], last)
+  redis.call('PEXPIREAT', KEYS[2], last)
 end
 return 0
 `)

@@ -1,0 +1,25 @@
+package embedded_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/switchboard/switchboard/embedded"
+	"github.com/switchboard/switchboard/internal/enginetest"
+	"github.com/switchboard/switchboard/service"
+)
+
+// TestContract runs service.Engine's contract against the embedded
+// engine. Only one process opens a history, so another node is the same
+// engine.
+func TestContract(t *testing.T) {
+	enginetest.Run(t, func(t *testing.T, opts enginetest.Options) (service.Engine, func() service.Engine) {
+		e, err := embedded.Open(filepath.Join(t.TempDir(), "history.db"), embedded.Options{
+			MaxPublications: opts.MaxPublications, MaxAge: opts.MaxAge, IdempotencyWindow: opts.IdempotencyWindow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e, func() service.Engine { return e }
+	})
+}

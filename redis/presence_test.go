@@ -1,0 +1,155 @@
+package redis_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/enginetest"
+	"github.com/switchboard/switchboard/internal/poll"
+	"github.com/switchboard/switchboard/internal/redistest"
+	"github.com/switchboard/switchboard/redis"
+	"github.com/switchboard/switchboard/service"
+)
+
+// The members of a node that stops without unsubscribing them, as one
+// that crashed, stay listed until their PresenceTTL runs out, and no
+// longer; the other node's stay.
+func TestDeadNodesMembersExpire(t *testing.T) {
+	const ttl = 1500 * time.Millisecond
+	srv := redistest.Start(t, redistest.Options{})
+	a := openEngine(t, redis.Options{URL: srv.URL(), Node: "a"})
+	b := openEngine(t, redis.Options{URL: srv.URL(), Node: "b", PresenceTTL: ttl})
+	ctx := context.Background()
+	ra := enginetest.NewReceiverSince("u1", "ca", time.Now())
+	rb := enginetest.NewReceiverSince("u2", "cb", time.Now().Add(time.Second))
+	both := []service.Member{ra.Member(), rb.Member()}
+	var got []service.Member
+	// One after the other, so that b, with the shorter TTL, writes last.
+	for i, sub := range []struct {
+		e *redis.Engine
+		r *enginetest.Receiver
+	}{{a, ra}, {b, rb}} {
+		if _, err := sub.e.Subscribe(ctx, "ch", sub.r, false); err != nil {
+			t.Fatal(err)
+		}
+		poll.Until(t, wait, "the member in presence", func() bool {
+			got = presenceOf(t, a, "ch")
+			return slices.Equal(got, both[:i+1])
+		})
+	}
+	// b renews its members every third of the TTL: they expire between
+	// two thirds of it and the whole of it after b stops.
+	// Close, without Unsubscribe, writes no leaves: b's renewals stop as
+	// a crashed node's would.
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	for {
+		got = presenceOf(t, a, "ch")
+		since := time.Since(stopped)
+		if !slices.Equal(got, both) {
+			if since < 2*ttl/3 {
+				t.Fatalf("b's member left presence %v after b stopped, before its TTL %v: %+v", since, ttl, got)
+			}
+			break
+		}
+		if since > wait {
+			t.Fatalf("b's member still listed %v after b stopped, with a TTL of %v", since, ttl)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if want := both[:1]; !slices.Equal(got, want) {
+		t.Errorf("presence after b's members expired = %+v, want %+v", got, want)
+	}
+	// And the channel counts only a's subscriber.
+	infos, _, err := a.Channels(ctx, "", func(string) bool { return true }, 10)
+	if err != nil || !slices.Equal(infos, []service.ChannelInfo{{Name: "ch", Subscribers: 1}}) {
+		t.Errorf("Channels = %+v, %v; want ch with 1 subscriber", infos, err)
+	}
+}
+
+func presenceOf(t *testing.T, e *redis.Engine, channel string) []service.Member {
+	t.Helper()
+	members, err := e.Presence(context.Background(), channel)
+	if err != nil {
+		t.Fatalf("Presence: %v", err)
+	}
+	return members
+}
+
+// Every node lists the channels published to or subscribed to on any
+// node, and none removed on any.
+func TestChannelsAcrossNodes(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	a := openEngine(t, redis.Options{URL: srv.URL(), Node: "a"})
+	b := openEngine(t, redis.Options{URL: srv.URL(), Node: "b"})
+	ctx := context.Background()
+	for _, ch := range []string{"x", "y", "y"} {
+		if _, err := a.Publish(ctx, publication(ch, 1), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := enginetest.NewReceiver("u", "c")
+	if _, err := b.Subscribe(ctx, "z", r, false); err != nil {
+		t.Fatal(err)
+	}
+	// Subscribers is left out: service.ChannelInfo says it counts this
+	// node's subscriptions, and this engine counts every node's.
+	check := func(e *redis.Engine, want []service.ChannelInfo) {
+		t.Helper()
+		var infos []service.ChannelInfo
+		var err error
+		listed := func() bool {
+			infos, _, err = e.Channels(ctx, "", func(string) bool { return true }, 10)
+			for i := range infos {
+				infos[i].Subscribers = 0
+			}
+			return err == nil && slices.Equal(infos, want)
+		}
+		deadline := time.Now().Add(wait)
+		for !listed() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !slices.Equal(infos, want) {
+			t.Errorf("Channels = %+v, %v; want %+v", infos, err, want)
+		}
+	}
+	all := []service.ChannelInfo{{Name: "x", Offset: 1}, {Name: "y", Offset: 2}, {Name: "z"}}
+	check(a, all)
+	check(b, all)
+	if _, err := b.Remove(ctx, "y"); err != nil {
+		t.Fatal(err)
+	}
+	check(a, []service.ChannelInfo{all[0], all[2]})
+	b.Unsubscribe("z", r)
+	check(a, all[:1])
+	check(b, all[:1])
+}
+
+// A Subscribe that fails leaves nothing subscribed: the caller, told it
+// failed, will not unsubscribe, and a retry must not find a conflict.
+func TestSubscribeFailsWhole(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	e := openEngine(t, redis.Options{URL: srv.URL(), Node: "a", Prefix: "p"})
+	// The channel index of the wrong type makes the last step of
+	// Subscribe, adding the channel to it, fail.
+	if reply, err := srv.Command("SET", "p:channels", "not a sorted set"); err != nil || reply != "+OK" {
+		t.Fatalf("SET = %q, %v", reply, err)
+	}
+	r := enginetest.NewReceiver("u", "c")
+	if _, err := e.Subscribe(context.Background(), "ch", r, false); err == nil {
+		t.Fatal("Subscribe with a broken index succeeded; the test tests nothing")
+	}
+	if e.Unsubscribe("ch", r) {
+		t.Error("a failed Subscribe left the receiver subscribed")
+	}
+	if reply, err := srv.Command("DEL", "p:channels"); err != nil || reply != ":1" {
+		t.Fatalf("DEL = %q, %v", reply, err)
+	}
+	if _, err := e.Subscribe(context.Background(), "ch", r, false); err != nil {
+		t.Errorf("Subscribe again once the index works: %v", err)
+	}
+}
