@@ -91,6 +91,7 @@ type channel struct {
 type subscription struct {
 	member    service.Member
 	joinLeave bool
+	after     uint64 // Offer skips offsets up to it; see SubscribeAfter
 }
 
 // New returns the table for channels whose committed positions are
@@ -186,8 +187,10 @@ func (l *Local) Offer(pos service.Position, p *service.Publication) (Outcome, se
 	}
 	ch.pos = pos
 	ev := &service.Event{Kind: service.EventPublication, Channel: p.Channel, Publication: p}
-	for r := range ch.subs {
-		r.Receive(ev)
+	for r, s := range ch.subs {
+		if p.Offset > s.after {
+			r.Receive(ev)
+		}
 	}
 	return Delivered, pos
 }
@@ -304,8 +307,22 @@ func (l *Local) Position(name string) service.Position {
 // Subscribe joins r to the channel and returns the channel's position:
 // r receives every change after it. See service.Engine.
 func (l *Local) Subscribe(ctx context.Context, name string, r service.Receiver, joinLeave bool) (service.Position, error) {
+	return l.SubscribeAfter(ctx, name, r, joinLeave, service.Position{})
+}
+
+// SubscribeAfter is Subscribe for an engine whose broker may be ahead of
+// what this node has delivered: at, read from the broker before the
+// call, is where r starts when the channel is behind it in the same
+// epoch. Offer then delivers r only what comes after at, and Subscribe
+// returns at, so that a client that saw at through another node is not
+// told that history went back. A first subscriber starts where First
+// says, which is read later and so is never behind at.
+func (l *Local) SubscribeAfter(ctx context.Context, name string, r service.Receiver, joinLeave bool, at service.Position) (service.Position, error) {
 	ch := l.lock(name)
 	pos, err := l.join(ctx, ch, name, r, joinLeave)
+	if err == nil && at.Epoch == pos.Epoch && at.Offset > pos.Offset {
+		ch.subs[r].after, pos = at.Offset, at
+	}
 	// A channel made for a subscription that First refused is forgotten
 	// like any idle one.
 	idle := err != nil && l.idle(ch)

@@ -183,7 +183,7 @@ func TestClusterEnginesShareChannels(t *testing.T) {
 			}
 		}
 		for name, e := range map[string]*redis.Engine{"a": a, "b": b} {
-			h, err := e.History(ctx, ch, service.HistoryQuery{})
+			h, err := e.History(ctx, ch, service.HistoryQuery{Limit: 1000})
 			if err != nil {
 				t.Fatalf("history of %s on %s: %v", ch, name, err)
 			}
@@ -379,7 +379,7 @@ func TestClusterEnginesAcrossMasterRestart(t *testing.T) {
 			})
 		})
 	}
-	h, err := b.History(ctx, lost, service.HistoryQuery{})
+	h, err := b.History(ctx, lost, service.HistoryQuery{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +422,7 @@ func TestClusterIndexMasterDown(t *testing.T) {
 	t.Logf("with the index's master down: publish to %s: %v; subscribe to %s: %v", pubCh, perr, subCh, serr)
 
 	if perr != nil {
-		h, err := a.History(ctx, pubCh, service.HistoryQuery{})
+		h, err := a.History(ctx, pubCh, service.HistoryQuery{Limit: 1000})
 		if err != nil {
 			t.Fatalf("history of %s, whose master is up: %v", pubCh, err)
 		}
@@ -494,7 +494,7 @@ func TestClusterEnginesRaceOnOneKey(t *testing.T) {
 				t.Errorf("%s: a caller was given %+v, want offset 1 in %q", ch, r, results[0].Epoch)
 			}
 		}
-		h, err := engines[1].History(ctx, ch, service.HistoryQuery{})
+		h, err := engines[1].History(ctx, ch, service.HistoryQuery{Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -127,7 +128,7 @@ func Open(opts Options) (*Engine, error) {
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("redis at %s: %w", redactURL(opts.URL), err)
+		return nil, fmt.Errorf("redis at %s: %w", redactURL(opts.URL, opts.Cluster), err)
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	e := &Engine{opts: opts, rdb: rdb, stop: stop, done: make(chan struct{}), index: newIndex()}
@@ -159,13 +160,17 @@ func client(opts Options) (goredis.UniversalClient, error) {
 	return goredis.NewClient(o), nil
 }
 
-// redactURL is the URL without its password, for messages.
-func redactURL(u string) string {
-	o, err := goredis.ParseURL(u)
-	if err != nil {
-		return "the given URL"
+// redactURL is where the URL points, without its password, for
+// messages.
+func redactURL(u string, cluster bool) string {
+	if cluster {
+		if o, err := goredis.ParseClusterURL(u); err == nil {
+			return strings.Join(o.Addrs, ",")
+		}
+	} else if o, err := goredis.ParseURL(u); err == nil {
+		return o.Addr
 	}
-	return o.Addr
+	return "the given URL"
 }
 
 // watch pings Redis every half second while the engine runs: Err, and so
@@ -211,6 +216,15 @@ func (e *Engine) Err() error {
 	return nil
 }
 
+// refuse fails a call at once while Redis is known not to answer,
+// rather than after the command timeout.
+func (e *Engine) refuse() error {
+	if err := e.Err(); err != nil {
+		return service.Errorf(service.EUNAVAILABLE, "%v", err)
+	}
+	return nil
+}
+
 // unavailable turns a Redis failure into the error callers are given,
 // and notes that Redis may be down.
 func (e *Engine) unavailable(what string, err error) error {
@@ -242,8 +256,8 @@ func (e *Engine) Close() error {
 // publish script, which with appendfsync always means once it is on
 // Redis's disk.
 func (e *Engine) Publish(ctx context.Context, p service.Publication, key string) (service.Published, error) {
-	if err := e.Err(); err != nil {
-		return service.Published{}, service.Errorf(service.EUNAVAILABLE, "%v", err)
+	if err := e.refuse(); err != nil {
+		return service.Published{}, err
 	}
 	k := e.keys(p.Channel)
 	idem := k.meta
@@ -267,9 +281,7 @@ func (e *Engine) Publish(ctx context.Context, p service.Publication, key string)
 		return service.Published{}, fmt.Errorf("publish script offset %q: %w", res[1], err)
 	}
 	pos := service.Position{Offset: offset, Epoch: res[0]}
-	if err := e.index.add(ctx, e, p.Channel, pos.Epoch); err != nil {
-		return service.Published{}, e.unavailable("publish", err)
-	}
+	e.index.add(ctx, e, p.Channel, pos.Epoch)
 	return service.Published{Position: pos, Duplicate: res[3] == "1"}, nil
 }
 
@@ -285,23 +297,30 @@ func (e *Engine) Remove(ctx context.Context, name string) (service.Position, err
 	}
 	pos := service.Position{Epoch: epoch}
 	e.local.Removed(name, pos) // at once here, whatever Pub/Sub does
-	return pos, e.index.remove(ctx, e, name)
+	e.index.remove(ctx, e, name)
+	return pos, nil
 }
 
 // Subscribe implements service.Engine. The first local subscriber of a
 // channel subscribes the node in Redis (live.first); each one is listed
 // in presence.
 func (e *Engine) Subscribe(ctx context.Context, name string, r service.Receiver, joinLeave bool) (service.Position, error) {
-	pos, err := e.local.Subscribe(ctx, name, r, joinLeave)
+	if err := e.refuse(); err != nil {
+		return service.Position{}, err
+	}
+	// This node may follow the channel already and be behind Redis: the
+	// subscriber starts at Redis's position, whatever the node has
+	// delivered (fanout.SubscribeAfter).
+	at, err := e.position(ctx, name)
+	if err != nil {
+		return service.Position{}, e.unavailable("subscribe", err)
+	}
+	pos, err := e.local.SubscribeAfter(ctx, name, r, joinLeave, at)
 	if err != nil {
 		return pos, err
 	}
 	e.pres.joined(name, r.Member())
-	if err := e.index.add(ctx, e, name, pos.Epoch); err != nil {
-		// The caller, told it failed, will never unsubscribe r.
-		e.Unsubscribe(name, r)
-		return service.Position{}, e.unavailable("subscribe", err)
-	}
+	e.index.add(ctx, e, name, pos.Epoch)
 	return pos, nil
 }
 
@@ -323,6 +342,18 @@ func (e *Engine) ended(name string, members []service.Member) {
 	for _, m := range members {
 		e.pres.left(name, m)
 	}
+}
+
+// position reads the channel's position in Redis, giving it an epoch if
+// it has none.
+func (e *Engine) position(ctx context.Context, name string) (service.Position, error) {
+	ctx, cancel := e.ctx(ctx)
+	defer cancel()
+	res, err := positionScript.Run(ctx, e.rdb, []string{e.keys(name).meta}, newEpoch()).Slice()
+	if err != nil {
+		return service.Position{}, err
+	}
+	return position(res)
 }
 
 // newEpoch returns a fresh epoch name.

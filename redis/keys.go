@@ -50,16 +50,20 @@ func newIndex() *index { return &index{known: map[string]string{}} }
 
 // add puts name in the index unless this node did so in this epoch:
 // Redis that lost its data gave the channel a new one, and lost the
-// index too.
-func (ix *index) add(ctx context.Context, e *Engine, name, epoch string) error {
+// index too. A failure is logged, not returned: the publication or
+// subscription it follows is made, and in a Cluster the index's master
+// may be down while the channel's is up. The channel's next publish or
+// subscribe adds it.
+func (ix *index) add(ctx context.Context, e *Engine, name, epoch string) {
 	ix.mu.Lock()
 	done := ix.known[name] == epoch
 	ix.mu.Unlock()
 	if done {
-		return nil
+		return
 	}
 	if err := e.rdb.ZAddNX(ctx, e.indexKey(), zmember(name)).Err(); err != nil {
-		return err
+		e.opts.Logger.Warn("channel not added to the channel index; its next publish or subscribe adds it", "channel", name, "err", err)
+		return
 	}
 	ix.mu.Lock()
 	if len(ix.known) >= maxKnown {
@@ -67,18 +71,18 @@ func (ix *index) add(ctx context.Context, e *Engine, name, epoch string) error {
 	}
 	ix.known[name] = epoch
 	ix.mu.Unlock()
-	return nil
 }
 
-// remove takes name out of the index.
-func (ix *index) remove(ctx context.Context, e *Engine, name string) error {
+// remove takes name out of the index. A failure leaves it there, which
+// is harmless: listing skips channels with neither publications nor
+// subscribers.
+func (ix *index) remove(ctx context.Context, e *Engine, name string) {
 	ix.mu.Lock()
 	delete(ix.known, name)
 	ix.mu.Unlock()
 	if err := e.rdb.ZRem(ctx, e.indexKey(), name).Err(); err != nil {
-		return e.unavailable("remove", err)
+		e.opts.Logger.Warn("removed channel left in the channel index", "channel", name, "err", err)
 	}
-	return nil
 }
 
 func zmember(name string) goredis.Z { return goredis.Z{Member: name} }

@@ -107,12 +107,9 @@ func (l *live) first(ctx context.Context, name string, _ service.Position) (serv
 		t.Stop()
 	}
 	if err == nil {
-		ctx, cancel := e.ctx(ctx)
-		var res []any
-		res, err = positionScript.Run(ctx, e.rdb, []string{k.meta}, newEpoch()).Slice()
-		cancel()
-		if err == nil {
-			return position(res)
+		var pos service.Position
+		if pos, err = e.position(ctx, name); err == nil {
+			return pos, nil
 		}
 	}
 	l.last(name)
@@ -308,13 +305,7 @@ func (sh *shard) catchUp(ctx context.Context, name string) {
 	if at.Epoch == "" {
 		return // nobody here follows it any more
 	}
-	cctx, cancel := e.ctx(ctx)
-	res, err := positionScript.Run(cctx, e.rdb, []string{e.keys(name).meta}, newEpoch()).Slice()
-	cancel()
-	var now service.Position
-	if err == nil {
-		now, err = position(res)
-	}
+	now, err := e.position(ctx, name)
 	switch {
 	case err != nil:
 		sh.interrupt(name, "its position could not be read after a reconnect: "+err.Error())
@@ -335,7 +326,7 @@ const fillPage = 500
 func (sh *shard) fill(ctx context.Context, name string, from service.Position, to uint64) bool {
 	e := sh.e
 	for from.Offset < to {
-		h, err := e.History(ctx, name, service.HistoryQuery{After: from.Offset, Before: to + 1, Limit: fillPage})
+		h, err := e.history(ctx, name, service.HistoryQuery{After: from.Offset, Before: to + 1, Limit: fillPage})
 		switch {
 		case err != nil:
 			sh.interrupt(name, "the history that would fill a gap could not be read: "+err.Error())

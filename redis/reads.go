@@ -17,6 +17,15 @@ import (
 // History implements service.Engine: the page and the position are read
 // in one script, at one moment.
 func (e *Engine) History(ctx context.Context, name string, q service.HistoryQuery) (service.History, error) {
+	if err := e.refuse(); err != nil {
+		return service.History{}, err
+	}
+	return e.history(ctx, name, q)
+}
+
+// history is History without the refusal while Redis is thought down:
+// filling a gap after a reconnect must not wait for the next ping.
+func (e *Engine) history(ctx context.Context, name string, q service.HistoryQuery) (service.History, error) {
 	first, last := "-", "+"
 	if q.After > 0 {
 		first = "(" + strconv.FormatUint(q.After, 10) + "-0"
@@ -112,6 +121,9 @@ func publicationOf(name string, entry any) (service.Publication, error) {
 // Presence implements service.Engine: the members every node keeps
 // alive, longest subscribed first.
 func (e *Engine) Presence(ctx context.Context, name string) ([]service.Member, error) {
+	if err := e.refuse(); err != nil {
+		return nil, err
+	}
 	k := e.keys(name)
 	ctx, cancel := e.ctx(ctx)
 	defer cancel()
@@ -145,6 +157,9 @@ const listBatch = 256
 // subscriber count: the cost is in the channels it lists and skips, not
 // in all there are.
 func (e *Engine) Channels(ctx context.Context, prefix string, visible func(string) bool, limit int) ([]service.ChannelInfo, bool, error) {
+	if err := e.refuse(); err != nil {
+		return nil, false, err
+	}
 	ctx, cancel := e.ctx(ctx)
 	defer cancel()
 	infos := []service.ChannelInfo{}
