@@ -61,6 +61,11 @@ type Options struct {
 	// Shards is how many Pub/Sub connections the node shares among its
 	// channels.
 	Shards int
+	// PoolSize bounds the node's connections to Redis for commands
+	// (Pub/Sub has its Shards besides): how many publishes can be in
+	// flight at once, each waiting for Redis's fsync with appendfsync
+	// always. More in flight share one fsync, up to what Redis can do.
+	PoolSize int
 	// Timeout bounds each command, so that a Redis that does not answer
 	// fails publishes fast instead of holding them.
 	Timeout time.Duration
@@ -72,6 +77,7 @@ var DefaultOptions = Options{
 	Prefix:      "switchboard",
 	PresenceTTL: 15 * time.Second,
 	Shards:      4,
+	PoolSize:    64,
 	Timeout:     2 * time.Second,
 	Logger:      slog.New(slog.DiscardHandler),
 }
@@ -87,13 +93,16 @@ func (o Options) withDefaults() Options {
 	if o.Shards > 0 {
 		d.Shards = o.Shards
 	}
+	if o.PoolSize > 0 {
+		d.PoolSize = o.PoolSize
+	}
 	if o.Timeout > 0 {
 		d.Timeout = o.Timeout
 	}
 	if o.Logger != nil {
 		d.Logger = o.Logger
 	}
-	o.Prefix, o.PresenceTTL, o.Shards, o.Timeout, o.Logger = d.Prefix, d.PresenceTTL, d.Shards, d.Timeout, d.Logger
+	o.Prefix, o.PresenceTTL, o.Shards, o.PoolSize, o.Timeout, o.Logger = d.Prefix, d.PresenceTTL, d.Shards, d.PoolSize, d.Timeout, d.Logger
 	return o
 }
 
@@ -148,7 +157,7 @@ func client(opts Options) (goredis.UniversalClient, error) {
 			return nil, fmt.Errorf("--redis-url: %w", err)
 		}
 		co.MaxRetries, co.DialTimeout, co.ReadTimeout, co.WriteTimeout = -1, opts.Timeout, opts.Timeout, opts.Timeout
-		co.ContextTimeoutEnabled = true
+		co.ContextTimeoutEnabled, co.PoolSize = true, opts.PoolSize
 		return goredis.NewClusterClient(co), nil
 	}
 	o, err := goredis.ParseURL(opts.URL)
@@ -156,7 +165,7 @@ func client(opts Options) (goredis.UniversalClient, error) {
 		return nil, fmt.Errorf("--redis-url: %w", err)
 	}
 	o.MaxRetries, o.DialTimeout, o.ReadTimeout, o.WriteTimeout = -1, opts.Timeout, opts.Timeout, opts.Timeout
-	o.ContextTimeoutEnabled = true
+	o.ContextTimeoutEnabled, o.PoolSize = true, opts.PoolSize
 	return goredis.NewClient(o), nil
 }
 

@@ -119,6 +119,9 @@ func (s *Server) start() {
 	}
 }
 
+// PID is the process id of the running server, for measuring its CPU.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // Addr is host:port.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 
