@@ -99,7 +99,7 @@ func (p *presence) write(ctx context.Context, op presenceOp) {
 	var err error
 	if op.join {
 		err = presenceScript.Run(ctx, e.rdb, []string{k.presence, k.expiries},
-			time.Now().UnixMilli(), e.opts.PresenceTTL.Milliseconds(), op.member.ConnectionID, b).Err()
+			time.Now().UnixMilli(), e.opts.PresenceTTL.Milliseconds(), k.events, op.member.ConnectionID, b).Err()
 		if err == nil {
 			err = e.rdb.Publish(ctx, k.events, "j "+e.opts.Node+" "+string(b)).Err()
 		}
@@ -126,7 +126,7 @@ func (p *presence) renew(ctx context.Context) {
 			return
 		}
 		k := e.keys(channel)
-		args := []any{now, e.opts.PresenceTTL.Milliseconds()}
+		args := []any{now, e.opts.PresenceTTL.Milliseconds(), k.events}
 		for _, m := range members {
 			b, _ := json.Marshal(wireOf(m))
 			args = append(args, m.ConnectionID, b)

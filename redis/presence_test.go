@@ -15,7 +15,7 @@ import (
 
 // The members of a node that stops without unsubscribing them, as one
 // that crashed, stay listed until their PresenceTTL runs out, and no
-// longer; the other node's stay.
+// longer; the other node's stay, and hear of their leave.
 func TestDeadNodesMembersExpire(t *testing.T) {
 	const ttl = 1500 * time.Millisecond
 	srv := redistest.Start(t, redistest.Options{})
@@ -31,7 +31,7 @@ func TestDeadNodesMembersExpire(t *testing.T) {
 		e *redis.Engine
 		r *enginetest.Receiver
 	}{{a, ra}, {b, rb}} {
-		if _, err := sub.e.Subscribe(ctx, "ch", sub.r, false); err != nil {
+		if _, err := sub.e.Subscribe(ctx, "ch", sub.r, sub.r == ra); err != nil {
 			t.Fatal(err)
 		}
 		poll.Until(t, wait, "the member in presence", func() bool {
@@ -64,6 +64,12 @@ func TestDeadNodesMembersExpire(t *testing.T) {
 	if want := both[:1]; !slices.Equal(got, want) {
 		t.Errorf("presence after b's members expired = %+v, want %+v", got, want)
 	}
+	// a's listener hears that b's member left, though b said nothing.
+	ra.WaitFor(t, "the expired member's leave", func(es []*service.Event) bool {
+		return slices.ContainsFunc(es, func(e *service.Event) bool {
+			return e.Kind == service.EventLeave && e.Member.ConnectionID == "cb"
+		})
+	})
 	// And the channel counts only a's subscriber.
 	infos, _, err := a.Channels(ctx, "", func(string) bool { return true }, 10)
 	if err != nil || !slices.Equal(infos, []service.ChannelInfo{{Name: "ch", Subscribers: 1}}) {

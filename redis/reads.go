@@ -127,7 +127,7 @@ func (e *Engine) Presence(ctx context.Context, name string) ([]service.Member, e
 	k := e.keys(name)
 	ctx, cancel := e.ctx(ctx)
 	defer cancel()
-	res, err := membersScript.Run(ctx, e.rdb, []string{k.presence, k.expiries}, time.Now().UnixMilli(), "").Slice()
+	res, err := membersScript.Run(ctx, e.rdb, []string{k.presence, k.expiries}, time.Now().UnixMilli(), "", k.events).Slice()
 	if err != nil {
 		return nil, e.unavailable("presence", err)
 	}
@@ -210,7 +210,7 @@ func (e *Engine) describe(ctx context.Context, names []string) ([]service.Channe
 		for i, n := range names {
 			k := e.keys(n)
 			offsets[i] = p.HGet(ctx, k.meta, "o")
-			counts[i] = membersScript.EvalSha(ctx, p, []string{k.presence, k.expiries}, now, "count")
+			counts[i] = membersScript.EvalSha(ctx, p, []string{k.presence, k.expiries}, now, "count", k.events)
 		}
 		return nil
 	})
@@ -236,7 +236,7 @@ func (e *Engine) describe(ctx context.Context, names []string) ([]service.Channe
 func subscriberCount(ctx context.Context, e *Engine, c *goredis.Cmd, name string, now int64) (int, error) {
 	if isNoScript(c.Err()) {
 		k := e.keys(name)
-		c = membersScript.Run(ctx, e.rdb, []string{k.presence, k.expiries}, now, "count")
+		c = membersScript.Run(ctx, e.rdb, []string{k.presence, k.expiries}, now, "count", k.events)
 	}
 	res, err := c.Slice()
 	if err != nil {

@@ -122,27 +122,36 @@ redis.call('PUBLISH', ARGV[2], 'r ' .. ARGV[1])
 return ARGV[1]
 `)
 
+// expireMembers is the start of the presence scripts: it drops the
+// members whose expiry has passed (their node stopped renewing them) and
+// announces each one's leave to every node ("l - MEMBER": no node
+// announced it already). KEYS: presence, presence expiries. ARGV[1]: now
+// (ms); ARGV[3]: events channel.
+const expireMembers = `
+local now = tonumber(ARGV[1])
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+for _, id in ipairs(gone) do
+  local m = redis.call('HGET', KEYS[1], id)
+  redis.call('HDEL', KEYS[1], id)
+  if m then redis.call('PUBLISH', ARGV[3], 'l - ' .. m) end
+end
+if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) end
+`
+
 // presenceScript keeps a node's members of a channel alive and drops
 // those whose node stopped doing so: Redis 7.0 has no per-field expiry,
 // so each member's expiry is its score in a sorted set beside the hash.
-// The two keys expire with the member that expires last, whichever node
-// keeps it: a node with a shorter PresenceTTL must not take the others'
-// members with its own.
+// The keys expire with the member that expires last.
 //
-// KEYS: presence, presence expiries. ARGV: now (ms), expiry (ms), then
-// pairs of connection ID and member.
-var presenceScript = goredis.NewScript(`
-local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-if #gone > 0 then
-  redis.call('HDEL', KEYS[1], unpack(gone))
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-end
-for i = 3, #ARGV, 2 do
+// KEYS: presence, presence expiries. ARGV: now (ms), expiry (ms), events
+// channel, then pairs of connection ID and member.
+var presenceScript = goredis.NewScript(expireMembers + `
+local ttl = tonumber(ARGV[2])
+for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   redis.call('ZADD', KEYS[2], now + ttl, ARGV[i])
 end
-if #ARGV > 2 then
+if #ARGV > 3 then
   local last = redis.call('ZRANGE', KEYS[2], 0, 0, 'REV', 'WITHSCORES')[2]
   redis.call('PEXPIREAT', KEYS[1], last)
   redis.call('PEXPIREAT', KEYS[2], last)
@@ -150,18 +159,12 @@ end
 return 0
 `)
 
-// membersScript lists a channel's live members, {count, members...},
-// dropping the expired ones.
+// membersScript lists a channel's live members, {count, members...}, or
+// with "count" only {count}, dropping the expired ones.
 //
-// KEYS: presence, presence expiries. ARGV: now (ms), "count" to return
-// only the count.
-var membersScript = goredis.NewScript(`
-local now = tonumber(ARGV[1])
-local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-if #gone > 0 then
-  redis.call('HDEL', KEYS[1], unpack(gone))
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-end
+// KEYS: presence, presence expiries. ARGV: now (ms), "count" or "",
+// events channel.
+var membersScript = goredis.NewScript(expireMembers + `
 if ARGV[2] == 'count' then return {redis.call('HLEN', KEYS[1])} end
 local all = redis.call('HVALS', KEYS[1])
 table.insert(all, 1, #all)
