@@ -63,6 +63,13 @@ type Options struct {
 	// Shards is how many Pub/Sub connections the node shares among its
 	// channels.
 	Shards int
+	// WaitReplicas, when above 0, holds each publish's reply until that
+	// many replicas of the channel's primary have the publication (Redis
+	// WAIT), for at most WaitTimeout (default 1s, to be kept below
+	// Timeout): acknowledged publications then survive a failover. Past
+	// it the publish fails with EUNAVAILABLE, though the primary has it.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 	// PoolSize bounds the node's connections to Redis for commands
 	// (Pub/Sub has its Shards besides): how many publishes can be in
 	// flight at once, each waiting for Redis's fsync with appendfsync
@@ -94,6 +101,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Shards > 0 {
 		d.Shards = o.Shards
+	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = defaultWaitTimeout
 	}
 	if o.PoolSize > 0 {
 		d.PoolSize = o.PoolSize
@@ -278,9 +288,13 @@ func (e *Engine) Publish(ctx context.Context, p service.Publication, key string)
 	}
 	ctx, cancel := e.ctx(ctx)
 	defer cancel()
-	res, err := publishScript.Run(ctx, e.rdb, []string{k.meta, k.history, idem},
+	res, err := e.runPublish(ctx, []string{k.meta, k.history, idem},
 		encodeBody(p.Publisher, p.Data), p.Time.UnixMilli(), newEpoch(), window,
-		e.opts.MaxPublications, e.opts.MaxAge.Milliseconds(), k.events).StringSlice()
+		e.opts.MaxPublications, e.opts.MaxAge.Milliseconds(), k.events)
+	var serr *service.Error
+	if errors.As(err, &serr) {
+		return service.Published{}, err
+	}
 	if err != nil {
 		return service.Published{}, e.unavailable("publish", err)
 	}

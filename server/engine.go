@@ -24,6 +24,10 @@ type Redis struct {
 	Cluster     bool   // URL names a Redis Cluster node; more as ?addr=host:port
 	Prefix      string // of every key; "" for redis.DefaultOptions'
 	PresenceTTL time.Duration
+	// WaitReplicas, when above 0, acknowledges a publish only once that
+	// many replicas have it, waiting at most WaitTimeout.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
 
 // engine is what the server needs of either engine.
@@ -53,7 +57,8 @@ func openEngine(cfg Config, node service.Node, logger *slog.Logger) (engine, err
 		e, err := redis.Open(redis.Options{
 			URL: cfg.Redis.URL, Cluster: cfg.Redis.Cluster, Prefix: cfg.Redis.Prefix, Node: node.ID,
 			MaxPublications: cfg.HistorySize, MaxAge: cfg.HistoryTTL, IdempotencyWindow: cfg.IdempotencyWindow,
-			PresenceTTL: cfg.Redis.PresenceTTL, Logger: logger,
+			PresenceTTL: cfg.Redis.PresenceTTL, WaitReplicas: cfg.Redis.WaitReplicas, WaitTimeout: cfg.Redis.WaitTimeout,
+			Logger: logger,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("redis engine: %w", err)

@@ -73,6 +73,8 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.Redis.URL, "redis-url", "", "Redis of --engine redis: redis://[user:password@]host:port/db, or rediss:// for TLS")
 	fs.BoolVar(&cfg.Redis.Cluster, "redis-cluster", false, "--redis-url is a node of a Redis Cluster; name more with ?addr=host:port&addr=...")
 	fs.StringVar(&cfg.Redis.Prefix, "redis-prefix", redis.DefaultOptions.Prefix, "start of every Redis key and Pub/Sub channel, so that deployments can share a Redis")
+	fs.IntVar(&cfg.Redis.WaitReplicas, "redis-wait-replicas", 0, "with --engine redis, acknowledge a publish only once this many replicas have it (Redis WAIT), so that a failover loses none; 0 for none")
+	fs.DurationVar(&cfg.Redis.WaitTimeout, "redis-wait-timeout", time.Second, "longest a publish waits for --redis-wait-replicas; past it the publish fails with -32013, though the primary has it")
 	fs.DurationVar(&cfg.Redis.PresenceTTL, "presence-ttl", redis.DefaultOptions.PresenceTTL, "with --engine redis, the longest a node that died stays in presence (it renews its members every third of this)")
 	fs.IntVar(&cfg.HistorySize, "history-size", 1000, "most publications kept per channel; 0 keeps all")
 	fs.DurationVar(&cfg.HistoryTTL, "history-ttl", 24*time.Hour, "how long publications are kept; 0 keeps them until history-size trims them")

@@ -42,6 +42,8 @@ type Options struct {
 	Cluster bool
 	// Port is the port to listen on; 0 picks a free one.
 	Port int
+	// ReplicaOf, host:port, starts the server as a replica of that one.
+	ReplicaOf string
 }
 
 // binary finds redis-server, skipping (or failing, when Redis is
@@ -70,6 +72,10 @@ func Start(t testing.TB, opts Options) *Server {
 		"--save", "", "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
 	if opts.AppendFsyncAlways {
 		s.args = append(s.args, "--appendonly", "yes", "--appendfsync", "always")
+	}
+	if opts.ReplicaOf != "" {
+		host, port, _ := strings.Cut(opts.ReplicaOf, ":")
+		s.args = append(s.args, "--replicaof", host, port)
 	}
 	if opts.Cluster {
 		// The bus port defaults to port+10000, which for a free port from
