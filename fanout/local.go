@@ -37,19 +37,22 @@ type Hooks struct {
 	// Last runs once a channel's last local subscriber has gone, by
 	// Unsubscribe or by the channel's removal.
 	Last func(channel string)
-	// Ended runs, before Last, when the engine ends a channel's
-	// subscriptions (Removed, RemovedElsewhere, Interrupt), with their
-	// members: an engine that lists presence elsewhere takes them off,
-	// as Unsubscribe's caller does for the ones that leave.
-	Ended func(channel string, members []service.Member)
+	// Joined and Left run, with the channel's lock held, as a member
+	// joins (Subscribe) or as members leave (Unsubscribe, or the ends of
+	// Removed, RemovedElsewhere and Interrupt, before Last): an engine
+	// that lists presence elsewhere queues the change there, in the
+	// order it happened here. They must not block.
+	Joined func(channel string, m service.Member)
+	Left   func(channel string, members []service.Member)
 }
 
 // DefaultHooks do nothing: the embedded engine's log is in the process,
 // and tells Local of every change whether or not anyone here listens.
 var DefaultHooks = Hooks{
-	First: func(_ context.Context, _ string, pos service.Position) (service.Position, error) { return pos, nil },
-	Last:  func(string) {},
-	Ended: func(string, []service.Member) {},
+	First:  func(_ context.Context, _ string, pos service.Position) (service.Position, error) { return pos, nil },
+	Last:   func(string) {},
+	Joined: func(string, service.Member) {},
+	Left:   func(string, []service.Member) {},
 }
 
 func (h Hooks) withDefaults() Hooks {
@@ -59,8 +62,11 @@ func (h Hooks) withDefaults() Hooks {
 	if h.Last == nil {
 		h.Last = DefaultHooks.Last
 	}
-	if h.Ended == nil {
-		h.Ended = DefaultHooks.Ended
+	if h.Joined == nil {
+		h.Joined = DefaultHooks.Joined
+	}
+	if h.Left == nil {
+		h.Left = DefaultHooks.Left
 	}
 	return h
 }
@@ -201,12 +207,15 @@ func (l *Local) Offer(pos service.Position, p *service.Publication) (Outcome, se
 // hear of one twice, the second time after new subscribers joined.
 func (l *Local) Removed(name string, pos service.Position) {
 	ch := l.lock(name)
-	defer ch.mu.Unlock()
-	if ch.pos.Epoch == pos.Epoch {
-		return
+	if ch.pos.Epoch != pos.Epoch {
+		ch.pos = pos
+		l.end(ch, name, service.ReasonRemoved)
 	}
-	ch.pos = pos
-	l.end(ch, name, service.ReasonRemoved)
+	idle := l.idle(ch)
+	ch.mu.Unlock()
+	if idle {
+		l.forget(name, ch)
+	}
 }
 
 // RemovedElsewhere is Removed for an engine that hears of removals from
@@ -260,7 +269,7 @@ func (l *Local) end(ch *channel, name, reason string) {
 	}
 	clear(ch.subs)
 	ch.listeners = 0
-	l.hooks.Ended(name, members)
+	l.hooks.Left(name, members)
 	l.hooks.Last(name)
 }
 
@@ -351,6 +360,7 @@ func (l *Local) join(ctx context.Context, ch *channel, name string, r service.Re
 	if joinLeave {
 		ch.listeners++
 	}
+	l.hooks.Joined(name, m)
 	return ch.pos, nil
 }
 
@@ -383,6 +393,7 @@ func (l *Local) Unsubscribe(name string, r service.Receiver) bool {
 			ch.listeners--
 		}
 		ch.announce(service.EventLeave, name, s.member)
+		l.hooks.Left(name, []service.Member{s.member})
 		if len(ch.subs) == 0 {
 			l.hooks.Last(name)
 		}

@@ -156,15 +156,21 @@ func TestHooksFirstGivesThePosition(t *testing.T) {
 	}
 }
 
-// Subscriptions that the engine ends, by a removal or an interruption,
-// are reported with their members, so that presence kept elsewhere
-// drops them; the ones that leave by Unsubscribe are not.
-func TestHooksEnded(t *testing.T) {
+// Joins and leaves are reported in the order they happen, with their
+// members, so that presence kept elsewhere follows: a subscribe, an
+// unsubscribe, and the subscriptions that the engine ends by a removal
+// or an interruption.
+func TestHooksJoinedAndLeft(t *testing.T) {
 	var mu sync.Mutex
-	var ended []string
+	var seen []string
 	l := fanout.New("e0", nil, fanout.Hooks{
 		First: func(_ context.Context, _ string, pos service.Position) (service.Position, error) { return pos, nil },
-		Ended: func(channel string, members []service.Member) {
+		Joined: func(channel string, m service.Member) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, "+"+channel+" "+m.ConnectionID)
+		},
+		Left: func(channel string, members []service.Member) {
 			mu.Lock()
 			defer mu.Unlock()
 			var conns []string
@@ -172,7 +178,7 @@ func TestHooksEnded(t *testing.T) {
 				conns = append(conns, m.ConnectionID)
 			}
 			slices.Sort(conns)
-			ended = append(ended, fmt.Sprint(channel, conns))
+			seen = append(seen, fmt.Sprint("-", channel, conns))
 		},
 	})
 	ctx := context.Background()
@@ -189,7 +195,8 @@ func TestHooksEnded(t *testing.T) {
 	}
 	l.Interrupt("b", service.ReasonInterrupted)
 	l.Interrupt("b", service.ReasonInterrupted) // nobody left to end
-	if want := []string{"a[c1 c2]", "b[c1]"}; !slices.Equal(ended, want) {
-		t.Errorf("Ended called with %q, want %q", ended, want)
+	want := []string{"+a c1", "+a c2", "+a c3", "-a[c3]", "-a[c1 c2]", "+b c1", "-b[c1]"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("hooks called with %q, want %q", seen, want)
 	}
 }

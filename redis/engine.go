@@ -25,7 +25,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -154,8 +156,9 @@ func Open(opts Options) (*Engine, error) {
 	runCtx, stop := context.WithCancel(context.Background())
 	e := &Engine{opts: opts, rdb: rdb, stop: stop, done: make(chan struct{}), index: newIndex()}
 	e.live = newLive(runCtx, e)
-	e.local = fanout.New("", nil, fanout.Hooks{First: e.live.first, Last: e.live.last, Ended: e.ended})
-	e.pres = newPresence(runCtx, e)
+	e.pres = newPresence(e)
+	e.local = fanout.New("", nil, fanout.Hooks{First: e.live.first, Last: e.live.last, Joined: e.pres.joined, Left: e.pres.leftAll})
+	go e.pres.run(runCtx)
 	go e.watch(runCtx)
 	return e, nil
 }
@@ -169,7 +172,12 @@ func client(opts Options) (goredis.UniversalClient, error) {
 			return nil, fmt.Errorf("--redis-url: %w", err)
 		}
 		co.MaxRetries, co.DialTimeout, co.ReadTimeout, co.WriteTimeout = -1, opts.Timeout, opts.Timeout, opts.Timeout
-		co.ContextTimeoutEnabled, co.PoolSize = true, opts.PoolSize
+		co.ContextTimeoutEnabled, co.PoolSize, co.DialerRetries = true, opts.PoolSize, 1
+		// The cluster client retries a command whose connection broke up
+		// to MaxRedirects times, whatever MaxRetries says: a publish
+		// that ran would run again. A MOVED during resharding then fails
+		// the call, which the client may retry with its idempotency key.
+		co.MaxRedirects = -1
 		return goredis.NewClusterClient(co), nil
 	}
 	o, err := goredis.ParseURL(opts.URL)
@@ -177,7 +185,9 @@ func client(opts Options) (goredis.UniversalClient, error) {
 		return nil, fmt.Errorf("--redis-url: %w", err)
 	}
 	o.MaxRetries, o.DialTimeout, o.ReadTimeout, o.WriteTimeout = -1, opts.Timeout, opts.Timeout, opts.Timeout
-	o.ContextTimeoutEnabled, o.PoolSize = true, opts.PoolSize
+	// One dial per attempt: go-redis would try five times, 100 ms apart,
+	// and a Redis that refuses connections is to fail calls at once.
+	o.ContextTimeoutEnabled, o.PoolSize, o.DialerRetries = true, opts.PoolSize, 1
 	return goredis.NewClient(o), nil
 }
 
@@ -252,9 +262,17 @@ func (e *Engine) unavailable(what string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	var rerr goredis.Error
-	if !errors.As(err, &rerr) { // a connection failure, not a script's error
-		e.setDown(err)
+	// A broken connection may be one connection, not Redis: a ping says
+	// which, at once rather than at watch's next. Anything else (a
+	// script's error, a subscription not confirmed in time) says
+	// nothing of whether Redis answers.
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) {
+		ctx, cancel := context.WithTimeout(context.Background(), min(e.opts.Timeout, 500*time.Millisecond))
+		if perr := e.rdb.Ping(ctx).Err(); perr != nil {
+			e.setDown(perr)
+		}
+		cancel()
 	}
 	return service.Errorf(service.EUNAVAILABLE, "%s: redis: %v", what, err)
 }
@@ -322,7 +340,9 @@ func (e *Engine) Remove(ctx context.Context, name string) (service.Position, err
 	}
 	pos := service.Position{Epoch: epoch}
 	e.local.Removed(name, pos) // at once here, whatever Pub/Sub does
-	e.index.remove(ctx, e, name)
+	// The name stays in the index: listing skips channels with neither
+	// publications nor subscribers, and taking it out would race with
+	// another node's publish adding it back.
 	return pos, nil
 }
 
@@ -344,29 +364,13 @@ func (e *Engine) Subscribe(ctx context.Context, name string, r service.Receiver,
 	if err != nil {
 		return pos, err
 	}
-	e.pres.joined(name, r.Member())
 	e.index.add(ctx, e, name, pos.Epoch)
 	return pos, nil
 }
 
 // Unsubscribe implements service.Engine.
 func (e *Engine) Unsubscribe(name string, r service.Receiver) bool {
-	if !e.local.Unsubscribe(name, r) {
-		return false
-	}
-	e.pres.left(name, r.Member())
-	return true
-}
-
-// ended is fanout's Ended hook: the members of subscriptions that a
-// removal or an interruption ended leave presence, after their joins,
-// which may still be queued; a removal's deletion of the channel's
-// presence in Redis could otherwise come before a join, which would then
-// list a member nobody renews until PresenceTTL.
-func (e *Engine) ended(name string, members []service.Member) {
-	for _, m := range members {
-		e.pres.left(name, m)
-	}
+	return e.local.Unsubscribe(name, r)
 }
 
 // position reads the channel's position in Redis, giving it an epoch if

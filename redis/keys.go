@@ -35,8 +35,8 @@ func (e *Engine) indexKey() string { return e.opts.Prefix + ":channels" }
 
 // index is the sorted set of channel names that channelList pages
 // through, and what this node knows to be in it. A channel is added when
-// published to or subscribed to, and taken out when removed; channels
-// whose history expired stay in it, and listing skips them.
+// published to or subscribed to; removed channels and those whose
+// history expired stay in it, and listing skips them.
 type index struct {
 	mu    sync.Mutex
 	known map[string]string // channel → the epoch it was added in
@@ -71,18 +71,6 @@ func (ix *index) add(ctx context.Context, e *Engine, name, epoch string) {
 	}
 	ix.known[name] = epoch
 	ix.mu.Unlock()
-}
-
-// remove takes name out of the index. A failure leaves it there, which
-// is harmless: listing skips channels with neither publications nor
-// subscribers.
-func (ix *index) remove(ctx context.Context, e *Engine, name string) {
-	ix.mu.Lock()
-	delete(ix.known, name)
-	ix.mu.Unlock()
-	if err := e.rdb.ZRem(ctx, e.indexKey(), name).Err(); err != nil {
-		e.opts.Logger.Warn("removed channel left in the channel index", "channel", name, "err", err)
-	}
 }
 
 func zmember(name string) goredis.Z { return goredis.Z{Member: name} }

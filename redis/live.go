@@ -42,6 +42,7 @@ type shard struct {
 	ps         *goredis.PubSub
 	subscribed map[string]bool          // events channels this node follows here
 	waiting    map[string]chan struct{} // closed when Redis confirms the subscription
+	missed     map[string]bool          // events channels with a message the full queue dropped
 }
 
 // item is an event for deliver: a message, or a check that nothing was
@@ -56,7 +57,7 @@ func newLive(ctx context.Context, e *Engine) *live {
 	l := &live{e: e}
 	for range e.opts.Shards {
 		sh := &shard{e: e, queue: make(chan item, queueSize), ps: e.rdb.Subscribe(ctx),
-			subscribed: map[string]bool{}, waiting: map[string]chan struct{}{}}
+			subscribed: map[string]bool{}, waiting: map[string]chan struct{}{}, missed: map[string]bool{}}
 		l.shards = append(l.shards, sh)
 		l.wg.Add(2)
 		go func() { defer l.wg.Done(); sh.receive(ctx) }()
@@ -171,7 +172,7 @@ func (sh *shard) receive(ctx context.Context) {
 				sh.confirmed(ctx, m.Channel)
 			}
 		case *goredis.Message:
-			sh.enqueue(ctx, item{events: m.Channel, payload: m.Payload})
+			sh.enqueue(item{events: m.Channel, payload: m.Payload})
 		}
 	}
 }
@@ -185,10 +186,34 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (sh *shard) enqueue(ctx context.Context, it item) {
+// enqueue hands it to deliver. receive must never wait for deliver,
+// which may wait for a channel's lock held by First, which waits for
+// receive to read its confirmation: a full queue drops the message, and
+// deliver catches the channel up from Redis once it has room.
+func (sh *shard) enqueue(it item) {
 	select {
 	case sh.queue <- it:
-	case <-ctx.Done():
+	default:
+		sh.mu.Lock()
+		sh.missed[it.events] = true
+		sh.mu.Unlock()
+	}
+}
+
+// catchUpMissed catches up the channels whose messages enqueue dropped.
+func (sh *shard) catchUpMissed(ctx context.Context) {
+	sh.mu.Lock()
+	if len(sh.missed) == 0 {
+		sh.mu.Unlock()
+		return
+	}
+	missed := sh.missed
+	sh.missed = map[string]bool{}
+	sh.mu.Unlock()
+	for events := range missed {
+		if name, ok := sh.e.channelOf(events); ok {
+			sh.catchUp(ctx, name)
+		}
 	}
 }
 
@@ -202,7 +227,7 @@ func (sh *shard) confirmed(ctx context.Context, events string) {
 	case w != nil:
 		close(w)
 	case following:
-		sh.enqueue(ctx, item{events: events, check: true})
+		sh.enqueue(item{events: events, check: true})
 	}
 }
 
@@ -243,6 +268,9 @@ func (sh *shard) deliver(ctx context.Context) {
 				sh.catchUp(ctx, name)
 			} else {
 				sh.event(ctx, name, it.payload)
+			}
+			if len(sh.queue) == 0 {
+				sh.catchUpMissed(ctx)
 			}
 		}
 	}
@@ -306,14 +334,30 @@ func (sh *shard) catchUp(ctx context.Context, name string) {
 		return // nobody here follows it any more
 	}
 	now, err := e.position(ctx, name)
+	if err == nil && now.Epoch == at.Epoch && now.Offset < at.Offset {
+		now, err = e.rewind(ctx, name, at)
+	}
 	switch {
 	case err != nil:
 		sh.interrupt(name, "its position could not be read after a reconnect: "+err.Error())
 	case now.Epoch != at.Epoch:
-		sh.interrupt(name, "redis lost the channel's data")
+		sh.interrupt(name, "redis lost the channel's data, or went back to an older copy of it")
 	case now.Offset > at.Offset:
 		sh.fill(ctx, name, at, now.Offset)
 	}
+}
+
+// rewind gives a channel that Redis took back to before at a new epoch,
+// so that clients holding later positions learn that they cannot
+// recover (see rewindScript).
+func (e *Engine) rewind(ctx context.Context, name string, at service.Position) (service.Position, error) {
+	ctx, cancel := e.ctx(ctx)
+	defer cancel()
+	res, err := rewindScript.Run(ctx, e.rdb, []string{e.keys(name).meta}, at.Epoch, at.Offset, newEpoch()).Slice()
+	if err != nil {
+		return service.Position{}, err
+	}
+	return position(res)
 }
 
 // fillPage is how many publications fill reads at a time.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -228,5 +230,57 @@ func TestPublishWhileRedisDown(t *testing.T) {
 	poll.Until(t, wait, "Err to clear once Redis is back", func() bool { return e.Err() == nil })
 	if _, err := e.Publish(context.Background(), publication("ch", 3), ""); err != nil {
 		t.Errorf("Publish once Redis is back: %v", err)
+	}
+}
+
+// A Redis restarted from an older copy of its data, as after a power cut
+// with appendfsync everysec or a failover to a replica that lagged, has
+// the channel back at an offset below what was delivered, in the same
+// epoch. The node that sees it gives the channel a new epoch and ends
+// the subscription, so that clients do not take the new publications at
+// those offsets for the ones they saw.
+func TestRedisWentBackInTime(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{AppendFsyncAlways: true})
+	e := openEngine(t, redis.Options{URL: srv.URL(), Node: "a"})
+	ctx := context.Background()
+	r := enginetest.NewReceiver("u", "c")
+	pos, err := e.Subscribe(ctx, "ch", r, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if _, err := e.Publish(ctx, publication("ch", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	older := t.TempDir()
+	if err := os.CopyFS(older, os.DirFS(filepath.Join(srv.Dir, "appendonlydir"))); err != nil {
+		t.Fatal(err)
+	}
+	for i := 4; i <= 5; i++ {
+		if _, err := e.Publish(ctx, publication("ch", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.WaitOffset(t, 5)
+	srv.Kill()
+	if err := os.RemoveAll(filepath.Join(srv.Dir, "appendonlydir")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(srv.Dir, "appendonlydir"), os.DirFS(older)); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart()
+	r.WaitEnded(t)
+	if got, want := enginetest.Describe(r.Events()), "[pub ch 1 pub ch 2 pub ch 3 pub ch 4 pub ch 5 unsubscribed ch interrupted]"; got != want {
+		t.Errorf("subscriber got %s, want %s", got, want)
+	}
+	poll.Until(t, wait, "the engine to see Redis again", func() bool { return e.Err() == nil })
+	h, err := e.History(ctx, "ch", service.HistoryQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Position.Offset != 3 || h.Position.Epoch == pos.Epoch {
+		t.Errorf("position after Redis went back = %+v; want offset 3 in an epoch other than %q", h.Position, pos.Epoch)
 	}
 }

@@ -32,18 +32,22 @@ type presenceOp struct {
 // dropped leave expires.
 const presenceQueue = 4096
 
-func newPresence(ctx context.Context, e *Engine) *presence {
-	p := &presence{e: e, ops: make(chan presenceOp, presenceQueue), done: make(chan struct{})}
-	go p.run(ctx)
-	return p
+// newPresence returns the engine's presence, to be run once the engine
+// is whole.
+func newPresence(e *Engine) *presence {
+	return &presence{e: e, ops: make(chan presenceOp, presenceQueue), done: make(chan struct{})}
 }
 
+// joined is fanout's Joined hook.
 func (p *presence) joined(channel string, m service.Member) {
 	p.queue(presenceOp{join: true, channel: channel, member: m})
 }
 
-func (p *presence) left(channel string, m service.Member) {
-	p.queue(presenceOp{channel: channel, member: m})
+// leftAll is fanout's Left hook.
+func (p *presence) leftAll(channel string, members []service.Member) {
+	for _, m := range members {
+		p.queue(presenceOp{channel: channel, member: m})
+	}
 }
 
 func (p *presence) queue(op presenceOp) {
@@ -99,10 +103,7 @@ func (p *presence) write(ctx context.Context, op presenceOp) {
 	var err error
 	if op.join {
 		err = presenceScript.Run(ctx, e.rdb, []string{k.presence, k.expiries},
-			time.Now().UnixMilli(), e.opts.PresenceTTL.Milliseconds(), k.events, op.member.ConnectionID, b).Err()
-		if err == nil {
-			err = e.rdb.Publish(ctx, k.events, "j "+e.opts.Node+" "+string(b)).Err()
-		}
+			time.Now().UnixMilli(), e.opts.PresenceTTL.Milliseconds(), k.events, e.opts.Node, op.member.ConnectionID, b).Err()
 	} else {
 		_, err = e.rdb.Pipelined(ctx, func(pl goredis.Pipeliner) error {
 			pl.HDel(ctx, k.presence, op.member.ConnectionID)
@@ -126,7 +127,7 @@ func (p *presence) renew(ctx context.Context) {
 			return
 		}
 		k := e.keys(channel)
-		args := []any{now, e.opts.PresenceTTL.Milliseconds(), k.events}
+		args := []any{now, e.opts.PresenceTTL.Milliseconds(), k.events, "-"}
 		for _, m := range members {
 			b, _ := json.Marshal(wireOf(m))
 			args = append(args, m.ConnectionID, b)

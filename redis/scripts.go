@@ -39,7 +39,10 @@ local maxlen, maxage = tonumber(ARGV[5]), tonumber(ARGV[6])
 local m = redis.call('HMGET', meta, 'e', 'o', 't')
 local epoch = m[1]
 if not epoch then
+  -- A new channel, or one whose meta Redis lost (evicted, say): a stream
+  -- left over is of the lost epoch, and would refuse the offsets to come.
   epoch = ARGV[3]
+  redis.call('DEL', hist)
   redis.call('HSET', meta, 'e', epoch)
 end
 if window > 0 then
@@ -59,8 +62,10 @@ local offset = tonumber(m[2] or '0') + 1
 local last = tonumber(m[3] or '0')
 if now < last then now = last end
 local o, t = string.format('%d', offset), string.format('%d', now)
-redis.call('HSET', meta, 'o', o, 't', t)
+-- The entry first: Redis does not undo a script's writes when a later
+-- command fails, and an offset taken without its entry is a hole.
 redis.call('XADD', hist, o .. '-0', 't', t, 'b', body)
+redis.call('HSET', meta, 'o', o, 't', t)
 if maxlen > 0 then redis.call('XTRIM', hist, 'MAXLEN', maxlen) end
 if maxage > 0 then
   -- The oldest first, alone: most publishes find it young and stop. At
@@ -89,6 +94,23 @@ return {epoch, o, t, '0'}
 var positionScript = goredis.NewScript(`
 redis.call('HSETNX', KEYS[1], 'e', ARGV[1])
 local m = redis.call('HMGET', KEYS[1], 'e', 'o')
+return {m[1], m[2] or '0'}
+`)
+
+// rewindScript starts a new epoch for a channel that Redis took back in
+// time (restarted from an older file, or failed over to a replica that
+// lagged): its offset is below one that a node had seen, in the same
+// epoch, so offsets seen once would name other publications. Nothing
+// changes when the channel moved on meanwhile (another node did this).
+//
+// KEYS: meta. ARGV: the epoch seen, the offset seen, the new epoch.
+// Returns {epoch, offset}.
+var rewindScript = goredis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'e', 'o')
+if m[1] == ARGV[1] and tonumber(m[2] or '0') < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'e', ARGV[3])
+  m[1] = ARGV[3]
+end
 return {m[1], m[2] or '0'}
 `)
 
@@ -143,15 +165,22 @@ if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) end
 // so each member's expiry is its score in a sorted set beside the hash.
 // The keys expire with the member that expires last.
 //
+// Each member it adds that was not listed (a join, or a renewal that came
+// after the member had expired and had its leave announced) is announced
+// as a join from ARGV[4]: the joining node, which fanout announced to
+// already, or "-" from a renewal, which every node announces.
+//
 // KEYS: presence, presence expiries. ARGV: now (ms), expiry (ms), events
-// channel, then pairs of connection ID and member.
+// channel, announcing node, then pairs of connection ID and member.
 var presenceScript = goredis.NewScript(expireMembers + `
 local ttl = tonumber(ARGV[2])
-for i = 4, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+for i = 5, #ARGV, 2 do
+  if redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('PUBLISH', ARGV[3], 'j ' .. ARGV[4] .. ' ' .. ARGV[i + 1])
+  end
   redis.call('ZADD', KEYS[2], now + ttl, ARGV[i])
 end
-if #ARGV > 3 then
+if #ARGV > 4 then
   local last = redis.call('ZRANGE', KEYS[2], 0, 0, 'REV', 'WITHSCORES')[2]
   redis.call('PEXPIREAT', KEYS[1], last)
   redis.call('PEXPIREAT', KEYS[2], last)
