@@ -103,7 +103,7 @@ func (p *presence) write(ctx context.Context, op presenceOp) {
 	var err error
 	if op.join {
 		err = presenceScript.Run(ctx, e.rdb, []string{k.presence, k.expiries},
-			time.Now().UnixMilli(), e.opts.PresenceTTL.Milliseconds(), k.events, e.opts.Node, op.member.ConnectionID, b).Err()
+			e.opts.PresenceTTL.Milliseconds(), k.events, e.opts.Node, op.member.ConnectionID, b).Err()
 	} else {
 		_, err = e.rdb.Pipelined(ctx, func(pl goredis.Pipeliner) error {
 			pl.HDel(ctx, k.presence, op.member.ConnectionID)
@@ -121,13 +121,12 @@ func (p *presence) write(ctx context.Context, op presenceOp) {
 // per channel.
 func (p *presence) renew(ctx context.Context) {
 	e := p.e
-	now := time.Now().UnixMilli()
 	e.local.Members(func(channel string, members []service.Member) {
 		if ctx.Err() != nil {
 			return
 		}
 		k := e.keys(channel)
-		args := []any{now, e.opts.PresenceTTL.Milliseconds(), k.events, "-"}
+		args := []any{e.opts.PresenceTTL.Milliseconds(), k.events, "-"}
 		for _, m := range members {
 			b, _ := json.Marshal(wireOf(m))
 			args = append(args, m.ConnectionID, b)

@@ -127,7 +127,7 @@ func (e *Engine) Presence(ctx context.Context, name string) ([]service.Member, e
 	k := e.keys(name)
 	ctx, cancel := e.ctx(ctx)
 	defer cancel()
-	res, err := membersScript.Run(ctx, e.rdb, []string{k.presence, k.expiries}, time.Now().UnixMilli(), "", k.events).Slice()
+	res, err := membersScript.Run(ctx, e.rdb, []string{k.presence, k.expiries}, "", k.events).Slice()
 	if err != nil {
 		return nil, e.unavailable("presence", err)
 	}
@@ -205,12 +205,11 @@ func (e *Engine) describe(ctx context.Context, names []string) ([]service.Channe
 	}
 	offsets := make([]*goredis.StringCmd, len(names))
 	counts := make([]*goredis.Cmd, len(names))
-	now := time.Now().UnixMilli()
 	_, err := e.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, n := range names {
 			k := e.keys(n)
 			offsets[i] = p.HGet(ctx, k.meta, "o")
-			counts[i] = membersScript.EvalSha(ctx, p, []string{k.presence, k.expiries}, now, "count", k.events)
+			counts[i] = membersScript.EvalSha(ctx, p, []string{k.presence, k.expiries}, "count", k.events)
 		}
 		return nil
 	})
@@ -220,7 +219,7 @@ func (e *Engine) describe(ctx context.Context, names []string) ([]service.Channe
 	infos := make([]service.ChannelInfo, 0, len(names))
 	for i, n := range names {
 		offset, _ := strconv.ParseUint(offsets[i].Val(), 10, 64)
-		subs, err := subscriberCount(ctx, e, counts[i], n, now)
+		subs, err := subscriberCount(ctx, e, counts[i], n)
 		if err != nil {
 			return nil, err
 		}
@@ -233,10 +232,10 @@ func (e *Engine) describe(ctx context.Context, names []string) ([]service.Channe
 
 // subscriberCount reads a count from membersScript, run again by Run
 // when Redis did not have the script yet.
-func subscriberCount(ctx context.Context, e *Engine, c *goredis.Cmd, name string, now int64) (int, error) {
+func subscriberCount(ctx context.Context, e *Engine, c *goredis.Cmd, name string) (int, error) {
 	if isNoScript(c.Err()) {
 		k := e.keys(name)
-		c = membersScript.Run(ctx, e.rdb, []string{k.presence, k.expiries}, now, "count", k.events)
+		c = membersScript.Run(ctx, e.rdb, []string{k.presence, k.expiries}, "count", k.events)
 	}
 	res, err := c.Slice()
 	if err != nil {

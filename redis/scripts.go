@@ -147,15 +147,17 @@ return ARGV[1]
 // expireMembers is the start of the presence scripts: it drops the
 // members whose expiry has passed (their node stopped renewing them) and
 // announces each one's leave to every node ("l - MEMBER": no node
-// announced it already). KEYS: presence, presence expiries. ARGV[1]: now
-// (ms); ARGV[3]: events channel.
+// announced it already). Expiries are in Redis's time, so that nodes'
+// clocks need not agree. KEYS: presence, presence expiries. ARGV[2]:
+// events channel.
 const expireMembers = `
-local now = tonumber(ARGV[1])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, id in ipairs(gone) do
   local m = redis.call('HGET', KEYS[1], id)
   redis.call('HDEL', KEYS[1], id)
-  if m then redis.call('PUBLISH', ARGV[3], 'l - ' .. m) end
+  if m then redis.call('PUBLISH', ARGV[2], 'l - ' .. m) end
 end
 if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) end
 `
@@ -167,20 +169,20 @@ if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) end
 //
 // Each member it adds that was not listed (a join, or a renewal that came
 // after the member had expired and had its leave announced) is announced
-// as a join from ARGV[4]: the joining node, which fanout announced to
+// as a join from ARGV[3]: the joining node, which fanout announced to
 // already, or "-" from a renewal, which every node announces.
 //
-// KEYS: presence, presence expiries. ARGV: now (ms), expiry (ms), events
-// channel, announcing node, then pairs of connection ID and member.
+// KEYS: presence, presence expiries. ARGV: expiry (ms), events channel,
+// announcing node, then pairs of connection ID and member.
 var presenceScript = goredis.NewScript(expireMembers + `
-local ttl = tonumber(ARGV[2])
-for i = 5, #ARGV, 2 do
+local ttl = tonumber(ARGV[1])
+for i = 4, #ARGV, 2 do
   if redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
-    redis.call('PUBLISH', ARGV[3], 'j ' .. ARGV[4] .. ' ' .. ARGV[i + 1])
+    redis.call('PUBLISH', ARGV[2], 'j ' .. ARGV[3] .. ' ' .. ARGV[i + 1])
   end
   redis.call('ZADD', KEYS[2], now + ttl, ARGV[i])
 end
-if #ARGV > 4 then
+if #ARGV > 3 then
   local last = redis.call('ZRANGE', KEYS[2], 0, 0, 'REV', 'WITHSCORES')[2]
   redis.call('PEXPIREAT', KEYS[1], last)
   redis.call('PEXPIREAT', KEYS[2], last)
@@ -191,10 +193,10 @@ return 0
 // membersScript lists a channel's live members, {count, members...}, or
 // with "count" only {count}, dropping the expired ones.
 //
-// KEYS: presence, presence expiries. ARGV: now (ms), "count" or "",
-// events channel.
+// KEYS: presence, presence expiries. ARGV: "count" or "", events
+// channel.
 var membersScript = goredis.NewScript(expireMembers + `
-if ARGV[2] == 'count' then return {redis.call('HLEN', KEYS[1])} end
+if ARGV[1] == 'count' then return {redis.call('HLEN', KEYS[1])} end
 local all = redis.call('HVALS', KEYS[1])
 table.insert(all, 1, #all)
 return all
