@@ -22,6 +22,7 @@ package redis
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -48,6 +49,9 @@ type Options struct {
 	// ?addr=host:port parameters.
 	URL     string
 	Cluster bool
+	// RootCAs are the certificates to trust for rediss://, instead of
+	// the system's.
+	RootCAs *x509.CertPool
 	// Prefix starts every key and Pub/Sub channel name, so that several
 	// Switchboard deployments can share one Redis.
 	Prefix string
@@ -178,6 +182,9 @@ func client(opts Options) (goredis.UniversalClient, error) {
 		// that ran would run again. A MOVED during resharding then fails
 		// the call, which the client may retry with its idempotency key.
 		co.MaxRedirects = -1
+		if co.TLSConfig != nil && opts.RootCAs != nil {
+			co.TLSConfig.RootCAs = opts.RootCAs
+		}
 		return goredis.NewClusterClient(co), nil
 	}
 	o, err := goredis.ParseURL(opts.URL)
@@ -188,6 +195,9 @@ func client(opts Options) (goredis.UniversalClient, error) {
 	// One dial per attempt: go-redis would try five times, 100 ms apart,
 	// and a Redis that refuses connections is to fail calls at once.
 	o.ContextTimeoutEnabled, o.PoolSize, o.DialerRetries = true, opts.PoolSize, 1
+	if o.TLSConfig != nil && opts.RootCAs != nil {
+		o.TLSConfig.RootCAs = opts.RootCAs
+	}
 	return goredis.NewClient(o), nil
 }
 

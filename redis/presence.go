@@ -14,7 +14,7 @@ import (
 // removes them as they come and go, announcing it to the other nodes,
 // and renews them all every third of PresenceTTL, so that the members
 // of a node that died expire after at most PresenceTTL. One goroutine
-// owns it, so that subscribing never waits for Redis.
+// owns it: a subscribe or unsubscribe queues its change and goes on.
 type presence struct {
 	e    *Engine
 	ops  chan presenceOp

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,6 +24,7 @@ const (
 type Redis struct {
 	URL         string // redis:// or rediss://, with user, password and database
 	Cluster     bool   // URL names a Redis Cluster node; more as ?addr=host:port
+	CACertFile  string // PEM certificates to trust for rediss://; "" for the system's
 	Prefix      string // of every key; "" for redis.DefaultOptions'
 	PresenceTTL time.Duration
 	// WaitReplicas, when above 0, acknowledges a publish only once that
@@ -54,8 +57,12 @@ func openEngine(cfg Config, node service.Node, logger *slog.Logger) (engine, err
 		if cfg.Redis.URL == "" {
 			return nil, configErrorf("--engine redis needs --redis-url, such as redis://127.0.0.1:6379/0")
 		}
+		roots, err := certPool(cfg.Redis.CACertFile)
+		if err != nil {
+			return nil, err
+		}
 		e, err := redis.Open(redis.Options{
-			URL: cfg.Redis.URL, Cluster: cfg.Redis.Cluster, Prefix: cfg.Redis.Prefix, Node: node.ID,
+			URL: cfg.Redis.URL, Cluster: cfg.Redis.Cluster, RootCAs: roots, Prefix: cfg.Redis.Prefix, Node: node.ID,
 			MaxPublications: cfg.HistorySize, MaxAge: cfg.HistoryTTL, IdempotencyWindow: cfg.IdempotencyWindow,
 			PresenceTTL: cfg.Redis.PresenceTTL, WaitReplicas: cfg.Redis.WaitReplicas, WaitTimeout: cfg.Redis.WaitTimeout,
 			Logger: logger,
@@ -66,4 +73,20 @@ func openEngine(cfg Config, node service.Node, logger *slog.Logger) (engine, err
 		return e, nil
 	}
 	return nil, configErrorf("--engine %q: want embedded or redis", cfg.Engine)
+}
+
+// certPool reads the PEM certificates in path; nil for "".
+func certPool(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--redis-cacert: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, configErrorf("--redis-cacert %s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }

@@ -72,6 +72,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.StringVar(&cfg.Engine, "engine", server.EngineEmbedded, "where channels live: embedded (SQLite in the data directory, one node) or redis (shared by every node on --redis-url)")
 	fs.StringVar(&cfg.Redis.URL, "redis-url", "", "Redis of --engine redis: redis://[user:password@]host:port/db, or rediss:// for TLS")
 	fs.BoolVar(&cfg.Redis.Cluster, "redis-cluster", false, "--redis-url is a node of a Redis Cluster; name more with ?addr=host:port&addr=...")
+	fs.StringVar(&cfg.Redis.CACertFile, "redis-cacert", "", "PEM file of the CA certificates to trust for a rediss:// --redis-url, instead of the system's")
 	fs.StringVar(&cfg.Redis.Prefix, "redis-prefix", redis.DefaultOptions.Prefix, "start of every Redis key and Pub/Sub channel, so that deployments can share a Redis")
 	fs.IntVar(&cfg.Redis.WaitReplicas, "redis-wait-replicas", 0, "with --engine redis, acknowledge a publish only once this many replicas have it (Redis WAIT), so that a failover loses none; 0 for none")
 	fs.DurationVar(&cfg.Redis.WaitTimeout, "redis-wait-timeout", time.Second, "longest a publish waits for --redis-wait-replicas; past it the publish fails with -32013, though the primary has it")

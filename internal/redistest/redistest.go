@@ -23,12 +23,14 @@ import (
 
 // Server is one redis-server process.
 type Server struct {
-	t    testing.TB
-	Dir  string // its data directory
-	Port int
-	args []string
-	cmd  *exec.Cmd
-	done chan struct{}
+	t        testing.TB
+	Dir      string // its data directory
+	Port     int
+	TLS      *TLS // with Options.TLS
+	args     []string
+	password string
+	cmd      *exec.Cmd
+	done     chan struct{}
 }
 
 // Options say how a Server runs.
@@ -44,6 +46,11 @@ type Options struct {
 	Port int
 	// ReplicaOf, host:port, starts the server as a replica of that one.
 	ReplicaOf string
+	// TLS adds a TLS port (Server.TLS) with a certificate made for it.
+	TLS bool
+	// Password is required of clients (requirepass); Command then
+	// cannot be used.
+	Password string
 }
 
 // binary finds redis-server, skipping (or failing, when Redis is
@@ -72,6 +79,13 @@ func Start(t testing.TB, opts Options) *Server {
 		"--save", "", "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}
 	if opts.AppendFsyncAlways {
 		s.args = append(s.args, "--appendonly", "yes", "--appendfsync", "always")
+	}
+	if opts.TLS {
+		s.withTLS(t)
+	}
+	if opts.Password != "" {
+		s.password = opts.Password
+		s.args = append(s.args, "--requirepass", opts.Password)
 	}
 	if opts.ReplicaOf != "" {
 		host, port, _ := strings.Cut(opts.ReplicaOf, ":")
@@ -110,7 +124,7 @@ func (s *Server) start() {
 	go func() { cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if reply, err := s.Command("PING"); err == nil && reply == "+PONG" {
+		if reply, err := s.Command("PING"); err == nil && (reply == "+PONG" || s.password != "" && strings.HasPrefix(reply, "-NOAUTH")) {
 			return
 		}
 		select {
