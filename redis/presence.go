@@ -3,6 +3,9 @@ package redis
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -137,4 +140,50 @@ func (p *presence) renew(ctx context.Context) {
 			e.opts.Logger.Debug("presence renewal failed", "channel", channel, "err", err)
 		}
 	})
+}
+
+// Presence implements service.Engine: the members every node keeps
+// alive, longest subscribed first.
+func (e *Engine) Presence(ctx context.Context, name string) ([]service.Member, error) {
+	if err := e.refuse(); err != nil {
+		return nil, err
+	}
+	k := e.keys(name)
+	ctx, cancel := e.ctx(ctx)
+	defer cancel()
+	res, err := membersScript.Run(ctx, e.rdb, []string{k.presence, k.expiries}, "", k.events).Slice()
+	if err != nil {
+		return nil, e.unavailable("presence", err)
+	}
+	members := make([]service.Member, 0, max(len(res)-1, 0))
+	for _, v := range res[min(1, len(res)):] {
+		s, _ := v.(string)
+		var m wireMember
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			return nil, fmt.Errorf("presence of %q: %w", name, err)
+		}
+		members = append(members, m.member())
+	}
+	slices.SortFunc(members, func(a, b service.Member) int {
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ConnectionID, b.ConnectionID)
+	})
+	return members, nil
+}
+
+// wireMember is a member as presence keeps it in Redis.
+type wireMember struct {
+	User  string `json:"u"`
+	Conn  string `json:"c"`
+	Since int64  `json:"s"` // Unix ms
+}
+
+func wireOf(m service.Member) wireMember {
+	return wireMember{User: m.User, Conn: m.ConnectionID, Since: m.Since.UnixMilli()}
+}
+
+func (w wireMember) member() service.Member {
+	return service.Member{User: w.User, ConnectionID: w.Conn, Since: time.UnixMilli(w.Since)}
 }
