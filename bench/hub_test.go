@@ -50,25 +50,7 @@ func BenchmarkPublish(b *testing.B) {
 				conns[i] = mustDial(ctx, b, srv.addr)
 				defer conns[i].CloseNow()
 			}
-			publish := func(n int) error {
-				var wg sync.WaitGroup
-				errs := make([]error, publishers)
-				for p, c := range conns {
-					share := n / publishers
-					if p < n%publishers {
-						share++
-					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						errs[p] = pipeline(ctx, c, share, 64, func(dst []byte, i int) []byte {
-							return appendPublish(dst, i+1, "bench.publish", payload)
-						})
-					}()
-				}
-				wg.Wait()
-				return errors.Join(errs...)
-			}
+			publish := func(n int) error { return publishFrom(ctx, conns, n) }
 			if err := publish(2000); err != nil { // warm up
 				b.Fatal(err)
 			}
@@ -82,6 +64,28 @@ func BenchmarkPublish(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pubs/s")
 		})
 	}
+}
+
+// publishFrom publishes n publications to bench.publish, shared among
+// conns, each keeping 64 in flight.
+func publishFrom(ctx context.Context, conns []*websocket.Conn, n int) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(conns))
+	for p, c := range conns {
+		share := n / len(conns)
+		if p < n%len(conns) {
+			share++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[p] = pipeline(ctx, c, share, 64, func(dst []byte, i int) []byte {
+				return appendPublish(dst, i+1, "bench.publish", payload)
+			})
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // hubAudience is a set of subscribers of one channel, each read by a

@@ -2,11 +2,9 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -83,25 +81,7 @@ func BenchmarkRedisPublish(b *testing.B) {
 				conns[i] = mustDial(ctx, b, srv.addr)
 				defer conns[i].CloseNow()
 			}
-			publish := func(n int) error {
-				var wg sync.WaitGroup
-				errs := make([]error, publishers)
-				for p, c := range conns {
-					share := n / publishers
-					if p < n%publishers {
-						share++
-					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						errs[p] = pipeline(ctx, c, share, 64, func(dst []byte, i int) []byte {
-							return appendPublish(dst, i+1, "bench.publish", payload)
-						})
-					}()
-				}
-				wg.Wait()
-				return errors.Join(errs...)
-			}
+			publish := func(n int) error { return publishFrom(ctx, conns, n) }
 			if err := publish(2000); err != nil { // warm up
 				b.Fatal(err)
 			}

@@ -211,11 +211,7 @@ func (l *Local) Removed(name string, pos service.Position) {
 		ch.pos = pos
 		l.end(ch, name, service.ReasonRemoved)
 	}
-	idle := l.idle(ch)
-	ch.mu.Unlock()
-	if idle {
-		l.forget(name, ch)
-	}
+	l.unlock(name, ch)
 }
 
 // RemovedElsewhere is Removed for an engine that hears of removals from
@@ -231,11 +227,7 @@ func (l *Local) RemovedElsewhere(name string, pos service.Position) {
 		ch.pos = pos
 		l.end(ch, name, service.ReasonRemoved)
 	}
-	idle := l.idle(ch)
-	ch.mu.Unlock()
-	if idle {
-		l.forget(name, ch)
-	}
+	l.unlock(name, ch)
 }
 
 // Interrupt ends the channel's subscriptions with EventUnsubscribed and
@@ -249,11 +241,7 @@ func (l *Local) Interrupt(name, reason string) {
 	}
 	ch.mu.Lock()
 	l.end(ch, name, reason)
-	idle := l.idle(ch)
-	ch.mu.Unlock()
-	if idle {
-		l.forget(name, ch)
-	}
+	l.unlock(name, ch)
 }
 
 // end ends ch's subscriptions. ch.mu is held.
@@ -398,11 +386,7 @@ func (l *Local) Unsubscribe(name string, r service.Receiver) bool {
 			l.hooks.Last(name)
 		}
 	}
-	idle := l.idle(ch)
-	ch.mu.Unlock()
-	if idle {
-		l.forget(name, ch)
-	}
+	l.unlock(name, ch)
 	return ok
 }
 
@@ -413,6 +397,15 @@ func (l *Local) Unsubscribe(name string, r service.Receiver) bool {
 // is idle. ch.mu is held.
 func (l *Local) idle(ch *channel) bool {
 	return len(ch.subs) == 0 && (l.brokered || ch.pos.Offset == 0 && ch.pos.Epoch == l.epoch)
+}
+
+// unlock unlocks ch, and forgets it if it is idle.
+func (l *Local) unlock(name string, ch *channel) {
+	idle := l.idle(ch)
+	ch.mu.Unlock()
+	if idle {
+		l.forget(name, ch)
+	}
 }
 
 // forget drops the state of an idle channel, so that subscribing to

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/poll"
+	"github.com/switchboard/switchboard/internal/enginetest"
 	"github.com/switchboard/switchboard/internal/redistest"
 	"github.com/switchboard/switchboard/redis"
 	"github.com/switchboard/switchboard/service"
@@ -21,52 +22,26 @@ import (
 // clusterWait bounds every wait of these tests: the machine is shared.
 const clusterWait = 10 * time.Second
 
-// clusterReceiver records the events an engine gives it.
-type clusterReceiver struct {
-	member service.Member
-
-	mu      sync.Mutex
-	events  []*service.Event
-	changed chan struct{} // signalled after each event
-}
+// clusterReceiver is the contract suite's receiver, with the waits these
+// tests want.
+type clusterReceiver struct{ *enginetest.Receiver }
 
 func newClusterReceiver(user, conn string) *clusterReceiver {
-	return &clusterReceiver{member: service.Member{User: user, ConnectionID: conn, Since: time.Now()}, changed: make(chan struct{}, 1)}
+	return &clusterReceiver{enginetest.NewReceiver(user, conn)}
 }
 
-func (r *clusterReceiver) Receive(e *service.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-	select {
-	case r.changed <- struct{}{}:
-	default:
-	}
-}
+func (r *clusterReceiver) snapshot() []*service.Event { return r.Events() }
 
-func (r *clusterReceiver) Member() service.Member { return r.member }
-
-func (r *clusterReceiver) snapshot() []*service.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.events)
-}
-
-// waitFor waits until cond holds of the events received so far.
+// waitFor waits until cond holds of the events received so far, and
+// returns them.
 func (r *clusterReceiver) waitFor(t *testing.T, what string, cond func([]*service.Event) bool) []*service.Event {
 	t.Helper()
-	timeout := time.After(clusterWait)
-	for {
-		es := r.snapshot()
-		if cond(es) {
-			return es
-		}
-		select {
-		case <-r.changed:
-		case <-timeout:
-			t.Fatalf("%s: no %s within %v; got %d events: %v", r.member.ConnectionID, what, clusterWait, len(es), kinds(es))
-		}
-	}
+	var es []*service.Event
+	r.WaitFor(t, what, func(got []*service.Event) bool {
+		es = got
+		return cond(got)
+	})
+	return es
 }
 
 // publications waits for n publications of channel and returns their
@@ -84,21 +59,6 @@ func (r *clusterReceiver) publications(t *testing.T, channel string, n int) []ui
 		return len(offsets) >= n
 	})
 	return offsets
-}
-
-func kinds(es []*service.Event) []string {
-	var s []string
-	for _, e := range es {
-		switch e.Kind {
-		case service.EventPublication:
-			s = append(s, fmt.Sprintf("pub %s %d", e.Channel, e.Publication.Offset))
-		case service.EventJoin, service.EventLeave:
-			s = append(s, fmt.Sprintf("kind %d %s %s", e.Kind, e.Channel, e.Member.ConnectionID))
-		default:
-			s = append(s, fmt.Sprintf("kind %d %s %s", e.Kind, e.Channel, e.Reason))
-		}
-	}
-	return s
 }
 
 func openClusterEngine(t *testing.T, c *redistest.Cluster, node string) *redis.Engine {
@@ -171,7 +131,7 @@ func TestClusterEnginesShareChannels(t *testing.T) {
 	for _, ch := range channels {
 		for _, r := range subs[ch] {
 			if got := r.publications(t, ch, total); !slices.Equal(got, clusterSeq(total)) {
-				t.Errorf("%s on %s received offsets %v, want 1 to %d once each", r.member.ConnectionID, ch, got, total)
+				t.Errorf("%s on %s received offsets %v, want 1 to %d once each", r.Member().ConnectionID, ch, got, total)
 			}
 		}
 		// What both subscribers received is what either engine's
@@ -367,7 +327,7 @@ func TestClusterEnginesAcrossMasterRestart(t *testing.T) {
 		}
 		for _, r := range subs[ch] {
 			if got := r.publications(t, ch, 9); !slices.Equal(got, clusterSeq(9)) {
-				t.Errorf("%s on %s received %v, want 1 to 9 once each", r.member.ConnectionID, ch, got)
+				t.Errorf("%s on %s received %v, want 1 to 9 once each", r.Member().ConnectionID, ch, got)
 			}
 		}
 	}
@@ -459,7 +419,7 @@ func TestClusterIndexMasterDown(t *testing.T) {
 			t.Errorf("subscribe to %s failed (%v), yet presence lists its receiver: %v", subCh, serr, members)
 		}
 		if es := ghost.snapshot(); len(es) > 0 {
-			t.Errorf("subscribe to %s failed (%v), yet its receiver was given %v", subCh, serr, kinds(es))
+			t.Errorf("subscribe to %s failed (%v), yet its receiver was given %v", subCh, serr, enginetest.Describe(es))
 		}
 	}
 }
