@@ -41,6 +41,15 @@ func appendPublish(dst []byte, id int, channel, data string) []byte {
 // connection keeping 64 publications in flight, all on one channel.
 func BenchmarkPublish(b *testing.B) {
 	srv := startHub(b)
+	benchPublish(b, srv, func(b *testing.B) func() {
+		cpu := startCPU(b, srv)
+		return func() { cpu.stop(b, b.N, "pub") }
+	})
+}
+
+// benchPublish runs BenchmarkPublish's rounds against srv, measuring
+// each with measure: it starts a measurement and returns what ends it.
+func benchPublish(b *testing.B, srv *proc, measure func(*testing.B) (stop func())) {
 	for _, publishers := range []int{1, 16} {
 		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
@@ -50,17 +59,16 @@ func BenchmarkPublish(b *testing.B) {
 				conns[i] = mustDial(ctx, b, srv.addr)
 				defer conns[i].CloseNow()
 			}
-			publish := func(n int) error { return publishFrom(ctx, conns, n) }
-			if err := publish(2000); err != nil { // warm up
+			if err := publishFrom(ctx, conns, 2000); err != nil { // warm up
 				b.Fatal(err)
 			}
 			b.ResetTimer()
-			cpu := startCPU(b, srv)
-			if err := publish(b.N); err != nil {
+			stop := measure(b)
+			if err := publishFrom(ctx, conns, b.N); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
-			cpu.stop(b, b.N, "pub")
+			stop()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pubs/s")
 		})
 	}

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/switchboard/switchboard/internal/redistest"
 )
 
@@ -71,30 +69,10 @@ func (r *redisNodes) report(b *testing.B, from []time.Duration, ops []int, unit 
 // its append-only file). Each publisher keeps 64 in flight.
 func BenchmarkRedisPublish(b *testing.B) {
 	r := startRedisNodes(b, 1)
-	srv := r.nodes[0]
-	for _, publishers := range []int{1, 16} {
-		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
-			ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
-			defer cancel()
-			conns := make([]*websocket.Conn, publishers)
-			for i := range conns {
-				conns[i] = mustDial(ctx, b, srv.addr)
-				defer conns[i].CloseNow()
-			}
-			publish := func(n int) error { return publishFrom(ctx, conns, n) }
-			if err := publish(2000); err != nil { // warm up
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			from := r.clocks(b)
-			if err := publish(b.N); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			r.report(b, from, []int{b.N, b.N}, "pub")
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pubs/s")
-		})
-	}
+	benchPublish(b, r.nodes[0], func(b *testing.B) func() {
+		from := r.clocks(b)
+		return func() { r.report(b, from, []int{b.N, b.N}, "pub") }
+	})
 }
 
 // BenchmarkRedisFanout is BenchmarkHubFanout over two nodes: the

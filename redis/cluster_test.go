@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/internal/enginetest"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/internal/redistest"
 	"github.com/switchboard/switchboard/redis"
 	"github.com/switchboard/switchboard/service"
