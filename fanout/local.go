@@ -274,6 +274,39 @@ func (l *Local) Announce(name string, kind service.EventKind, m service.Member) 
 	ch.announce(kind, name, m)
 }
 
+// Has reports whether the connection is subscribed to the channel here.
+func (l *Local) Has(name, connectionID string) bool {
+	ch := l.find(name)
+	if ch == nil {
+		return false
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for _, s := range ch.subs {
+		if s.member.ConnectionID == connectionID {
+			return true
+		}
+	}
+	return false
+}
+
+// Seen returns the furthest position this node has given out for the
+// channel: its position, or beyond it where SubscribeAfter started a
+// subscriber ahead of what was delivered.
+func (l *Local) Seen(name string) service.Position {
+	ch := l.find(name)
+	if ch == nil {
+		return service.Position{Epoch: l.epoch}
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	pos := ch.pos
+	for _, s := range ch.subs {
+		pos.Offset = max(pos.Offset, s.after)
+	}
+	return pos
+}
+
 // Members calls fn with each channel that has local subscribers and
 // their members, for an engine that keeps presence in a broker alive.
 func (l *Local) Members(fn func(channel string, members []service.Member)) {

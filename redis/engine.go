@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -151,9 +152,7 @@ func Open(opts Options) (*Engine, error) {
 	// go-redis logs each failed dial on its own; the engine says once
 	// that Redis is down, and go-redis's lines go to debug.
 	goredis.SetLogger(debugLog{opts.Logger})
-	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	if err := waitForRedis(rdb, opts); err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("redis at %s: %w", redactURL(opts.URL, opts.Cluster), err)
 	}
@@ -165,6 +164,28 @@ func Open(opts Options) (*Engine, error) {
 	go e.pres.run(runCtx)
 	go e.watch(runCtx)
 	return e, nil
+}
+
+// startWait is how long Open waits for a Redis that refuses connections
+// or is loading its data: one started beside the node may not listen yet.
+const startWait = 10 * time.Second
+
+// waitForRedis pings Redis until it answers, for at most startWait while
+// it refuses connections or loads; other failures (TLS, a password) are
+// final at once.
+func waitForRedis(rdb goredis.UniversalClient, opts Options) error {
+	deadline := time.Now().Add(startWait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout)
+		err := rdb.Ping(ctx).Err()
+		cancel()
+		waiting := errors.Is(err, syscall.ECONNREFUSED) || err != nil && strings.HasPrefix(err.Error(), "LOADING")
+		if !waiting || time.Now().After(deadline) {
+			return err
+		}
+		opts.Logger.Info("waiting for redis", "err", err)
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // client builds the go-redis client opts ask for. Commands are never

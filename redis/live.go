@@ -255,10 +255,16 @@ func (sh *shard) renew(ctx context.Context) {
 
 // deliver hands the shard's events to fanout, in order, until ctx ends.
 func (sh *shard) deliver(ctx context.Context) {
+	// Channels with a dropped message, or whose catch-up failed (Redis
+	// still loading, say), are seen to on a tick, busy queue or not.
+	retry := time.NewTicker(250 * time.Millisecond)
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-retry.C:
+			sh.catchUpMissed(ctx)
 		case it := <-sh.queue:
 			name, ok := sh.e.channelOf(it.events)
 			if !ok {
@@ -269,11 +275,15 @@ func (sh *shard) deliver(ctx context.Context) {
 			} else {
 				sh.event(ctx, name, it.payload)
 			}
-			if len(sh.queue) == 0 {
-				sh.catchUpMissed(ctx)
-			}
 		}
 	}
+}
+
+// later has catchUp try the channel again on the next tick.
+func (sh *shard) later(name string) {
+	sh.mu.Lock()
+	sh.missed[sh.e.keys(name).events] = true
+	sh.mu.Unlock()
 }
 
 // event delivers one message of a channel's events channel.
@@ -297,6 +307,12 @@ func (sh *shard) event(ctx context.Context, name, payload string) {
 		}
 		var m wireMember
 		if json.Unmarshal([]byte(member), &m) != nil {
+			return
+		}
+		// From no node ("-": an expiry, or a renewal listing a member
+		// again): about a member subscribed here, it is late news of a
+		// renewal, not a change, and fanout announced its join already.
+		if node == "-" && e.local.Has(name, m.Conn) {
 			return
 		}
 		k := service.EventJoin
@@ -333,13 +349,20 @@ func (sh *shard) catchUp(ctx context.Context, name string) {
 	if at.Epoch == "" {
 		return // nobody here follows it any more
 	}
+	// A subscriber may have been started beyond what this node delivered
+	// (SubscribeAfter): Redis behind that is Redis gone back too.
+	seen := e.local.Seen(name)
 	now, err := e.position(ctx, name)
-	if err == nil && now.Epoch == at.Epoch && now.Offset < at.Offset {
-		now, err = e.rewind(ctx, name, at)
+	if err == nil && now.Epoch == seen.Epoch && now.Offset < seen.Offset {
+		now, err = e.rewind(ctx, name, seen)
 	}
 	switch {
 	case err != nil:
-		sh.interrupt(name, "its position could not be read after a reconnect: "+err.Error())
+		// Redis answers the subscription but not yet commands (it loads
+		// its data, which may be older): ending the subscriptions now
+		// would let the next subscriber miss that. Try again.
+		e.opts.Logger.Debug("catching up failed; trying again", "channel", name, "err", err)
+		sh.later(name)
 	case now.Epoch != at.Epoch:
 		sh.interrupt(name, "redis lost the channel's data, or went back to an older copy of it")
 	case now.Offset > at.Offset:
@@ -373,7 +396,10 @@ func (sh *shard) fill(ctx context.Context, name string, from service.Position, t
 		h, err := e.history(ctx, name, service.HistoryQuery{After: from.Offset, Before: to + 1, Limit: fillPage})
 		switch {
 		case err != nil:
-			sh.interrupt(name, "the history that would fill a gap could not be read: "+err.Error())
+			// Redis may be loading or unreachable: what was missed is
+			// still there once it answers.
+			sh.e.opts.Logger.Debug("filling a gap failed; trying again", "channel", name, "err", err)
+			sh.later(name)
 			return false
 		case h.Position.Epoch != from.Epoch:
 			sh.interrupt(name, "redis lost the channel's data")

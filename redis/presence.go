@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -108,12 +106,8 @@ func (p *presence) write(ctx context.Context, op presenceOp) {
 		err = presenceScript.Run(ctx, e.rdb, []string{k.presence, k.expiries},
 			e.opts.PresenceTTL.Milliseconds(), k.events, e.opts.Node, op.member.ConnectionID, b).Err()
 	} else {
-		_, err = e.rdb.Pipelined(ctx, func(pl goredis.Pipeliner) error {
-			pl.HDel(ctx, k.presence, op.member.ConnectionID)
-			pl.ZRem(ctx, k.expiries, op.member.ConnectionID)
-			pl.Publish(ctx, k.events, "l "+e.opts.Node+" "+string(b))
-			return nil
-		})
+		err = leaveScript.Run(ctx, e.rdb, []string{k.presence, k.expiries},
+			op.member.ConnectionID, k.events, "l "+e.opts.Node+" "+string(b)).Err()
 	}
 	if err != nil && !isNil(err) {
 		e.opts.Logger.Debug("presence write failed; the renewal or expiry sees to it", "channel", op.channel, "err", err)

@@ -190,6 +190,19 @@ end
 return 0
 `)
 
+// leaveScript takes a member out of presence and announces its leave,
+// unless it was gone already: an expiry announced that.
+//
+// KEYS: presence, presence expiries. ARGV: connection ID, events
+// channel, the announcement.
+var leaveScript = goredis.NewScript(`
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 0
+`)
+
 // membersScript lists a channel's live members, {count, members...}, or
 // with "count" only {count}, dropping the expired ones.
 //
