@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/switchboard/switchboard/service"
 )
@@ -89,6 +90,7 @@ type Local struct {
 type channel struct {
 	mu        sync.Mutex
 	pos       service.Position
+	last      time.Time // the time of the publication at pos, when Offer delivered it
 	subs      map[service.Receiver]*subscription
 	listeners int  // subscriptions that asked for joins and leaves
 	forgotten bool // dropped from the map; see lock
@@ -191,7 +193,7 @@ func (l *Local) Offer(pos service.Position, p *service.Publication) (Outcome, se
 	case pos.Offset > ch.pos.Offset+1:
 		return Gap, ch.pos
 	}
-	ch.pos = pos
+	ch.pos, ch.last = pos, p.Time
 	ev := &service.Event{Kind: service.EventPublication, Channel: p.Channel, Publication: p}
 	for r, s := range ch.subs {
 		if p.Offset > s.after {
@@ -291,12 +293,14 @@ func (l *Local) Has(name, connectionID string) bool {
 }
 
 // Seen returns the furthest position this node has given out for the
-// channel: its position, or beyond it where SubscribeAfter started a
-// subscriber ahead of what was delivered.
-func (l *Local) Seen(name string) service.Position {
+// channel (its position, or beyond it where SubscribeAfter started a
+// subscriber ahead of what was delivered), and the time of the
+// publication Offer last delivered, zero if none: what an engine checks
+// its broker against, to tell whether the broker went back.
+func (l *Local) Seen(name string) (service.Position, time.Time) {
 	ch := l.find(name)
 	if ch == nil {
-		return service.Position{Epoch: l.epoch}
+		return service.Position{Epoch: l.epoch}, time.Time{}
 	}
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -304,7 +308,7 @@ func (l *Local) Seen(name string) service.Position {
 	for _, s := range ch.subs {
 		pos.Offset = max(pos.Offset, s.after)
 	}
-	return pos
+	return pos, ch.last
 }
 
 // Members calls fn with each channel that has local subscribers and
@@ -373,7 +377,7 @@ func (l *Local) join(ctx context.Context, ch *channel, name string, r service.Re
 		if err != nil {
 			return service.Position{}, err
 		}
-		ch.pos = pos
+		ch.pos, ch.last = pos, time.Time{}
 	}
 	m := r.Member()
 	ch.announce(service.EventJoin, name, m)

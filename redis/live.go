@@ -349,12 +349,13 @@ func (sh *shard) catchUp(ctx context.Context, name string) {
 	if at.Epoch == "" {
 		return // nobody here follows it any more
 	}
-	// A subscriber may have been started beyond what this node delivered
-	// (SubscribeAfter): Redis behind that is Redis gone back too.
-	seen := e.local.Seen(name)
+	seen, last := e.local.Seen(name)
 	now, err := e.position(ctx, name)
-	if err == nil && now.Epoch == seen.Epoch && now.Offset < seen.Offset {
-		now, err = e.rewind(ctx, name, seen)
+	if err == nil && now.Epoch == seen.Epoch {
+		var back bool
+		if back, err = sh.wentBack(ctx, name, at, seen, last, now); err == nil && back {
+			now, err = e.rewind(ctx, name, seen)
+		}
 	}
 	switch {
 	case err != nil:
@@ -370,13 +371,33 @@ func (sh *shard) catchUp(ctx context.Context, name string) {
 	}
 }
 
+// wentBack tells whether Redis, now at now in the epoch this node saw,
+// went back to an older copy of the channel: below the furthest offset
+// given out (seen: a subscriber may have been started beyond what this
+// node delivered), or with another publication at the offset delivered
+// last (at, whose time was last): other nodes may have published the
+// new timeline past seen before this node looked.
+func (sh *shard) wentBack(ctx context.Context, name string, at, seen service.Position, last time.Time, now service.Position) (bool, error) {
+	if now.Offset < seen.Offset {
+		return true, nil
+	}
+	if last.IsZero() || at.Offset == 0 {
+		return false, nil
+	}
+	h, err := sh.e.history(ctx, name, service.HistoryQuery{After: at.Offset - 1, Before: at.Offset + 1, Limit: 1})
+	if err != nil {
+		return false, err
+	}
+	return len(h.Publications) == 1 && !h.Publications[0].Time.Equal(last), nil // trimmed: cannot tell
+}
+
 // rewind gives a channel that Redis took back to before at a new epoch,
 // so that clients holding later positions learn that they cannot
 // recover (see rewindScript).
 func (e *Engine) rewind(ctx context.Context, name string, at service.Position) (service.Position, error) {
 	ctx, cancel := e.ctx(ctx)
 	defer cancel()
-	res, err := rewindScript.Run(ctx, e.rdb, []string{e.keys(name).meta}, at.Epoch, at.Offset, newEpoch()).Slice()
+	res, err := rewindScript.Run(ctx, e.rdb, []string{e.keys(name).meta}, at.Epoch, newEpoch()).Slice()
 	if err != nil {
 		return service.Position{}, err
 	}

@@ -99,17 +99,17 @@ return {m[1], m[2] or '0'}
 
 // rewindScript starts a new epoch for a channel that Redis took back in
 // time (restarted from an older file, or failed over to a replica that
-// lagged): its offset is below one that a node had seen, in the same
-// epoch, so offsets seen once would name other publications. Nothing
-// changes when the channel moved on meanwhile (another node did this).
+// lagged): offsets seen once would name other publications. Nothing
+// changes when the channel is in another epoch already (another node
+// did this).
 //
-// KEYS: meta. ARGV: the epoch seen, the offset seen, the new epoch.
-// Returns {epoch, offset}.
+// KEYS: meta. ARGV: the epoch seen, the new epoch. Returns {epoch,
+// offset}.
 var rewindScript = goredis.NewScript(`
 local m = redis.call('HMGET', KEYS[1], 'e', 'o')
-if m[1] == ARGV[1] and tonumber(m[2] or '0') < tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], 'e', ARGV[3])
-  m[1] = ARGV[3]
+if m[1] == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'e', ARGV[2])
+  m[1] = ARGV[2]
 end
 return {m[1], m[2] or '0'}
 `)
