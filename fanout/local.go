@@ -2,9 +2,10 @@
 // node: the channel → receivers table, joins and leaves, the presence of
 // local subscribers, and the delivery of committed changes in order.
 // Every engine needs it, whatever keeps its history: the embedded engine
-// feeds it what its log commits; an engine over a shared broker would
-// feed it what the broker delivers, subscribing to a channel there only
-// while this node has subscribers to it (see Hooks).
+// feeds it what its log commits (Published); the Redis engine offers it
+// what Pub/Sub delivers (Offer), which may repeat, skip or change epoch,
+// subscribing to a channel there only while this node has subscribers to
+// it (see Hooks).
 package fanout
 
 import (
