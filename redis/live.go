@@ -27,8 +27,9 @@ type live struct {
 	wg     sync.WaitGroup
 }
 
-// queueSize bounds a shard's events waiting for delivery. When it is
-// full the shard stops reading from Redis, which buffers for it.
+// queueSize bounds a shard's events waiting for delivery. Past it,
+// messages are dropped and their channels caught up from Redis (see
+// enqueue).
 const queueSize = 4096
 
 // shard is one Pub/Sub connection and the two goroutines that own it:
@@ -42,7 +43,7 @@ type shard struct {
 	ps         *goredis.PubSub
 	subscribed map[string]bool          // events channels this node follows here
 	waiting    map[string]chan struct{} // closed when Redis confirms the subscription
-	missed     map[string]bool          // events channels with a message the full queue dropped
+	missed     map[string]bool          // events channels to catch up on the next tick: a dropped message, a failed catch-up
 }
 
 // item is an event for deliver: a message, or a check that nothing was
