@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -128,44 +126,7 @@ func BenchmarkRedisLatency(b *testing.B) {
 		audiences := []*hubAudience{subscribeAudience(b, r.nodes[0], channel, tc.subscribers/2),
 			subscribeAudience(b, r.nodes[1], channel, tc.subscribers-tc.subscribers/2)}
 		b.Run(fmt.Sprintf("subscribers=%d/rate=%d", tc.subscribers, tc.rate), func(b *testing.B) {
-			ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
-			defer cancel()
-			pub := mustDial(ctx, b, r.nodes[0].addr)
-			defer pub.CloseNow()
-			var starts []int64
-			for _, a := range audiences {
-				a.mu.Lock()
-				a.latencies = a.latencies[:0]
-				a.mu.Unlock()
-				a.timed.Store(true)
-				starts = append(starts, a.delivered.Load())
-			}
-			interval := time.Second / time.Duration(tc.rate)
-			next := time.Now()
-			b.ResetTimer()
-			err := pipeline(ctx, pub, b.N, 1024, func(dst []byte, i int) []byte {
-				time.Sleep(time.Until(next))
-				next = next.Add(interval)
-				return appendPublish(dst, i+1, channel, `{"t":`+strconv.FormatInt(time.Now().UnixNano(), 10)+`}`)
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			var lat []time.Duration
-			for i, a := range audiences {
-				a.await(b, starts[i]+int64(b.N*len(a.conns)))
-				a.timed.Store(false)
-				a.mu.Lock()
-				lat = append(lat, a.latencies...)
-				a.mu.Unlock()
-			}
-			b.StopTimer()
-			slices.Sort(lat)
-			if len(lat) == 0 {
-				b.Fatal("no latencies recorded")
-			}
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			measureLatency(b, r.nodes[0], channel, tc.rate, audiences)
 		})
 		for _, a := range audiences {
 			a.close()
