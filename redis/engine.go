@@ -395,6 +395,7 @@ func (e *Engine) Subscribe(ctx context.Context, name string, r service.Receiver,
 	if err != nil {
 		return pos, err
 	}
+	e.pres.settled(ctx)
 	e.index.add(ctx, e, name, pos.Epoch)
 	return pos, nil
 }

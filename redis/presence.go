@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/service"
@@ -20,6 +21,11 @@ type presence struct {
 	e    *Engine
 	ops  chan presenceOp
 	done chan struct{}
+
+	mu       sync.Mutex
+	queued   uint64        // ops sent to ops, in their order there
+	written  uint64        // ops written, in the same order
+	progress chan struct{} // closed, and replaced, as written moves
 }
 
 type presenceOp struct {
@@ -36,7 +42,7 @@ const presenceQueue = 4096
 // newPresence returns the engine's presence, to be run once the engine
 // is whole.
 func newPresence(e *Engine) *presence {
-	return &presence{e: e, ops: make(chan presenceOp, presenceQueue), done: make(chan struct{})}
+	return &presence{e: e, ops: make(chan presenceOp, presenceQueue), done: make(chan struct{}), progress: make(chan struct{})}
 }
 
 // joined is fanout's Joined hook.
@@ -52,10 +58,50 @@ func (p *presence) leftAll(channel string, members []service.Member) {
 }
 
 func (p *presence) queue(op presenceOp) {
+	p.mu.Lock() // so that queued counts ops in their order in the channel
+	defer p.mu.Unlock()
 	select {
 	case p.ops <- op:
+		p.queued++
 	default:
 		p.e.opts.Logger.Debug("presence queue full; a join or leave waits for the renewal or expiry", "channel", op.channel)
+	}
+}
+
+// wrote counts one op written.
+func (p *presence) wrote() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.written++
+	close(p.progress)
+	p.progress = make(chan struct{})
+}
+
+// settled waits until what was queued before the call is written, for
+// at most the engine's timeout: a subscribe is answered once its join
+// went out, so that a subscriber who joins through another node after
+// that reply is not told of it as news.
+func (p *presence) settled(ctx context.Context) {
+	p.mu.Lock()
+	target := p.queued
+	p.mu.Unlock()
+	t := time.NewTimer(p.e.opts.Timeout)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		if p.written >= target {
+			p.mu.Unlock()
+			return
+		}
+		progress := p.progress
+		p.mu.Unlock()
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		}
 	}
 }
 
@@ -73,6 +119,7 @@ func (p *presence) run(ctx context.Context) {
 			return
 		case op := <-p.ops:
 			p.write(ctx, op)
+			p.wrote()
 		case <-t.C:
 			p.renew(ctx)
 		}
@@ -88,6 +135,7 @@ func (p *presence) drain() {
 		select {
 		case op := <-p.ops:
 			p.write(ctx, op)
+			p.wrote()
 		default:
 			return
 		}
