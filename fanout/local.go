@@ -472,12 +472,7 @@ func (l *Local) Presence(name string) []service.Member {
 		members = append(members, s.member)
 	}
 	ch.mu.Unlock()
-	slices.SortFunc(members, func(a, b service.Member) int {
-		if c := a.Since.Compare(b.Since); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ConnectionID, b.ConnectionID)
-	})
+	service.SortMembers(members)
 	return members
 }
 

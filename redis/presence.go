@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -206,12 +204,7 @@ func (e *Engine) Presence(ctx context.Context, name string) ([]service.Member, e
 		}
 		members = append(members, m.member())
 	}
-	slices.SortFunc(members, func(a, b service.Member) int {
-		if c := a.Since.Compare(b.Since); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ConnectionID, b.ConnectionID)
-	})
+	service.SortMembers(members)
 	return members, nil
 }
 

@@ -3,6 +3,7 @@ package service
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +72,17 @@ type Member struct {
 	User         string
 	ConnectionID string
 	Since        time.Time
+}
+
+// SortMembers puts members in presence's order: longest subscribed
+// first, then by connection ID.
+func SortMembers(members []Member) {
+	slices.SortFunc(members, func(a, b Member) int {
+		if c := a.Since.Compare(b.Since); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ConnectionID, b.ConnectionID)
+	})
 }
 
 // ChannelInfo describes a channel for listings.
