@@ -290,8 +290,9 @@ func (e *Engine) refuse() error {
 // unavailable turns a Redis failure into the error callers are given,
 // and notes that Redis may be down.
 func (e *Engine) unavailable(what string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
+	var serr *service.Error
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &serr) {
+		return err // said already (a WAIT not confirmed, say)
 	}
 	// A broken connection may be one connection, not Redis: a ping says
 	// which, at once rather than at watch's next. Anything else (a
@@ -340,10 +341,6 @@ func (e *Engine) Publish(ctx context.Context, p service.Publication, key string)
 	res, err := e.runPublish(ctx, []string{k.meta, k.history, idem},
 		encodeBody(p.Publisher, p.Data), p.Time.UnixMilli(), newEpoch(), window,
 		e.opts.MaxPublications, e.opts.MaxAge.Milliseconds(), k.events)
-	var serr *service.Error
-	if errors.As(err, &serr) {
-		return service.Published{}, err
-	}
 	if err != nil {
 		return service.Published{}, e.unavailable("publish", err)
 	}
@@ -362,6 +359,9 @@ func (e *Engine) Publish(ctx context.Context, p service.Publication, key string)
 // Remove implements service.Engine: every node's subscribers of the
 // channel are told, and it goes on at offset 0 in a new epoch.
 func (e *Engine) Remove(ctx context.Context, name string) (service.Position, error) {
+	if err := e.refuse(); err != nil {
+		return service.Position{}, err
+	}
 	k := e.keys(name)
 	ctx, cancel := e.ctx(ctx)
 	defer cancel()

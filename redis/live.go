@@ -170,7 +170,7 @@ func (sh *shard) receive(ctx context.Context) {
 		switch m := msg.(type) {
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" {
-				sh.confirmed(ctx, m.Channel)
+				sh.confirmed(m.Channel)
 			}
 		case *goredis.Message:
 			sh.enqueue(item{events: m.Channel, payload: m.Payload})
@@ -190,18 +190,23 @@ func sleep(ctx context.Context, d time.Duration) {
 // enqueue hands it to deliver. receive must never wait for deliver,
 // which may wait for a channel's lock held by First, which waits for
 // receive to read its confirmation: a full queue drops the message, and
-// deliver catches the channel up from Redis once it has room.
+// deliver catches the channel up from Redis on its next tick.
 func (sh *shard) enqueue(it item) {
 	select {
 	case sh.queue <- it:
 	default:
-		sh.mu.Lock()
-		sh.missed[it.events] = true
-		sh.mu.Unlock()
+		sh.miss(it.events)
 	}
 }
 
-// catchUpMissed catches up the channels whose messages enqueue dropped.
+// miss has deliver catch the channel of events up on its next tick.
+func (sh *shard) miss(events string) {
+	sh.mu.Lock()
+	sh.missed[events] = true
+	sh.mu.Unlock()
+}
+
+// catchUpMissed catches up the channels marked by miss: a dropped message, a failed catch-up.
 func (sh *shard) catchUpMissed(ctx context.Context) {
 	sh.mu.Lock()
 	if len(sh.missed) == 0 {
@@ -219,7 +224,7 @@ func (sh *shard) catchUpMissed(ctx context.Context) {
 }
 
 // confirmed takes Redis's confirmation of a subscription to events.
-func (sh *shard) confirmed(ctx context.Context, events string) {
+func (sh *shard) confirmed(events string) {
 	sh.mu.Lock()
 	w, following := sh.waiting[events], sh.subscribed[events]
 	delete(sh.waiting, events)
@@ -281,11 +286,7 @@ func (sh *shard) deliver(ctx context.Context) {
 }
 
 // later has catchUp try the channel again on the next tick.
-func (sh *shard) later(name string) {
-	sh.mu.Lock()
-	sh.missed[sh.e.keys(name).events] = true
-	sh.mu.Unlock()
-}
+func (sh *shard) later(name string) { sh.miss(sh.e.keys(name).events) }
 
 // event delivers one message of a channel's events channel.
 func (sh *shard) event(ctx context.Context, name, payload string) {
