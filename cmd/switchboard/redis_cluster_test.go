@@ -7,6 +7,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -198,14 +199,7 @@ func clusterPresence(t *testing.T, n *clusterNodes) {
 				}
 			}()
 			servertest.Eventually(t, fmt.Sprintf("node %s to list %v in %s", name, want, ch), func() bool {
-				r, _ := s.Call(servertest.Bearer(n.tok), "channelPresence", map[string]any{"channel": ch})
-				var p servertest.PresenceResult
-				r.Decode(t, &p)
-				got = got[:0]
-				for _, m := range p.Members {
-					got = append(got, m.ConnectionID)
-				}
-				slices.Sort(got)
+				got = slices.Sorted(maps.Keys(presenceOf(t, s, n.tok, ch)))
 				return slices.Equal(got, want)
 			})
 		}
@@ -392,13 +386,7 @@ func TestClusterIndexMasterDownLeavesNoGhost(t *testing.T) {
 	wid := witness.Whoami().ConnectionID
 	var members []string
 	servertest.Eventually(t, "the later subscriber in presence on b", func() bool {
-		r, _ := b.Call(servertest.Bearer(n.tok), "channelPresence", map[string]any{"channel": ch})
-		var p servertest.PresenceResult
-		r.Decode(t, &p)
-		members = members[:0]
-		for _, m := range p.Members {
-			members = append(members, m.ConnectionID)
-		}
+		members = slices.Sorted(maps.Keys(presenceOf(t, b, n.tok, ch)))
 		return slices.Contains(members, wid)
 	})
 	if slices.Contains(members, id) {
@@ -427,13 +415,7 @@ func TestClusterDeadNodeLeavesPresence(t *testing.T) {
 		}
 	}()
 	members := func() []string {
-		r, _ := a.Call(servertest.Bearer(n.tok), "channelPresence", map[string]any{"channel": ch})
-		var p servertest.PresenceResult
-		r.Decode(t, &p)
-		got = got[:0]
-		for _, m := range p.Members {
-			got = append(got, m.ConnectionID)
-		}
+		got = slices.Sorted(maps.Keys(presenceOf(t, a, n.tok, ch)))
 		return got
 	}
 	servertest.Eventually(t, "a to list both subscribers", func() bool { return len(members()) == 2 })

@@ -91,7 +91,7 @@ func TestRedisRestartFromAppendOnlyFile(t *testing.T) {
 	rs := startRedisNodes(t, redistest.Options{AppendFsyncAlways: true}, 2)
 	a, b := rs.nodes[0], rs.nodes[1]
 	sub := startCLI(t, []string{"SWITCHBOARD_URL=ws://" + b.addr, "SWITCHBOARD_TOKEN=" + rs.tok}, "subscribe", channel, "--since", "0")
-	servertest.Eventually(t, "the subscriber to be listed", func() bool { return len(presenceOf(t, b, rs.tok, channel)) == 1 })
+	servertest.Eventually(t, "the subscriber to be listed", func() bool { return len(presenceOf(t, b.client(), rs.tok, channel)) == 1 })
 	// The CLI would recover from an interruption; this one must not need
 	// to: the history has all it could miss.
 	ws := b.client().HubClient(rs.tok)
@@ -154,13 +154,7 @@ func TestRedisLostDataInterruptsSubscriptions(t *testing.T) {
 	rs.redis.Kill()
 	rs.redis.Wipe()
 	rs.redis.Restart()
-	for node, c := range subs {
-		var u servertest.UnsubscribedNote
-		c.NextNote("channelUnsubscribed", &u)
-		if u.Channel != channel || u.Reason != service.ReasonInterrupted {
-			t.Errorf("the subscriber on %s was told %+v, want %s interrupted", node, u, channel)
-		}
-	}
+	expectUnsubscribed(t, subs, channel, service.ReasonInterrupted)
 	var epoch string
 	for node, c := range subs {
 		res := c.Subscribe(map[string]any{"channel": channel, "since": map[string]any{"offset": 3, "epoch": old}})
@@ -174,7 +168,7 @@ func TestRedisLostDataInterruptsSubscriptions(t *testing.T) {
 		epoch = res.Epoch
 	}
 	// Presence went with the data; subscribing again lists them anew.
-	servertest.Eventually(t, "both subscribers to be listed again", func() bool { return len(presenceOf(t, b, rs.tok, channel)) == 2 })
+	servertest.Eventually(t, "both subscribers to be listed again", func() bool { return len(presenceOf(t, b.client(), rs.tok, channel)) == 2 })
 
 	waitReady(t, b, http.StatusOK)
 	if p := servertest.PublishHTTP(t, b.client(), rs.tok, channel, `"new"`); p.Offset != 1 || p.Epoch != epoch {

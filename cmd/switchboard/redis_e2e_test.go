@@ -149,11 +149,24 @@ func sameAsHistory(t *testing.T, who string, got, hist []servertest.PublicationN
 	}
 }
 
+// expectUnsubscribed checks that each subscriber, by the node it is on,
+// is told that its subscription to channel ended for reason.
+func expectUnsubscribed(t *testing.T, subs map[string]*servertest.Client, channel, reason string) {
+	t.Helper()
+	for node, c := range subs {
+		var u servertest.UnsubscribedNote
+		c.NextNote("channelUnsubscribed", &u)
+		if u.Channel != channel || u.Reason != reason {
+			t.Errorf("the subscriber on %s was told %+v, want %s %s", node, u, channel, reason)
+		}
+	}
+}
+
 // presenceOf lists channel's members as node sees them: user by
 // connection ID.
-func presenceOf(t *testing.T, node *serverProc, tok, channel string) map[string]string {
+func presenceOf(t *testing.T, node *servertest.Server, tok, channel string) map[string]string {
 	t.Helper()
-	r, _ := node.client().Call(servertest.Bearer(tok), "channelPresence", map[string]any{"channel": channel})
+	r, _ := node.Call(servertest.Bearer(tok), "channelPresence", map[string]any{"channel": channel})
 	var p servertest.PresenceResult
 	r.Decode(t, &p)
 	members := map[string]string{}
@@ -348,7 +361,7 @@ func TestRedisPresenceAcrossNodes(t *testing.T) {
 	both := map[string]string{watcherID: "watcher", bobID: "bob"}
 	for i, n := range []*serverProc{a, b} {
 		servertest.Eventually(t, fmt.Sprintf("node %d to list the watcher and bob", i), func() bool {
-			return maps.Equal(presenceOf(t, n, rs.tok, channel), both)
+			return maps.Equal(presenceOf(t, n.client(), rs.tok, channel), both)
 		})
 	}
 
@@ -366,7 +379,7 @@ func TestRedisPresenceAcrossNodes(t *testing.T) {
 		t.Fatalf("the watcher was told of %+v leaving, want bob's %s", m, bobID)
 	}
 	// B drops the member in Redis before it tells of the leave.
-	if got := presenceOf(t, a, rs.tok, channel); got[bobID] != "" || got[carolID] != "carol" {
+	if got := presenceOf(t, a.client(), rs.tok, channel); got[bobID] != "" || got[carolID] != "carol" {
 		t.Errorf("A lists %v after bob left, want carol and not bob", got)
 	}
 
@@ -383,7 +396,7 @@ func TestRedisPresenceAcrossNodes(t *testing.T) {
 	// B renewed dave at the latest as it died: he is gone a TTL later,
 	// and a poll's time after that.
 	poll.Until(t, time.Until(killed.Add(ttl+servertest.WaitTimeout/2)), "dave to expire from A's presence", func() bool {
-		listed := presenceOf(t, a, rs.tok, channel)[daveID] == "dave"
+		listed := presenceOf(t, a.client(), rs.tok, channel)[daveID] == "dave"
 		if answered := time.Now(); !listed && answered.Before(asked.Add(ttl-10*time.Millisecond)) {
 			t.Fatalf("dave was dropped from presence %v after his subscribe, before the TTL of %v", answered.Sub(asked), ttl)
 		}
@@ -392,7 +405,7 @@ func TestRedisPresenceAcrossNodes(t *testing.T) {
 	t.Logf("dave expired %v after B was killed, %v after his subscribe (TTL %v)",
 		time.Since(killed).Round(time.Millisecond), time.Since(asked).Round(time.Millisecond), ttl)
 	// The expiry takes only the dead node's members.
-	if got := presenceOf(t, a, rs.tok, channel); !maps.Equal(got, map[string]string{watcherID: "watcher", carolID: "carol"}) {
+	if got := presenceOf(t, a.client(), rs.tok, channel); !maps.Equal(got, map[string]string{watcherID: "watcher", carolID: "carol"}) {
 		t.Errorf("A lists %v after dave expired, want the watcher and carol", got)
 	}
 }
@@ -422,13 +435,7 @@ func TestRedisRemoveEndsSubscriptionsOnEveryNode(t *testing.T) {
 	if removed.Offset != 0 || removed.Epoch == "" || removed.Epoch == old {
 		t.Fatalf("channelRemove: %+v, want offset 0 in a new epoch (was %q)", removed, old)
 	}
-	for node, c := range subs {
-		var u servertest.UnsubscribedNote
-		c.NextNote("channelUnsubscribed", &u)
-		if u.Channel != channel || u.Reason != service.ReasonRemoved {
-			t.Errorf("the subscriber on %s was told %+v, want %s removed", node, u, channel)
-		}
-	}
+	expectUnsubscribed(t, subs, channel, service.ReasonRemoved)
 
 	pubs, offset, epoch := readHistory(t, b.client(), rs.tok, channel)
 	if len(pubs) != 0 || offset != 0 || epoch != removed.Epoch {
