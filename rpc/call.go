@@ -6,6 +6,7 @@ type call struct {
 	req   request
 	batch *batch // nil for a call sent on its own
 	slot  int    // the call's place in its batch
+	turn  *turn  // its place in the batch's order, for an Ordered call of a batch; else nil
 }
 
 // complete files reply with the call's batch, if it has one, and returns

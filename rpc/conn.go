@@ -120,9 +120,11 @@ func (c *conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		return
 	}
 	if c.closing.Load() {
+		cl.turn.end(true)
 		return
 	}
 	if reply, refused := c.admit(&cl.req); refused {
+		cl.turn.end(true)
 		if c.deliver(cl, reply, nil) {
 			c.w.run(readLoop)
 		}
@@ -134,6 +136,7 @@ func (c *conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		return
 	}
 	if !c.takeSlot(ctx) {
+		cl.turn.end(true)
 		c.srv.gate.leave()
 		return
 	}
@@ -143,6 +146,7 @@ func (c *conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request
 		// let go before draining, which may go on as long as others
 		// keep queueing.
 		reply, after, heavy := c.run(ctx, cl, m)
+		cl.turn.end(true) // if nothing placed it: the call did not run
 		write := c.deliver(cl, reply, after)
 		if heavy != nil {
 			release(heavy)
@@ -178,7 +182,7 @@ func (c *conn) runInline(ctx context.Context, cl call, m *method) {
 	if cl.batch != nil && cl.batch.spent() {
 		reply = c.srv.overBudget(&cl.req)
 	} else {
-		reply, after = c.srv.invoke(ctx, &c.sess, &cl.req, m)
+		reply, after = c.srv.invoke(ctx, &c.sess, &cl.req, m, nil)
 	}
 	reply, after = cl.complete(reply, after)
 	if reply != nil {
@@ -216,12 +220,17 @@ func (c *conn) run(ctx context.Context, cl call, m *method) (reply []byte, after
 		defer release(c.srv.heavy)
 		heavy = slots
 	}
-	// After the wait: the calls before it in the batch may have spent the
+	if !cl.turn.wait(ctx) {
+		cl.turn.skip()
+		return c.srv.notRun(ctx, &cl.req, cl.turn), nil, heavy
+	}
+	// After the waits: the calls before it in the batch may have spent the
 	// budget meanwhile.
 	if cl.batch != nil && cl.batch.spent() {
+		cl.turn.end(true)
 		return c.srv.overBudget(&cl.req), nil, heavy
 	}
-	reply, after = c.srv.invoke(ctx, &c.sess, &cl.req, m)
+	reply, after = c.srv.invoke(ctx, &c.sess, &cl.req, m, cl.turn)
 	return reply, after, heavy
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 )
 
 // A Handler serves one method: it gets the call's context (cancelled when
@@ -44,6 +45,14 @@ type Method struct {
 	// Notifies marks methods whose handlers call AfterReply, to send
 	// notifications that must follow the reply, such as a subscription's.
 	Notifies bool
+	// Ordered marks methods whose calls in one batch take effect in the
+	// batch's order, such as publishes: each starts once the batch's
+	// Ordered call before it has returned or called Placed, so that what
+	// follows placing (waiting for a commit) overlaps. Once one fails
+	// before it is placed, the batch's later Ordered calls are not run
+	// and are answered CodeConflict. Calls sent on their own are not
+	// ordered.
+	Ordered bool
 }
 
 // Example is one documented pairing of params and result.
@@ -93,8 +102,8 @@ func Register[P, R any](r *Registry, m Method, h Handler[P, R]) {
 	if _, dup := r.methods[m.Name]; dup {
 		panic("rpc: method registered twice: " + m.Name)
 	}
-	if m.Inline && m.Heavy {
-		panic("rpc: a Heavy method cannot run Inline, on the read loop: " + m.Name)
+	if m.Inline && (m.Heavy || m.Ordered) {
+		panic("rpc: a Heavy or Ordered method cannot run Inline, on the read loop: " + m.Name)
 	}
 	spec := newParamSpec(reflect.TypeFor[P]())
 	r.methods[m.Name] = &method{
@@ -131,6 +140,26 @@ func RegisterNotification[P any](r *Registry, name, summary, description string,
 }
 
 func (r *Registry) lookup(name string) *method { return r.methods[name] }
+
+// ordered reports whether req is a call of an Ordered method.
+func (r *Registry) ordered(req *request) bool {
+	m := r.methods[req.method]
+	return m != nil && m.Ordered
+}
+
+// orderedNames lists the Ordered methods, for errors.
+func (r *Registry) orderedNames() string {
+	var names []string
+	for _, m := range r.sortedMethods() {
+		if m.Ordered {
+			names = append(names, m.Name)
+		}
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
 
 func (r *Registry) sortedMethods() []*method {
 	ms := make([]*method, 0, len(r.methods))

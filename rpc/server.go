@@ -111,20 +111,42 @@ func (s *Server) serve(ws *websocket.Conn, sock *corkConn, p Peer, onClose func(
 // ServeHTTP runs the calls in one HTTP request body and returns the reply
 // body, or nil when there is nothing to answer (every call was a
 // notification). The calls of a batch run one after another, until their
-// replies pass MaxBatchReplySize; those left are refused.
+// replies pass MaxBatchReplySize; those left are refused. An Ordered call
+// goes on in a goroutine of its own once placed, so that a batch of
+// publishes shares its commits; the budget does not count the replies of
+// those still running.
 func (s *Server) ServeHTTP(ctx context.Context, p Peer, body []byte) []byte {
 	sess := NewSession(p)
 	items, batch := parseMessage(body, s.limits.MaxBatch)
-	replies := make([][]byte, 0, len(items))
+	slots := make([][]byte, len(items))
+	var running sync.WaitGroup
+	var last *turn
 	size := 0
-	for _, it := range items {
-		reply := it.reply
-		if reply == nil {
-			reply = s.httpCall(ctx, sess, &it.req, batch && size > s.limits.MaxBatchReplySize)
+	for i, it := range items {
+		if it.reply != nil {
+			slots[i] = it.reply
+			size += len(it.reply)
+			continue
 		}
-		if reply != nil {
-			replies = append(replies, reply)
-			size += len(reply)
+		over := batch && size > s.limits.MaxBatchReplySize
+		if !batch || !s.reg.ordered(&it.req) {
+			slots[i] = s.httpCall(ctx, sess, &it.req, over, nil)
+			size += len(slots[i])
+			continue
+		}
+		last = nextTurn(last, it.req.id)
+		t := last
+		running.Go(func() {
+			slots[i] = s.httpCall(ctx, sess, &it.req, over, t)
+			t.end(true) // if nothing placed it: the call did not run
+		})
+		<-t.placed
+	}
+	running.Wait()
+	replies := slots[:0]
+	for _, r := range slots {
+		if r != nil {
+			replies = append(replies, r)
 		}
 	}
 	switch {
@@ -139,7 +161,12 @@ func (s *Server) ServeHTTP(ctx context.Context, p Peer, body []byte) []byte {
 
 // httpCall runs req, one call of an HTTP request, unless the request's
 // replies are overBudget or its client calls too fast.
-func (s *Server) httpCall(ctx context.Context, sess *Session, req *request, overBudget bool) []byte {
+// t is the call's turn when it is an Ordered call of a batch.
+func (s *Server) httpCall(ctx context.Context, sess *Session, req *request, overBudget bool, t *turn) []byte {
+	if !t.wait(ctx) {
+		t.skip()
+		return s.notRun(ctx, req, t)
+	}
 	if overBudget {
 		return s.overBudget(req)
 	}
@@ -148,7 +175,7 @@ func (s *Server) httpCall(ctx context.Context, sess *Session, req *request, over
 			return s.tooFast(req, wait)
 		}
 	}
-	return s.admit(ctx, sess, req)
+	return s.admit(ctx, sess, req, t)
 }
 
 // RefuseHTTP returns the reply that refuses every call in body with e,
@@ -175,7 +202,7 @@ func (s *Server) RefuseHTTP(body []byte, e *Error) []byte {
 
 // admit runs req unless the server is draining, in which case it answers
 // CodeUnavailable without running it.
-func (s *Server) admit(ctx context.Context, sess *Session, req *request) []byte {
+func (s *Server) admit(ctx context.Context, sess *Session, req *request, t *turn) []byte {
 	if !s.gate.enter() {
 		return s.refuse(req)
 	}
@@ -187,7 +214,7 @@ func (s *Server) admit(ctx context.Context, sess *Session, req *request) []byte 
 		}
 		defer release(s.heavy)
 	}
-	reply, after := s.invoke(ctx, sess, req, m)
+	reply, after := s.invoke(ctx, sess, req, m, t)
 	if after != nil {
 		after()
 	}
@@ -246,7 +273,7 @@ func (s *Server) methodLabel(name string) string {
 // what the handler arranged with AfterReply to run once the reply is
 // queued. A panicking handler is answered with CodeInternalError and
 // logged with its stack; it never takes the server down.
-func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *method) (reply []byte, after func()) {
+func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *method, t *turn) (reply []byte, after func()) {
 	start := time.Now()
 	label := "unknown"
 	var result any
@@ -263,8 +290,12 @@ func (s *Server) invoke(ctx context.Context, sess *Session, req *request, m *met
 		if m.Notifies {
 			ctx, hooks = withAfterReply(ctx)
 		}
+		if t != nil {
+			ctx = context.WithValue(ctx, turnKey{}, t)
+		}
 		result, err = s.call(ctx, sess, m, req)
 	}
+	t.end(err != nil)
 
 	if err == nil {
 		after = hooks.all()

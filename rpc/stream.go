@@ -74,6 +74,7 @@ func (s *parsingStream) readMessage() error {
 	// parseMessage copies what it keeps, so buf can be reused.
 	items, isBatch := parseMessage(buf.Bytes(), c.srv.limits.MaxBatch)
 	var b *batch
+	var last *turn
 	if isBatch {
 		b = newBatch(len(items), c.srv.limits.MaxBatchReplySize)
 	}
@@ -92,7 +93,12 @@ func (s *parsingStream) readMessage() error {
 				c.w.run(readLoop)
 			}
 		default:
-			c.handover.add(call{req: it.req, batch: b, slot: i})
+			cl := call{req: it.req, batch: b, slot: i}
+			if b != nil && c.srv.reg.ordered(&it.req) {
+				last = nextTurn(last, it.req.id)
+				cl.turn = last
+			}
+			c.handover.add(cl)
 		}
 	}
 	return nil
