@@ -21,11 +21,13 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, subs *subscriptions.R
 		Summary: "Publishes data to a channel",
 		Description: "Answers once the publication is durable, with its offset. Offsets start at 1 and rise by exactly 1 per publication. " +
 			"A publication repeating an idempotencyKey seen on the channel within the server's idempotency window publishes nothing and answers the first one's offset, with duplicate set. " +
-			"Needs publish permission on the channel. Past the server's publication rate for the user, it answers -32029 with data.retryAfterMs.",
-		Errors:   []int{rpc.CodeForbidden, rpc.CodeLimitExceeded},
+			"Needs publish permission on the channel. Past the server's publication rate for the user, it answers -32029 with data.retryAfterMs. " +
+			batchOrder,
+		Errors:   []int{rpc.CodeForbidden, rpc.CodeLimitExceeded, rpc.CodeConflict},
 		Examples: []rpc.Example{{Name: "publish", Params: examplePublish, Result: PublishResult{Channel: "chat.lobby", Offset: 42, Epoch: exampleEpoch}}},
+		Ordered:  true,
 	}, func(ctx context.Context, s *rpc.Session, p PublishParams) (PublishResult, error) {
-		res, err := hub.Publish(ctx, s.Caller(), p.Channel, p.Data, p.IdempotencyKey)
+		res, err := hub.Publish(placing(ctx), s.Caller(), p.Channel, p.Data, p.IdempotencyKey)
 		if err != nil {
 			return PublishResult{}, err
 		}
@@ -138,12 +140,13 @@ func registerChannels(reg *rpc.Registry, hub *service.Hub, subs *subscriptions.R
 		Name:    "channelRemove",
 		Summary: "Deletes a channel's history and ends its subscriptions (admins only)",
 		Description: "Subscribers get channelUnsubscribed with reason \"removed\". The channel starts again at offset 0 in a new epoch, " +
-			"so clients holding old positions learn that they cannot recover.",
-		Errors: []int{rpc.CodeForbidden},
+			"so clients holding old positions learn that they cannot recover. " + batchOrder,
+		Errors:  []int{rpc.CodeForbidden, rpc.CodeConflict},
+		Ordered: true,
 		Examples: []rpc.Example{{Name: "remove", Params: ChannelParams{Channel: "chat.lobby"},
 			Result: RemoveResult{Channel: "chat.lobby", Offset: 0, Epoch: "5b0e77c1a2d3f4e5"}}},
 	}, func(ctx context.Context, s *rpc.Session, p ChannelParams) (RemoveResult, error) {
-		pos, err := hub.Remove(ctx, s.Caller(), p.Channel)
+		pos, err := hub.Remove(placing(ctx), s.Caller(), p.Channel)
 		if err != nil {
 			return RemoveResult{}, err
 		}
@@ -214,3 +217,16 @@ var (
 	exampleMember      = Member{User: "alice", ConnectionID: "9c1d2e3f4a5b6c7d", Since: exampleTime}
 	exampleMemberEvent = MemberEvent{Channel: "chat.lobby", User: "alice", ConnectionID: "9c1d2e3f4a5b6c7d", Since: exampleTime}
 )
+
+// batchOrder is what channelPublish and channelRemove promise in a batch.
+const batchOrder = "In a batch, channelPublish and channelRemove calls take effect in the batch's order and share commits, and they stop at the first that fails: " +
+	"the batch's later channelPublish and channelRemove calls are not run, and answer -32009."
+
+// placing hands the engine rpc's Placed for a call of a batch, so that
+// the batch's next publication starts once this one has its offset.
+func placing(ctx context.Context) context.Context {
+	if place := rpc.Placer(ctx); place != nil {
+		return service.WhenPlaced(ctx, place)
+	}
+	return ctx
+}

@@ -108,6 +108,7 @@ func (e *Engine) Publish(ctx context.Context, p service.Publication, key string)
 	if err != nil {
 		return service.Published{}, err
 	}
+	service.Placed(ctx)
 	if again != nil {
 		return again.answer(ctx)
 	}
@@ -130,6 +131,7 @@ func (e *Engine) Remove(ctx context.Context, name string) (service.Position, err
 		release()
 		return service.Position{}, err
 	}
+	service.Placed(ctx)
 	e.commits.wakeUp()
 	<-c.done // a removal is quick, and must not look undone while it is not
 	return service.Position{Epoch: c.Epoch}, c.err

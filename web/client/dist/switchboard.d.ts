@@ -422,13 +422,13 @@ export declare abstract class SwitchboardMethods {
 	/**
 	 * Publishes data to a channel
 	 *
-	 * Answers once the publication is durable, with its offset. Offsets start at 1 and rise by exactly 1 per publication. A publication repeating an idempotencyKey seen on the channel within the server's idempotency window publishes nothing and answers the first one's offset, with duplicate set. Needs publish permission on the channel. Past the server's publication rate for the user, it answers -32029 with data.retryAfterMs.
+	 * Answers once the publication is durable, with its offset. Offsets start at 1 and rise by exactly 1 per publication. A publication repeating an idempotencyKey seen on the channel within the server's idempotency window publishes nothing and answers the first one's offset, with duplicate set. Needs publish permission on the channel. Past the server's publication rate for the user, it answers -32029 with data.retryAfterMs. In a batch, channelPublish and channelRemove calls take effect in the batch's order and share commits, and they stop at the first that fails: the batch's later channelPublish and channelRemove calls are not run, and answer -32009.
 	 */
 	channelPublish(params: ChannelPublishParams, options?: CallOptions): Promise<PublishResult>;
 	/**
 	 * Deletes a channel's history and ends its subscriptions (admins only)
 	 *
-	 * Subscribers get channelUnsubscribed with reason "removed". The channel starts again at offset 0 in a new epoch, so clients holding old positions learn that they cannot recover.
+	 * Subscribers get channelUnsubscribed with reason "removed". The channel starts again at offset 0 in a new epoch, so clients holding old positions learn that they cannot recover. In a batch, channelPublish and channelRemove calls take effect in the batch's order and share commits, and they stop at the first that fails: the batch's later channelPublish and channelRemove calls are not run, and answer -32009.
 	 */
 	channelRemove(params: ChannelRemoveParams, options?: CallOptions): Promise<RemoveResult>;
 	/**
