@@ -339,9 +339,45 @@ func (c *Client) callHTTP(ctx context.Context, tok, method string, params, resul
 	if err != nil {
 		return fmt.Errorf("%s: encoding params: %w", method, err)
 	}
+	b, err := c.post(ctx, tok, body, method)
+	if err != nil {
+		return err
+	}
+	var reply reply
+	if err := json.Unmarshal(b, &reply); err != nil {
+		return &ConnectionError{URL: c.ep.http, Err: fmt.Errorf("the reply is not JSON-RPC: %w", err)}
+	}
+	return reply.decode(method, result)
+}
+
+// reply is one JSON-RPC response as the client reads it.
+type reply struct {
+	ID     json.RawMessage `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *Error          `json:"error"`
+}
+
+// decode returns r's error, or decodes its result into result unless
+// result is nil.
+func (r *reply) decode(method string, result any) error {
+	if r.Error != nil {
+		return r.Error
+	}
+	if result == nil {
+		return nil
+	}
+	if err := json.Unmarshal(r.Result, result); err != nil {
+		return fmt.Errorf("%s: decoding the result: %w", method, err)
+	}
+	return nil
+}
+
+// post sends body to the server's /rpc with tok and returns the reply
+// body; what names the call or calls, in errors.
+func (c *Client) post(ctx context.Context, tok string, body []byte, what string) ([]byte, error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.ep.http, bytes.NewReader(body))
 	if err != nil {
-		return &ConnectionError{URL: c.ep.http, Err: err}
+		return nil, &ConnectionError{URL: c.ep.http, Err: err}
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	if len(body) > expectContinueOver {
@@ -354,37 +390,21 @@ func (c *Client) callHTTP(ctx context.Context, tok, method string, params, resul
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return &ConnectionError{URL: c.ep.http, Err: err}
+		return nil, &ConnectionError{URL: c.ep.http, Err: err}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, readLimit))
 	if err != nil {
-		return &ConnectionError{URL: c.ep.http, Err: fmt.Errorf("reading the reply: %w", err)}
+		return nil, &ConnectionError{URL: c.ep.http, Err: fmt.Errorf("reading the reply: %w", err)}
 	}
 	if err := httpStatusError(resp, b); err != nil {
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode >= 500 {
-			return &ConnectionError{URL: c.ep.http, Err: err}
+			return nil, &ConnectionError{URL: c.ep.http, Err: err}
 		}
 		// The server refused the request itself (too big, say).
-		return fmt.Errorf("%s: %w", method, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	var reply struct {
-		Result json.RawMessage `json:"result"`
-		Error  *Error          `json:"error"`
-	}
-	if err := json.Unmarshal(b, &reply); err != nil {
-		return &ConnectionError{URL: c.ep.http, Err: fmt.Errorf("the reply is not JSON-RPC: %w", err)}
-	}
-	if reply.Error != nil {
-		return reply.Error
-	}
-	if result == nil {
-		return nil
-	}
-	if err := json.Unmarshal(reply.Result, result); err != nil {
-		return fmt.Errorf("%s: decoding the result: %w", method, err)
-	}
-	return nil
+	return b, nil
 }
 
 // httpStatusError turns a refused request into an error, using the

@@ -3,8 +3,6 @@ package main
 // The one-shot client commands: each makes its calls and exits.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,10 +13,6 @@ import (
 
 	"github.com/switchboard/switchboard/client"
 )
-
-// maxLine is the longest line publish --lines reads: more than the
-// server's largest message by default.
-const maxLine = 16 << 20
 
 func callFlags(cf *connFlags, stderr io.Writer) *flag.FlagSet {
 	return clientCommand("call", cf, stderr)
@@ -102,41 +96,6 @@ func publishCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return out.write(res)
 	}
 	return publishLines(ctx, c, channel, stdin, out, stderr)
-}
-
-// publishLines publishes each non-blank line of in, in order, and stops
-// at the first that fails, saying which.
-func publishLines(ctx context.Context, c *client.Client, channel string, in io.Reader, out jsonOut, stderr io.Writer) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
-	n, published := 0, 0
-	stop := func(err error) error {
-		fmt.Fprintf(stderr, "switchboard: publish stopped at line %d (%d published before it)\n", n, published)
-		return err
-	}
-	for sc.Scan() {
-		n++
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		if !json.Valid(line) {
-			return stop(usagef("line %d is not JSON: %.80q", n, line))
-		}
-		res, err := c.Publish(ctx, channel, line, "")
-		if err != nil {
-			return stop(err)
-		}
-		published++
-		if err := out.write(res); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		n++
-		return stop(fmt.Errorf("reading standard input: %w", err))
-	}
-	return nil
 }
 
 type historyOpts struct {

@@ -354,6 +354,46 @@ func TestCLIStandardInput(t *testing.T) {
 	}
 }
 
+// TestCLIPublishLinesInBatches checks that --lines, which sends its lines
+// in batches, keeps their order and stops at the first line that fails
+// with nothing after it published, also in the middle of a batch and
+// against a server that takes shorter batches than it sends.
+func TestCLIPublishLinesInBatches(t *testing.T) {
+	s := startCLIServer(t, "", "", "--max-batch", "3", "--max-data-size", "64")
+	var in strings.Builder
+	for i := 1; i <= 20; i++ {
+		if i == 14 {
+			fmt.Fprintf(&in, "%q\n", strings.Repeat("x", 100)) // over --max-data-size
+			continue
+		}
+		fmt.Fprintf(&in, "%d\n", i)
+	}
+	r := runCLI(t, s.env, in.String(), "publish", "batched", "--lines")
+	if r.code != 1 || !strings.Contains(r.stderr, "stopped at line 14 (13 published before it)") {
+		t.Errorf("exit %d, stderr %q; want 1 and line 14 named", r.code, r.stderr)
+	}
+	var offsets []uint64
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var pr servertest.PublishResult
+		if err := json.Unmarshal([]byte(l), &pr); err != nil {
+			t.Fatalf("stdout line %q: %v", l, err)
+		}
+		offsets = append(offsets, pr.Offset)
+	}
+	if want := servertest.Seq(1, 13); !slices.Equal(offsets, want) {
+		t.Errorf("printed offsets %v, want %v", offsets, want)
+	}
+	pubs := publications(t, mustRun(t, s.env, "", "history", "batched"))
+	if got := servertest.OffsetsOf(pubs); !slices.Equal(got, servertest.Seq(1, 13)) {
+		t.Fatalf("history has offsets %v, want 1 to 13", got)
+	}
+	for _, p := range pubs {
+		if string(p.Data) != fmt.Sprint(p.Offset) {
+			t.Errorf("offset %d holds %s: the lines were published out of order", p.Offset, p.Data)
+		}
+	}
+}
+
 // TestCLIHistory checks history's paging: the latest N by default, N
 // after --since, and all of it with --limit 0, past one page.
 func TestCLIHistory(t *testing.T) {
