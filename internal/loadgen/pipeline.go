@@ -81,26 +81,25 @@ func (p *Pipeline) Run(ctx context.Context) (Counts, error) {
 	defer stopRead()
 	var counts Counts
 	var readErr error
+	var closing atomic.Bool // set before Run closes the connection
 	readerGone := make(chan struct{})
 	go func() {
 		defer close(readerGone)
-		readErr = p.read(readCtx, free, starts, &counts)
+		err := p.read(readCtx, free, starts, &counts)
+		if !closing.Load() {
+			readErr = err // not the error of Run's own closing
+		}
 	}()
 
 	writeErr := p.write(ctx, free, starts, readerGone)
 	drain(free, p.Depth, readerGone)
+	closing.Store(true)
 	if writeErr == nil {
 		closeGently(p.Conn, readerGone)
 	}
 	p.Conn.CloseNow()
 	<-readerGone
-	select {
-	case <-ctx.Done():
-		// Closing ends the reader with an error of its own making.
-		return counts, writeErr
-	default:
-		return counts, errors.Join(writeErr, readErr)
-	}
+	return counts, errors.Join(writeErr, readErr)
 }
 
 // write sends requests while ctx lasts and the reader goes on, each in a
