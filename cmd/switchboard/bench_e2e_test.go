@@ -67,6 +67,11 @@ func decodeBenchRun(t *testing.T, r runResult) benchRun {
 	return run
 }
 
+// TestREADMEBenchExample runs the README's bench example as written.
+func TestREADMEBenchExample(t *testing.T) {
+	testREADMEExample(t, "### Measuring a server")
+}
+
 func TestBenchModes(t *testing.T) {
 	s := startCLIServer(t, "", "")
 
