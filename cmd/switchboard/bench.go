@@ -224,6 +224,9 @@ func dialAll[T any](ctx context.Context, n int, open func(context.Context) (T, e
 	return made, failed, firstErr, nil
 }
 
+// errStoppedOpening is a run stopped (by Ctrl-C) before its load began.
+var errStoppedOpening = errors.New("stopped while opening the connections: nothing was measured")
+
 // connError is a failure to open a connection, which exits with 3.
 func connError(t *loadgen.Target, err error) error {
 	return &client.ConnectionError{URL: t.URL(), Err: err}

@@ -112,7 +112,7 @@ func benchFanout(ctx context.Context, o *benchOpts, t *loadgen.Target) (*benchRe
 		for _, s := range subs {
 			s.conn.CloseNow()
 		}
-		return nil, cmp.Or(err, ctx.Err())
+		return nil, cmp.Or(err, errStoppedOpening)
 	}
 
 	var delivery loadgen.Histogram

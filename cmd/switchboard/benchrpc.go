@@ -51,7 +51,7 @@ func openBusy(ctx context.Context, t *loadgen.Target, n int) ([]*websocket.Conn,
 		err = firstErr
 	}
 	if err == nil && ctx.Err() != nil {
-		err = ctx.Err() // stopped while opening: nothing measured
+		err = errStoppedOpening
 	}
 	if err != nil {
 		for _, c := range conns {
