@@ -20,8 +20,9 @@ import (
 // subscriber is one subscribed connection, and what it received.
 type subscriber struct {
 	conn *websocket.Conn
-	base uint64        // the channel's offset when it subscribed
-	last atomic.Uint64 // the highest offset received, for the drain
+	// last is the highest offset received, from the channel's offset
+	// when it subscribed; the drain reads it.
+	last atomic.Uint64
 	// closing is set before the run closes the connection, whose reader
 	// then ends without a failure.
 	closing atomic.Bool
@@ -50,8 +51,10 @@ func (p *publication) sent() (time.Duration, bool) {
 	return time.Duration(*d.T), true
 }
 
-// subscribe opens a connection subscribed to channel.
-func subscribe(ctx context.Context, t *loadgen.Target, channel string) (*subscriber, error) {
+// subscribe opens a connection subscribed to channel, and starts its
+// reader at once: it answers the server's pings while the other
+// subscribers are still opening.
+func subscribe(ctx context.Context, t *loadgen.Target, channel string, lat *loadgen.Histogram, readers *sync.WaitGroup) (*subscriber, error) {
 	c, err := t.Dial(ctx)
 	if err != nil {
 		return nil, connError(t, err)
@@ -63,8 +66,9 @@ func subscribe(ctx context.Context, t *loadgen.Target, channel string) (*subscri
 		c.CloseNow()
 		return nil, err
 	}
-	s := &subscriber{conn: c, base: res.Offset}
+	s := &subscriber{conn: c}
 	s.last.Store(res.Offset)
+	readers.Go(func() { s.read(lat) })
 	return s, nil
 }
 
@@ -167,8 +171,10 @@ func leadingDigits(b []byte) (digits, rest []byte) {
 }
 
 func benchFanout(ctx context.Context, o *benchOpts, t *loadgen.Target) (*benchReport, error) {
+	var delivery loadgen.Histogram
+	var readers sync.WaitGroup
 	subs, failed, firstErr, err := dialAll(ctx, o.subscribers, func(ctx context.Context) (*subscriber, error) {
-		return subscribe(ctx, t, o.channel)
+		return subscribe(ctx, t, o.channel, &delivery, &readers)
 	})
 	if err == nil && failed > 0 {
 		err = firstErr
@@ -181,15 +187,11 @@ func benchFanout(ctx context.Context, o *benchOpts, t *loadgen.Target) (*benchRe
 	}
 	if err != nil || ctx.Err() != nil {
 		for _, s := range subs {
+			s.closing.Store(true)
 			s.conn.CloseNow()
 		}
+		readers.Wait()
 		return nil, cmp.Or(err, errStoppedOpening)
-	}
-
-	var delivery loadgen.Histogram
-	var readers sync.WaitGroup
-	for _, s := range subs {
-		readers.Go(func() { s.read(&delivery) })
 	}
 	rep := &benchReport{Mode: "fanout", URL: t.URL(), Channel: o.channel, Connections: o.subscribers + 1, Depth: o.depth, Rate: o.rate}
 	var ack loadgen.Histogram
