@@ -11,6 +11,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/internal/servertest"
+	"github.com/switchboard/switchboard/service"
 )
 
 // benchRun is the JSON object bench prints, as a script reads it.
@@ -174,5 +178,22 @@ func TestBenchRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBenchOverTLS runs bench over wss, trusting --cacert, with its token
+// from --token-command; and without --cacert, which fails to connect.
+func TestBenchOverTLS(t *testing.T) {
+	ca := servertest.NewCA(t)
+	ta := servertest.StartTLS(t, ca, t.TempDir())
+	tok := ta.Token("admin", service.Permissions{Admin: true}, time.Hour)
+	env := []string{"SWITCHBOARD_URL=https://" + ta.Addr, "SWITCHBOARD_TOKEN_COMMAND=echo " + tok}
+
+	run := bench(t, env, "fanout", "--cacert", ca.File, "--duration", "1s", "--subscribers", "2", "--rate", "20")
+	if run.Publications == 0 || run.Deliveries != 2*run.Publications || run.Lost != 0 {
+		t.Errorf("fanout over wss: %+v; want every publication delivered twice", run)
+	}
+	if r := runCLI(t, env, "", "bench", "rpc", "--duration", "1s"); r.code != exitConnect || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("without --cacert: exit %d, stderr %q; want %d, about the certificate", r.code, r.stderr, exitConnect)
 	}
 }
