@@ -69,6 +69,9 @@ func init() {
 		{name: "methods", synopsis: "methods", summary: "list the server's methods",
 			flags: func() *flag.FlagSet { return methodsFlags(&methodsOpts{}, io.Discard) },
 			run:   methodsCmd},
+		{name: "bench", synopsis: "bench (rpc | publish | fanout | idle)", summary: "load a server; print latency and throughput",
+			flags: func() *flag.FlagSet { return benchFlags(&benchOpts{}, io.Discard) },
+			args:  "rpc publish fanout idle", run: benchCmd},
 		{name: "token", synopsis: "token create --sub USER [flags]", summary: "print a signed access token",
 			flags: func() *flag.FlagSet { return tokenFlags(&tokenOpts{}, io.Discard) },
 			args:  "create",
@@ -99,7 +102,7 @@ func usage() string {
 Run "switchboard COMMAND -h" for a command's flags. Every flag of serve and
 token can also be set in the environment as SWITCHBOARD_<FLAG>, e.g.
 SWITCHBOARD_LISTEN. The client commands (call, publish, subscribe, history,
-presence, methods) take --url and --token, or SWITCHBOARD_URL and
+presence, methods, bench) take --url and --token, or SWITCHBOARD_URL and
 SWITCHBOARD_TOKEN; the URL defaults to ` + client.DefaultURL + `. Instead of
 --token, --token-command (SWITCHBOARD_TOKEN_COMMAND) is a shell command that
 prints a token, run for each new one, so that subscribe outlives its

@@ -75,7 +75,7 @@ func TestREADMEListsEveryCloseCode(t *testing.T) {
 
 func TestREADMEListsClientCommandsFlagsAndExitCodes(t *testing.T) {
 	doc := readme(t)
-	for _, name := range []string{"call", "publish", "subscribe", "history", "presence", "methods", "completion"} {
+	for _, name := range []string{"call", "publish", "subscribe", "history", "presence", "methods", "bench", "completion"} {
 		if !strings.Contains(doc, "| `"+name+" ") && !strings.Contains(doc, "| `"+name+"` |") {
 			t.Errorf("README client command table has no row for %s", name)
 		}
@@ -100,8 +100,14 @@ func TestREADMEListsClientCommandsFlagsAndExitCodes(t *testing.T) {
 // written, against a live server (at its address rather than 8080), and
 // checks the outputs its comments show.
 func TestREADMEClientExample(t *testing.T) {
+	testREADMEExample(t, "## Command-line client")
+}
+
+// testREADMEExample runs the first sh block after heading as
+// TestREADMEClientExample describes.
+func testREADMEExample(t *testing.T, heading string) {
 	doc := readme(t)
-	section := doc[strings.Index(doc, "## Command-line client"):]
+	section := doc[strings.Index(doc, heading):]
 	start := strings.Index(section, "```sh\n") + len("```sh\n")
 	script := section[start : start+strings.Index(section[start:], "```")]
 
@@ -156,4 +162,25 @@ func matchEllipsis(want, got string) bool {
 		got = got[i+len(p):]
 	}
 	return got == "" || parts[len(parts)-1] == ""
+}
+
+// TestREADMEListsEveryBenchFlag checks the bench flag table: a row for
+// each flag of bench's own, with its default.
+func TestREADMEListsEveryBenchFlag(t *testing.T) {
+	doc := readme(t)
+	section := doc[strings.Index(doc, "### Measuring a server"):]
+	common := map[string]bool{}
+	clientCommand("x", &connFlags{}, io.Discard).VisitAll(func(f *flag.Flag) { common[f.Name] = true })
+	benchFlags(&benchOpts{}, io.Discard).VisitAll(func(f *flag.Flag) {
+		if common[f.Name] {
+			return
+		}
+		def := f.DefValue
+		if f.Name == "channel" {
+			def = "bench.<random>" // what the empty default stands for
+		}
+		if row := tableRow(section, "`--"+f.Name+"`"); row == "" || !strings.Contains(row, "`"+def+"`") {
+			t.Errorf("README bench flag table: row for --%s missing or without its default %q: %q", f.Name, def, row)
+		}
+	})
 }
