@@ -39,10 +39,12 @@ func parseMessage(data []byte, maxBatch int) (items []item, batch bool) {
 	if len(data) == 0 || data[0] != '[' {
 		return []item{parseRequest(data)}, false
 	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(data, &elems); err != nil {
-		return []item{rejected(nullID, parseError(err))}, false
+	if !json.Valid(data) {
+		var v any
+		return []item{rejected(nullID, parseError(json.Unmarshal(data, &v)))}, false
 	}
+	// Validated once for the whole batch: its elements are not again.
+	elems := elements(data)
 	switch {
 	case len(elems) == 0:
 		return []item{rejected(nullID, Errorf(CodeInvalidRequest, "Invalid request: empty batch"))}, false
@@ -52,7 +54,7 @@ func parseMessage(data []byte, maxBatch int) (items []item, batch bool) {
 	}
 	items = make([]item, len(elems))
 	for i, e := range elems {
-		items[i] = parseRequest(e)
+		items[i] = parseValid(e)
 	}
 	return items, true
 }
@@ -67,6 +69,11 @@ func parseRequest(data []byte) item {
 		var v any
 		return rejected(nullID, parseError(json.Unmarshal(data, &v)))
 	}
+	return parseValid(data)
+}
+
+// parseValid is parseRequest of data known to be valid JSON.
+func parseValid(data []byte) item {
 	var id, version, raw, params json.RawMessage // nil when absent
 	isObject, err := eachMember(data, func(key string, value []byte) error {
 		switch key {

@@ -34,6 +34,25 @@ func eachMember(data []byte, f func(key string, value []byte) error) (bool, erro
 	}
 }
 
+// elements returns the raw elements of the JSON array in data, which
+// must be valid JSON and an array: slices of data, not copies.
+func elements(data []byte) [][]byte {
+	var elems [][]byte
+	i := skipSpace(data, 1)
+	if data[i] == ']' {
+		return elems
+	}
+	for {
+		end := skipValue(data, i)
+		elems = append(elems, data[i:end])
+		i = skipSpace(data, end)
+		if data[i] == ']' {
+			return elems
+		}
+		i = skipSpace(data, i+1) // past the comma
+	}
+}
+
 func skipSpace(data []byte, i int) int {
 	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
 		i++
