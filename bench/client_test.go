@@ -60,7 +60,7 @@ var (
 // checkReply is the client's check on every reply: a response (or, from
 // the echo server, the request itself), not an error.
 func checkReply(frame []byte) error {
-	if !bytes.HasPrefix(frame, replyPrefix) || bytes.Contains(frame, errorMember) {
+	if !bytes.HasPrefix(bytes.TrimPrefix(frame, []byte("[")), replyPrefix) || bytes.Contains(frame, errorMember) {
 		return fmt.Errorf("unexpected reply %.200q", frame)
 	}
 	return nil

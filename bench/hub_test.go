@@ -96,6 +96,58 @@ func publishFrom(ctx context.Context, conns []*websocket.Conn, n int) error {
 	return errors.Join(errs...)
 }
 
+// BenchmarkPublishBatched measures acknowledged, durable publications
+// made in batches of 100: one op is one publication. Each of 16
+// publishers is a connection keeping 4 batches in flight, to a channel of
+// its own or all to one.
+func BenchmarkPublishBatched(b *testing.B) {
+	const publishers, perBatch, window = 16, 100, 4
+	srv := startHub(b)
+	for _, channels := range []int{1, publishers} {
+		b.Run(fmt.Sprintf("channels=%d", channels), func(b *testing.B) {
+			ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
+			defer cancel()
+			conns := make([]*websocket.Conn, publishers)
+			for i := range conns {
+				conns[i] = mustDial(ctx, b, srv.addr)
+				defer conns[i].CloseNow()
+			}
+			publish := func(n int) error {
+				var wg sync.WaitGroup
+				errs := make([]error, publishers)
+				for p, c := range conns {
+					channel := fmt.Sprintf("bench.batched.%d", p%channels)
+					wg.Go(func() {
+						errs[p] = pipeline(ctx, c, (n/publishers+perBatch-1)/perBatch, window, func(dst []byte, i int) []byte {
+							dst = append(dst, '[')
+							for j := range perBatch {
+								if j > 0 {
+									dst = append(dst, ',')
+								}
+								dst = appendPublish(dst, j+1, channel, payload)
+							}
+							return append(dst, ']')
+						})
+					})
+				}
+				wg.Wait()
+				return errors.Join(errs...)
+			}
+			if err := publish(20000); err != nil { // warm up
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			cpu := startCPU(b, srv)
+			if err := publish(b.N); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			cpu.stop(b, b.N, "pub")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pubs/s")
+		})
+	}
+}
+
 // hubAudience is a set of subscribers of one channel, each read by a
 // goroutine of its own that counts the publications it gets and, when
 // asked, the time each took to arrive.
