@@ -114,9 +114,9 @@ func (c *conn) closeSlow() {
 // when MaxConcurrentCalls calls are running it waits, and the client's
 // further messages stay unread until a slot frees up.
 func (c *conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request) {
-	cl, ok := c.handover.take(r.ID.Num)
+	cl, ok := c.handover.take()
 	if !ok {
-		c.srv.log.Error("jsonrpc2 handed over a call the stream did not read", "conn", c.sess.ID, "id", r.ID.String())
+		c.srv.log.Error("jsonrpc2 handed over a call the stream did not read", "conn", c.sess.ID, "method", r.Method)
 		return
 	}
 	if c.closing.Load() {

@@ -1,15 +1,12 @@
 package rpc
 
-import "strconv"
-
 // handover passes the calls the stream parsed to conn.Handle, past
-// jsonrpc2: jsonrpc2 dispatches a stand-in request whose id is a
-// connection-local sequence number, and Handle takes the parsed call by
-// it. Only the read loop touches it: jsonrpc2 calls ReadObject and then
-// Handle, one after the other, on the same goroutine.
+// jsonrpc2: jsonrpc2 dispatches a stand-in request, and Handle takes the
+// parsed call it stands for. Only the read loop touches it: jsonrpc2
+// calls ReadObject and then Handle, one after the other, on the same
+// goroutine, so the call handed last is the one dispatched.
 type handover struct {
 	queue   []call // parsed, not yet handed to jsonrpc2
-	seq     uint64
 	current call
 	handed  bool
 }
@@ -28,14 +25,13 @@ func (h *handover) hand() []byte {
 	if h.queue = h.queue[1:]; len(h.queue) == 0 {
 		h.queue = nil // let an idle connection hold no queue
 	}
-	h.seq++
 	h.current, h.handed = cl, true
-	return standIn(h.seq)
+	return standIn
 }
 
-// take returns the call handed to jsonrpc2 under seq.
-func (h *handover) take(seq uint64) (call, bool) {
-	if !h.handed || seq != h.seq {
+// take returns the call handed to jsonrpc2 last.
+func (h *handover) take() (call, bool) {
+	if !h.handed {
 		return call{}, false
 	}
 	h.handed = false
@@ -44,13 +40,9 @@ func (h *handover) take(seq uint64) (call, bool) {
 	return cl, true
 }
 
-// standIn renders the minimal request that hands a parsed call to
-// jsonrpc2 under the connection-local sequence number seq. The method is
-// left empty: conn.Handle takes the parsed call, method and all, from the
-// handover, and a shorter message is cheaper for jsonrpc2 to decode.
-func standIn(seq uint64) []byte {
-	b := make([]byte, 0, 40)
-	b = append(b, `{"id":`...)
-	b = strconv.AppendUint(b, seq, 10)
-	return append(b, `,"method":""}`...)
-}
+// standIn is the request jsonrpc2 decodes and dispatches for each parsed
+// call: decoding is most of what jsonrpc2 costs a call, so it is as short
+// as a request can be. It has no id (jsonrpc2 takes it for a notification,
+// which changes nothing: replies bypass it), and no method: Handle takes
+// the parsed call, method and id and all, from the handover.
+var standIn = []byte(`{"method":""}`)
