@@ -27,7 +27,7 @@ const benchUsage = "bench (rpc | publish | fanout | idle) [flags]"
 const benchHelp = `
 Modes:
   rpc      --connections WebSockets, each with --depth serverPing calls in
-           flight: calls/s and their round trip.
+           flight (--batch calls per message): calls/s and their round trip.
   publish  the same with channelPublish to --channel: acknowledged
            publications/s, and the time to each acknowledgement.
   fanout   --subscribers WebSockets subscribed to --channel, then one
@@ -55,6 +55,7 @@ const (
 	maxBusyConns      = 10_000  // rpc and publish connections, fanout subscribers
 	maxIdleConns      = 100_000 // idle connections
 	maxBenchDepth     = 1000
+	maxBenchBatch     = 1000
 	maxBenchRate      = 1_000_000
 	maxBenchPayload   = 1 << 20
 	benchDialParallel = 64 // handshakes at once, so that opening does not look like a flood
@@ -65,6 +66,7 @@ type benchOpts struct {
 	duration    time.Duration
 	connections int
 	depth       int
+	batch       int
 	subscribers int
 	rate        float64
 	payload     int
@@ -77,6 +79,7 @@ func benchFlags(o *benchOpts, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to measure (idle: to hold the connections), at most 10m")
 	fs.IntVar(&o.connections, "connections", 10, "WebSockets making calls (rpc, publish) or held open (idle); at most 10000, or 100000 for idle")
 	fs.IntVar(&o.depth, "depth", 1, "calls in flight on each connection (the publisher's, for fanout), at most 1000")
+	fs.IntVar(&o.batch, "batch", 1, "rpc, publish: calls in each message, sent as one JSON-RPC batch (the server takes up to its --max-batch, 100 by default), at most 1000")
 	fs.IntVar(&o.subscribers, "subscribers", 10, "fanout: WebSockets subscribed to the channel, one each, at most 10000")
 	fs.Float64Var(&o.rate, "rate", 0, "calls (publications, for fanout) a second, all connections together; 0 for as fast as replies allow")
 	fs.IntVar(&o.payload, "payload", 100, "publish, fanout: bytes of each publication's data, at most 1 MiB (the server's limit is 64 KiB unless configured)")
@@ -102,6 +105,8 @@ func (o *benchOpts) check(mode string) error {
 		return usagef("--connections must be 1 to %d for %s", most, mode)
 	case o.depth < 1 || o.depth > maxBenchDepth:
 		return usagef("--depth must be 1 to %d", maxBenchDepth)
+	case o.batch < 1 || o.batch > maxBenchBatch:
+		return usagef("--batch must be 1 to %d", maxBenchBatch)
 	case o.subscribers < 1 || o.subscribers > maxBusyConns:
 		return usagef("--subscribers must be 1 to %d", maxBusyConns)
 	case o.rate < 0 || o.rate > maxBenchRate:
@@ -170,13 +175,14 @@ func (o *benchOpts) target(ctx context.Context) (*loadgen.Target, error) {
 	return t, nil
 }
 
-// limiter paces a run at --rate, or not at all. Its burst is a hundredth
-// of a second's worth, so that the pace holds over short spans too.
+// limiter paces a run at --rate calls a second, or not at all. Its burst
+// is a hundredth of a second's worth, so that the pace holds over short
+// spans too, or a batch when that is more.
 func (o *benchOpts) limiter() *rate.Limiter {
 	if o.rate == 0 {
 		return nil
 	}
-	return rate.NewLimiter(rate.Limit(o.rate), max(1, int(o.rate/100)))
+	return rate.NewLimiter(rate.Limit(o.rate), max(1, int(o.rate/100), o.batch))
 }
 
 func randomChannel() string {

@@ -98,6 +98,16 @@ func TestBenchModes(t *testing.T) {
 		t.Errorf("a publication's data is %d bytes (%v), want 300: %s", len(last[0].Data), err, last[0].Data)
 	}
 
+	// In batches, each call counts, and all of them were published.
+	batched := bench(t, s.env, "publish", "--duration", "1s", "--connections", "2", "--depth", "2", "--batch", "25", "--channel", "bench.batched")
+	if batched.Publications == 0 || batched.Publications%25 != 0 || batched.Errors != 0 || batched.Latency.Count != batched.Publications {
+		t.Errorf("publish --batch 25: %+v; want publications in 25s, each timed, no errors", batched)
+	}
+	last = publications(t, mustRun(t, s.env, "", "history", "bench.batched", "--limit", "1"))
+	if len(last) != 1 || last[0].Offset != batched.Publications {
+		t.Errorf("bench.batched's latest publication is %+v; want offset %d, the publications acknowledged", last, batched.Publications)
+	}
+
 	fan := bench(t, s.env, "fanout", "--duration", "1s", "--subscribers", "5", "--rate", "50")
 	if fan.Publications == 0 || fan.Subscribers != 5 || fan.Deliveries != fan.Publications*5 ||
 		fan.Lost != 0 || fan.Duplicates != 0 || fan.Errors != 0 || fan.Latency.Count != fan.Deliveries {
@@ -154,6 +164,7 @@ func TestBenchRefusals(t *testing.T) {
 		{"too many subscribers", s.env, []string{"fanout", "--subscribers", "1000000"}, 2, "--subscribers"},
 		{"too long", s.env, []string{"rpc", "--duration", "11m"}, 2, "--duration"},
 		{"no depth", s.env, []string{"rpc", "--depth", "0"}, 2, "--depth"},
+		{"batch too long", s.env, []string{"publish", "--batch", "1001"}, 2, "--batch"},
 		{"negative rate", s.env, []string{"fanout", "--rate", "-1"}, 2, "--rate"},
 		{"bad URL", []string{"SWITCHBOARD_URL=ftp://x"}, []string{"rpc"}, 2, "scheme"},
 		{"nothing listening", []string{"SWITCHBOARD_URL=ws://" + freeAddr(t)}, []string{"rpc", "--duration", "1s"}, 3, "refused"},

@@ -19,6 +19,7 @@ type benchReport struct {
 	Channel     string  `json:"channel,omitempty"`
 	Connections int     `json:"connections"`
 	Depth       int     `json:"depth,omitempty"`
+	Batch       int     `json:"batch,omitempty"` // calls per message (rpc, publish)
 	Rate        float64 `json:"rate"`
 	// Seconds is how long the load ran: from when every connection was
 	// open (and subscribed) to when the last reply was in.
@@ -141,8 +142,11 @@ func (r *benchReport) shape() string {
 		parts = append(parts, fmt.Sprintf("%d subscribers, 1 publisher × depth %d", r.Subscribers, r.Depth))
 	case "idle":
 		parts = append(parts, fmt.Sprintf("%d connections", r.Connections))
-	default:
+	case "rpc", "publish":
 		parts = append(parts, fmt.Sprintf("%d connections × depth %d", r.Connections, r.Depth))
+		if r.Batch > 1 {
+			parts = append(parts, fmt.Sprintf("batches of %d", r.Batch))
+		}
 	}
 	if r.Rate > 0 {
 		parts = append(parts, fmt.Sprintf("at most %g/s", r.Rate))

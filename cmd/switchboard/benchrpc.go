@@ -19,7 +19,7 @@ func benchRPC(ctx context.Context, o *benchOpts, t *loadgen.Target) (*benchRepor
 	if err != nil {
 		return nil, err
 	}
-	rep := &benchReport{Mode: "rpc", URL: t.URL(), Connections: o.connections, Depth: o.depth, Rate: o.rate}
+	rep := &benchReport{Mode: "rpc", URL: t.URL(), Connections: o.connections, Depth: o.depth, Batch: o.batch, Rate: o.rate}
 	var lat loadgen.Histogram
 	counts, err := runPipelines(ctx, o, conns, &lat, appendPing, nil, rep)
 	rep.callStats = &callStats{Calls: counts.OK, CallsPerSecond: rep.perSecond(counts.OK)}
@@ -31,7 +31,7 @@ func benchPublish(ctx context.Context, o *benchOpts, t *loadgen.Target) (*benchR
 	if err != nil {
 		return nil, err
 	}
-	rep := &benchReport{Mode: "publish", URL: t.URL(), Channel: o.channel, Connections: o.connections, Depth: o.depth, Rate: o.rate}
+	rep := &benchReport{Mode: "publish", URL: t.URL(), Channel: o.channel, Connections: o.connections, Depth: o.depth, Batch: o.batch, Rate: o.rate}
 	var lat loadgen.Histogram
 	counts, err := runPipelines(ctx, o, conns, &lat, appendPublish(o.channel, o.payload), nil, rep)
 	rep.publishStats = &publishStats{PayloadBytes: o.payload, Publications: counts.OK, PublicationsPerSecond: rep.perSecond(counts.OK)}
@@ -80,7 +80,7 @@ func runPipelines(ctx context.Context, o *benchOpts, conns []*websocket.Conn, la
 	)
 	start := time.Now()
 	for _, c := range conns {
-		p := &loadgen.Pipeline{Conn: c, Depth: o.depth, Limiter: limiter, Append: appendReq, Result: result, Latency: lat}
+		p := &loadgen.Pipeline{Conn: c, Depth: o.depth, Batch: o.batch, Limiter: limiter, Append: appendReq, Result: result, Latency: lat}
 		wg.Go(func() {
 			counts, err := p.Run(runCtx)
 			mu.Lock()

@@ -47,6 +47,10 @@ type Pipeline struct {
 	// Append appends to dst the request with id, sent at the time sent
 	// (from Now).
 	Append func(dst []byte, id int, sent time.Duration) []byte
+	// Batch, above 1, makes each message a batch of that many requests,
+	// all with the slot's id: one message and one reply per slot, each
+	// call counted.
+	Batch int
 	// Result, when set, is given each successful result, on the reading
 	// goroutine.
 	Result func(result json.RawMessage)
@@ -115,13 +119,13 @@ func (p *Pipeline) write(ctx context.Context, free chan int, starts []atomic.Int
 		case <-readerGone:
 			return nil
 		}
-		if p.Limiter != nil && p.Limiter.Wait(ctx) != nil {
+		if p.Limiter != nil && p.Limiter.WaitN(ctx, max(1, p.Batch)) != nil {
 			free <- slot
 			return nil
 		}
 		sent := Now()
 		starts[slot].Store(int64(sent))
-		req = p.Append(req[:0], slot, sent)
+		req = p.request(req[:0], slot, sent)
 		wctx, cancel := context.WithTimeout(context.Background(), WriteTimeout)
 		err := p.Conn.Write(wctx, websocket.MessageText, req)
 		cancel()
@@ -129,6 +133,21 @@ func (p *Pipeline) write(ctx context.Context, free chan int, starts []atomic.Int
 			return fmt.Errorf("write: %w", err)
 		}
 	}
+}
+
+// request appends the message slot sends: one request, or a batch.
+func (p *Pipeline) request(dst []byte, slot int, sent time.Duration) []byte {
+	if p.Batch <= 1 {
+		return p.Append(dst, slot, sent)
+	}
+	dst = append(dst, '[')
+	for i := range p.Batch {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = p.Append(dst, slot, sent)
+	}
+	return append(dst, ']')
 }
 
 // drain waits for the depth slots to be free again: every reply in.
@@ -174,30 +193,64 @@ func (p *Pipeline) read(ctx context.Context, free chan<- int, starts []atomic.In
 		if buf, err = ReadFrame(ctx, p.Conn, buf); err != nil {
 			return err
 		}
-		var r reply
-		if err := json.Unmarshal(buf, &r); err != nil {
-			return fmt.Errorf("a reply that is not JSON-RPC: %.200q: %w", buf, err)
+		replies, err := p.replies(buf)
+		if err != nil {
+			return err
 		}
-		if r.Method != "" {
+		if len(replies) == 0 {
 			continue // a notification: not a reply
 		}
-		if r.ID == nil || *r.ID < 0 || *r.ID >= len(starts) {
-			return fmt.Errorf("a reply to no call made: %.200q", buf)
-		}
-		p.Latency.Record(Now() - time.Duration(starts[*r.ID].Load()))
-		if r.Error != nil {
-			counts.Failed++
-			if counts.FirstFailure == nil {
-				counts.FirstFailure = r.Error
+		slot := *replies[0].ID
+		for _, r := range replies {
+			if *r.ID != slot {
+				return fmt.Errorf("a batch reply with ids of two calls: %.200q", buf)
 			}
-		} else {
-			counts.OK++
-			if p.Result != nil {
-				p.Result(r.Result)
+			p.Latency.Record(Now() - time.Duration(starts[slot].Load()))
+			if r.Error != nil {
+				counts.Failed++
+				if counts.FirstFailure == nil {
+					counts.FirstFailure = r.Error
+				}
+			} else {
+				counts.OK++
+				if p.Result != nil {
+					p.Result(r.Result)
+				}
 			}
 		}
-		free <- *r.ID
+		free <- slot
 	}
+}
+
+// replies decodes one message from the server: the replies it holds (one,
+// or a batch's), or none for a notification.
+func (p *Pipeline) replies(msg []byte) ([]reply, error) {
+	var rs []reply
+	var err error
+	if p.Batch > 1 && len(msg) > 0 && msg[0] == '[' {
+		err = json.Unmarshal(msg, &rs)
+		if err == nil && len(rs) != p.Batch {
+			err = fmt.Errorf("%d replies to a batch of %d", len(rs), p.Batch)
+		}
+	} else {
+		rs = make([]reply, 1)
+		err = json.Unmarshal(msg, &rs[0])
+		if err == nil && rs[0].Method != "" {
+			return nil, nil
+		}
+		if err == nil && rs[0].ID == nil && rs[0].Error != nil {
+			return nil, fmt.Errorf("the server refused a message: %w", rs[0].Error)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("a reply that is not JSON-RPC: %.200q: %w", msg, err)
+	}
+	for _, r := range rs {
+		if r.ID == nil || *r.ID < 0 || *r.ID >= p.Depth {
+			return nil, fmt.Errorf("a reply to no call made: %.200q", msg)
+		}
+	}
+	return rs, nil
 }
 
 // ReadFrame reads one message into buf, reusing its storage: a reader
