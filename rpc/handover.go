@@ -1,5 +1,7 @@
 package rpc
 
+import "slices"
+
 // handover passes the calls the stream parsed to conn.Handle, past
 // jsonrpc2: jsonrpc2 dispatches a stand-in request, and Handle takes the
 // parsed call it stands for. Only the read loop touches it: jsonrpc2
@@ -13,6 +15,9 @@ type handover struct {
 
 // add queues a parsed call.
 func (h *handover) add(cl call) { h.queue = append(h.queue, cl) }
+
+// expect makes room for n more calls at once: those of a batch.
+func (h *handover) expect(n int) { h.queue = slices.Grow(h.queue, n) }
 
 // empty reports whether every parsed call has been handed on.
 func (h *handover) empty() bool { return len(h.queue) == 0 }

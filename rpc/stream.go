@@ -77,6 +77,7 @@ func (s *parsingStream) readMessage() error {
 	var last *turn
 	if isBatch {
 		b = newBatch(len(items), c.srv.limits.MaxBatchReplySize)
+		c.handover.expect(len(items))
 	}
 	for i, it := range items {
 		switch {
