@@ -208,6 +208,12 @@ func (c *conn) runInline(ctx context.Context, cl call, m *method) {
 // encoding take at once; not while its reply waits for room, or clients
 // that stop reading could keep everyone else's history reads waiting.
 func (c *conn) run(ctx context.Context, cl call, m *method) (reply []byte, after func(), heavy chan struct{}) {
+	// Its turn first: a later call of the batch holding the slots while
+	// it waits for this one would never let this one run.
+	if !cl.turn.wait(ctx) {
+		cl.turn.skip()
+		return c.srv.notRun(ctx, &cl.req, cl.turn), nil, nil
+	}
 	if m != nil && m.Heavy {
 		slots := c.heavySlots()
 		if err := acquire(ctx, slots); err != nil {

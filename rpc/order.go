@@ -109,6 +109,6 @@ func (s *Server) notRun(ctx context.Context, req *request, t *turn) []byte {
 		which = "the call with id " + string(c)
 	}
 	return s.answer(req, Errorf(CodeConflict,
-		"Not run: %s, earlier in this batch, failed, and a batch's %s calls stop at the first that fails; send this one again once that one is dealt with",
+		"Not run: %s, earlier in this batch, failed or was refused, and a batch's %s calls stop at the first that does; send this one again once that one is dealt with",
 		which, s.reg.orderedNames()))
 }

@@ -137,7 +137,7 @@ func TestOrderedCallsStopAtTheFirstFailure(t *testing.T) {
 				{id: `4`, code: rpc.CodeConflict},
 				{id: `6`, code: rpc.CodeConflict},
 			})
-			if !strings.Contains(reply, "the call with id 3, earlier in this batch, failed") {
+			if !strings.Contains(reply, "the call with id 3, earlier in this batch, failed or was refused") {
 				t.Errorf("the not-run errors do not name the call that failed: %s", reply)
 			}
 			if got := e.seen(); !slices.Equal(got, []int{1, 2}) {
@@ -169,4 +169,27 @@ func sendBatch(t *testing.T, ts *testServer, transport, batch string) string {
 	c.t = t
 	c.send(batch)
 	return c.recv(20 * time.Second)
+}
+
+// An Ordered method that is also Heavy takes its turn before the Heavy
+// slots, or a later call of the batch holding them while it waits for its
+// turn would never let the earlier one run.
+func TestOrderedHeavyBatch(t *testing.T) {
+	ts := newTestServer(t, rpc.Limits{}, func(reg *rpc.Registry) {
+		rpc.Register(reg, rpc.Method{Name: "test.heavyPlace", Ordered: true, Heavy: true}, func(ctx context.Context, _ *rpc.Session, p placeParams) (int, error) {
+			time.Sleep(time.Millisecond) // long enough for the later calls to run into the slots
+			return p.N, nil
+		})
+	})
+	var calls []string
+	var wants []want
+	for i := 1; i <= 20; i++ {
+		calls = append(calls, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"test.heavyPlace","params":{"n":%d}}`, i, i))
+		wants = append(wants, want{id: itoa(i), result: itoa(i)})
+	}
+	for round := range 50 {
+		transport := []string{"websocket", "http"}[round%2]
+		t.Logf("round %d over %s", round, transport)
+		checkReply(t, sendBatch(t, ts, transport, placeBatch(calls...)), true, wants)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -113,31 +114,32 @@ func (s *Server) serve(ws *websocket.Conn, sock *corkConn, p Peer, onClose func(
 // notification). The calls of a batch run one after another, until their
 // replies pass MaxBatchReplySize; those left are refused. An Ordered call
 // goes on in a goroutine of its own once placed, so that a batch of
-// publishes shares its commits; the budget does not count the replies of
-// those still running.
+// publishes shares its commits; the budget counts its reply once it is
+// made.
 func (s *Server) ServeHTTP(ctx context.Context, p Peer, body []byte) []byte {
 	sess := NewSession(p)
 	items, batch := parseMessage(body, s.limits.MaxBatch)
 	slots := make([][]byte, len(items))
 	var running sync.WaitGroup
 	var last *turn
-	size := 0
+	var size atomic.Int64
 	for i, it := range items {
 		if it.reply != nil {
 			slots[i] = it.reply
-			size += len(it.reply)
+			size.Add(int64(len(it.reply)))
 			continue
 		}
-		over := batch && size > s.limits.MaxBatchReplySize
+		over := batch && size.Load() > int64(s.limits.MaxBatchReplySize)
 		if !batch || !s.reg.ordered(&it.req) {
 			slots[i] = s.httpCall(ctx, sess, &it.req, over, nil)
-			size += len(slots[i])
+			size.Add(int64(len(slots[i])))
 			continue
 		}
 		last = nextTurn(last, it.req.id)
 		t := last
 		running.Go(func() {
 			slots[i] = s.httpCall(ctx, sess, &it.req, over, t)
+			size.Add(int64(len(slots[i])))
 			t.end(true) // if nothing placed it: the call did not run
 		})
 		<-t.placed
