@@ -21,6 +21,8 @@ type Stats struct {
 	Totals interface {
 		Totals() (calls, notifications uint64)
 	}
+	// MaxBatch is the most calls a batch may hold.
+	MaxBatch int
 }
 
 // RegisterMethods adds Switchboard's methods to reg, rpc.discover and the
@@ -49,7 +51,7 @@ func RegisterMethods(reg *rpc.Registry, node service.Node, stats Stats, hub *ser
 			Name:   "info",
 			Params: InfoParams{},
 			Result: ServerInfoResult{Version: "v0.1.0", NodeID: "3f9a1c2b7d4e5f60", StartedAt: exampleTime,
-				UptimeSeconds: 3600.5, Connections: 12, CallsTotal: 48210, NotificationsTotal: 1532044},
+				UptimeSeconds: 3600.5, Connections: 12, CallsTotal: 48210, NotificationsTotal: 1532044, MaxBatch: 100},
 		}},
 	}, func(context.Context, *rpc.Session, InfoParams) (ServerInfoResult, error) {
 		now := time.Now()
@@ -59,6 +61,7 @@ func RegisterMethods(reg *rpc.Registry, node service.Node, stats Stats, hub *ser
 			StartedAt:     node.StartedAt.UTC(),
 			UptimeSeconds: node.Uptime(now).Seconds(),
 			Connections:   stats.Conns.Connections(),
+			MaxBatch:      stats.MaxBatch,
 		}
 		if stats.Totals != nil {
 			r.CallsTotal, r.NotificationsTotal = stats.Totals.Totals()
@@ -116,6 +119,7 @@ type ServerInfoResult struct {
 	// Counters, so that a dashboard can draw rates from two readings.
 	CallsTotal         uint64 `json:"callsTotal" doc:"JSON-RPC calls finished since the server started."`
 	NotificationsTotal uint64 `json:"notificationsTotal" doc:"Notifications queued for connections since the server started."`
+	MaxBatch           int    `json:"maxBatch" doc:"The most calls one batch may hold (--max-batch). A batch's channelPublish and channelRemove calls take effect in its order and stop at the first that fails or is refused; servers from before that do not send this member."`
 }
 
 // WhoamiParams are sessionWhoami's params: none.

@@ -422,8 +422,11 @@ func httpStatusError(resp *http.Response, body []byte) error {
 	if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
 		msg = e.Error.Message
 	}
-	if resp.StatusCode == http.StatusUnauthorized {
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
 		return fmt.Errorf("%w: %s", ErrUnauthorized, msg)
+	case http.StatusRequestEntityTooLarge:
+		return fmt.Errorf("HTTP %d: %s: %w", resp.StatusCode, msg, ErrTooLarge)
 	}
 	return fmt.Errorf("HTTP %d: %s", resp.StatusCode, msg)
 }

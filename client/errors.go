@@ -55,6 +55,11 @@ var ErrUnauthorized = errors.New("the server refused the token")
 // admin's decision for as long as the token lasts.
 var ErrDisconnected = errors.New("an admin disconnected the user")
 
+// ErrTooLarge is wrapped by the error of a call or batch whose request
+// the server refused as bigger than its --max-message-size (HTTP 413): it
+// ran nothing.
+var ErrTooLarge = errors.New("the request is too large for the server")
+
 // ErrClosed is returned by calls on a closed Client, and by Next on a
 // Subscription that was closed, or whose Client was.
 var ErrClosed = errors.New("client closed")

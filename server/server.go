@@ -149,7 +149,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	m := metrics.New()
 	reg := rpc.NewRegistry()
 	rs := rpc.NewServer(reg, rpc.Options{Limits: cfg.Limits, Logger: logger, Observer: m})
-	doc := api.RegisterMethods(reg, node, api.Stats{Conns: rs, Totals: m}, hub, subscriptions.Limits{MaxPerSession: cfg.MaxSubscriptions,
+	doc := api.RegisterMethods(reg, node, api.Stats{Conns: rs, Totals: m, MaxBatch: rs.Limits().MaxBatch}, hub, subscriptions.Limits{MaxPerSession: cfg.MaxSubscriptions,
 		SendQueue: rs.Limits().SendQueue, SendQueueBytes: rs.Limits().SendQueueBytes},
 		api.Identity{Tokens: authority, Conns: rs, Revocations: revocations})
 	if _, err := doc(); err != nil {

@@ -16,8 +16,8 @@ import (
 	"github.com/switchboard/switchboard/internal/servertest"
 )
 
-// batchSize is how many publications each batch of these tests holds.
-const batchSize = 50
+// linesInBatch is how many publications each batch of these tests holds.
+const linesInBatch = 50
 
 // aBatch is one batch of publications: its body, and each call's id,
 // channel and data in the batch's order.
@@ -34,7 +34,7 @@ func newBatch(l *ledger, via string, publisher, seq int, channels []string) aBat
 	var b aBatch
 	var buf bytes.Buffer
 	buf.WriteByte('[')
-	for i := range batchSize {
+	for i := range linesInBatch {
 		channel := channels[(publisher+seq+i)%len(channels)]
 		data := fmt.Sprintf(`{"via":%q,"publisher":%d,"batch":%d,"call":%d}`, via, publisher, seq, i)
 		id := fmt.Sprint(servertest.NextID())
@@ -88,7 +88,7 @@ func httpBatches(l *ledger, hc *http.Client, base, tok string, publisher, count 
 		b := newBatch(l, "http", publisher, seq, channels)
 		req, _ := http.NewRequest(http.MethodPost, base+"/rpc", bytes.NewReader(b.body))
 		req.Header = http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + tok}}
-		l.written.Add(batchSize)
+		l.written.Add(linesInBatch)
 		resp, err := hc.Do(req)
 		if err != nil {
 			return // the server was killed
@@ -113,7 +113,7 @@ func wsBatches(l *ledger, ws *websocket.Conn, publisher, count int, channels []s
 		if ws.Write(ctx, websocket.MessageText, b.body) != nil {
 			return // the server was killed
 		}
-		l.written.Add(batchSize)
+		l.written.Add(linesInBatch)
 		_, reply, err := ws.Read(ctx)
 		if err != nil {
 			return
@@ -136,7 +136,7 @@ func TestSIGKILLDuringBatchedPublishing(t *testing.T) {
 	for round := range 2 {
 		s := startDurable(t, dir, secret)
 		l.replies.Store(0)
-		l.threshold = 2 * publishers * batches * batchSize / 3
+		l.threshold = 2 * publishers * batches * linesInBatch / 3
 		l.kill = func() { s.cmd.Process.Kill() }
 		l.enough = make(chan struct{})
 		written, acks := l.written.Load(), l.acks.Load()
@@ -172,5 +172,5 @@ func TestSIGKILLDuringBatchedPublishing(t *testing.T) {
 	}
 	s := startDurable(t, dir, secret)
 	extra := checkLedger(t, l, s.client(), tok, channels)
-	t.Logf("%d publications written in batches of %d, %d acknowledged, %d more kept", l.written.Load(), batchSize, l.acks.Load(), extra)
+	t.Logf("%d publications written in batches of %d, %d acknowledged, %d more kept", l.written.Load(), linesInBatch, l.acks.Load(), extra)
 }

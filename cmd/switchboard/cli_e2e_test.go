@@ -392,6 +392,24 @@ func TestCLIPublishLinesInBatches(t *testing.T) {
 			t.Errorf("offset %d holds %s: the lines were published out of order", p.Offset, p.Data)
 		}
 	}
+
+	// A server that refuses the batches as too big (HTTP 413) takes them
+	// halved, and every line is published, in order.
+	small := startCLIServer(t, "", "", "--max-message-size", "2048")
+	in.Reset()
+	for i := 1; i <= 60; i++ {
+		fmt.Fprintf(&in, "{\"n\":%d,\"pad\":%q}\n", i, strings.Repeat("x", 80))
+	}
+	mustRun(t, small.env, in.String(), "publish", "halved", "--lines")
+	pubs = publications(t, mustRun(t, small.env, "", "history", "halved"))
+	if got := servertest.OffsetsOf(pubs); !slices.Equal(got, servertest.Seq(1, 60)) {
+		t.Fatalf("history has offsets %v, want 1 to 60", got)
+	}
+	for _, p := range pubs {
+		if !strings.HasPrefix(string(p.Data), fmt.Sprintf(`{"n":%d,`, p.Offset)) {
+			t.Errorf("offset %d holds %.20s: the lines were published out of order", p.Offset, p.Data)
+		}
+	}
 }
 
 // TestCLIHistory checks history's paging: the latest N by default, N

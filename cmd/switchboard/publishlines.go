@@ -21,10 +21,12 @@ const (
 	// maxLine is the longest line read: more than the server's largest
 	// message by default.
 	maxLine = 16 << 20
-	// linesPerBatch is the server's default --max-batch. Against a server
-	// with a lower one, batches are halved until it takes them.
+	// linesPerBatch is the server's default --max-batch: the most lines a
+	// batch holds, fewer when the server's serverInfo says so.
 	linesPerBatch = 100
-	// batchBytes bounds a batch's lines; a longer line goes alone.
+	// batchBytes is where a batch stops taking lines: the line that
+	// reaches it is the batch's last. A batch the server refuses as too
+	// big is halved until it takes it.
 	batchBytes = 256 << 10
 	// linesAhead is how many lines are read ahead of what is published.
 	linesAhead = 4 * linesPerBatch
@@ -50,7 +52,11 @@ func publishLines(ctx context.Context, c *client.Client, channel string, in io.R
 	defer close(quit)
 	go readLines(in, lines, quit)
 
-	p := &linePublisher{c: c, channel: channel, out: out, size: linesPerBatch}
+	size, err := batchSize(ctx, c)
+	if err != nil {
+		return err
+	}
+	p := &linePublisher{c: c, channel: channel, out: out, size: size}
 	for {
 		batch, stop, more := p.gather(ctx, lines)
 		if err := p.publish(ctx, batch); err != nil {
@@ -67,6 +73,20 @@ func publishLines(ctx context.Context, c *client.Client, channel string, in io.R
 			return nil
 		}
 	}
+}
+
+// batchSize is how many lines go in a batch: what the server's serverInfo
+// says it takes, up to linesPerBatch; or one, for a server that does not
+// say, which runs a batch's calls independently, so that a line after a
+// failed one could be published.
+func batchSize(ctx context.Context, c *client.Client) (int, error) {
+	var info struct {
+		MaxBatch int `json:"maxBatch"`
+	}
+	if err := c.Call(ctx, "serverInfo", nil, &info); err != nil {
+		return 0, err
+	}
+	return max(1, min(info.MaxBatch, linesPerBatch)), nil
 }
 
 // readLines sends the non-blank lines of in on lines, then closes it.
@@ -144,6 +164,7 @@ type linePublisher struct {
 	size      int // the most lines a batch sends: halved while the server refuses more
 	published int
 	failed    int   // the number of the line it stopped at
+	unknown   int   // when a batch's outcome is unknown, its last line
 	last      int   // the number of the last line gathered
 	outErr    error // standard output failed: no more to say
 }
@@ -159,14 +180,15 @@ func (p *linePublisher) publish(ctx context.Context, batch []line) error {
 			calls[i] = client.BatchCall{Method: "channelPublish", Params: publishParams{p.channel, l.data}, Result: &results[i]}
 		}
 		err := p.c.Batch(ctx, calls)
-		var conn *client.ConnectionError
-		if err != nil && n > 1 && !errors.As(err, &conn) && ctx.Err() == nil {
-			// Refused whole, before any call ran: too long or too big.
-			p.size = (n + 1) / 2
+		if refusedWhole(err) && n > 1 {
+			p.size = (n + 1) / 2 // nothing of it ran: too long or too big
 			continue
 		}
 		if err != nil {
 			p.failed = batch[0].n
+			if n > 1 && !refusedWhole(err) {
+				p.unknown = batch[n-1].n // sent, and perhaps published, without word of it
+			}
 			return err
 		}
 		for i := range calls {
@@ -185,9 +207,20 @@ func (p *linePublisher) publish(ctx context.Context, batch []line) error {
 	return nil
 }
 
+// refusedWhole reports whether err is the server refusing a batch before
+// running any of it: longer than its --max-batch, or bigger than its
+// --max-message-size.
+func refusedWhole(err error) bool {
+	var e *client.Error
+	return errors.Is(err, client.ErrTooLarge) || errors.As(err, &e) && e.Code == -32600
+}
+
 // stopped says on stderr where publishing stopped, and returns err.
 func (p *linePublisher) stopped(stderr io.Writer, err error) error {
 	fmt.Fprintf(stderr, "switchboard: publish stopped at line %d (%d published before it)\n", p.failed, p.published)
+	if p.unknown > 0 {
+		fmt.Fprintf(stderr, "switchboard: lines %d to %d were sent, and may have been published: no reply came; see the channel's history\n", p.failed, p.unknown)
+	}
 	return err
 }
 

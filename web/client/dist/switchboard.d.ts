@@ -94,6 +94,8 @@ export interface ServerInfoResult {
 	callsTotal: number;
 	/** WebSocket connections open now. */
 	connections: number;
+	/** The most calls one batch may hold (--max-batch). A batch's channelPublish and channelRemove calls take effect in its order and stop at the first that fails or is refused; servers from before that do not send this member. */
+	maxBatch: number;
 	/** This node's id, kept across restarts in the data directory. */
 	nodeId: string;
 	/** Notifications queued for connections since the server started. */
