@@ -226,10 +226,6 @@ func (c *conn) run(ctx context.Context, cl call, m *method) (reply []byte, after
 		defer release(c.srv.heavy)
 		heavy = slots
 	}
-	if !cl.turn.wait(ctx) {
-		cl.turn.skip()
-		return c.srv.notRun(ctx, &cl.req, cl.turn), nil, heavy
-	}
 	// After the waits: the calls before it in the batch may have spent the
 	// budget meanwhile.
 	if cl.batch != nil && cl.batch.spent() {
