@@ -93,7 +93,7 @@ func (c *conn) notify(n Notification) error {
 	case err == nil:
 		c.srv.obs.NotificationSent()
 		if run {
-			c.w.run(bystander)
+			c.w.run(notifier)
 		}
 	case errors.Is(err, ErrSlowConsumer):
 		c.srv.obs.NotificationDropped()

@@ -37,6 +37,7 @@ type Server struct {
 	gate        gate
 	heavy       chan struct{}    // one slot per Heavy call running
 	httpCalls   *ratelimit.Keyed // calls over HTTP per client address; nil without CallRate
+	delayer     *delayer         // nil without WriteDelay
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -59,6 +60,9 @@ func NewServer(reg *Registry, opts Options) *Server {
 	s.heavy = make(chan struct{}, s.limits.MaxHeavyCalls)
 	if s.limits.CallRate > 0 {
 		s.httpCalls = ratelimit.New(s.limits.CallRate, s.limits.CallBurst)
+	}
+	if s.limits.WriteDelay > 0 {
+		s.delayer = newDelayer(s.limits.WriteDelay)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

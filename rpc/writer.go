@@ -59,9 +59,12 @@ const (
 	// callGoroutine is the goroutine of a call, which may write until
 	// the queue is empty.
 	callGoroutine
-	// bystander must not wait for this client's socket (a notifier, or
-	// jsonrpc2's own send): the writing gets a goroutine of its own.
+	// bystander must not wait for this client's socket (jsonrpc2's own
+	// send, a close): the writing gets a goroutine of its own.
 	bystander
+	// notifier is a bystander whose writing may wait for
+	// Limits.WriteDelay, for more notifications to go with it.
+	notifier
 )
 
 func newWriter(c *conn, sock *corkConn) writer {
@@ -92,6 +95,12 @@ func (w *writer) enqueue(frame []byte, kind frameKind) (run bool, err error) {
 // run writes the queue, as the drainer enqueue (or release) elected.
 func (w *writer) run(by drainer) {
 	switch by {
+	case notifier:
+		if d := w.c.srv.delayer; d != nil {
+			d.hold(w)
+			return
+		}
+		go w.drain(nil)
 	case bystander:
 		go w.drain(nil)
 	case callGoroutine:
