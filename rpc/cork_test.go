@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"net"
@@ -71,5 +72,40 @@ func TestCloseEndsABlockedWrite(t *testing.T) {
 	}
 	if err := <-wrote; err == nil {
 		t.Fatal("the blocked write did not fail")
+	}
+}
+
+// An idle connection holds no read buffer: what a read takes in is given
+// back once the websocket library has read it all, and the reader it is
+// given is bufio's smallest. The calls and their order are what the
+// library does: a byte or two of frame header, then the payload.
+func TestIdleConnectionHoldsNoReadBuffer(t *testing.T) {
+	server, client := tcpPair(t)
+	c := &corkConn{Conn: server, raw: rawConn(server)}
+	if c.raw == nil {
+		t.Skip("no raw reads on this system")
+	}
+	br := bufio.NewReaderSize(c, minReadBuffer)
+	msg := bytes.Repeat([]byte("x"), 300)
+	for range 3 {
+		client.Write(append([]byte{0x81, byte(len(msg) >> 8), byte(len(msg))}, msg...))
+	}
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := range 3 {
+		var hdr [3]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			t.Fatalf("header %d: %v", i, err)
+		}
+		got := make([]byte, int(hdr[1])<<8|int(hdr[2]))
+		if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("message %d: %q, %v", i, got, err)
+		}
+	}
+	if c.rbuf != nil {
+		t.Fatalf("an idle connection holds a read buffer, %d bytes of it unread", c.w-c.r)
+	}
+	client.Close()
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("read after the peer closed: %v, want EOF", err)
 	}
 }
