@@ -148,9 +148,10 @@ func (c *corkConn) flushLocked() error {
 
 // controlBufferSize sizes the websocket library's write buffer. Data
 // frames are always written corked, so the buffer only has to hold a
-// control frame (a pong or a close, at most 127 bytes on the wire) for it
-// to go out in one write; a small one keeps idle connections cheap.
-const controlBufferSize = 256
+// control frame (a pong or a close, at most 127 bytes on the wire, server
+// frames being unmasked) for it to go out in one write; no more, as every
+// connection holds it.
+const controlBufferSize = 128
 
 // readBufferSize sizes what a connection reads from the network at once.
 // Payloads larger than it are read straight into the message, so it only

@@ -109,3 +109,25 @@ func TestIdleConnectionHoldsNoReadBuffer(t *testing.T) {
 		t.Fatalf("read after the peer closed: %v, want EOF", err)
 	}
 }
+
+// countingConn counts the writes that reach the network.
+type countingConn struct {
+	net.Conn
+	writes int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) { c.writes++; return len(p), nil }
+
+// The write buffer is small, as every connection holds it, but the
+// largest control frame still leaves uncorked in one write: the websocket
+// library writes its header, then its payload, then flushes.
+func TestControlFrameLeavesInOneWrite(t *testing.T) {
+	nc := &countingConn{}
+	bw := bufio.NewWriterSize(&corkConn{Conn: nc}, controlBufferSize)
+	bw.Write([]byte{0x8a, 125})              // a pong's header, server frames unmasked
+	bw.Write(bytes.Repeat([]byte("p"), 125)) // the most a control frame carries
+	bw.Flush()
+	if nc.writes != 1 {
+		t.Fatalf("the largest control frame took %d writes, want 1", nc.writes)
+	}
+}
