@@ -3,8 +3,11 @@ package rpc
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -129,5 +132,40 @@ func TestControlFrameLeavesInOneWrite(t *testing.T) {
 	bw.Flush()
 	if nc.writes != 1 {
 		t.Fatalf("the largest control frame took %d writes, want 1", nc.writes)
+	}
+}
+
+// A hijacked TCP connection reads without a buffer of its own while idle
+// (see TestIdleConnectionHoldsNoReadBuffer) and gives the websocket
+// library bufio's smallest reader, not one of readBufferSize.
+func TestHijackGivesTheSmallestReader(t *testing.T) {
+	if server, _ := tcpPair(t); rawConn(server) == nil {
+		t.Skip("no raw reads on this system")
+	}
+	got := make(chan string, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &corkingWriter{ResponseWriter: w}
+		nc, brw, err := cw.Hijack()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer nc.Close()
+		switch {
+		case cw.conn.raw == nil:
+			got <- "no raw reads on the hijacked TCP connection"
+		case brw.Reader.Size() != minReadBuffer:
+			got <- fmt.Sprintf("a reader of %d bytes, want %d", brw.Reader.Size(), minReadBuffer)
+		default:
+			got <- ""
+		}
+	}))
+	defer hs.Close()
+	resp, err := http.Get(hs.URL)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if msg := <-got; msg != "" {
+		t.Fatal(msg)
 	}
 }
