@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -27,14 +28,46 @@ type corkConn struct {
 	buf    *[]byte // taken from corkPool while corked
 
 	beforeRead func() // the writer's release; set before the connection is served
+
+	// raw, when the connection has one, lets Read wait for the network
+	// holding no buffer, so an idle connection holds none: what a read
+	// takes in waits in rbuf[r:w], from readPool, until it is read. Only
+	// the websocket library's reader, one at a time, reads.
+	raw  syscall.RawConn
+	rbuf *[readBufferSize]byte
+	r, w int32
 }
 
 func (c *corkConn) Read(p []byte) (int, error) {
+	if c.r < c.w {
+		n := copy(p, c.rbuf[c.r:c.w])
+		if c.r += int32(n); c.r == c.w {
+			c.dropRead()
+		}
+		return n, nil
+	}
 	if c.beforeRead != nil {
 		c.beforeRead()
 	}
-	return c.Conn.Read(p)
+	if c.raw == nil || len(p) >= readBufferSize {
+		return c.Conn.Read(p)
+	}
+	n, err := c.readPooled()
+	if n == 0 {
+		return 0, err
+	}
+	return c.Read(p)
 }
+
+// dropRead gives back the buffer of what was read.
+func (c *corkConn) dropRead() {
+	readPool.Put(c.rbuf)
+	c.rbuf, c.r, c.w = nil, 0, 0
+}
+
+// readPool holds the buffers that a connection takes data in with, only
+// while it has some unread.
+var readPool = sync.Pool{New: func() any { return new([readBufferSize]byte) }}
 
 // maxCork bounds what a corked connection holds before it writes through.
 const maxCork = 64 << 10
@@ -115,15 +148,21 @@ func (c *corkConn) flushLocked() error {
 
 // controlBufferSize sizes the websocket library's write buffer. Data
 // frames are always written corked, so the buffer only has to hold a
-// control frame (a pong or a close, at most 127 bytes on the wire) for it
-// to go out in one write; a small one keeps idle connections cheap.
-const controlBufferSize = 256
+// control frame (a pong or a close, at most 127 bytes on the wire, server
+// frames being unmasked) for it to go out in one write; no more, as every
+// connection holds it.
+const controlBufferSize = 128
 
-// readBufferSize sizes the read buffer of a connection. Payloads larger
-// than the buffer are read straight into the message, so it only has to
-// hold frame headers and small messages: 1 KiB takes in a dozen pipelined
-// calls per read and keeps idle connections cheap.
+// readBufferSize sizes what a connection reads from the network at once.
+// Payloads larger than it are read straight into the message, so it only
+// has to hold frame headers and small messages: 1 KiB takes in a dozen
+// pipelined calls per read. A connection that can wait for the network
+// without a buffer (see corkConn.raw) holds one only while it has data
+// unread, and gives the websocket library a reader of minReadBuffer.
 const readBufferSize = 1 << 10
+
+// minReadBuffer is the smallest buffer bufio allows.
+const minReadBuffer = 16
 
 // corkingWriter is the http.ResponseWriter handed to websocket.Accept: its
 // Hijack wraps the connection in a corkConn.
@@ -139,8 +178,21 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = &corkConn{Conn: netConn}
-	return w.conn, bufio.NewReadWriter(smallReader(brw.Reader, w.conn), bufio.NewWriterSize(w.conn, controlBufferSize)), nil
+	w.conn = &corkConn{Conn: netConn, raw: rawConn(netConn)}
+	bw := bufio.NewWriterSize(w.conn, controlBufferSize)
+	if w.conn.raw == nil {
+		return w.conn, bufio.NewReadWriter(smallReader(brw.Reader, w.conn), bw), nil
+	}
+	// What the client sent after its handshake is read first; it fits in
+	// one read's buffer, or net/http's reader is kept.
+	if n := brw.Reader.Buffered(); n > readBufferSize {
+		return w.conn, bufio.NewReadWriter(brw.Reader, bw), nil
+	} else if n > 0 {
+		w.conn.rbuf = readPool.Get().(*[readBufferSize]byte)
+		early, _ := brw.Reader.Peek(n)
+		w.conn.w = int32(copy(w.conn.rbuf[:], early))
+	}
+	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(w.conn, minReadBuffer), bw), nil
 }
 
 // smallReader swaps net/http's 4 KiB read buffer for one of

@@ -1,9 +1,13 @@
 package rpc
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -71,5 +75,97 @@ func TestCloseEndsABlockedWrite(t *testing.T) {
 	}
 	if err := <-wrote; err == nil {
 		t.Fatal("the blocked write did not fail")
+	}
+}
+
+// An idle connection holds no read buffer: what a read takes in is given
+// back once the websocket library has read it all, and the reader it is
+// given is bufio's smallest. The calls and their order are what the
+// library does: a byte or two of frame header, then the payload.
+func TestIdleConnectionHoldsNoReadBuffer(t *testing.T) {
+	server, client := tcpPair(t)
+	c := &corkConn{Conn: server, raw: rawConn(server)}
+	if c.raw == nil {
+		t.Skip("no raw reads on this system")
+	}
+	br := bufio.NewReaderSize(c, minReadBuffer)
+	msg := bytes.Repeat([]byte("x"), 300)
+	for range 3 {
+		client.Write(append([]byte{0x81, byte(len(msg) >> 8), byte(len(msg))}, msg...))
+	}
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := range 3 {
+		var hdr [3]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			t.Fatalf("header %d: %v", i, err)
+		}
+		got := make([]byte, int(hdr[1])<<8|int(hdr[2]))
+		if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("message %d: %q, %v", i, got, err)
+		}
+	}
+	if c.rbuf != nil {
+		t.Fatalf("an idle connection holds a read buffer, %d bytes of it unread", c.w-c.r)
+	}
+	client.Close()
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("read after the peer closed: %v, want EOF", err)
+	}
+}
+
+// countingConn counts the writes that reach the network.
+type countingConn struct {
+	net.Conn
+	writes int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) { c.writes++; return len(p), nil }
+
+// The write buffer is small, as every connection holds it, but the
+// largest control frame still leaves uncorked in one write: the websocket
+// library writes its header, then its payload, then flushes.
+func TestControlFrameLeavesInOneWrite(t *testing.T) {
+	nc := &countingConn{}
+	bw := bufio.NewWriterSize(&corkConn{Conn: nc}, controlBufferSize)
+	bw.Write([]byte{0x8a, 125})              // a pong's header, server frames unmasked
+	bw.Write(bytes.Repeat([]byte("p"), 125)) // the most a control frame carries
+	bw.Flush()
+	if nc.writes != 1 {
+		t.Fatalf("the largest control frame took %d writes, want 1", nc.writes)
+	}
+}
+
+// A hijacked TCP connection reads without a buffer of its own while idle
+// (see TestIdleConnectionHoldsNoReadBuffer) and gives the websocket
+// library bufio's smallest reader, not one of readBufferSize.
+func TestHijackGivesTheSmallestReader(t *testing.T) {
+	if server, _ := tcpPair(t); rawConn(server) == nil {
+		t.Skip("no raw reads on this system")
+	}
+	got := make(chan string, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &corkingWriter{ResponseWriter: w}
+		nc, brw, err := cw.Hijack()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer nc.Close()
+		switch {
+		case cw.conn.raw == nil:
+			got <- "no raw reads on the hijacked TCP connection"
+		case brw.Reader.Size() != minReadBuffer:
+			got <- fmt.Sprintf("a reader of %d bytes, want %d", brw.Reader.Size(), minReadBuffer)
+		default:
+			got <- ""
+		}
+	}))
+	defer hs.Close()
+	resp, err := http.Get(hs.URL)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if msg := <-got; msg != "" {
+		t.Fatal(msg)
 	}
 }

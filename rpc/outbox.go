@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"errors"
+	"math"
 	"sync"
 )
 
@@ -21,7 +22,6 @@ type outbox struct {
 	mu    sync.Mutex
 	queue [][]byte
 	spare [][]byte // the drainer's last batch, reused for the next queue
-	limit int      // most frames queued
 	// queued and out count the bytes of the frames queued and of those
 	// the drainer is writing: they are held in memory until written.
 	// Notifications and replies are counted apart, each up to maxBytes,
@@ -32,10 +32,13 @@ type outbox struct {
 	// of small frames never leaves.
 	queued, out byteCount
 	maxBytes    int
-	writing     bool // a drainer is at work
-	closed      bool
-	space       chan struct{} // made by a waiting pusher, closed when the drainer makes room
-	drained     chan struct{} // made by whenDrained, closed once closed and not writing
+	// limit is the most frames queued; an int32 beside the flags keeps
+	// the conn that holds the outbox in a smaller size class.
+	limit   int32
+	writing bool // a drainer is at work
+	closed  bool
+	space   chan struct{} // made by a waiting pusher, closed when the drainer makes room
+	drained chan struct{} // made by whenDrained, closed once closed and not writing
 }
 
 // byteCount counts bytes of notifications and of replies.
@@ -50,7 +53,7 @@ func (b *byteCount) add(n int, reply bool) {
 }
 
 func newOutbox(limit, maxBytes int) outbox {
-	return outbox{limit: limit, maxBytes: maxBytes}
+	return outbox{limit: int32(min(limit, math.MaxInt32)), maxBytes: maxBytes}
 }
 
 // held is the bytes of replies, or of notifications, held in memory.
@@ -64,7 +67,7 @@ func (o *outbox) held(reply bool) int {
 // full reports whether a reply, or a notification, must wait, or be
 // refused, for want of room.
 func (o *outbox) full(reply bool) bool {
-	return len(o.queue) >= o.limit || o.held(reply) >= o.maxBytes
+	return len(o.queue) >= int(o.limit) || o.held(reply) >= o.maxBytes
 }
 
 // wake lets pushers waiting for room try again.
@@ -133,7 +136,7 @@ func (o *outbox) hold(frame []byte) bool {
 // always has a drainer at work (whoever pushed the rest), and push never
 // waits for room that nobody will make; notifications keep room too.
 func (o *outbox) mayHold(n int) bool {
-	return len(o.queue) < o.limit/2 && o.held(true)+n <= o.maxBytes/2
+	return len(o.queue) < int(o.limit)/2 && o.held(true)+n <= o.maxBytes/2
 }
 
 // kick reports whether the caller must drain the queue: something waits in

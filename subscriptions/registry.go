@@ -44,12 +44,6 @@ type Registry struct {
 	sessions map[*rpc.Session]*sessionSubs
 }
 
-// sessionSubs is one session's subscriptions, by channel.
-type sessionSubs struct {
-	subs   map[string]*subscription
-	closed bool // the connection ended; no more subscriptions
-}
-
 // New returns a registry of subscriptions to hub's channels. encode
 // renders a hub event as the rpc.Notification sent for it, or nil when
 // none is; it is called once per event, however many subscriptions
@@ -105,7 +99,7 @@ func (r *Registry) reserve(s *subscription) error {
 	defer r.mu.Unlock()
 	ss := r.sessions[s.sess]
 	if ss == nil {
-		ss = &sessionSubs{subs: map[string]*subscription{}}
+		ss = &sessionSubs{}
 		r.sessions[s.sess] = ss
 		sess := s.sess
 		sess.AfterClose(func() { r.closed(sess, ss) })
@@ -113,12 +107,12 @@ func (r *Registry) reserve(s *subscription) error {
 	switch most := r.limits.MaxPerSession; {
 	case ss.closed:
 		return service.Errorf(service.EUNAVAILABLE, "the connection is closing")
-	case ss.subs[s.channel] != nil:
+	case ss.get(s.channel) != nil:
 		return service.Errorf(service.ECONFLICT, "already subscribed to %q", s.channel)
-	case len(ss.subs) >= most:
+	case ss.len() >= most:
 		return service.Errorf(service.ELIMIT, "a connection may hold at most %d subscriptions", most)
 	}
-	ss.subs[s.channel] = s
+	ss.put(s)
 	s.owner = ss
 	return nil
 }
@@ -133,12 +127,12 @@ func (r *Registry) confirm(s *subscription) error {
 		return service.Errorf(service.EUNAVAILABLE, "the connection is closing")
 	case s.narrowed:
 		return service.Errorf(service.EFORBIDDEN, "not allowed to subscribe to %q: the token was refreshed meanwhile", s.channel)
-	case s.owner.subs[s.channel] != s:
+	case s.owner.get(s.channel) != s:
 		return service.Errorf(service.ECONFLICT, "unsubscribed from %q while subscribing", s.channel)
 	case !s.sess.Caller().Permissions.CanSubscribe(s.channel):
 		// A refresh narrowed the token after the hub checked the old one,
 		// and before Narrow could see the subscription.
-		delete(s.owner.subs, s.channel)
+		s.owner.remove(s.channel)
 		return service.Errorf(service.EFORBIDDEN, "not allowed to subscribe to %q: the token was refreshed meanwhile", s.channel)
 	}
 	return nil
@@ -148,8 +142,8 @@ func (r *Registry) confirm(s *subscription) error {
 func (r *Registry) drop(s *subscription) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s.owner.subs[s.channel] == s {
-		delete(s.owner.subs, s.channel)
+	if s.owner.get(s.channel) == s {
+		s.owner.remove(s.channel)
 	}
 }
 
@@ -158,8 +152,7 @@ func (r *Registry) Unsubscribe(sess *rpc.Session, channel string) error {
 	r.mu.Lock()
 	var s *subscription
 	if ss := r.sessions[sess]; ss != nil {
-		s = ss.subs[channel]
-		delete(ss.subs, channel)
+		s = ss.remove(channel)
 	}
 	r.mu.Unlock()
 	if s == nil {
@@ -181,12 +174,13 @@ func (r *Registry) Narrow(ctx context.Context, sess *rpc.Session) {
 	var gone []*subscription
 	r.mu.Lock()
 	if ss := r.sessions[sess]; ss != nil {
-		for channel, s := range ss.subs {
-			if !perms.CanSubscribe(channel) {
-				gone = append(gone, s)
-				delete(ss.subs, channel)
-				s.narrowed = true
+		for _, s := range ss.take() {
+			if perms.CanSubscribe(s.channel) {
+				ss.put(s)
+				continue
 			}
+			gone = append(gone, s)
+			s.narrowed = true
 		}
 	}
 	r.mu.Unlock()
@@ -212,10 +206,9 @@ func (r *Registry) closed(sess *rpc.Session, ss *sessionSubs) {
 	r.mu.Lock()
 	delete(r.sessions, sess)
 	ss.closed = true
-	subs := ss.subs
-	ss.subs = nil
+	subs := ss.take()
 	r.mu.Unlock()
-	for channel, s := range subs {
-		r.hub.Unsubscribe(channel, s)
+	for _, s := range subs {
+		r.hub.Unsubscribe(s.channel, s)
 	}
 }
