@@ -12,9 +12,10 @@
 // closes the connection on malformed input, has no batches and cannot
 // echo every id the specification allows; what is not a valid call is
 // answered there. Each valid call waits in the connection's handover,
-// and jsonrpc2 reads in its place the shortest request there is, a
-// stand-in; conn.Handle, which jsonrpc2 dispatches it to, takes the
-// parsed call back and runs it. The reply, with the
+// and jsonrpc2 reads in its place a stand-in request, decoded once for
+// the process by jsonrpc2's own decoder and copied for each call;
+// conn.Handle, which jsonrpc2 dispatches it to, takes the parsed call
+// back and runs it. The reply, with the
 // client's own id, bypasses jsonrpc2's send path, which ignores contexts:
 // it goes to the connection's writer, a bounded queue written by whoever
 // finds it idle, corked so that what is queued together leaves in one

@@ -22,16 +22,15 @@ func (h *handover) expect(n int) { h.queue = slices.Grow(h.queue, n) }
 // empty reports whether every parsed call has been handed on.
 func (h *handover) empty() bool { return len(h.queue) == 0 }
 
-// hand takes the next parsed call and returns the stand-in request that
-// jsonrpc2 is to dispatch for it.
-func (h *handover) hand() []byte {
+// hand takes the next parsed call, for which jsonrpc2 is to dispatch the
+// stand-in request.
+func (h *handover) hand() {
 	cl := h.queue[0]
 	h.queue[0] = call{}
 	if h.queue = h.queue[1:]; len(h.queue) == 0 {
 		h.queue = nil // let an idle connection hold no queue
 	}
 	h.current, h.handed = cl, true
-	return standIn
 }
 
 // take returns the call handed to jsonrpc2 last.
@@ -45,9 +44,9 @@ func (h *handover) take() (call, bool) {
 	return cl, true
 }
 
-// standIn is the request jsonrpc2 decodes and dispatches for each parsed
-// call: decoding is most of what jsonrpc2 costs a call, so it is as short
-// as a request can be. It has no id (jsonrpc2 takes it for a notification,
-// which changes nothing: replies bypass it), and no method: Handle takes
-// the parsed call, method and id and all, from the handover.
+// standIn is the request jsonrpc2 dispatches for each parsed call,
+// decoded once (see parsingStream.ReadObject). It has no id (jsonrpc2
+// takes it for a notification, which changes nothing: replies bypass it),
+// and no method: Handle takes the parsed call, method and id and all,
+// from the handover.
 var standIn = []byte(`{"method":""}`)
