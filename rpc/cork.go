@@ -26,6 +26,9 @@ type corkConn struct {
 	mu     sync.Mutex
 	corked bool
 	buf    *[]byte // taken from corkPool while corked
+	// deadline is the socket's write deadline, in Unix nanoseconds; 0
+	// for none. It outlives a drain: see cork.
+	deadline int64
 
 	beforeRead func() // the writer's release; set before the connection is served
 
@@ -78,6 +81,12 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.corked {
+		// A control frame, outside any drain: the last drain's deadline
+		// must not fail it once passed.
+		if c.deadline != 0 && time.Now().UnixNano() > c.deadline {
+			c.Conn.SetWriteDeadline(time.Time{})
+			c.deadline = 0
+		}
 		return c.Conn.Write(p)
 	}
 	if len(*c.buf)+len(p) > maxCork {
@@ -114,12 +123,19 @@ func (c *corkConn) Close() error {
 }
 
 // cork starts gathering writes. Every write until uncork returns, the
-// gathered ones included, must be done by deadline.
-func (c *corkConn) cork(deadline time.Time) {
+// gathered ones included, must be done within timeout of now, or at
+// least half of it: the deadline set by an earlier drain stands while it
+// leaves that much, so that a busy connection does not set (and clear)
+// the poller's timer for every drain.
+func (c *corkConn) cork(now time.Time, timeout time.Duration) {
 	c.mu.Lock()
 	c.corked = true
 	c.buf = corkPool.Get().(*[]byte)
-	c.Conn.SetWriteDeadline(deadline)
+	if c.deadline-now.UnixNano() < int64(timeout/2) {
+		d := now.Add(timeout)
+		c.Conn.SetWriteDeadline(d)
+		c.deadline = d.UnixNano()
+	}
 	c.mu.Unlock()
 }
 
@@ -128,7 +144,6 @@ func (c *corkConn) uncork() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := c.flushLocked()
-	c.Conn.SetWriteDeadline(time.Time{})
 	c.corked = false
 	if cap(*c.buf) <= maxCork {
 		corkPool.Put(c.buf)

@@ -39,7 +39,7 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 func TestCorkedCloseSendsWhatIsGathered(t *testing.T) {
 	server, client := tcpPair(t)
 	c := &corkConn{Conn: server}
-	c.cork(time.Now().Add(time.Minute))
+	c.cork(time.Now(), time.Minute)
 	c.Write([]byte("a close frame"))
 	c.Close()
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -167,5 +167,55 @@ func TestHijackGivesTheSmallestReader(t *testing.T) {
 	}
 	if msg := <-got; msg != "" {
 		t.Fatal(msg)
+	}
+}
+
+// deadlineCounter counts the write deadlines set on its connection.
+type deadlineCounter struct {
+	net.Conn
+	set int
+}
+
+func (d *deadlineCounter) SetWriteDeadline(t time.Time) error {
+	d.set++
+	return d.Conn.SetWriteDeadline(t)
+}
+
+// A drain's write deadline stands for the drains after it while it
+// leaves half the timeout, and a control frame written outside a drain is
+// not failed by one that has passed.
+func TestWriteDeadlineOutlivesADrain(t *testing.T) {
+	server, client := tcpPair(t)
+	counter := &deadlineCounter{Conn: server}
+	c := &corkConn{Conn: counter}
+	now := time.Now()
+	for i := range 3 {
+		c.cork(now.Add(time.Duration(i)*time.Second), time.Minute)
+		c.Write([]byte("frame "))
+		if err := c.uncork(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if counter.set != 1 {
+		t.Errorf("three drains within half the timeout set the deadline %d times, want once", counter.set)
+	}
+	c.cork(now.Add(31*time.Second), time.Minute) // less than half is left: a new one
+	c.uncork()
+	if counter.set != 2 {
+		t.Errorf("a drain past half the timeout did not set a new deadline (%d set)", counter.set)
+	}
+
+	// A deadline that has passed, then a pong outside any drain.
+	c = &corkConn{Conn: server}
+	c.cork(time.Now().Add(-time.Hour), time.Minute)
+	c.uncork()
+	if _, err := c.Write([]byte("pong")); err != nil {
+		t.Fatalf("a control frame after a passed deadline: %v", err)
+	}
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	want := "frame frame frame pong"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != want {
+		t.Fatalf("the peer read %q, %v; want %q", got, err, want)
 	}
 }

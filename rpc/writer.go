@@ -177,7 +177,7 @@ func (w *writer) writeOut(frames [][]byte) {
 // deadline is the socket's: a context with a deadline would cost the
 // websocket library a timer per frame.
 func (w *writer) write(frames [][]byte) error {
-	w.sock.cork(time.Now().Add(w.c.srv.limits.WriteTimeout))
+	w.sock.cork(time.Now(), w.c.srv.limits.WriteTimeout)
 	var err error
 	for _, f := range frames {
 		if err = w.c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
