@@ -32,21 +32,14 @@ var errNotLoaded = service.Errorf(service.EINTERNAL, "channel state not loaded")
 
 // use calls fn with the named channel's state, q.mu held, loading it
 // first when it is not in memory, and then settles the channel: fn may
-// have made it busy or idle.
+// have made it busy or idle. Whoever loads a channel uses it before
+// anyone else can settle it: a channel dropped as soon as it is idle
+// (no cache) would otherwise go again between its load and its use.
 func (q *sequencer) use(ctx context.Context, name string, fn func(ch *channel) error) error {
 	for {
 		q.mu.Lock()
 		ch := q.channels[name]
-		if ch == nil {
-			ch = &channel{name: name, loading: make(chan struct{})}
-			q.channels[name] = ch
-			q.mu.Unlock()
-			if err := q.load(ctx, ch); err != nil {
-				return err
-			}
-			continue
-		}
-		if loading := ch.loading; loading != nil {
+		if loading := ch.loadingNow(); loading != nil {
 			q.mu.Unlock()
 			select {
 			case <-loading:
@@ -55,19 +48,36 @@ func (q *sequencer) use(ctx context.Context, name string, fn func(ch *channel) e
 			}
 			continue // loaded, or dropped when loading failed
 		}
-		err := fn(ch)
-		q.settle(ch)
+		var err error
+		if ch == nil {
+			ch = &channel{name: name, loading: make(chan struct{})}
+			q.channels[name] = ch
+			q.mu.Unlock()
+			st, lerr := q.store.Load(ctx, name)
+			q.mu.Lock()
+			err = q.loaded(ch, st, lerr)
+		}
+		if err == nil {
+			err = fn(ch)
+			q.settle(ch)
+		}
 		q.mu.Unlock()
 		return err
 	}
 }
 
-// load reads ch, a placeholder, from the store. When that fails, ch is
-// dropped, and whoever waits for it tries again.
-func (q *sequencer) load(ctx context.Context, ch *channel) error {
-	st, err := q.store.Load(ctx, ch.name)
-	q.mu.Lock()
-	defer q.mu.Unlock()
+// loadingNow returns ch's loading, nil when ch is nil or loaded.
+func (ch *channel) loadingNow() chan struct{} {
+	if ch == nil {
+		return nil
+	}
+	return ch.loading
+}
+
+// loaded fills ch, a placeholder, with st, read from the store, and
+// tells whoever waits for it. When the read failed (err), ch is dropped,
+// and they try again. q.mu is held.
+func (q *sequencer) loaded(ch *channel, st sqlite.Stored, err error) error {
 	close(ch.loading)
 	ch.loading = nil
 	if err != nil {
@@ -84,7 +94,6 @@ func (q *sequencer) load(ctx context.Context, ch *channel) error {
 			ch.keys[k.Key] = &keyed{offset: k.Offset, at: k.Time}
 		}
 	}
-	q.settle(ch)
 	return nil
 }
 
@@ -169,9 +178,9 @@ func (q *sequencer) unsubscribed(name string) {
 	}
 }
 
-// loaded reports how many channels are in memory, and how many of them
-// are idle: for tests and measurements.
-func (q *sequencer) loaded() (all, idle int) {
+// inMemory reports how many channels are in memory, and how many of
+// them are idle: for tests and measurements.
+func (q *sequencer) inMemory() (all, idle int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.channels), q.idle.Len()
