@@ -336,3 +336,58 @@ func TestSubscribeWhileLoading(t *testing.T) {
 		}
 	}
 }
+
+// A subscriber that joins while the committer is telling the fan-out of
+// a batch starts after the batch or before it, never between: the
+// committed position it starts from moves under the same lock as the
+// telling. Between, it would start before a publication already told to
+// nobody, and miss it.
+func TestSubscribeWhileTelling(t *testing.T) {
+	s := openEngine(t, tempPath(t), Options{})
+	local := s.commits.watcher
+	held, release := make(chan struct{}), make(chan struct{})
+	var once, released sync.Once
+	letGo := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(letGo)
+	s.commits.watcher = watchFunc(func(channel string, pos service.Position, p *service.Publication) {
+		if p == nil {
+			local.Removed(channel, pos)
+			return
+		}
+		local.Published(pos, p)
+		if p.Offset == 2 { // told, and its committed position not yet moved
+			once.Do(func() {
+				close(held)
+				<-release
+			})
+		}
+	})
+	mustPublish(t, s, pub("x", 1), "")
+	go s.Publish(context.Background(), pub("x", 2), "")
+	<-held
+	r := newRecorder("c")
+	joined := make(chan service.Position, 1)
+	go func() {
+		pos, err := s.Subscribe(context.Background(), "x", r, false)
+		if err != nil {
+			t.Error(err)
+		}
+		joined <- pos
+	}()
+	poll.Until(t, 5*time.Second, "the subscriber to hold x, or to have joined", func() bool {
+		s.seq.mu.Lock()
+		defer s.seq.mu.Unlock()
+		return s.seq.channels["x"].holds > 0 || len(joined) > 0
+	})
+	// Time for a subscriber that does not wait to read x's position: the
+	// test passes whatever the timing when subscribers wait, as they must,
+	// and fails only if they do not.
+	time.Sleep(20 * time.Millisecond)
+	letGo()
+	pos := <-joined
+	mustPublish(t, s, pub("x", 3), "")
+	poll.Until(t, 5*time.Second, "offset 3 to arrive", func() bool { return slices.Contains(r.offsets(), 3) })
+	if got := r.offsets(); !sameOffsets(got, span(pos.Offset+1, 3)) {
+		t.Errorf("a subscriber given offset %d got %v, want %v", pos.Offset, got, span(pos.Offset+1, 3))
+	}
+}
