@@ -64,6 +64,9 @@ func TestMeasureExpiry(t *testing.T) {
 	t.Logf("after debug.FreeOSMemory: RSS %d MB (%+d MB from Open)", rss(t)>>20, (rss(t)-base)>>20)
 
 	list(t, e, "after expiry")
+	if fi, err := os.Stat(path); err == nil {
+		t.Logf("database file: %d MB (the channels table keeps a row per channel)", fi.Size()>>20)
+	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}

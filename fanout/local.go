@@ -48,8 +48,9 @@ type Hooks struct {
 	Left   func(channel string, members []service.Member)
 }
 
-// DefaultHooks do nothing: the embedded engine's log is in the process,
-// and tells Local of every change whether or not anyone here listens.
+// DefaultHooks do nothing: for an engine that tells Local of every
+// change, whether or not anyone here listens, and whose channels all
+// start at offset 0 in the epoch given to New.
 var DefaultHooks = Hooks{
 	First:  func(_ context.Context, _ string, pos service.Position) (service.Position, error) { return pos, nil },
 	Last:   func(string) {},
