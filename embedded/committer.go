@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/service"
@@ -30,8 +31,25 @@ type committer struct {
 	stop    chan struct{} // closed by close, once the sequencer refuses changes
 	ended   chan struct{} // closed when the loop has returned
 
-	rows []*sqlite.Change // the batch as the database takes it, reused
+	// tells is held, to write, while the watcher is told of a batch and
+	// the sequencer's committed positions move past it; a subscriber
+	// holds it to read while it joins, and starts from the committed
+	// position. Without it, a subscriber could read a position that the
+	// fan-out has not been told of yet, and be given that publication
+	// again; or one it has, and miss it.
+	tells sync.RWMutex
+
+	rows     []*sqlite.Change // the batch as the database takes it, reused
+	trimming bool             // a trim is under way: trimStep has more to do
 }
+
+// trimRows is how many publications, or keys, one step of a trim
+// deletes at most: a few milliseconds of the committer's time, after
+// which a waiting commit goes first.
+const trimRows = 4096
+
+// ready is always ready to receive from.
+var ready = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // startCommitter starts the committer of what seq queues; close ends it.
 func startCommitter(db *sqlite.Database, seq *sequencer, w watcher, opts Options) *committer {
@@ -50,10 +68,19 @@ func (cm *committer) loop() {
 	defer trim.Stop()
 	for {
 		stopping := false
+		var more chan struct{} // nil: blocks
+		if cm.trimming {
+			more = ready
+		}
 		select {
 		case <-cm.wake:
 		case <-trim.C:
-			cm.trim()
+			cm.trimming = true
+			continue
+		case <-more:
+			// A trim step and a waiting commit are both ready: select
+			// takes either, so a long trim and commits take turns.
+			cm.trimming = cm.trimStep()
 			continue
 		case <-cm.stop:
 			// Changes queued before the sequencer stopped are committed
@@ -116,8 +143,12 @@ func (cm *committer) commit(batch []*change) {
 	// repeaters of idempotency keys included: a client told "offset N"
 	// must find N in what it reads next.
 	if err == nil {
+		cm.tells.Lock()
 		cm.tell(batch)
-		cm.seq.committed(batch)
+		cm.seq.committed(batch, true)
+		cm.tells.Unlock()
+	} else {
+		cm.seq.committed(batch, false)
 	}
 	for _, c := range batch {
 		c.err = err
@@ -149,22 +180,40 @@ func (cm *committer) tell(batch []*change) {
 	}
 }
 
-// trim deletes publications older than MaxAge and forgets idempotency
-// keys older than the window. It runs between batches, so that no
-// commit is under way.
+// trim trims until there is nothing left to trim.
 func (cm *committer) trim() {
+	for cm.trimStep() {
+	}
+}
+
+// trimStep deletes up to trimRows of the publications older than MaxAge
+// and of the idempotency keys older than the window, and reports whether
+// there may be more. It runs between batches, so that no commit is under
+// way. A channel whose history is all trimmed keeps its row in the
+// channels table, which the sequencer loads its position from: see the
+// package doc.
+func (cm *committer) trimStep() (more bool) {
 	now := time.Now()
 	if cm.opts.MaxAge > 0 {
-		if err := cm.db.TrimBefore(now.Add(-cm.opts.MaxAge)); err != nil {
+		n, err := cm.db.TrimBefore(now.Add(-cm.opts.MaxAge), trimRows)
+		if err != nil {
 			cm.opts.Logger.Error("trim history", "err", err)
+		}
+		if err == nil && n == trimRows {
+			return true
 		}
 	}
 	if cm.opts.IdempotencyWindow <= 0 {
-		return
+		return false
 	}
 	cutoff := now.Add(-cm.opts.IdempotencyWindow)
-	if err := cm.db.ForgetKeys(cutoff); err != nil {
+	n, err := cm.db.ForgetKeys(cutoff, trimRows)
+	if err != nil {
 		cm.opts.Logger.Error("forget idempotency keys", "err", err)
 	}
+	if err == nil && n == trimRows {
+		return true
+	}
 	cm.seq.forgetKeys(cutoff)
+	return false
 }

@@ -11,6 +11,21 @@
 // fanned out in offset order; the fan-out is told before anyone is
 // answered so that a publisher told "offset N" finds N in what it reads
 // next; and nothing is fanned out before it is on disk.
+//
+// A channel's state is in memory only while the channel is in use: the
+// sequencer loads it from the database when a publish, subscribe or read
+// first needs it, and drops it once nothing holds it and other channels
+// were used since (see cache.go); the fan-out keeps only channels with
+// local subscribers. Opening reads no channel, and channelList pages
+// through the database's index of names. A channel whose history has all
+// expired (MaxAge) keeps its row in the channels table, its epoch and
+// last offset, and nothing else: a client holding {epoch, offset N} must
+// never be told that a new publication at N is the one it saw. Keeping
+// the row, rather than forgetting it and giving the channel a new epoch,
+// keeps what the Redis engine and earlier versions do: numbering goes on,
+// and a client that saw the last offset still recovers, having missed
+// nothing, however long it was away. The row costs some 40 bytes of disk
+// and no memory.
 package embedded
 
 import (
@@ -37,15 +52,21 @@ type Options struct {
 	// QueueSize bounds the changes waiting to be committed; further
 	// publishers wait.
 	QueueSize int
+	// CachedChannels is how many channels not in use stay in memory,
+	// the most recently used, so that a channel published to now and
+	// then is not read from the database each time; below 0, none do.
+	CachedChannels int
 	// Logger gets the engine's errors.
 	Logger *slog.Logger
 }
 
 // DefaultOptions are the values of Options' zero fields. A queue of
-// 65536 holds about a second of the most one node commits.
+// 65536 holds about a second of the most one node commits; 4096 cached
+// channels are about a megabyte.
 var DefaultOptions = Options{
-	QueueSize: 65536,
-	Logger:    slog.New(slog.DiscardHandler),
+	QueueSize:      65536,
+	CachedChannels: 4096,
+	Logger:         slog.New(slog.DiscardHandler),
 }
 
 func (o Options) withDefaults() Options {
@@ -53,6 +74,9 @@ func (o Options) withDefaults() Options {
 	d.MaxPublications, d.MaxAge, d.IdempotencyWindow = o.MaxPublications, o.MaxAge, o.IdempotencyWindow // zero: no limit
 	if o.QueueSize > 0 {
 		d.QueueSize = o.QueueSize
+	}
+	if o.CachedChannels != 0 {
+		d.CachedChannels = max(o.CachedChannels, 0)
 	}
 	if o.Logger != nil {
 		d.Logger = o.Logger
@@ -76,14 +100,20 @@ var _ service.Engine = (*Engine)(nil)
 // committing to it, until Close.
 func Open(path string, opts Options) (*Engine, error) {
 	opts = opts.withDefaults()
-	db, st, err := sqlite.Open(path, sqlite.Options{MaxPublications: opts.MaxPublications, KeyWindow: opts.IdempotencyWindow})
+	db, err := sqlite.Open(path, sqlite.Options{MaxPublications: opts.MaxPublications, KeyWindow: opts.IdempotencyWindow})
 	if err != nil {
 		return nil, err
 	}
-	seq := newSequencer(st, opts.IdempotencyWindow)
-	// Every committed change reaches the fan-out whether or not anyone
-	// here subscribes: no hooks.
-	local := fanout.New(st.Epoch, seq.positions(), fanout.Hooks{})
+	seq := newSequencer(db, db.Epoch(), opts.IdempotencyWindow, opts.CachedChannels)
+	// The fan-out keeps a channel only while it has subscribers here; the
+	// first starts from the sequencer's committed position, which holds
+	// the channel in memory until the last leaves.
+	local := fanout.New(db.Epoch(), nil, fanout.Hooks{
+		First: func(_ context.Context, name string, _ service.Position) (service.Position, error) {
+			return seq.subscribed(name)
+		},
+		Last: seq.unsubscribed,
+	})
 	return &Engine{db: db, seq: seq, slots: make(slots, opts.QueueSize),
 		commits: startCommitter(db, seq, local, opts), local: local}, nil
 }
@@ -101,7 +131,7 @@ func (e *Engine) Publish(ctx context.Context, p service.Publication, key string)
 	if err != nil {
 		return service.Published{}, err
 	}
-	c, again, err := e.seq.publish(p, key, release)
+	c, again, err := e.seq.publish(ctx, p, key, release)
 	if c == nil {
 		release()
 	}
@@ -126,7 +156,7 @@ func (e *Engine) Remove(ctx context.Context, name string) (service.Position, err
 	if err != nil {
 		return service.Position{}, err
 	}
-	c, err := e.seq.remove(name, release)
+	c, err := e.seq.remove(ctx, name, release)
 	if err != nil {
 		release()
 		return service.Position{}, err
@@ -141,7 +171,10 @@ func (e *Engine) Remove(ctx context.Context, name string) (service.Position, err
 // beyond the position returned with them.
 func (e *Engine) History(ctx context.Context, name string, q service.HistoryQuery) (service.History, error) {
 	for {
-		pos := e.local.Position(name)
+		pos, err := e.seq.position(ctx, name)
+		if err != nil {
+			return service.History{}, err
+		}
 		rq := q
 		if rq.Before == 0 || rq.Before > pos.Offset+1 {
 			rq.Before = pos.Offset + 1
@@ -152,14 +185,29 @@ func (e *Engine) History(ctx context.Context, name string, q service.HistoryQuer
 		}
 		// A removal between the two reads would pass off the new
 		// epoch's publications as the old one's.
-		if e.local.Position(name).Epoch == pos.Epoch {
+		now, err := e.seq.position(ctx, name)
+		if err != nil {
+			return service.History{}, err
+		}
+		if now.Epoch == pos.Epoch {
 			return service.History{Publications: pubs, Position: pos}, nil
 		}
 	}
 }
 
-// Subscribe implements service.Engine.
+// Subscribe implements service.Engine. The channel is loaded first,
+// and held while r joins: the fan-out's First hook reads its committed
+// position from the sequencer, with the fan-out's lock of the channel
+// held, which must not wait for the database. The committer's tells lock
+// keeps the batch being told from passing the subscriber half-told.
 func (e *Engine) Subscribe(ctx context.Context, name string, r service.Receiver, joinLeave bool) (service.Position, error) {
+	release, err := e.seq.hold(ctx, name)
+	if err != nil {
+		return service.Position{}, err
+	}
+	defer release()
+	e.commits.tells.RLock()
+	defer e.commits.tells.RUnlock()
 	return e.local.Subscribe(ctx, name, r, joinLeave)
 }
 
@@ -172,12 +220,6 @@ func (e *Engine) Unsubscribe(name string, r service.Receiver) bool {
 // subscribers are all of them.
 func (e *Engine) Presence(_ context.Context, name string) ([]service.Member, error) {
 	return e.local.Presence(name), nil
-}
-
-// Channels implements service.Engine.
-func (e *Engine) Channels(_ context.Context, prefix string, visible func(string) bool, limit int) ([]service.ChannelInfo, bool, error) {
-	infos, more := e.local.Channels(prefix, visible, limit)
-	return infos, more, nil
 }
 
 // Err reports why the engine refuses writes: a commit failed. It is nil

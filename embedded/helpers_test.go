@@ -182,6 +182,21 @@ func watch(e *Engine) func() []told {
 	}
 }
 
+// positionsOf returns the committed positions of the named channels,
+// loaded from the database if need be, as a subscriber would get them.
+func positionsOf(t *testing.T, e *Engine, names ...string) map[string]service.Position {
+	t.Helper()
+	pos := map[string]service.Position{}
+	for _, name := range names {
+		p, err := e.seq.position(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos[name] = p
+	}
+	return pos
+}
+
 func mapsEqual(a, b map[string]service.Position) bool {
 	if len(a) != len(b) {
 		return false

@@ -38,7 +38,7 @@ func TestRemoveStartsNewEpoch(t *testing.T) {
 	if got := offsets(readAll(t, s, "b")); !sameOffsets(got, []uint64{1}) {
 		t.Errorf("another channel's history changed: %v", got)
 	}
-	positions := s.seq.positions()
+	positions := positionsOf(t, s, "a", "b")
 	if positions["a"] != pos || positions["b"] != (service.Position{Offset: 1, Epoch: old}) {
 		t.Errorf("Positions = %v", positions)
 	}
@@ -92,7 +92,7 @@ func TestRemoveStartsNewEpoch(t *testing.T) {
 	if s.seq.epoch != old {
 		t.Errorf("after reopening, the store's epoch is %q, want %q", s.seq.epoch, old)
 	}
-	positions = s.seq.positions()
+	positions = positionsOf(t, s, "a", "b", "never")
 	want2 := map[string]service.Position{
 		"a":     {Offset: 1, Epoch: pos.Epoch},
 		"b":     {Offset: 1, Epoch: old},
@@ -160,7 +160,7 @@ func TestPositionsAfterReopen(t *testing.T) {
 	if _, err := s.Remove(context.Background(), "e"); err != nil {
 		t.Fatal(err)
 	}
-	before := s.seq.positions()
+	before := positionsOf(t, s, "a", "b", "c.d", "e")
 	if len(before) != 4 || before["a"].Offset != 1 || before["b"].Offset != 2 || before["c.d"].Offset != 3 || before["e"].Offset != 0 {
 		t.Errorf("Positions = %v", before)
 	}
@@ -168,7 +168,7 @@ func TestPositionsAfterReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openEngine(t, path, Options{})
-	after := s.seq.positions()
+	after := positionsOf(t, s, "a", "b", "c.d", "e")
 	if !mapsEqual(before, after) {
 		t.Errorf("Positions before closing %v, after reopening %v", before, after)
 	}

@@ -71,7 +71,7 @@ func TestCloseCommitsQueued(t *testing.T) {
 	wg.Wait()
 
 	s = openEngine(t, path, Options{})
-	positions := s.seq.positions()
+	positions := positionsOf(t, s, channels...)
 	for _, ch := range channels {
 		got := done[ch]
 		slices.Sort(got)

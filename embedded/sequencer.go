@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"container/list"
 	"context"
 	"sync"
 	"time"
@@ -55,25 +56,40 @@ func (s slots) reserve(ctx context.Context) (release func(), err error) {
 // that never go down along its offsets; and the idempotency keys seen in
 // the window. It queues the changes in that order for the committer,
 // under the same lock, so that the order they are written and fanned out
-// in is the order of their offsets. It knows nothing of SQL: it starts
-// from what the database has stored.
+// in is the order of their offsets. It knows nothing of SQL: it loads a
+// channel's state from the store when first used (see cache.go), and
+// keeps it only while the channel is in use or among the recently used.
 type sequencer struct {
 	epoch  string        // the database's own; channels start with it
 	window time.Duration // how long keys are kept; 0 keeps none
+	store  store
+	cache  int // how many channels not in use are kept loaded
 
 	mu       sync.Mutex
-	channels map[string]*channel
-	queue    []*change // placed, not yet taken by the committer
-	failed   error     // set when a commit failed: offsets given out were lost
+	channels map[string]*channel // loaded, or being loaded
+	idle     list.List           // of *channel not in use, most recently used first
+	queue    []*change           // placed, not yet taken by the committer
+	failed   error               // set when a commit failed: offsets given out were lost
 	stopped  bool
 }
 
-// channel is what the sequencer remembers of a channel between commits.
+// channel is what the sequencer knows of a channel: its place, and what
+// holds it in memory.
 type channel struct {
-	last     uint64    // the last offset given out, committed or not
-	lastTime time.Time // the time of publication last
-	epoch    string
-	keys     map[string]*keyed
+	name      string
+	last      uint64    // the last offset given out, committed or not
+	lastTime  time.Time // the time of publication last
+	epoch     string
+	keys      map[string]*keyed // nil until a key is kept
+	committed service.Position  // as the fan-out was last told: where a subscriber starts
+
+	// What holds the channel in memory; with none of them, it is idle,
+	// and dropped once cache others are idler.
+	pending int           // changes queued and not yet committed
+	subs    bool          // it has local subscribers (fanout's First to Last)
+	holds   int           // calls between hold and its release
+	loading chan struct{} // closed once loaded; nil after
+	idleAt  *list.Element // its place in idle, while idle
 }
 
 // keyed is a publication made with an idempotency key.
@@ -104,70 +120,74 @@ func (r *repeat) answer(ctx context.Context) (service.Published, error) {
 	return service.Published{Position: pos, Duplicate: true}, nil
 }
 
-// newSequencer goes on from what the database has stored.
-func newSequencer(st sqlite.Stored, window time.Duration) *sequencer {
-	q := &sequencer{epoch: st.Epoch, window: window, channels: make(map[string]*channel, len(st.Positions))}
-	for name, pos := range st.Positions {
-		q.channels[name] = &channel{last: pos.Offset, epoch: pos.Epoch, lastTime: st.LastTimes[name], keys: map[string]*keyed{}}
-	}
-	for _, k := range st.Keys {
-		if ch := q.channels[k.Channel]; ch != nil {
-			ch.keys[k.Key] = &keyed{offset: k.Offset, at: k.Time}
-		}
-	}
-	return q
+// newSequencer sequences channels stored in st, whose epoch is epoch,
+// keeping up to cache idle channels loaded.
+func newSequencer(st store, epoch string, window time.Duration, cache int) *sequencer {
+	return &sequencer{epoch: epoch, window: window, store: st, cache: cache, channels: map[string]*channel{}}
 }
 
 // publish places p, made with key, and queues it, the change holding
 // release; or, when key was seen within the window, returns the repeat
 // and queues nothing. The caller keeps release unless a change is
 // returned.
-func (q *sequencer) publish(p service.Publication, key string, release func()) (*change, *repeat, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if err := q.refusal(); err != nil {
-		return nil, nil, err
-	}
-	ch := q.channel(p.Channel)
-	if k := ch.keys[key]; key != "" && k != nil && (q.window <= 0 || time.Since(k.at) < q.window) {
-		return nil, &repeat{first: k.c, pos: service.Position{Offset: k.offset, Epoch: ch.epoch}}, nil
-	}
-	ch.last++
-	p.Offset = ch.last
-	// Times never go down along a channel's offsets, so that trimming by
-	// age takes the oldest offsets and leaves no holes, even when two
-	// publishers' clocks were read in one order and their offsets given
-	// in the other. Times are kept to the microsecond, so the publication
-	// fanned out now carries the time that history will show.
-	p.Time = p.Time.Truncate(time.Microsecond)
-	if p.Time.Before(ch.lastTime) {
-		p.Time = ch.lastTime
-	}
-	ch.lastTime = p.Time
-	c := &change{Change: sqlite.Change{Kind: sqlite.Publication, Pub: p, Epoch: ch.epoch, Key: key}, release: release, done: make(chan struct{})}
-	if key != "" && q.window > 0 {
-		ch.keys[key] = &keyed{c: c, offset: p.Offset, at: p.Time}
-	}
-	q.queue = append(q.queue, c)
-	return c, nil, nil
+func (q *sequencer) publish(ctx context.Context, p service.Publication, key string, release func()) (c *change, again *repeat, err error) {
+	err = q.use(ctx, p.Channel, func(ch *channel) error {
+		if err := q.refusal(); err != nil {
+			return err
+		}
+		if k := ch.keys[key]; key != "" && k != nil && (q.window <= 0 || time.Since(k.at) < q.window) {
+			again = &repeat{first: k.c, pos: service.Position{Offset: k.offset, Epoch: ch.epoch}}
+			return nil
+		}
+		ch.last++
+		p.Offset = ch.last
+		// Times never go down along a channel's offsets, so that trimming
+		// by age takes the oldest offsets and leaves no holes, even when
+		// two publishers' clocks were read in one order and their offsets
+		// given in the other. Times are kept to the microsecond, so the
+		// publication fanned out now carries the time that history will
+		// show.
+		p.Time = p.Time.Truncate(time.Microsecond)
+		if p.Time.Before(ch.lastTime) {
+			p.Time = ch.lastTime
+		}
+		ch.lastTime = p.Time
+		c = &change{Change: sqlite.Change{Kind: sqlite.Publication, Pub: p, Epoch: ch.epoch, Key: key}, release: release, done: make(chan struct{})}
+		if key != "" && q.window > 0 {
+			if ch.keys == nil {
+				ch.keys = map[string]*keyed{}
+			}
+			ch.keys[key] = &keyed{c: c, offset: p.Offset, at: p.Time}
+		}
+		q.enqueue(ch, c)
+		return nil
+	})
+	return c, again, err
 }
 
 // remove starts the channel again at offset 0 in a new epoch, its keys
 // forgotten, and queues the removal, which holds release. The caller
 // keeps release when remove fails.
-func (q *sequencer) remove(name string, release func()) (*change, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if err := q.refusal(); err != nil {
-		return nil, err
-	}
-	ch := q.channel(name)
-	ch.last = 0
-	ch.epoch = sqlite.NewEpoch()
-	clear(ch.keys)
-	c := &change{Change: sqlite.Change{Kind: sqlite.Removal, Pub: service.Publication{Channel: name}, Epoch: ch.epoch}, release: release, done: make(chan struct{})}
+func (q *sequencer) remove(ctx context.Context, name string, release func()) (c *change, err error) {
+	err = q.use(ctx, name, func(ch *channel) error {
+		if err := q.refusal(); err != nil {
+			return err
+		}
+		ch.last = 0
+		ch.epoch = sqlite.NewEpoch()
+		ch.keys = nil
+		c = &change{Change: sqlite.Change{Kind: sqlite.Removal, Pub: service.Publication{Channel: name}, Epoch: ch.epoch}, release: release, done: make(chan struct{})}
+		q.enqueue(ch, c)
+		return nil
+	})
+	return c, err
+}
+
+// enqueue queues c, a change of ch, which stays in memory until c is
+// committed: the store is behind it until then. q.mu is held.
+func (q *sequencer) enqueue(ch *channel, c *change) {
+	ch.pending++
 	q.queue = append(q.queue, c)
-	return c, nil
 }
 
 // refusal says why no change may be queued now, if none may. q.mu is
@@ -180,17 +200,6 @@ func (q *sequencer) refusal() error {
 		return errStopped
 	}
 	return nil
-}
-
-// channel returns the state of the named channel, creating it. q.mu is
-// held.
-func (q *sequencer) channel(name string) *channel {
-	ch := q.channels[name]
-	if ch == nil {
-		ch = &channel{epoch: q.epoch, keys: map[string]*keyed{}}
-		q.channels[name] = ch
-	}
-	return ch
 }
 
 // take returns what is queued, leaving spare's storage as the queue.
@@ -206,17 +215,24 @@ func (q *sequencer) take(spare []*change) []*change {
 	return batch
 }
 
-// committed lets go of the keyed changes of batch, now committed: a
-// repeat no longer waits for them. A failed change stays with its key,
-// so that a repeat gets its error rather than an offset that was never
-// written.
-func (q *sequencer) committed(batch []*change) {
+// committed records batch as committed, or as failed when ok is false,
+// and lets go of what of its channels it held. A committed change moves
+// its channel's committed position, and lets go of its key: a repeat no
+// longer waits for it. A failed change stays with its key, so that a
+// repeat gets its error rather than an offset that was never written.
+func (q *sequencer) committed(batch []*change, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, c := range batch {
-		if k := q.channels[c.Pub.Channel].keys[c.Key]; c.Key != "" && k != nil && k.c == c {
-			k.c = nil
+		ch := q.channels[c.Pub.Channel] // held by c until now
+		if ok {
+			ch.committed = service.Position{Offset: c.Pub.Offset, Epoch: c.Epoch}
+			if k := ch.keys[c.Key]; c.Key != "" && k != nil && k.c == c {
+				k.c = nil
+			}
 		}
+		ch.pending--
+		q.settle(ch)
 	}
 }
 
@@ -245,7 +261,9 @@ func (q *sequencer) stop() bool {
 	return first
 }
 
-// forgetKeys forgets the committed keys seen before cutoff.
+// forgetKeys forgets the committed keys seen before cutoff, of the
+// channels loaded; the others' are read from the store, which forgets
+// them too, when they are loaded.
 func (q *sequencer) forgetKeys(cutoff time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -256,15 +274,4 @@ func (q *sequencer) forgetKeys(cutoff time.Time) {
 			}
 		}
 	}
-}
-
-// positions returns the position of every channel the sequencer knows.
-func (q *sequencer) positions() map[string]service.Position {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	pos := make(map[string]service.Position, len(q.channels))
-	for name, ch := range q.channels {
-		pos[name] = service.Position{Offset: ch.last, Epoch: ch.epoch}
-	}
-	return pos
 }

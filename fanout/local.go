@@ -48,8 +48,9 @@ type Hooks struct {
 	Left   func(channel string, members []service.Member)
 }
 
-// DefaultHooks do nothing: the embedded engine's log is in the process,
-// and tells Local of every change whether or not anyone here listens.
+// DefaultHooks do nothing: for an engine that tells Local of every
+// change, whether or not anyone here listens, and whose channels all
+// start at offset 0 in the epoch given to New.
 var DefaultHooks = Hooks{
 	First:  func(_ context.Context, _ string, pos service.Position) (service.Position, error) { return pos, nil },
 	Last:   func(string) {},
@@ -148,10 +149,19 @@ func (l *Local) find(name string) *channel {
 
 // Published moves the channel to pos and delivers p, committed at pos,
 // to its subscribers. Changes must come in commit order; receivers get
-// them in that order.
+// them in that order. A channel without state here (no subscribers) is
+// left without: its engine has its position, and hands it to the next
+// first subscriber through First.
 func (l *Local) Published(pos service.Position, p *service.Publication) {
-	ch := l.lock(p.Channel)
+	ch := l.find(p.Channel)
+	if ch == nil {
+		return
+	}
+	ch.mu.Lock()
 	defer ch.mu.Unlock()
+	if ch.forgotten {
+		return
+	}
 	ch.pos = pos
 	ev := &service.Event{Kind: service.EventPublication, Channel: p.Channel, Publication: p}
 	for r := range ch.subs {
@@ -207,20 +217,9 @@ func (l *Local) Offer(pos service.Position, p *service.Publication) (Outcome, se
 // Removed moves the channel to pos, its new epoch at offset 0, and ends
 // its subscriptions with EventUnsubscribed and ReasonRemoved. A removal
 // it knows of already, to the same epoch, changes nothing: an engine may
-// hear of one twice, the second time after new subscribers joined.
+// hear of one twice, the second time after new subscribers joined. Like
+// Published, it keeps no state for a channel without local subscribers.
 func (l *Local) Removed(name string, pos service.Position) {
-	ch := l.lock(name)
-	if ch.pos.Epoch != pos.Epoch {
-		ch.pos = pos
-		l.end(ch, name, service.ReasonRemoved)
-	}
-	l.unlock(name, ch)
-}
-
-// RemovedElsewhere is Removed for an engine that hears of removals from
-// a broker, for every channel: it keeps no state for a channel without
-// local subscribers.
-func (l *Local) RemovedElsewhere(name string, pos service.Position) {
 	ch := l.find(name)
 	if ch == nil {
 		return
@@ -231,6 +230,12 @@ func (l *Local) RemovedElsewhere(name string, pos service.Position) {
 		l.end(ch, name, service.ReasonRemoved)
 	}
 	l.unlock(name, ch)
+}
+
+// RemovedElsewhere is Removed for an engine that hears of removals from
+// a broker, for every channel.
+func (l *Local) RemovedElsewhere(name string, pos service.Position) {
+	l.Removed(name, pos)
 }
 
 // Interrupt ends the channel's subscriptions with EventUnsubscribed and
@@ -430,9 +435,9 @@ func (l *Local) Unsubscribe(name string, r service.Receiver) bool {
 
 // idle reports that the channel has neither history nor subscribers, nor
 // an epoch of its own: its state says nothing that a new one would not.
-// With a broker (a First hook), the broker has the position, and First
-// reads it again for the next subscriber: a channel without subscribers
-// is idle. ch.mu is held.
+// With a First hook, the engine (its broker, or the embedded engine's
+// sequencer) has the position, and First reads it again for the next
+// subscriber: a channel without subscribers is idle. ch.mu is held.
 func (l *Local) idle(ch *channel) bool {
 	return len(ch.subs) == 0 && (l.brokered || ch.pos.Offset == 0 && ch.pos.Epoch == l.epoch)
 }

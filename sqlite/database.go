@@ -29,12 +29,14 @@ import (
 )
 
 // Database is the storage of histories: it appends batches of changes
-// in one transaction each, reads and trims history, and loads what it
-// holds. It gives out no offsets and starts no goroutines.
+// in one transaction each, reads and trims history, and reads back one
+// channel's position when its sequencer first needs it. It gives out no
+// offsets and starts no goroutines.
 type Database struct {
 	w, r  *sql.DB // w has one connection: SQLite has one writer at a time
 	stmts *statements
 	opts  Options
+	epoch string
 }
 
 // Options configure a Database. Zero fields keep every publication and
@@ -43,7 +45,7 @@ type Options struct {
 	// MaxPublications is the most publications kept per channel; Append
 	// trims each channel it touches to it.
 	MaxPublications int
-	// KeyWindow is how long idempotency keys are kept: Open loads those
+	// KeyWindow is how long idempotency keys are kept: Load reads those
 	// this recent, and Append writes keys only when it is set.
 	KeyWindow time.Duration
 }
@@ -67,44 +69,49 @@ type Change struct {
 	Key   string              // the publication's idempotency key, if any
 }
 
-// Stored is what a database holds that sequencing goes on from.
+// Stored is what the database holds of one channel that sequencing goes
+// on from.
 type Stored struct {
-	Epoch     string // the database's own, that channels start in
-	Positions map[string]service.Position
-	LastTimes map[string]time.Time // of each channel's latest publication
-	Keys      []Key                // those within the KeyWindow
+	// Position is the channel's last committed offset and its epoch; a
+	// channel never written is at offset 0 in the database's epoch.
+	Position service.Position
+	// LastTime is the time of the publication at Position, zero when it
+	// is not kept.
+	LastTime time.Time
+	Keys     []Key // those within the KeyWindow
 }
 
 // Key is an idempotency key a publication was made with.
 type Key struct {
-	Channel, Key string
-	Offset       uint64
-	Time         time.Time // the publication's
+	Key    string
+	Offset uint64
+	Time   time.Time // the publication's
 }
 
-// Open opens (creating if need be) the database at path and loads what
-// it holds.
-func Open(path string, opts Options) (*Database, Stored, error) {
+// Open opens (creating if need be) the database at path. It reads no
+// channel: each is read with Load when first used, so that opening takes
+// the same time whatever the number of channels.
+func Open(path string, opts Options) (*Database, error) {
 	w, err := openDB(path, 1, "")
 	if err != nil {
-		return nil, Stored{}, err
+		return nil, err
 	}
 	r, err := openDB(path, 4, "&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
-		return nil, Stored{}, err
+		return nil, err
 	}
 	db := &Database{w: w, r: r, opts: opts}
-	st, err := db.load(context.Background(), opts.KeyWindow)
+	db.epoch, err = db.init(context.Background())
 	if err == nil {
 		db.stmts, err = prepare(context.Background(), w)
 	}
 	if err != nil {
 		w.Close()
 		r.Close()
-		return nil, Stored{}, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return db, st, nil
+	return db, nil
 }
 
 func openDB(path string, conns int, extra string) (*sql.DB, error) {
@@ -152,79 +159,67 @@ CREATE INDEX IF NOT EXISTS publications_by_time ON publications (time);
 CREATE INDEX IF NOT EXISTS idempotency_keys_by_time ON idempotency_keys (time);
 `
 
-// load creates the schema and reads what sequencing goes on from.
-func (db *Database) load(ctx context.Context, window time.Duration) (Stored, error) {
-	st := Stored{Positions: map[string]service.Position{}, LastTimes: map[string]time.Time{}}
+// init creates the schema and returns the database's epoch.
+func (db *Database) init(ctx context.Context) (string, error) {
 	if _, err := db.w.ExecContext(ctx, schema); err != nil {
-		return st, fmt.Errorf("create schema: %w", err)
+		return "", fmt.Errorf("create schema: %w", err)
 	}
-	err := db.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'epoch'`).Scan(&st.Epoch)
+	var epoch string
+	err := db.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'epoch'`).Scan(&epoch)
 	if errors.Is(err, sql.ErrNoRows) {
 		// A new database is a new incarnation of every channel's history.
-		st.Epoch = NewEpoch()
-		_, err = db.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('epoch', ?)`, st.Epoch)
+		epoch = NewEpoch()
+		_, err = db.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('epoch', ?)`, epoch)
 	}
 	if err != nil {
-		return st, fmt.Errorf("read epoch: %w", err)
+		return "", fmt.Errorf("read epoch: %w", err)
 	}
-	rows, err := db.w.QueryContext(ctx, `SELECT name, epoch, last_offset FROM channels`)
-	if err != nil {
-		return st, fmt.Errorf("read channels: %w", err)
+	return epoch, nil
+}
+
+// Epoch returns the database's epoch, that channels never written (nor
+// removed) are in.
+func (db *Database) Epoch() string { return db.epoch }
+
+// Load reads what sequencing the channel goes on from: its position, the
+// time of its latest publication, below which no later one may go, and
+// its idempotency keys within the KeyWindow. It reads through the
+// channel's primary keys only. A channel must not be loaded while changes
+// to it are being appended: what Load returns is then already behind.
+func (db *Database) Load(ctx context.Context, channel string) (Stored, error) {
+	st := Stored{Position: service.Position{Epoch: db.epoch}}
+	var at sql.NullInt64
+	err := db.r.QueryRowContext(ctx, `SELECT c.epoch, c.last_offset, p.time FROM channels c
+		LEFT JOIN publications p ON p.channel = c.name AND p.offset = c.last_offset
+		WHERE c.name = ?`, channel).Scan(&st.Position.Epoch, &st.Position.Offset, &at)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return st, nil // never written: no keys either
+	case err != nil:
+		return st, fmt.Errorf("load channel %s: %w", channel, err)
 	}
-	for rows.Next() {
-		var name string
-		var pos service.Position
-		if err := rows.Scan(&name, &pos.Epoch, &pos.Offset); err != nil {
-			rows.Close()
-			return st, fmt.Errorf("read channels: %w", err)
-		}
-		st.Positions[name] = pos
+	if at.Valid {
+		st.LastTime = time.UnixMicro(at.Int64).UTC()
 	}
-	if err := rows.Close(); err != nil {
-		return st, fmt.Errorf("read channels: %w", err)
-	}
-	if err := db.loadTimes(ctx, st.LastTimes); err != nil {
-		return st, err
-	}
-	if window > 0 {
-		st.Keys, err = db.loadKeys(ctx, time.Now().Add(-window))
+	if db.opts.KeyWindow > 0 {
+		st.Keys, err = db.loadKeys(ctx, channel, time.Now().Add(-db.opts.KeyWindow))
 	}
 	return st, err
 }
 
-// loadTimes reads the time of each channel's latest publication, below
-// which no later publication's time may go.
-func (db *Database) loadTimes(ctx context.Context, into map[string]time.Time) error {
-	rows, err := db.w.QueryContext(ctx, `SELECT c.name, p.time FROM channels c
-		JOIN publications p ON p.channel = c.name AND p.offset = c.last_offset`)
+// loadKeys reads the channel's idempotency keys seen since cutoff.
+func (db *Database) loadKeys(ctx context.Context, channel string, cutoff time.Time) ([]Key, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT key, offset, time FROM idempotency_keys WHERE channel = ? AND time >= ?`, channel, cutoff.UnixMicro())
 	if err != nil {
-		return fmt.Errorf("read channels' latest times: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var name string
-		var at int64
-		if err := rows.Scan(&name, &at); err != nil {
-			return fmt.Errorf("read channels' latest times: %w", err)
-		}
-		into[name] = time.UnixMicro(at).UTC()
-	}
-	return rows.Err()
-}
-
-// loadKeys reads the idempotency keys seen since cutoff.
-func (db *Database) loadKeys(ctx context.Context, cutoff time.Time) ([]Key, error) {
-	rows, err := db.w.QueryContext(ctx, `SELECT channel, key, offset, time FROM idempotency_keys WHERE time >= ?`, cutoff.UnixMicro())
-	if err != nil {
-		return nil, fmt.Errorf("read idempotency keys: %w", err)
+		return nil, fmt.Errorf("load idempotency keys of %s: %w", channel, err)
 	}
 	defer rows.Close()
 	var keys []Key
 	for rows.Next() {
 		var k Key
 		var at int64
-		if err := rows.Scan(&k.Channel, &k.Key, &k.Offset, &at); err != nil {
-			return nil, fmt.Errorf("read idempotency keys: %w", err)
+		if err := rows.Scan(&k.Key, &k.Offset, &at); err != nil {
+			return nil, fmt.Errorf("load idempotency keys of %s: %w", channel, err)
 		}
 		k.Time = time.UnixMicro(at)
 		keys = append(keys, k)
@@ -295,22 +290,6 @@ func (db *Database) Append(batch []*Change) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// TrimBefore deletes the publications older than cutoff.
-func (db *Database) TrimBefore(cutoff time.Time) error {
-	if _, err := db.w.ExecContext(context.Background(), `DELETE FROM publications WHERE time < ?`, cutoff.UnixMicro()); err != nil {
-		return fmt.Errorf("trim history: %w", err)
-	}
-	return nil
-}
-
-// ForgetKeys deletes the idempotency keys older than cutoff.
-func (db *Database) ForgetKeys(cutoff time.Time) error {
-	if _, err := db.w.ExecContext(context.Background(), `DELETE FROM idempotency_keys WHERE time < ?`, cutoff.UnixMicro()); err != nil {
-		return fmt.Errorf("forget idempotency keys: %w", err)
 	}
 	return nil
 }

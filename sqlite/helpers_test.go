@@ -12,22 +12,33 @@ import (
 	"github.com/switchboard/switchboard/service"
 )
 
-// store is a Database opened for a test, with each channel's position,
-// from which mustAppend gives the next offset, as a sequencer would.
+// store is a Database opened for a test, with the position of each
+// channel appended to, from which mustAppend gives the next offset, as a
+// sequencer would.
 type store struct {
 	*Database
-	stored Stored
+	positions map[string]service.Position
 }
 
 // openStore opens the database at path, closing it when the test ends.
 func openStore(t *testing.T, path string, opts Options) *store {
 	t.Helper()
-	db, st, err := Open(path, opts)
+	db, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() }) // Close may be called twice
-	return &store{db, st}
+	return &store{db, map[string]service.Position{}}
+}
+
+// load loads channel, failing the test on an error.
+func load(t *testing.T, s *store, channel string) Stored {
+	t.Helper()
+	st, err := s.Load(context.Background(), channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func tempPath(t *testing.T) string {
@@ -47,16 +58,16 @@ func pub(channel string, n int) service.Publication {
 // mustAppend appends p, made with key, at its channel's next offset.
 func mustAppend(t *testing.T, s *store, p service.Publication, key string) service.Published {
 	t.Helper()
-	pos, ok := s.stored.Positions[p.Channel]
+	pos, ok := s.positions[p.Channel]
 	if !ok {
-		pos.Epoch = s.stored.Epoch
+		pos = load(t, s, p.Channel).Position
 	}
 	pos.Offset++
 	p.Offset = pos.Offset
 	if err := s.Append([]*Change{{Kind: Publication, Pub: p, Epoch: pos.Epoch, Key: key}}); err != nil {
 		t.Fatalf("Append to %s: %v", p.Channel, err)
 	}
-	s.stored.Positions[p.Channel] = pos
+	s.positions[p.Channel] = pos
 	return service.Published{Position: pos}
 }
 

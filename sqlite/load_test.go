@@ -8,16 +8,17 @@ import (
 	"github.com/switchboard/switchboard/service"
 )
 
-// Open loads what sequencing goes on from: the database's epoch, each
-// channel's position and latest time, and the keys within the window; a
-// removal leaves its channel at offset 0 in its new epoch, keys gone.
-func TestOpenLoadsWhatIsStored(t *testing.T) {
+// Load reads what sequencing a channel goes on from: its position and
+// latest time, and its keys within the window; a channel never written
+// is at 0 in the database's epoch, and a removal leaves its channel at
+// offset 0 in its new epoch, keys gone.
+func TestLoadReadsWhatIsStored(t *testing.T) {
 	path := tempPath(t)
 	opts := Options{KeyWindow: time.Hour}
 	s := openStore(t, path, opts)
-	epoch := s.stored.Epoch
-	if epoch == "" || len(s.stored.Positions) != 0 || len(s.stored.Keys) != 0 {
-		t.Fatalf("a new database holds %+v", s.stored)
+	epoch := s.Epoch()
+	if st := load(t, s, "a"); epoch == "" || st.Position != (service.Position{Epoch: epoch}) || !st.LastTime.IsZero() || len(st.Keys) != 0 {
+		t.Fatalf("a new database holds %+v of a, epoch %q", st, epoch)
 	}
 	old := pub("a", 1)
 	old.Time = old.Time.Add(-2 * time.Hour)
@@ -34,19 +35,18 @@ func TestOpenLoadsWhatIsStored(t *testing.T) {
 	}
 
 	s = openStore(t, path, opts)
-	st := s.stored
-	if st.Epoch != epoch {
-		t.Errorf("after reopening, epoch %q, want %q", st.Epoch, epoch)
+	if s.Epoch() != epoch {
+		t.Errorf("after reopening, epoch %q, want %q", s.Epoch(), epoch)
 	}
-	want := map[string]service.Position{"a": {Offset: 2, Epoch: epoch}, "b": {Offset: 0, Epoch: removed}}
-	if len(st.Positions) != len(want) || st.Positions["a"] != want["a"] || st.Positions["b"] != want["b"] {
-		t.Errorf("Positions %v, want %v", st.Positions, want)
+	a, b := load(t, s, "a"), load(t, s, "b")
+	if a.Position != (service.Position{Offset: 2, Epoch: epoch}) || b.Position != (service.Position{Offset: 0, Epoch: removed}) {
+		t.Errorf("positions a %+v, b %+v; want a at 2 in %q, b at 0 in %q", a.Position, b.Position, epoch, removed)
 	}
-	if at, ok := st.LastTimes["a"]; !ok || !at.Equal(last.Time) {
-		t.Errorf("LastTimes %v, want a at %v", st.LastTimes, last.Time)
+	if !a.LastTime.Equal(last.Time) || !b.LastTime.IsZero() {
+		t.Errorf("latest times a %v, b %v; want a at %v, b none", a.LastTime, b.LastTime, last.Time)
 	}
-	if len(st.Keys) != 1 || st.Keys[0].Channel != "a" || st.Keys[0].Key != "k" || st.Keys[0].Offset != 2 || !st.Keys[0].Time.Equal(last.Time) {
-		t.Errorf("Keys %+v, want only a's k at offset 2", st.Keys)
+	if len(a.Keys) != 1 || a.Keys[0].Key != "k" || a.Keys[0].Offset != 2 || !a.Keys[0].Time.Equal(last.Time) || len(b.Keys) != 0 {
+		t.Errorf("keys a %+v, b %+v; want only a's k at offset 2", a.Keys, b.Keys)
 	}
 	if pubs := readAll(t, s, "b"); len(pubs) != 0 {
 		t.Errorf("a removed channel holds %v", offsets(pubs))
@@ -66,11 +66,14 @@ func TestTrimBeforeAndForgetKeys(t *testing.T) {
 		mustAppend(t, s, p, fmt.Sprint("k", i))
 	}
 	cutoff := now.Add(-90 * time.Minute)
-	if err := s.TrimBefore(cutoff); err != nil {
-		t.Fatal(err)
+	if n, err := s.TrimBefore(cutoff, 1); err != nil || n != 1 {
+		t.Fatalf("TrimBefore, one at a time: %d, %v; want 1 deleted", n, err)
 	}
-	if err := s.ForgetKeys(cutoff); err != nil {
-		t.Fatal(err)
+	if n, err := s.TrimBefore(cutoff, 0); err != nil || n != 1 {
+		t.Fatalf("TrimBefore, the rest: %d, %v; want 1 deleted", n, err)
+	}
+	if n, err := s.ForgetKeys(cutoff, 10); err != nil || n != 2 {
+		t.Fatalf("ForgetKeys: %d, %v; want 2 deleted", n, err)
 	}
 	if got := offsets(readAll(t, s, "a")); !sameOffsets(got, []uint64{3}) {
 		t.Errorf("after TrimBefore, history %v, want [3]", got)
@@ -79,11 +82,12 @@ func TestTrimBeforeAndForgetKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openStore(t, path, opts)
-	if pos := s.stored.Positions["a"]; pos.Offset != 3 {
-		t.Errorf("after trimming and reopening, position %+v, want offset 3", pos)
+	st := load(t, s, "a")
+	if st.Position.Offset != 3 {
+		t.Errorf("after trimming and reopening, position %+v, want offset 3", st.Position)
 	}
-	if len(s.stored.Keys) != 1 || s.stored.Keys[0].Key != "k2" {
-		t.Errorf("after ForgetKeys, keys %+v, want only k2", s.stored.Keys)
+	if len(st.Keys) != 1 || st.Keys[0].Key != "k2" {
+		t.Errorf("after ForgetKeys, keys %+v, want only k2", st.Keys)
 	}
 }
 
@@ -94,15 +98,15 @@ func TestAppendRefusesUnknownKind(t *testing.T) {
 	s := openStore(t, path, Options{})
 	p := pub("a", 1)
 	p.Offset = 1
-	good := &Change{Kind: Publication, Pub: p, Epoch: s.stored.Epoch}
+	good := &Change{Kind: Publication, Pub: p, Epoch: s.Epoch()}
 	p.Offset = 2
-	if err := s.Append([]*Change{good, {Pub: p, Epoch: s.stored.Epoch}}); err == nil {
+	if err := s.Append([]*Change{good, {Pub: p, Epoch: s.Epoch()}}); err == nil {
 		t.Fatal("Append took a change of kind 0")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if st := openStore(t, path, Options{}).stored; len(st.Positions) != 0 {
-		t.Errorf("after a refused batch, the database holds %+v", st.Positions)
+	if st := load(t, openStore(t, path, Options{}), "a"); st.Position.Offset != 0 {
+		t.Errorf("after a refused batch, the database holds %+v", st.Position)
 	}
 }
