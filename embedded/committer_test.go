@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -28,18 +27,7 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 	}
 	// Another connection holds the write lock, so that the committer takes
 	// the first write and then waits in BEGIN while the second queues.
-	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := lockWrites(t, ctx, path)
 
 	first := make(chan error, 1)
 	go func() {
@@ -48,12 +36,7 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 		_, err := s.Publish(ctx, p, "")
 		first <- err
 	}()
-	poll.Until(t, 5*time.Second, "the committer to take offset 1", func() bool {
-		s.seq.mu.Lock()
-		defer s.seq.mu.Unlock()
-		ch := s.seq.channels["c"]
-		return ch != nil && ch.last == 1 && len(s.seq.queue) == 0
-	})
+	awaitTaken(t, s, "c", 1)
 	type result struct {
 		res service.Published
 		err error
@@ -69,10 +52,7 @@ func TestNothingCommittedAfterAFailedCommit(t *testing.T) {
 		return len(s.seq.queue) == 1
 	})
 	time.Sleep(20 * time.Millisecond)
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	unlock()
 
 	if err := <-first; err == nil {
 		t.Fatal("offset 1 committed despite the trigger")

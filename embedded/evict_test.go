@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"sync"
@@ -245,34 +244,15 @@ func TestChannelsAcrossMemory(t *testing.T) {
 
 	// A publication queued, not committed: another connection holds the
 	// write lock, so that the committer waits in BEGIN.
-	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := lockWrites(t, ctx, path)
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.Publish(ctx, pub("s6", 1), "")
 		done <- err
 	}()
-	poll.Until(t, 5*time.Second, "s6's publication to be taken by the committer", func() bool {
-		s.seq.mu.Lock()
-		defer s.seq.mu.Unlock()
-		ch := s.seq.channels["s6"]
-		return ch != nil && ch.last == 1 && len(s.seq.queue) == 0
-	})
+	awaitTaken(t, s, "s6", 1)
 	infos, _ := listed(t, s, "", all, 10)
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	unlock()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

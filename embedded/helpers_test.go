@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/service"
 )
 
@@ -226,4 +227,49 @@ func holdCommitter(t *testing.T, e *Engine) (entered <-chan struct{}, letGo func
 		})
 	})
 	return in, letGo
+}
+
+// lockWrites takes SQLite's write lock on the database at path from a
+// connection of its own, so that the committer waits in BEGIN, until the
+// returned function rolls back and lets go.
+func lockWrites(t *testing.T, ctx context.Context, path string) (unlock func()) {
+	t.Helper()
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		other.Close()
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		conn.Close()
+		other.Close()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	unlock = func() {
+		once.Do(func() {
+			if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+				t.Error(err)
+			}
+			conn.Close()
+			other.Close()
+		})
+	}
+	t.Cleanup(unlock)
+	return unlock
+}
+
+// awaitTaken waits until the committer has taken the publication at
+// offset of channel, and nothing else is queued.
+func awaitTaken(t *testing.T, e *Engine, channel string, offset uint64) {
+	t.Helper()
+	poll.Until(t, 5*time.Second, fmt.Sprintf("%s's offset %d to be taken by the committer", channel, offset), func() bool {
+		e.seq.mu.Lock()
+		defer e.seq.mu.Unlock()
+		ch := e.seq.channels[channel]
+		return ch != nil && ch.last == offset && len(e.seq.queue) == 0
+	})
 }
