@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/switchboard/switchboard/internal/loadgen"
 )
 
 // roundTimeout bounds one benchmark round (one value of b.N), so that a
@@ -67,26 +67,7 @@ func checkReply(frame []byte) error {
 }
 
 // readFrame reads one message into buf, reusing its storage.
-func readFrame(ctx context.Context, c *websocket.Conn, buf []byte) ([]byte, error) {
-	_, r, err := c.Reader(ctx)
-	if err != nil {
-		return buf, err
-	}
-	buf = buf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if errors.Is(err, io.EOF) {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
+var readFrame = loadgen.ReadFrame
 
 // callOnce sends req on c, a connection that carries nothing else yet,
 // and checks its reply.

@@ -54,11 +54,7 @@ func benchPublish(b *testing.B, srv *proc, measure func(*testing.B) (stop func()
 		b.Run(fmt.Sprintf("publishers=%d", publishers), func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
 			defer cancel()
-			conns := make([]*websocket.Conn, publishers)
-			for i := range conns {
-				conns[i] = mustDial(ctx, b, srv.addr)
-				defer conns[i].CloseNow()
-			}
+			conns := dialN(ctx, b, srv, publishers)
 			if err := publishFrom(ctx, conns, 2000); err != nil { // warm up
 				b.Fatal(err)
 			}
@@ -72,6 +68,20 @@ func benchPublish(b *testing.B, srv *proc, measure func(*testing.B) (stop func()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pubs/s")
 		})
 	}
+}
+
+// dialN opens n connections to srv, closed when the benchmark ends.
+func dialN(ctx context.Context, b *testing.B, srv *proc, n int) []*websocket.Conn {
+	conns := make([]*websocket.Conn, n)
+	for i := range conns {
+		conns[i] = mustDial(ctx, b, srv.addr)
+	}
+	b.Cleanup(func() {
+		for _, c := range conns {
+			c.CloseNow()
+		}
+	})
+	return conns
 }
 
 // publishFrom publishes n publications to bench.publish, shared among
@@ -107,11 +117,7 @@ func BenchmarkPublishBatched(b *testing.B) {
 		b.Run(fmt.Sprintf("channels=%d", channels), func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
 			defer cancel()
-			conns := make([]*websocket.Conn, publishers)
-			for i := range conns {
-				conns[i] = mustDial(ctx, b, srv.addr)
-				defer conns[i].CloseNow()
-			}
+			conns := dialN(ctx, b, srv, publishers)
 			publish := func(n int) error {
 				var wg sync.WaitGroup
 				errs := make([]error, publishers)
