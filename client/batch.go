@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 )
@@ -47,22 +46,15 @@ func (c *Client) Batch(ctx context.Context, calls []BatchCall) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	tok, err := c.token(ctx, false)
+	var reply []byte
+	err = c.withToken(ctx, func(tok string) (err error) {
+		reply, err = c.post(ctx, tok, body, "batch")
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	b, err := c.post(ctx, tok, body, "batch")
-	if c.opts.TokenFunc != nil && errors.Is(err, ErrUnauthorized) {
-		// Refused before any call ran (HTTP 401): safe to send again.
-		if tok, err = c.token(ctx, true); err != nil {
-			return err
-		}
-		b, err = c.post(ctx, tok, body, "batch")
-	}
-	if err != nil {
-		return err
-	}
-	return decodeBatch(b, calls)
+	return decodeBatch(reply, calls)
 }
 
 // encodeBatch encodes calls as a batch whose ids are their indexes.

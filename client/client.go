@@ -220,11 +220,25 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
+	var tok string
+	err := c.withToken(ctx, func(t string) error {
+		tok = t
+		return c.callHTTP(ctx, t, method, params, result)
+	})
+	if isCode(err, codeSocketRequired) {
+		return c.callSocket(ctx, tok, method, params, result)
+	}
+	return err
+}
+
+// withToken calls post with the token to send; with TokenFunc, once more
+// with a new token when the server refused that one.
+func (c *Client) withToken(ctx context.Context, post func(tok string) error) error {
 	tok, err := c.token(ctx, false)
 	if err != nil {
 		return err
 	}
-	err = c.callHTTP(ctx, tok, method, params, result)
+	err = post(tok)
 	if c.opts.TokenFunc != nil && errors.Is(err, ErrUnauthorized) {
 		// The token may have expired since TokenFunc gave it. The server
 		// refused it before making the call (HTTP 401), so making the
@@ -232,10 +246,7 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 		if tok, err = c.token(ctx, true); err != nil {
 			return err
 		}
-		err = c.callHTTP(ctx, tok, method, params, result)
-	}
-	if isCode(err, codeSocketRequired) {
-		return c.callSocket(ctx, tok, method, params, result)
+		err = post(tok)
 	}
 	return err
 }
