@@ -59,26 +59,17 @@ func (c *Client) Batch(ctx context.Context, calls []BatchCall) error {
 
 // encodeBatch encodes calls as a batch whose ids are their indexes.
 func encodeBatch(calls []BatchCall) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('[')
+	body := []byte{'['}
 	for i, cl := range calls {
-		req := struct {
-			JSONRPC string `json:"jsonrpc"`
-			ID      int    `json:"id"`
-			Method  string `json:"method"`
-			Params  any    `json:"params,omitempty"`
-		}{"2.0", i, cl.Method, cl.Params}
-		b, err := json.Marshal(req)
-		if err != nil {
-			return nil, fmt.Errorf("%s: encoding params: %w", cl.Method, err)
-		}
 		if i > 0 {
-			buf.WriteByte(',')
+			body = append(body, ',')
 		}
-		buf.Write(b)
+		var err error
+		if body, err = encodeRequest(body, i, cl.Method, cl.Params); err != nil {
+			return nil, err
+		}
 	}
-	buf.WriteByte(']')
-	return buf.Bytes(), nil
+	return append(body, ']'), nil
 }
 
 // decodeBatch files the replies in b with their calls. A reply that is

@@ -340,15 +340,9 @@ const expectContinueOver = 1 << 20
 
 // callHTTP makes one call as an HTTP POST.
 func (c *Client) callHTTP(ctx context.Context, tok, method string, params, result any) error {
-	req := struct {
-		JSONRPC string `json:"jsonrpc"`
-		ID      int    `json:"id"`
-		Method  string `json:"method"`
-		Params  any    `json:"params,omitempty"`
-	}{"2.0", 1, method, params}
-	body, err := json.Marshal(req)
+	body, err := encodeRequest(nil, 1, method, params)
 	if err != nil {
-		return fmt.Errorf("%s: encoding params: %w", method, err)
+		return err
 	}
 	b, err := c.post(ctx, tok, body, method)
 	if err != nil {
@@ -359,6 +353,21 @@ func (c *Client) callHTTP(ctx context.Context, tok, method string, params, resul
 		return &ConnectionError{URL: c.ep.http, Err: fmt.Errorf("the reply is not JSON-RPC: %w", err)}
 	}
 	return reply.decode(method, result)
+}
+
+// encodeRequest appends to dst a request of method with params (nil for
+// none) and id.
+func encodeRequest(dst []byte, id int, method string, params any) ([]byte, error) {
+	b, err := json.Marshal(struct {
+		JSONRPC string `json:"jsonrpc"`
+		ID      int    `json:"id"`
+		Method  string `json:"method"`
+		Params  any    `json:"params,omitempty"`
+	}{"2.0", id, method, params})
+	if err != nil {
+		return nil, fmt.Errorf("%s: encoding params: %w", method, err)
+	}
+	return append(dst, b...), nil
 }
 
 // reply is one JSON-RPC response as the client reads it.
