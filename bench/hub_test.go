@@ -70,6 +70,19 @@ func benchPublish(b *testing.B, srv *proc, measure func(*testing.B) (stop func()
 	}
 }
 
+// publisher connects to addr and returns the connection and what
+// publishes count publications to channel on it, 16 in flight.
+func publisher(ctx context.Context, b *testing.B, addr, channel string) (*websocket.Conn, func(count int)) {
+	pub := mustDial(ctx, b, addr)
+	return pub, func(count int) {
+		if err := pipeline(ctx, pub, count, 16, func(dst []byte, i int) []byte {
+			return appendPublish(dst, i+1, channel, payload)
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // dialN opens n connections to srv, closed when the benchmark ends.
 func dialN(ctx context.Context, b *testing.B, srv *proc, n int) []*websocket.Conn {
 	conns := make([]*websocket.Conn, n)
@@ -266,14 +279,7 @@ func BenchmarkHubFanout(b *testing.B) {
 		channel := fmt.Sprintf("bench.fanout.%d", n)
 		a := subscribeAudience(b, srv, channel, n)
 		ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
-		pub := mustDial(ctx, b, srv.addr)
-		publish := func(count int) {
-			if err := pipeline(ctx, pub, count, 16, func(dst []byte, i int) []byte {
-				return appendPublish(dst, i+1, channel, payload)
-			}); err != nil {
-				b.Fatal(err)
-			}
-		}
+		pub, publish := publisher(ctx, b, srv.addr, channel)
 		publish(200) // warm up
 		a.await(b, int64(200*n))
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {

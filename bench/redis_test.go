@@ -83,14 +83,7 @@ func BenchmarkRedisFanout(b *testing.B) {
 		channel := fmt.Sprintf("bench.fanout.%d", n)
 		audiences := []*hubAudience{subscribeAudience(b, r.nodes[0], channel, n/2), subscribeAudience(b, r.nodes[1], channel, n-n/2)}
 		ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
-		pub := mustDial(ctx, b, r.nodes[0].addr)
-		publish := func(count int) {
-			if err := pipeline(ctx, pub, count, 16, func(dst []byte, i int) []byte {
-				return appendPublish(dst, i+1, channel, payload)
-			}); err != nil {
-				b.Fatal(err)
-			}
-		}
+		pub, publish := publisher(ctx, b, r.nodes[0].addr, channel)
 		publish(200) // warm up
 		for _, a := range audiences {
 			a.await(b, int64(200*len(a.conns)))
