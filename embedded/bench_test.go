@@ -103,3 +103,27 @@ func BenchmarkEngineFanout(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEngineHistory: one op is one page of history read, its last
+// 100 of 1000 publications, from 4 readers at once.
+func BenchmarkEngineHistory(b *testing.B) {
+	e := benchEngine(b)
+	publishAll(b, e, "a", 16, 1000)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := cpuTime(b)
+	for range 4 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				h, err := e.History(context.Background(), "a", service.HistoryQuery{Limit: 100, Reverse: true})
+				if err != nil || len(h.Publications) != 100 {
+					b.Errorf("history: %d publications, %v", len(h.Publications), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	reportCPU(b, start, b.N)
+}

@@ -140,14 +140,16 @@ func (q *sequencer) hold(ctx context.Context, name string) (release func(), err 
 	}, nil
 }
 
-// position returns the channel's committed position, loading it if
-// need be.
-func (q *sequencer) position(ctx context.Context, name string) (pos service.Position, err error) {
+// settled returns the channel's committed position, and whether no
+// removal is under way: its epoch as placed is still the committed one.
+// Until a removal queued is told, the database may already hold the new
+// epoch's history while the committed position is still the old one's.
+func (q *sequencer) settled(ctx context.Context, name string) (pos service.Position, ok bool, err error) {
 	err = q.use(ctx, name, func(ch *channel) error {
-		pos = ch.committed
+		pos, ok = ch.committed, ch.epoch == ch.committed.Epoch
 		return nil
 	})
-	return pos, err
+	return pos, ok, err
 }
 
 // subscribed marks the channel, held, as having local subscribers, and

@@ -171,23 +171,30 @@ func (e *Engine) Remove(ctx context.Context, name string) (service.Position, err
 // beyond the position returned with them.
 func (e *Engine) History(ctx context.Context, name string, q service.HistoryQuery) (service.History, error) {
 	for {
-		pos, err := e.seq.position(ctx, name)
+		// With a removal under way, before the read or during it, the
+		// database may hold the new epoch's publications while pos is
+		// still the old one's: they would be passed off as its. The
+		// committer tells of a removal within its batch; try again then.
+		pos, settled, err := e.seq.settled(ctx, name)
 		if err != nil {
 			return service.History{}, err
 		}
-		rq := q
-		if rq.Before == 0 || rq.Before > pos.Offset+1 {
-			rq.Before = pos.Offset + 1
-		}
-		// The database may be a removal ahead of pos, committed and not
-		// yet told: its publications would be the new epoch's, passed
-		// off as pos's. The committer tells within its batch; try again.
-		pubs, same, err := e.db.ReadIn(ctx, name, pos.Epoch, rq)
-		if err != nil {
-			return service.History{}, err
-		}
-		if same {
-			return service.History{Publications: pubs, Position: pos}, nil
+		if settled {
+			rq := q
+			if rq.Before == 0 || rq.Before > pos.Offset+1 {
+				rq.Before = pos.Offset + 1
+			}
+			pubs, err := e.db.Read(ctx, name, rq)
+			if err != nil {
+				return service.History{}, err
+			}
+			now, settled, err := e.seq.settled(ctx, name)
+			if err != nil {
+				return service.History{}, err
+			}
+			if settled && now.Epoch == pos.Epoch {
+				return service.History{Publications: pubs, Position: pos}, nil
+			}
 		}
 		select {
 		case <-time.After(100 * time.Microsecond):

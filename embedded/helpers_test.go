@@ -189,7 +189,7 @@ func positionsOf(t *testing.T, e *Engine, names ...string) map[string]service.Po
 	t.Helper()
 	pos := map[string]service.Position{}
 	for _, name := range names {
-		p, err := e.seq.position(context.Background(), name)
+		p, _, err := e.seq.settled(context.Background(), name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,7 +20,7 @@ func TestHistoryWhileARemovalIsTold(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		mustPublish(t, e, pub("x", i), "")
 	}
-	old, _ := e.seq.position(context.Background(), "x")
+	old, _, _ := e.seq.settled(context.Background(), "x")
 
 	in, release := make(chan struct{}), make(chan struct{})
 	letGo := sync.OnceFunc(func() { close(release) })

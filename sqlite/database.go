@@ -297,45 +297,6 @@ func (db *Database) Append(batch []*Change) error {
 // Read returns publications of channel as q selects them. Limit 0 reads
 // none.
 func (db *Database) Read(ctx context.Context, channel string, q service.HistoryQuery) ([]service.Publication, error) {
-	return read(ctx, db.r, channel, q)
-}
-
-// ReadIn reads as Read does, in one snapshot with the channel's epoch as
-// stored, and reports whether that is epoch: a reader that got epoch
-// from whoever tells of commits, which is told after the commit, may find
-// the database a removal ahead of it, and the publications read then
-// belong to the new epoch, not to epoch.
-func (db *Database) ReadIn(ctx context.Context, channel, epoch string, q service.HistoryQuery) ([]service.Publication, bool, error) {
-	conn, err := db.r.Conn(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("read history of %s: %w", channel, err)
-	}
-	defer conn.Close()
-	// A deferred transaction: a snapshot, taking no lock. The pool's
-	// own BEGIN is IMMEDIATE, which would wait for the writer.
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-		return nil, false, fmt.Errorf("read history of %s: %w", channel, err)
-	}
-	defer conn.ExecContext(context.Background(), "ROLLBACK")
-	stored := db.epoch // a channel never written is in the database's
-	err = conn.QueryRowContext(ctx, `SELECT epoch FROM channels WHERE name = ?`, channel).Scan(&stored)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, false, fmt.Errorf("read epoch of %s: %w", channel, err)
-	}
-	if stored != epoch {
-		return nil, false, nil
-	}
-	pubs, err := read(ctx, conn, channel, q)
-	return pubs, err == nil, err
-}
-
-// querier is what read reads through: the pool, or one connection's
-// transaction.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func read(ctx context.Context, db querier, channel string, q service.HistoryQuery) ([]service.Publication, error) {
 	if q.Limit <= 0 || q.After >= 1<<63-1 {
 		return nil, nil // SQLite's integers stop at 2^63-1
 	}
@@ -349,7 +310,7 @@ func read(ctx context.Context, db querier, channel string, q service.HistoryQuer
 	}
 	query := `SELECT offset, data, publisher, time FROM publications
 		WHERE channel = ? AND offset > ? AND offset < ? ORDER BY offset ` + order + ` LIMIT ?`
-	rows, err := db.QueryContext(ctx, query, channel, int64(q.After), before, q.Limit)
+	rows, err := db.r.QueryContext(ctx, query, channel, int64(q.After), before, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", channel, err)
 	}

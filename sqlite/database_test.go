@@ -145,21 +145,3 @@ func TestReadRepairsInvalidUTF8(t *testing.T) {
 		t.Errorf("a valid publication came back as %q", d)
 	}
 }
-
-// ReadIn reads only when the channel's stored epoch is the one asked for:
-// the database's own for a channel never written, its row's otherwise.
-func TestReadInChecksTheEpoch(t *testing.T) {
-	s := openStore(t, tempPath(t), Options{})
-	res := mustAppend(t, s, pub("ch", 1), "")
-	ctx := context.Background()
-	q := service.HistoryQuery{Limit: 10}
-	if pubs, same, err := s.ReadIn(ctx, "ch", res.Epoch, q); err != nil || !same || len(pubs) != 1 {
-		t.Errorf("ReadIn in the channel's epoch: %d publications, same %v, %v", len(pubs), same, err)
-	}
-	if pubs, same, err := s.ReadIn(ctx, "ch", "another", q); err != nil || same || pubs != nil {
-		t.Errorf("ReadIn in another epoch: %d publications, same %v, %v; want none, false", len(pubs), same, err)
-	}
-	if _, same, err := s.ReadIn(ctx, "never", s.Epoch(), q); err != nil || !same {
-		t.Errorf("ReadIn of a channel never written, in the database's epoch: same %v, %v", same, err)
-	}
-}
