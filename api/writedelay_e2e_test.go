@@ -52,3 +52,30 @@ func TestWriteDelayKeepsEveryDeliveryOnceInOrder(t *testing.T) {
 		t.Fatalf("late subscriber's first notification: offset %d, want %d", n.Offset, publications+2)
 	}
 }
+
+// A reply never waits for the write delay, even behind a notification
+// that does: with a delay of an hour, a subscriber's call is answered,
+// and the notification queued before its reply goes out with it.
+func TestRepliesDoNotWaitForTheWriteDelay(t *testing.T) {
+	ta := servertest.Start(t, server.Config{Limits: rpc.Limits{WriteDelay: time.Hour}})
+	sub := ta.HubClient(ta.Token("bob", service.Permissions{Subscribe: []string{">"}}, time.Hour))
+	pub := ta.HubClient(ta.Token("alice", service.Permissions{Publish: []string{">"}}, time.Hour))
+	sub.Subscribe(map[string]any{"channel": "held"})
+	if p := pub.Publish("held", 1); p.Offset != 1 {
+		t.Fatalf("publish: offset %d", p.Offset)
+	}
+	if r := sub.Call("serverPing", nil); r.Error != nil {
+		t.Fatalf("serverPing behind a delayed notification: %+v", r.Error)
+	}
+	if n := sub.NextPublication(); n.Offset != 1 {
+		t.Fatalf("the notification: offset %d, want 1", n.Offset)
+	}
+	// A call run off the read loop queues its reply the other way.
+	pub.Publish("held", 2)
+	if r := sub.Call("channelHistory", map[string]any{"channel": "held"}); r.Error != nil {
+		t.Fatalf("channelHistory behind a delayed notification: %+v", r.Error)
+	}
+	if n := sub.NextPublication(); n.Offset != 2 {
+		t.Fatalf("the second notification: offset %d, want 2", n.Offset)
+	}
+}

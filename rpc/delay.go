@@ -48,7 +48,9 @@ func (d *delayer) fire() {
 	d.waiting, d.spare = d.spare[:0], nil
 	d.mu.Unlock()
 	for i, w := range ws {
-		go w.drain(nil)
+		if w.takeOver() { // unless a reply took the drain over meanwhile
+			go w.drain(nil)
+		}
 		ws[i] = nil
 	}
 	d.mu.Lock()

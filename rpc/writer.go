@@ -28,6 +28,10 @@ type writer struct {
 	// held is set while replies of inline calls wait in the queue with
 	// nobody elected to write them; see release.
 	held atomic.Bool
+	// delayed is set while the drainer elected is the delayer's, not yet
+	// at work: a reply queued meanwhile takes the drain over, as replies
+	// never wait for the write delay.
+	delayed atomic.Bool
 }
 
 // frameKind says what a frame is, which decides what enqueue does when
@@ -89,14 +93,20 @@ func (w *writer) enqueue(frame []byte, kind frameKind) (run bool, err error) {
 		// It leaves now, and the replies held before it along with it.
 		w.held.Store(false)
 	}
-	return w.q.push(frame, true, w.c.ctx.Done())
+	run, err = w.q.push(frame, true, w.c.ctx.Done())
+	return run || err == nil && w.takeOver(), err
 }
+
+// takeOver makes the caller the drainer in the delayer's place, when the
+// delayer holds the drain: exactly one of the two gets it.
+func (w *writer) takeOver() bool { return w.delayed.CompareAndSwap(true, false) }
 
 // run writes the queue, as the drainer enqueue (or release) elected.
 func (w *writer) run(by drainer) {
 	switch by {
 	case notifier:
 		if d := w.c.srv.delayer; d != nil {
+			w.delayed.Store(true)
 			d.hold(w)
 			return
 		}
@@ -139,7 +149,7 @@ func (w *writer) drain(frames [][]byte) {
 // each read from the network, for the replies of the calls that came in
 // the same read must leave before the read loop waits for more.
 func (w *writer) release() {
-	if w.held.Swap(false) && w.q.kick() {
+	if w.held.Swap(false) && (w.q.kick() || w.takeOver()) {
 		w.run(readLoop)
 	}
 }
