@@ -15,10 +15,10 @@ import (
 )
 
 // conn is one WebSocket connection being served. Its goroutines are the
-// jsonrpc2 read loop (which owns reading), one goroutine per running call
-// (at most MaxConcurrentCalls), at most one running its writer, and
-// short-lived ones for pings and the closing handshake. All of them end
-// when the connection does.
+// jsonrpc2 read loop (which owns reading; none while parked, see idle),
+// one goroutine per running call (at most MaxConcurrentCalls), at most
+// one running its writer, and short-lived ones for pings and the closing
+// handshake. All of them end when the connection does.
 type conn struct {
 	srv  *Server
 	ws   *websocket.Conn
@@ -50,8 +50,20 @@ type conn struct {
 	expiry tokenClock // guarded by mu
 
 	released chan struct{} // closed once end has released everything
-	pinger   *time.Timer
-	onClose  func() // see Server.Upgrade
+	onClose  func()        // see Server.Upgrade
+
+	pinger *time.Timer
+	// ping's own, between its runs: whether a ping awaits an answer, and
+	// the read and wait counts when it was sent.
+	pingSent             bool
+	pingReads, pingWaits uint64
+
+	// readGate is held by the read loop while it waits between messages
+	// (idle) and by closeWith while the library closes, which reads.
+	readGate sync.Mutex
+	parked   atomic.Bool // its read loop has ended until the parker wakes it
+	noPark   atomic.Bool // parking failed once: it reads on
+	parkID   uint64      // the parker's, under its lock
 }
 
 func newConn(s *Server, ws *websocket.Conn, sock *corkConn, p Peer) *conn {
@@ -83,7 +95,10 @@ func (c *conn) start() {
 	c.armExpiry(caller.ExpiresAt)
 	c.mu.Unlock()
 	c.srv.log.Debug("connection opened", "conn", c.sess.ID, "user", caller.User, "remote", c.sess.RemoteAddr)
-	jsonrpc2.NewConn(c.ctx, &parsingStream{c: c}, c, jsonrpc2.SetLogger(c.srv.jsonrpc2Log))
+	if c.srv.parker != nil && c.w.sock.raw != nil {
+		context.AfterFunc(c.ctx, c.wake) // a parked connection's end needs its read loop
+	}
+	c.read()
 }
 
 // notify queues n for this connection. See Session.Notify.
@@ -112,8 +127,11 @@ func (c *conn) closeSlow() {
 
 // Handle implements jsonrpc2.Handler. It runs in jsonrpc2's read loop, so
 // when MaxConcurrentCalls calls are running it waits, and the client's
-// further messages stay unread until a slot frees up.
-func (c *conn) Handle(ctx context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request) {
+// further messages stay unread until a slot frees up. Calls run in the
+// connection's context, not in that of the jsonrpc2 connection, which
+// ends when the connection parks.
+func (c *conn) Handle(_ context.Context, _ *jsonrpc2.Conn, r *jsonrpc2.Request) {
+	ctx := c.ctx
 	cl, ok := c.handover.take()
 	if !ok {
 		c.srv.log.Error("jsonrpc2 handed over a call the stream did not read", "conn", c.sess.ID, "method", r.Method)
@@ -307,22 +325,42 @@ func (c *conn) writeFailed(err error) {
 	}
 }
 
+// ping sends the client a ping and, PongTimeout later, drops it unless
+// something has been read from it since: its pong, or anything else,
+// proves it alive. A pong can only be read while the read loop reads; if
+// the loop stopped to wait for a call slot, the client is waiting for
+// us, not dead. The ping is written by the writer, not by the websocket
+// library, whose Ping would wait for its pong on a read loop, which a
+// parked connection has not (see idle).
 func (c *conn) ping() {
-	waits := c.waits.Load()
-	ctx, cancel := context.WithTimeout(c.ctx, c.srv.limits.PongTimeout)
-	err := c.ws.Ping(ctx)
-	cancel()
 	if c.closing.Load() {
 		return // and the timer stays stopped
 	}
-	// A pong can arrive only while the read loop reads. If it stopped to
-	// wait for a call slot, the client is waiting for us, not dead.
-	stalled := waits%2 == 1 || c.waits.Load() != waits
-	if err != nil && !stalled {
-		c.closeWith(ClosePingTimeout, "ping timeout", ReasonPingTimeout, false)
+	l := c.srv.limits
+	if c.pingSent {
+		c.pingSent = false
+		waits := c.pingWaits
+		stalled := waits%2 == 1 || c.waits.Load() != waits
+		if c.w.sock.reads.Load() == c.pingReads && !stalled {
+			c.closeWith(ClosePingTimeout, "ping timeout", ReasonPingTimeout, false)
+			return
+		}
+		c.pinger.Reset(max(l.PingInterval-l.PongTimeout, 0))
 		return
 	}
-	c.pinger.Reset(c.srv.limits.PingInterval)
+	c.pingReads, c.pingWaits = c.w.sock.reads.Load(), c.waits.Load()
+	run, err := c.w.enqueue(pingFrame, notificationFrame)
+	if err != nil {
+		// A queue full of notifications: the writer is at work, and the
+		// client will be dropped if it does not catch up.
+		c.pinger.Reset(l.PingInterval)
+		return
+	}
+	if run {
+		c.w.run(callGoroutine)
+	}
+	c.pingSent = true
+	c.pinger.Reset(l.PongTimeout)
 }
 
 // closeWith starts closing the connection with a close frame of code. With
@@ -342,6 +380,7 @@ func (c *conn) closeWith(code websocket.StatusCode, text, reason string, flush b
 	}
 	c.mu.Unlock()
 	c.closing.Store(true)
+	c.w.sock.stopAwait() // the read loop must not hold the close up (see idle)
 
 	c.w.close(flush)
 	go func() {
@@ -349,7 +388,9 @@ func (c *conn) closeWith(code websocket.StatusCode, text, reason string, flush b
 		if flush {
 			<-c.w.whenDrained()
 		}
+		c.readGate.Lock() // see idle
 		c.ws.Close(code, text)
+		c.readGate.Unlock()
 		c.cancel()
 	}()
 }
@@ -379,6 +420,7 @@ func (c *conn) end() {
 		}
 		c.cancel()
 		c.w.close(false)
+		c.srv.parker.forget(c)
 		c.ws.CloseNow()
 		<-c.w.whenDrained()
 		c.srv.forget(c)

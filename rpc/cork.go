@@ -3,10 +3,13 @@ package rpc
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -39,6 +42,17 @@ type corkConn struct {
 	raw  syscall.RawConn
 	rbuf *[readBufferSize]byte
 	r, w int32
+	// br is the websocket library's reader over this connection, when
+	// raw is set: what it holds is read too. See buffered.
+	br *bufio.Reader
+	// amu guards the read deadline while await may be waiting.
+	amu          sync.Mutex
+	awaiting     bool
+	awaitStopped bool
+
+	// reads counts the reads that brought something: a ping is answered
+	// when it moves. See conn.ping.
+	reads atomic.Uint64
 }
 
 func (c *corkConn) Read(p []byte) (int, error) {
@@ -53,7 +67,11 @@ func (c *corkConn) Read(p []byte) (int, error) {
 		c.beforeRead()
 	}
 	if c.raw == nil || len(p) >= readBufferSize {
-		return c.Conn.Read(p)
+		n, err := c.Conn.Read(p)
+		if n > 0 {
+			c.reads.Add(1)
+		}
+		return n, err
 	}
 	n, err := c.readPooled()
 	if n == 0 {
@@ -66,6 +84,78 @@ func (c *corkConn) Read(p []byte) (int, error) {
 func (c *corkConn) dropRead() {
 	readPool.Put(c.rbuf)
 	c.rbuf, c.r, c.w = nil, 0, 0
+}
+
+// buffered reports whether some of what the client sent has been read
+// off the network and not yet by the websocket library. Only the read
+// loop may ask, between messages.
+func (c *corkConn) buffered() bool {
+	return c.r < c.w || c.br != nil && c.br.Buffered() > 0
+}
+
+// await waits up to d for the client to send something other than
+// pongs, holding no buffer meanwhile, and reports whether it did. Pongs
+// are taken off here, between messages, so that answering the server's
+// pings does not keep a connection from parking; anything else, an error
+// or the end of the stream included, is left for the websocket library
+// to read. Only the read loop may call it, between messages, on a
+// connection with raw. After stopAwait it reports false at once.
+func (c *corkConn) await(d time.Duration) bool {
+	c.amu.Lock()
+	if c.awaitStopped {
+		c.amu.Unlock()
+		return false
+	}
+	c.awaiting = true
+	c.Conn.SetReadDeadline(time.Now().Add(d))
+	c.amu.Unlock()
+	defer func() {
+		c.amu.Lock()
+		c.awaiting = false
+		c.Conn.SetReadDeadline(time.Time{})
+		c.amu.Unlock()
+	}()
+	for {
+		n, err := c.readPooled()
+		if n == 0 {
+			return !errors.Is(err, os.ErrDeadlineExceeded)
+		}
+		if !c.dropPongs() {
+			return true
+		}
+	}
+}
+
+// stopAwait ends the wait of await, and those to come: the connection is
+// closing, and the websocket library is about to read its client's close
+// frame. It must not move the deadline of a read that is not await's.
+func (c *corkConn) stopAwait() {
+	c.amu.Lock()
+	c.awaitStopped = true
+	if c.awaiting {
+		c.Conn.SetReadDeadline(time.Now())
+	}
+	c.amu.Unlock()
+}
+
+// dropPongs takes the whole pong frames at the start of what was read
+// off the network, and reports whether that was all of it. A client's
+// pong is FIN and opcode 0xA, masked, with at most 125 bytes of payload;
+// anything else, a pong cut short included, is the library's to read.
+func (c *corkConn) dropPongs() bool {
+	for c.r < c.w {
+		b := c.rbuf[c.r:c.w]
+		if len(b) < 6 || b[0] != 0x8A || b[1]&0x80 == 0 || b[1]&0x7F > 125 {
+			return false
+		}
+		n := 6 + int(b[1]&0x7F)
+		if len(b) < n {
+			return false
+		}
+		c.r += int32(n)
+	}
+	c.dropRead()
+	return true
 }
 
 // readPool holds the buffers that a connection takes data in with, only
@@ -201,13 +291,15 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// What the client sent after its handshake is read first; it fits in
 	// one read's buffer, or net/http's reader is kept.
 	if n := brw.Reader.Buffered(); n > readBufferSize {
+		w.conn.br = brw.Reader
 		return w.conn, bufio.NewReadWriter(brw.Reader, bw), nil
 	} else if n > 0 {
 		w.conn.rbuf = readPool.Get().(*[readBufferSize]byte)
 		early, _ := brw.Reader.Peek(n)
 		w.conn.w = int32(copy(w.conn.rbuf[:], early))
 	}
-	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(w.conn, minReadBuffer), bw), nil
+	w.conn.br = bufio.NewReaderSize(w.conn, minReadBuffer)
+	return w.conn, bufio.NewReadWriter(w.conn.br, bw), nil
 }
 
 // smallReader swaps net/http's 4 KiB read buffer for one of

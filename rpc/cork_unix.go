@@ -41,6 +41,7 @@ func (c *corkConn) readPooled() (int, error) {
 			return false
 		}
 		if n > 0 {
+			c.reads.Add(1)
 			c.rbuf, c.r, c.w = b, 0, int32(n)
 		} else {
 			readPool.Put(b)

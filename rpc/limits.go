@@ -60,10 +60,17 @@ type Limits struct {
 	// notices, and lets a busy fan-out write a few notifications per
 	// system call instead of one.
 	WriteDelay time.Duration
+	// ParkAfter is how long a connection's read loop waits for the
+	// client's next message before it parks: its goroutines end and the
+	// server watches the socket for it, until something comes. An idle
+	// connection then holds memory but no goroutine. Zero: the default;
+	// negative: never park. Only plain TCP connections on Linux park.
+	ParkAfter time.Duration
 	// PingInterval is how often an otherwise idle server pings a client.
 	PingInterval time.Duration
-	// PongTimeout is how long a ping may go unanswered before the client
-	// is taken for dead and dropped.
+	// PongTimeout is how long a client may send nothing after a ping,
+	// pong or other, before it is taken for dead and dropped. Pings go
+	// every PingInterval, or every PongTimeout if that is longer.
 	PongTimeout time.Duration
 	// ExpiryNotice is how long before its token expires a WebSocket
 	// client gets the sessionExpiring notification (or halfway through
@@ -82,6 +89,7 @@ var DefaultLimits = Limits{
 	MaxHeavyCalls:      16,
 	WriteTimeout:       10 * time.Second,
 	WriteDelay:         time.Millisecond,
+	ParkAfter:          100 * time.Millisecond,
 	PingInterval:       25 * time.Second,
 	PongTimeout:        10 * time.Second,
 	ExpiryNotice:       time.Minute,
@@ -118,6 +126,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.WriteDelay != 0 {
 		d.WriteDelay = max(l.WriteDelay, 0)
+	}
+	if l.ParkAfter != 0 {
+		d.ParkAfter = max(l.ParkAfter, 0)
 	}
 	if l.PingInterval > 0 {
 		d.PingInterval = l.PingInterval

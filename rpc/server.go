@@ -38,6 +38,7 @@ type Server struct {
 	heavy       chan struct{}    // one slot per Heavy call running
 	httpCalls   *ratelimit.Keyed // calls over HTTP per client address; nil without CallRate
 	delayer     *delayer         // nil without WriteDelay
+	parker      *parker          // nil without ParkAfter, or where connections cannot park
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -63,6 +64,9 @@ func NewServer(reg *Registry, opts Options) *Server {
 	}
 	if s.limits.WriteDelay > 0 {
 		s.delayer = newDelayer(s.limits.WriteDelay)
+	}
+	if s.limits.ParkAfter > 0 {
+		s.parker = newParker()
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"github.com/coder/websocket"
 )
@@ -23,11 +24,18 @@ var errBinaryMessage = errors.New("rpc: binary message")
 // it.
 type parsingStream struct {
 	c *conn
+	// parked is set when ReadObject ended the stream for the connection
+	// to park, not to close.
+	parked atomic.Bool
 }
 
 // ReadObject implements jsonrpc2.ObjectStream.
 func (s *parsingStream) ReadObject(v any) error {
 	for s.c.handover.empty() {
+		if s.c.idle() {
+			s.parked.Store(true)
+			return io.EOF
+		}
 		if err := s.readMessage(); err != nil {
 			if errors.Is(err, websocket.ErrMessageTooBig) {
 				s.c.setReason(ReasonMessageTooBig)
@@ -162,6 +170,10 @@ func (s *parsingStream) WriteObject(obj any) error {
 // Close implements jsonrpc2.ObjectStream. jsonrpc2 calls it once, when its
 // read loop ends or the connection's context is cancelled.
 func (s *parsingStream) Close() error {
-	s.c.end()
+	if s.parked.Load() {
+		s.c.park()
+	} else {
+		s.c.end()
+	}
 	return nil
 }

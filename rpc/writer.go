@@ -190,7 +190,12 @@ func (w *writer) write(frames [][]byte) error {
 	w.sock.cork(time.Now(), w.c.srv.limits.WriteTimeout)
 	var err error
 	for _, f := range frames {
-		if err = w.c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
+		if isPing(f) {
+			_, err = w.sock.Write(f)
+		} else {
+			err = w.c.ws.Write(context.Background(), websocket.MessageText, f)
+		}
+		if err != nil {
 			break
 		}
 	}
@@ -199,3 +204,12 @@ func (w *writer) write(frames [][]byte) error {
 	}
 	return err
 }
+
+// pingFrame is a ping as a server sends it: FIN, opcode 0x9, unmasked,
+// no payload. The writer writes it as it is, between messages, which the
+// library writes whole; its own control frames (pongs, the close) it
+// writes in one go each, so none can come between.
+var pingFrame = []byte{0x89, 0x00}
+
+// isPing reports whether f is pingFrame itself, not merely its bytes.
+func isPing(f []byte) bool { return len(f) == len(pingFrame) && &f[0] == &pingFrame[0] }

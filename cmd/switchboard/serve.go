@@ -68,6 +68,7 @@ func serveFlags(cfg *serveConfig) *flag.FlagSet {
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", api.DefaultReadTimeout, "longest time to read one HTTP request, body included (WebSockets are free of it once open)")
 	fs.DurationVar(&cfg.Limits.WriteTimeout, "write-timeout", d.WriteTimeout, "longest time one write to a client may take")
 	fs.DurationVar(&cfg.Limits.WriteDelay, "write-delay", d.WriteDelay, "longest a notification waits for more to the same client, to be written together in one system call; 0 writes each at once (replies never wait)")
+	fs.DurationVar(&cfg.Limits.ParkAfter, "park-after", d.ParkAfter, "how long a connection may wait for its client's next message before its goroutines end until the client sends again (Linux, plain TCP); 0 never")
 	fs.DurationVar(&cfg.Limits.PingInterval, "ping-interval", d.PingInterval, "how often to ping each client")
 	fs.DurationVar(&cfg.Limits.PongTimeout, "pong-timeout", d.PongTimeout, "how long a ping may go unanswered before the client is dropped")
 	fs.StringVar(&cfg.Engine, "engine", server.EngineEmbedded, "where channels live: embedded (SQLite in the data directory, one node) or redis (shared by every node on --redis-url)")
@@ -109,6 +110,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.Limits.WriteDelay == 0 {
 		cfg.Limits.WriteDelay = -1 // 0 is the Limits' default, not none
+	}
+	if cfg.Limits.ParkAfter == 0 {
+		cfg.Limits.ParkAfter = -1
 	}
 	logger, err := newLogger(stderr, cfg.logLevel, cfg.logFormat)
 	if err != nil {
