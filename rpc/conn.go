@@ -63,7 +63,10 @@ type conn struct {
 	readGate sync.Mutex
 	parked   atomic.Bool // its read loop has ended until the parker wakes it
 	noPark   atomic.Bool // parking failed once: it reads on
-	parkID   uint64      // the parker's, under its lock
+	// The parker's, under its lock: c's id there, and whether c has
+	// ended, after which it is not watched again.
+	parkID    uint64
+	unwatched bool
 }
 
 func newConn(s *Server, ws *websocket.Conn, sock *corkConn, p Peer) *conn {
@@ -81,6 +84,7 @@ func newConn(s *Server, ws *websocket.Conn, sock *corkConn, p Peer) *conn {
 	c.sess.conn = c
 	c.w = newWriter(c, sock)
 	sock.beforeRead = c.w.release
+	sock.pinged = c.pong
 	if l := s.limits; l.CallRate > 0 {
 		c.calls = ratelimit.NewSingle(l.CallRate, l.CallBurst)
 	}
@@ -95,7 +99,7 @@ func (c *conn) start() {
 	c.armExpiry(caller.ExpiresAt)
 	c.mu.Unlock()
 	c.srv.log.Debug("connection opened", "conn", c.sess.ID, "user", caller.User, "remote", c.sess.RemoteAddr)
-	if c.srv.parker != nil && c.w.sock.raw != nil {
+	if c.srv.parker != nil && c.w.sock.parkable {
 		context.AfterFunc(c.ctx, c.wake) // a parked connection's end needs its read loop
 	}
 	c.read()

@@ -45,6 +45,11 @@ type corkConn struct {
 	// br is the websocket library's reader over this connection, when
 	// raw is set: what it holds is read too. See buffered.
 	br *bufio.Reader
+	// parkable is set when buffered sees all that was read and not yet
+	// by the library: not when the client's first bytes came with the
+	// handshake and did not fit rbuf (see Hijack).
+	parkable bool
+	pinged   func(payload []byte) // answers a ping that await took off
 	// amu guards the read deadline while await may be waiting.
 	amu          sync.Mutex
 	awaiting     bool
@@ -93,13 +98,15 @@ func (c *corkConn) buffered() bool {
 	return c.r < c.w || c.br != nil && c.br.Buffered() > 0
 }
 
-// await waits up to d for the client to send something other than
-// pongs, holding no buffer meanwhile, and reports whether it did. Pongs
-// are taken off here, between messages, so that answering the server's
-// pings does not keep a connection from parking; anything else, an error
-// or the end of the stream included, is left for the websocket library
-// to read. Only the read loop may call it, between messages, on a
-// connection with raw. After stopAwait it reports false at once.
+// await waits up to d for the client to send something other than pings
+// and pongs, holding no buffer meanwhile, and reports whether it did.
+// Those are taken off here, between messages, so that answering the
+// server's pings, or pinging it, does not keep a connection from parking
+// (the library, once reading, reads on until a message comes); anything
+// else, an error or the end of the stream included, is left for the
+// websocket library to read. Only the read loop may call it, between
+// messages, on a parkable connection. After stopAwait it reports false
+// at once.
 func (c *corkConn) await(d time.Duration) bool {
 	c.amu.Lock()
 	if c.awaitStopped {
@@ -120,7 +127,7 @@ func (c *corkConn) await(d time.Duration) bool {
 		if n == 0 {
 			return !errors.Is(err, os.ErrDeadlineExceeded)
 		}
-		if !c.dropPongs() {
+		if !c.takeControl() {
 			return true
 		}
 	}
@@ -138,19 +145,27 @@ func (c *corkConn) stopAwait() {
 	c.amu.Unlock()
 }
 
-// dropPongs takes the whole pong frames at the start of what was read
-// off the network, and reports whether that was all of it. A client's
-// pong is FIN and opcode 0xA, masked, with at most 125 bytes of payload;
-// anything else, a pong cut short included, is the library's to read.
-func (c *corkConn) dropPongs() bool {
+// takeControl takes the whole pings and pongs at the start of what was
+// read off the network, answering each ping through pinged, and reports
+// whether that was all of it. A client's control frame has FIN, is
+// masked and has at most 125 bytes of payload; anything else, a frame
+// cut short included, is the library's to read.
+func (c *corkConn) takeControl() bool {
 	for c.r < c.w {
 		b := c.rbuf[c.r:c.w]
-		if len(b) < 6 || b[0] != 0x8A || b[1]&0x80 == 0 || b[1]&0x7F > 125 {
+		if len(b) < 6 || b[0] != 0x89 && b[0] != 0x8A || b[1]&0x80 == 0 || b[1]&0x7F > 125 {
 			return false
 		}
 		n := 6 + int(b[1]&0x7F)
 		if len(b) < n {
 			return false
+		}
+		if b[0] == 0x89 {
+			payload := b[6:n]
+			for i := range payload {
+				payload[i] ^= b[2+i%4] // unmasked in place: it is read only here
+			}
+			c.pinged(payload)
 		}
 		c.r += int32(n)
 	}
@@ -291,7 +306,8 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// What the client sent after its handshake is read first; it fits in
 	// one read's buffer, or net/http's reader is kept.
 	if n := brw.Reader.Buffered(); n > readBufferSize {
-		w.conn.br = brw.Reader
+		// The library hides them from Buffered behind a reader of its
+		// own, so this connection does not park.
 		return w.conn, bufio.NewReadWriter(brw.Reader, bw), nil
 	} else if n > 0 {
 		w.conn.rbuf = readPool.Get().(*[readBufferSize]byte)
@@ -299,6 +315,7 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		w.conn.w = int32(copy(w.conn.rbuf[:], early))
 	}
 	w.conn.br = bufio.NewReaderSize(w.conn, minReadBuffer)
+	w.conn.parkable = true
 	return w.conn, bufio.NewReadWriter(w.conn.br, bw), nil
 }
 

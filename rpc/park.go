@@ -20,7 +20,7 @@ import (
 // no call is running. While calls run it goes on waiting, ParkAfter at a
 // time.
 func (c *conn) idle() bool {
-	if c.srv.parker == nil || c.w.sock.raw == nil || c.noPark.Load() {
+	if c.srv.parker == nil || !c.w.sock.parkable || c.noPark.Load() {
 		return false
 	}
 	// The websocket library reads the client's close frame itself once it
@@ -51,6 +51,14 @@ func (c *conn) park() {
 	}
 	if c.ctx.Err() != nil {
 		c.wake() // it ended meanwhile: its read loop must see it
+	}
+}
+
+// pong answers a ping that the read loop took off the socket itself.
+func (c *conn) pong(payload []byte) {
+	frame := append([]byte{0x8A, byte(len(payload))}, payload...)
+	if run, err := c.w.enqueue(frame, notificationFrame); err == nil && run {
+		c.w.run(readLoop)
 	}
 }
 

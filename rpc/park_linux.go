@@ -27,6 +27,9 @@ func newParker() *parker { return &parker{conns: map[uint64]*conn{}} }
 func (p *parker) register(c *conn) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if c.unwatched {
+		return nil // it ended meanwhile; park wakes it to see that
+	}
 	if p.set == nil {
 		set, err := newEpollSet()
 		if err != nil {
@@ -61,13 +64,14 @@ func (p *parker) register(c *conn) error {
 	return nil
 }
 
-// forget stops watching c's socket, which is about to close.
+// forget stops watching c's socket, which is about to close, for good.
 func (p *parker) forget(c *conn) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	c.unwatched = true
 	if c.parkID == 0 {
 		return
 	}

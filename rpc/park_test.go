@@ -5,6 +5,7 @@ package rpc_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -205,4 +206,71 @@ func TestParkingUnderChurn(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// Calls that come with the handshake, more than one read's buffer of
+// them, are all answered even though nothing follows them.
+func TestParkingWithEarlyCalls(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, rpc.Limits{ParkAfter: 20 * time.Millisecond}, nil)
+	var frames [][]byte
+	const calls = 40 // some 2.5 KiB
+	for i := range calls {
+		frames = append(frames, maskedTextFrame(fmt.Sprintf(`{"jsonrpc":"2.0","method":"sum","params":[%d,1],"id":%d}`, i, i)))
+	}
+	conn, br := dialWithFrames(t, ts, frames...)
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	want := map[string]bool{}
+	for i := range calls {
+		want[fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":%d}`, i, i+1)] = true
+	}
+	for range calls { // in any order: the calls run at once
+		got := readServerFrame(t, br)
+		if !want[got] {
+			t.Fatalf("unexpected or repeated reply %s", got)
+		}
+		delete(want, got)
+	}
+}
+
+// A client's ping to a parked connection is answered with its payload,
+// and does not keep the connection awake.
+func TestParkedConnectionAnswersClientPings(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, parkLimits, nil)
+	conn, br := dialWithFrames(t, ts)
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	for round := range 3 {
+		if _, err := conn.Write(maskedTextFrame(getData)); err != nil {
+			t.Fatal(err)
+		}
+		checkReply(t, readServerFrame(t, br), false, []want{{id: `1`, result: `["hello",5]`}})
+		poll.Until(t, 5*time.Second, "the connection to park", func() bool { return rpc.ParkedConns(ts.rpc) == 1 })
+
+		payload := fmt.Sprintf("ping %d", round)
+		mask := [4]byte{9, 8, 7, 6}
+		ping := []byte{0x89, 0x80 | byte(len(payload)), mask[0], mask[1], mask[2], mask[3]}
+		for i := range len(payload) {
+			ping = append(ping, payload[i]^mask[i%4])
+		}
+		if _, err := conn.Write(ping); err != nil {
+			t.Fatal(err)
+		}
+		var h [2]byte
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, h[1]&0x7F)
+		if _, err := io.ReadFull(br, got); err != nil {
+			t.Fatal(err)
+		}
+		if h[0] != 0x8A || h[1]&0x80 != 0 || string(got) != payload {
+			t.Fatalf("answer %#x %#x %q, want an unmasked pong with %q", h[0], h[1], got, payload)
+		}
+		// Well past ParkAfter: parked again, if it ever woke.
+		time.Sleep(4 * parkLimits.ParkAfter)
+		if n := rpc.ParkedConns(ts.rpc); n != 1 {
+			t.Fatalf("%d connections parked after the ping, want 1", n)
+		}
+	}
 }

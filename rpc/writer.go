@@ -190,8 +190,10 @@ func (w *writer) write(frames [][]byte) error {
 	w.sock.cork(time.Now(), w.c.srv.limits.WriteTimeout)
 	var err error
 	for _, f := range frames {
-		if isPing(f) {
-			_, err = w.sock.Write(f)
+		if isControl(f) {
+			if !w.c.closing.Load() { // nothing after the close frame
+				_, err = w.sock.Write(f)
+			}
 		} else {
 			err = w.c.ws.Write(context.Background(), websocket.MessageText, f)
 		}
@@ -206,10 +208,13 @@ func (w *writer) write(frames [][]byte) error {
 }
 
 // pingFrame is a ping as a server sends it: FIN, opcode 0x9, unmasked,
-// no payload. The writer writes it as it is, between messages, which the
-// library writes whole; its own control frames (pongs, the close) it
-// writes in one go each, so none can come between.
+// no payload.
 var pingFrame = []byte{0x89, 0x00}
 
-// isPing reports whether f is pingFrame itself, not merely its bytes.
-func isPing(f []byte) bool { return len(f) == len(pingFrame) && &f[0] == &pingFrame[0] }
+// isControl reports whether f is a control frame, a ping or a pong,
+// which the writer writes as it is, between messages; the library writes
+// those whole, and its own control frames (pongs, the close) in one go
+// each, so none can come between. Every other frame queued is a message,
+// JSON text, which cannot start with the byte that starts a ping or a
+// pong: in UTF-8 it only continues a character.
+func isControl(f []byte) bool { return len(f) > 0 && (f[0] == 0x89 || f[0] == 0x8A) }
